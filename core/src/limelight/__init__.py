@@ -1,0 +1,80 @@
+"""limelight: OpenTelemetry tracing and one metric store for Python services.
+
+Start telemetry once, early in the process::
+
+    import limelight
+
+    limelight.start(service_name="checkout")
+
+    @limelight.instrument
+    def charge(order): ...
+
+Surfaces (HTTP server and client, queues, SQL, KV, ...) and exporters
+(Prometheus, OTLP, console) are plugins, discovered through the
+``limelight.plugins`` entry-point group.
+"""
+
+from __future__ import annotations
+
+from limelight_hookspecs import (
+    Config,
+    ConfigProblem,
+    EnvVar,
+    MetricDeclaration,
+    MetricKind,
+    SpanRole,
+    hookimpl,
+)
+
+from ._config import load_config
+from ._function import instrument
+from ._plugins import PluginError, PluginFailure, PluginInfo, PluginManager, discover
+from ._store import (
+    OVERFLOW_LABEL_VALUE,
+    BoundCounter,
+    BoundGaugeAdd,
+    BoundGaugeSet,
+    BoundHistogram,
+    Counter,
+    GaugeAdd,
+    GaugeSet,
+    Histogram,
+    Metric,
+    MetricConflictError,
+    MetricStore,
+)
+from ._telemetry import Telemetry, TelemetryBinding, current, start, stop
+
+__all__ = [
+    "OVERFLOW_LABEL_VALUE",
+    "BoundCounter",
+    "BoundGaugeAdd",
+    "BoundGaugeSet",
+    "BoundHistogram",
+    "Config",
+    "ConfigProblem",
+    "Counter",
+    "EnvVar",
+    "GaugeAdd",
+    "GaugeSet",
+    "Histogram",
+    "Metric",
+    "MetricConflictError",
+    "MetricDeclaration",
+    "MetricKind",
+    "MetricStore",
+    "PluginError",
+    "PluginFailure",
+    "PluginInfo",
+    "PluginManager",
+    "SpanRole",
+    "Telemetry",
+    "TelemetryBinding",
+    "current",
+    "discover",
+    "hookimpl",
+    "instrument",
+    "load_config",
+    "start",
+    "stop",
+]

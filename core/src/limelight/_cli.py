@@ -1,0 +1,172 @@
+"""The ``limelight`` command: ``plugins``, ``config``, ``demo``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import attrs
+
+from limelight_hookspecs import Config, EnvVar
+
+from ._config import load_config
+from ._env import CORE_VARIABLES
+from ._plugins import PluginManager, discover
+
+__all__ = ["main"]
+
+
+def _table(rows: Sequence[Sequence[str]], header: Sequence[str]) -> str:
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+    lines = ["  ".join(str(h).ljust(w) for h, w in zip(header, widths, strict=True)).rstrip()]
+    lines.append("  ".join("-" * w for w in widths))
+    for row in rows:
+        lines.append("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+    return "\n".join(lines)
+
+
+def _plugins(args: argparse.Namespace) -> int:
+    config = load_config()
+    manager = discover(config)
+    infos = manager.infos()
+    failures = manager.failures
+    if args.json:
+        print(json.dumps(
+            {
+                "plugins": [attrs.asdict(i) for i in infos],
+                "failures": [
+                    {"plugin": f.plugin, "phase": f.phase, "error": f.error} for f in failures
+                ],
+            },
+            indent=2,
+        ))
+        return 0
+    rows = []
+    for info in infos:
+        hooks = ", ".join(h.removeprefix("limelight_") for h in info.hooks)
+        status = info.status if info.error is None else f"failed: {info.error}"
+        rows.append((info.name, info.version or "-", str(info.priority), status, hooks or "-"))
+    print("plugins (resolved order):")
+    print(_table(rows, ("name", "version", "priority", "status", "hooks")))
+    if failures:
+        print("\nload errors:")
+        for failure in failures:
+            print(f"  {failure.message()}")
+    return 0
+
+
+def _flatten(config: Config) -> list[tuple[str, Any]]:
+    skip = {"environ", "sources", "problems", "reporter"}
+    out: list[tuple[str, Any]] = []
+    for field in attrs.fields(Config):
+        if field.name in skip:
+            continue
+        value = getattr(config, field.name)
+        if attrs.has(type(value)):
+            for sub in attrs.fields(type(value)):
+                out.append((f"{field.name}.{sub.name}", getattr(value, sub.name)))
+        else:
+            out.append((field.name, value))
+    return out
+
+
+def _render(value: Any) -> str:
+    if isinstance(value, dict):
+        return ",".join(f"{k}={v}" for k, v in value.items()) or "{}"
+    if isinstance(value, tuple) and value and isinstance(value[0], tuple):
+        return ",".join(f"{k}=***" for k, _ in value)  # header values are secrets
+    if isinstance(value, tuple):
+        return ",".join(value) or "(none)"
+    return "(unset)" if value is None else str(value)
+
+
+def _plugin_variables(manager: PluginManager) -> list[tuple[str, EnvVar[Any]]]:
+    return manager.config_variables()
+
+
+def _config(args: argparse.Namespace) -> int:
+    config = load_config()
+    manager = discover(config)
+    rows = [(name, _render(value), config.sources.get(name, "default"))
+            for name, value in _flatten(config)]
+    plugin_rows = []
+    for plugin, var in _plugin_variables(manager):
+        reading = var.read(config.environ)
+        plugin_rows.append((var.name, _render(reading.value), reading.source, plugin))
+    problems = list(config.problems)
+    for _plugin, var in _plugin_variables(manager):
+        problem = var.read(config.environ).problem
+        if problem is not None:
+            problems.append(problem)
+    if args.json:
+        print(json.dumps(
+            {
+                "settings": {n: {"value": v, "source": s} for n, v, s in rows},
+                "plugin_variables": {
+                    n: {"value": v, "source": s, "plugin": p} for n, v, s, p in plugin_rows
+                },
+                "problems": [p.message() for p in problems],
+            },
+            indent=2,
+        ))
+        return 0
+    print("effective configuration:")
+    print(_table(rows, ("setting", "value", "source")))
+    if plugin_rows:
+        print("\nplugin variables:")
+        print(_table(plugin_rows, ("variable", "value", "source", "plugin")))
+    if problems:
+        print("\nproblems (the fallback is in use):")
+        for problem in problems:
+            print(f"  {problem.message()}")
+    if args.variables:
+        print("\nvariables:")
+        for var in CORE_VARIABLES:
+            print(f"  {var.name}: {var.doc}")
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    try:
+        from limelight_demo import main as demo_main  # type: ignore[import-not-found]
+    except ImportError:
+        print(
+            "limelight demo needs the demo distribution and the plugins it uses.\n"
+            "From a checkout of the repository run:  python -m pip install nox && nox -s demo"
+        )
+        return 1
+    return int(demo_main(args.demo_args))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``limelight`` command."""
+    parser = argparse.ArgumentParser(
+        prog="limelight",
+        description="limelight: OpenTelemetry tracing and one metric store for Python services.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    p = sub.add_parser("plugins", help="list plugins in resolved order with their hooks")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=_plugins)
+    c = sub.add_parser("config", help="show the effective configuration and its sources")
+    c.add_argument("--json", action="store_true", help="machine-readable output")
+    c.add_argument("--variables", action="store_true", help="also document every variable")
+    c.set_defaults(func=_config)
+    d = sub.add_parser("demo", help="run the embedded demo service")
+    d.add_argument("demo_args", nargs=argparse.REMAINDER)
+    d.set_defaults(func=_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``limelight`` console script."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    return int(args.func(args))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,305 @@
+"""Building the effective :class:`~limelight_hookspecs.Config` from the environment."""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+import urllib.parse
+from collections.abc import Mapping
+from importlib.metadata import entry_points
+from typing import Any, TypeVar
+
+import structlog
+
+from limelight_hookspecs import (
+    BatchSettings,
+    Config,
+    ConfigProblem,
+    EnvVar,
+    OtlpSettings,
+    parse_float,
+    split_key_values,
+)
+
+from . import _env as env
+
+T = TypeVar("T")
+
+__all__ = ["ProblemReporter", "load_config"]
+
+_log = structlog.get_logger("limelight")
+
+_UNSUPPORTED_SAMPLERS = frozenset({"parentbased_jaeger_remote", "jaeger_remote", "xray"})
+_RATIO_SAMPLERS = frozenset({"traceidratio", "parentbased_traceidratio"})
+
+
+class ProblemReporter:
+    """Reports each configuration problem once per process, as a warning."""
+
+    def __init__(self) -> None:
+        self._seen: set[tuple[str, str]] = set()
+        self._lock = threading.Lock()
+
+    def __call__(self, problem: ConfigProblem) -> None:
+        key = (problem.variable, problem.value)
+        with self._lock:
+            if key in self._seen:
+                return
+            self._seen.add(key)
+        _log.warning(
+            "invalid configuration value",
+            variable=problem.variable,
+            value=problem.value,
+            fallback=problem.fallback,
+            reason=problem.reason,
+            message=problem.message(),
+        )
+
+
+REPORTER = ProblemReporter()
+"""The process-wide reporter (one warning per distinct invalid value)."""
+
+
+class _Builder:
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self.environ = environ
+        self.sources: dict[str, str] = {}
+        self.problems: list[ConfigProblem] = []
+
+    def read(self, field: str, var: EnvVar[T]) -> T:
+        reading = var.read(self.environ)
+        if reading.problem is not None:
+            self.problems.append(reading.problem)
+        self.sources[field] = reading.source
+        return reading.value
+
+    def problem(self, variable: str, value: str, fallback: str, reason: str) -> None:
+        self.problems.append(ConfigProblem(variable, value, fallback, reason))
+
+
+def _default_service_name() -> str:
+    executable = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    return f"unknown_service:{executable}" if executable else "unknown_service"
+
+
+def _valid_url(url: str, *, allow_schemeless: bool) -> bool:
+    parsed = urllib.parse.urlsplit(url)
+    if parsed.scheme in ("http", "https") and parsed.netloc:
+        return True
+    return allow_schemeless and not parsed.scheme and bool(url) and ":" in url
+
+
+def _known_samplers() -> frozenset[str]:
+    try:
+        extra = {ep.name for ep in entry_points(group="opentelemetry_traces_sampler")}
+    except Exception:  # pragma: no cover - broken metadata
+        extra = set()
+    return frozenset(env.SAMPLER_NAMES) | extra
+
+
+def _otlp_settings(b: _Builder, signal: str) -> OtlpSettings:
+    specific = env.OTLP_TRACES if signal == "traces" else env.OTLP_METRICS
+    generic = env.OTLP_GENERIC
+
+    def pick(key: str) -> Any:
+        value = b.read(f"otlp_{signal}.{key}", specific[key])
+        if b.sources[f"otlp_{signal}.{key}"] != "default":
+            return value
+        value = b.read(f"otlp_{signal}.{key}", generic[key])
+        return value
+
+    protocol = pick("protocol") or "http/protobuf"
+    if b.sources[f"otlp_{signal}.protocol"] == "default":
+        b.sources[f"otlp_{signal}.protocol"] = "default"
+    is_http = protocol != "grpc"
+    default_base = "http://localhost:4318" if is_http else "http://localhost:4317"
+    default_endpoint = f"{default_base}/v1/{signal}" if is_http else default_base
+
+    source_key = f"otlp_{signal}.endpoint"
+    endpoint = b.read(source_key, specific["endpoint"])
+    if endpoint:
+        if not _valid_url(endpoint, allow_schemeless=not is_http):
+            b.problem(specific["endpoint"].name, endpoint, default_endpoint,
+                      "expected an http:// or https:// URL")
+            endpoint, b.sources[source_key] = default_endpoint, "default"
+    else:
+        base = b.read(source_key, generic["endpoint"])
+        if base and not _valid_url(base, allow_schemeless=not is_http):
+            b.problem(generic["endpoint"].name, base, default_base,
+                      "expected an http:// or https:// URL")
+            base, b.sources[source_key] = "", "default"
+        if not base:
+            endpoint = default_endpoint
+        elif is_http:
+            endpoint = base.rstrip("/") + f"/v1/{signal}"
+        else:
+            endpoint = base
+
+    headers_key = f"otlp_{signal}.headers"
+    headers: tuple[tuple[str, str], ...] = ()
+    for var in (specific["headers"], generic["headers"]):
+        raw = b.environ.get(var.name, "")
+        if raw.strip():
+            pairs, bad = split_key_values(raw)
+            if bad:
+                b.problem(var.name, raw, "the well-formed members only",
+                          f"malformed member {bad[0]!r} (expected key=value)")
+            headers, b.sources[headers_key] = pairs, var.name
+            break
+    else:
+        b.sources[headers_key] = "default"
+
+    timeout = pick("timeout")
+    return OtlpSettings(
+        endpoint=endpoint,
+        protocol=protocol,
+        headers=headers,
+        insecure=pick("insecure"),
+        timeout=10.0 if timeout is None else timeout,
+        compression=pick("compression") or "none",
+        certificate=pick("certificate") or None,
+        client_key=pick("client_key") or None,
+        client_certificate=pick("client_certificate") or None,
+    )
+
+
+def load_config(environ: Mapping[str, str] | None = None, **overrides: Any) -> Config:
+    """Build the effective configuration.
+
+    :param environ: the environment to read (default ``os.environ``).
+    :param overrides: field values that win over the environment, for example
+        ``service_name="checkout"``; their source is shown as ``argument``.
+
+    Never raises for an invalid environment value: each one becomes a
+    :class:`~limelight_hookspecs.ConfigProblem` in ``Config.problems`` (reported
+    once by :func:`limelight.start`) and the documented fallback is used.
+    """
+    environ = dict(os.environ if environ is None else environ)
+    b = _Builder(environ)
+
+    sdk_disabled = b.read("sdk_disabled", env.OTEL_SDK_DISABLED)
+
+    resource_raw = environ.get(env.OTEL_RESOURCE_ATTRIBUTES.name, "")
+    resource_attributes: dict[str, str] = {}
+    if resource_raw.strip():
+        pairs, bad = split_key_values(resource_raw)
+        if bad:
+            b.problem(env.OTEL_RESOURCE_ATTRIBUTES.name, resource_raw, "no resource attributes",
+                      f"malformed member {bad[0]!r} (expected key=value)")
+            b.sources["resource_attributes"] = "default"
+        else:
+            resource_attributes = dict(pairs)
+            b.sources["resource_attributes"] = env.OTEL_RESOURCE_ATTRIBUTES.name
+    else:
+        b.sources["resource_attributes"] = "default"
+
+    service_name = b.read("service_name", env.OTEL_SERVICE_NAME)
+    if not service_name and resource_attributes.get("service.name"):
+        service_name = resource_attributes["service.name"]
+        b.sources["service_name"] = env.OTEL_RESOURCE_ATTRIBUTES.name
+    if not service_name:
+        service_name = _default_service_name()
+    service_version = resource_attributes.get("service.version")
+    b.sources["service_version"] = (
+        env.OTEL_RESOURCE_ATTRIBUTES.name if service_version else "default"
+    )
+
+    sampler = b.read("traces_sampler", env.OTEL_TRACES_SAMPLER)
+    fallback_sampler = "parentbased_always_on"
+    if sampler in _UNSUPPORTED_SAMPLERS:
+        b.problem(env.OTEL_TRACES_SAMPLER.name, sampler, fallback_sampler,
+                  "this sampler needs a remote service limelight does not ship")
+        sampler, b.sources["traces_sampler"] = fallback_sampler, "default"
+    elif sampler not in _known_samplers():
+        b.problem(env.OTEL_TRACES_SAMPLER.name, sampler, fallback_sampler,
+                  "unknown sampler (expected one of "
+                  + ", ".join(env.SAMPLER_NAMES[:6]) + ")")
+        sampler, b.sources["traces_sampler"] = fallback_sampler, "default"
+
+    sampler_arg: float | None = None
+    raw_arg = b.read("traces_sampler_arg", env.OTEL_TRACES_SAMPLER_ARG)
+    if sampler in _RATIO_SAMPLERS:
+        sampler_arg = 1.0
+        if raw_arg:
+            try:
+                sampler_arg = parse_float(minimum=0.0, maximum=1.0)(raw_arg)
+            except ValueError as exc:
+                b.problem(env.OTEL_TRACES_SAMPLER_ARG.name, raw_arg, "ratio 1.0", str(exc))
+                b.sources["traces_sampler_arg"] = "default"
+    elif raw_arg:
+        try:
+            sampler_arg = float(raw_arg)
+        except ValueError:
+            sampler_arg = None
+
+    propagators = b.read("propagators", env.OTEL_PROPAGATORS)
+    from ._propagation import known_propagators
+
+    known = known_propagators()
+    valid = tuple(p for p in propagators if p in known or p == "none")
+    for name in propagators:
+        if name not in valid:
+            b.problem(env.OTEL_PROPAGATORS.name, name, "the other listed propagators",
+                      "unknown propagator (available: " + ", ".join(sorted(known)) + ")")
+    if "none" in valid:
+        valid = ()
+    elif not valid and propagators:
+        valid = ("tracecontext", "baggage")
+        b.sources["propagators"] = "default"
+
+    def exporters(field: str, var: EnvVar[Any]) -> tuple[str, ...] | None:
+        value: tuple[str, ...] | None = b.read(field, var)
+        if value is None:
+            return None
+        return tuple(v for v in value if v != "none")
+
+    batch = BatchSettings(
+        schedule_delay=b.read("batch.schedule_delay", env.OTEL_BSP_SCHEDULE_DELAY),
+        max_queue_size=b.read("batch.max_queue_size", env.OTEL_BSP_MAX_QUEUE_SIZE),
+        max_export_batch_size=b.read(
+            "batch.max_export_batch_size", env.OTEL_BSP_MAX_EXPORT_BATCH_SIZE
+        ),
+        export_timeout=b.read("batch.export_timeout", env.OTEL_BSP_EXPORT_TIMEOUT),
+    )
+    if batch.max_export_batch_size > batch.max_queue_size:
+        b.problem(env.OTEL_BSP_MAX_EXPORT_BATCH_SIZE.name, str(batch.max_export_batch_size),
+                  str(batch.max_queue_size), "must not exceed OTEL_BSP_MAX_QUEUE_SIZE")
+        batch = BatchSettings(batch.schedule_delay, batch.max_queue_size,
+                              batch.max_queue_size, batch.export_timeout)
+
+    values: dict[str, Any] = {
+        "sdk_disabled": sdk_disabled,
+        "service_name": service_name,
+        "service_version": service_version,
+        "resource_attributes": resource_attributes,
+        "traces_sampler": sampler,
+        "traces_sampler_arg": sampler_arg,
+        "propagators": valid,
+        "traces_exporters": exporters("traces_exporters", env.OTEL_TRACES_EXPORTER),
+        "metrics_exporters": exporters("metrics_exporters", env.OTEL_METRICS_EXPORTER),
+        "otlp_traces": _otlp_settings(b, "traces"),
+        "otlp_metrics": _otlp_settings(b, "metrics"),
+        "batch": batch,
+        "metric_export_interval": b.read("metric_export_interval",
+                                         env.OTEL_METRIC_EXPORT_INTERVAL),
+        "metric_export_timeout": b.read("metric_export_timeout", env.OTEL_METRIC_EXPORT_TIMEOUT),
+        "metrics_namespace": b.read("metrics_namespace", env.LIMELIGHT_METRICS_NAMESPACE),
+        "series_limit": b.read("series_limit", env.LIMELIGHT_SERIES_LIMIT),
+        "shutdown_timeout": b.read("shutdown_timeout", env.LIMELIGHT_SHUTDOWN_TIMEOUT),
+        "plugins": b.read("plugins", env.LIMELIGHT_PLUGINS),
+        "disabled_plugins": b.read("disabled_plugins", env.LIMELIGHT_DISABLED_PLUGINS),
+        "strict": b.read("strict", env.LIMELIGHT_STRICT),
+    }
+    for key, value in overrides.items():
+        if key not in values:
+            raise TypeError(f"unknown configuration field {key!r}")
+        values[key] = value
+        b.sources[key] = "argument"
+    return Config(
+        **values,
+        environ=environ,
+        sources=b.sources,
+        problems=tuple(b.problems),
+        reporter=REPORTER,
+    )

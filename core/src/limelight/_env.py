@@ -1,0 +1,258 @@
+"""Every environment variable the core reads, declared once."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from limelight_hookspecs import (
+    EnvVar,
+    parse_bool,
+    parse_float,
+    parse_int,
+    parse_key_values,
+    parse_list,
+    parse_str,
+)
+
+SAMPLER_NAMES: tuple[str, ...] = (
+    "always_on",
+    "always_off",
+    "traceidratio",
+    "parentbased_always_on",
+    "parentbased_always_off",
+    "parentbased_traceidratio",
+    "parentbased_jaeger_remote",
+    "jaeger_remote",
+    "xray",
+)
+"""Sampler names defined by the OpenTelemetry specification."""
+
+OTLP_PROTOCOLS: tuple[str, ...] = ("grpc", "http/protobuf", "http/json")
+"""Values of ``OTEL_EXPORTER_OTLP_PROTOCOL``."""
+
+
+def _parse_sampler(raw: str) -> str:
+    return raw.strip().lower()
+
+
+def _parse_protocol(raw: str) -> str:
+    value = raw.strip().lower()
+    if value not in OTLP_PROTOCOLS:
+        raise ValueError(f"expected one of {', '.join(OTLP_PROTOCOLS)}")
+    return value
+
+
+def _parse_compression(raw: str) -> str:
+    value = raw.strip().lower()
+    if value not in ("gzip", "none"):
+        raise ValueError("expected gzip or none")
+    return value
+
+
+def _parse_millis(raw: str) -> float:
+    return parse_float(minimum=0)(raw) / 1000.0
+
+
+def _parse_names(raw: str) -> tuple[str, ...]:
+    return tuple(name.lower() for name in parse_list(raw))
+
+
+def _parse_namespace(raw: str) -> str:
+    value = raw.strip()
+    if not re.match(r"^[a-zA-Z_][a-zA-Z0-9_]*$", value):
+        raise ValueError("must be a valid metric name prefix ([a-zA-Z_][a-zA-Z0-9_]*)")
+    return value
+
+
+OTEL_SDK_DISABLED = EnvVar(
+    "OTEL_SDK_DISABLED", False, parse_bool,
+    "Disable every signal: no spans, no metrics, no export. Instrumented code runs untouched.",
+    "true",
+)
+OTEL_SERVICE_NAME = EnvVar(
+    "OTEL_SERVICE_NAME", "", parse_str,
+    "The service.name resource attribute; wins over service.name in OTEL_RESOURCE_ATTRIBUTES. "
+    "Defaults to unknown_service:<executable>.",
+    "checkout",
+)
+OTEL_RESOURCE_ATTRIBUTES = EnvVar(
+    "OTEL_RESOURCE_ATTRIBUTES", (), parse_key_values,
+    "Resource attributes as key=value pairs separated by commas, values percent-encoded. "
+    "A malformed value is discarded whole, as the specification says.",
+    "deployment.environment.name=prod,service.version=1.4.2",
+)
+OTEL_TRACES_SAMPLER = EnvVar(
+    "OTEL_TRACES_SAMPLER", "parentbased_always_on", _parse_sampler,
+    "The sampler: " + ", ".join(SAMPLER_NAMES[:6]) + ", or a name registered in the "
+    "opentelemetry_traces_sampler entry-point group.",
+    "parentbased_traceidratio",
+)
+OTEL_TRACES_SAMPLER_ARG = EnvVar(
+    "OTEL_TRACES_SAMPLER_ARG", "", parse_str,
+    "The sampler argument: the ratio in [0, 1] for the traceidratio samplers (default 1.0).",
+    "0.25",
+)
+OTEL_PROPAGATORS = EnvVar(
+    "OTEL_PROPAGATORS", ("tracecontext", "baggage"), _parse_names,
+    "Propagators used by every surface, in order: tracecontext, baggage, b3, b3multi, jaeger, "
+    "or any name in the opentelemetry_propagator entry-point group; none for no propagation.",
+    "tracecontext,baggage",
+)
+OTEL_TRACES_EXPORTER = EnvVar(
+    "OTEL_TRACES_EXPORTER", None, _parse_names,
+    "Exporter plugins allowed to export spans (otlp, console, ...); none for none. "
+    "Unset means every installed exporter plugin.",
+    "otlp",
+)
+OTEL_METRICS_EXPORTER = EnvVar(
+    "OTEL_METRICS_EXPORTER", None, _parse_names,
+    "Exporter plugins allowed to export metrics (prometheus, otlp, console, ...); none for none. "
+    "Unset means every installed exporter plugin.",
+    "prometheus,otlp",
+)
+
+
+def _otlp(signal: str) -> dict[str, EnvVar[Any]]:
+    infix = f"{signal.upper()}_" if signal else ""
+    which = f"for {signal}" if signal else "for every signal (unless overridden per signal)"
+    return {
+        "endpoint": EnvVar(
+            f"OTEL_EXPORTER_OTLP_{infix}ENDPOINT", "", parse_str,
+            f"OTLP endpoint {which}. "
+            + ("Used as given (include the /v1/... path for HTTP)." if signal else
+               "For HTTP the signal path (/v1/traces, /v1/metrics) is appended. "
+               "Default http://localhost:4318 (http) or http://localhost:4317 (grpc)."),
+            "http://collector:4318" if not signal else f"http://collector:4318/v1/{signal}",
+        ),
+        "protocol": EnvVar(
+            f"OTEL_EXPORTER_OTLP_{infix}PROTOCOL", "", _parse_protocol,
+            f"OTLP transport {which}: grpc, http/protobuf (default) or http/json.",
+            "grpc",
+        ),
+        "headers": EnvVar(
+            f"OTEL_EXPORTER_OTLP_{infix}HEADERS", (), parse_key_values,
+            f"Extra request headers {which}, key=value pairs, values percent-encoded.",
+            "api-key=secret",
+        ),
+        "insecure": EnvVar(
+            f"OTEL_EXPORTER_OTLP_{infix}INSECURE", None, parse_bool,
+            f"gRPC without TLS {which} (default: decided by the endpoint scheme).",
+            "true",
+        ),
+        "timeout": EnvVar(
+            f"OTEL_EXPORTER_OTLP_{infix}TIMEOUT", None, _parse_millis,
+            f"Milliseconds one export may take {which} (default 10000).",
+            "5000",
+        ),
+        "compression": EnvVar(
+            f"OTEL_EXPORTER_OTLP_{infix}COMPRESSION", "", _parse_compression,
+            f"Payload compression {which}: gzip or none (default).",
+            "gzip",
+        ),
+        "certificate": EnvVar(
+            f"OTEL_EXPORTER_OTLP_{infix}CERTIFICATE", "", parse_str,
+            f"Trusted CA certificate file {which}.",
+            "/etc/ssl/collector-ca.pem",
+        ),
+        "client_key": EnvVar(
+            f"OTEL_EXPORTER_OTLP_{infix}CLIENT_KEY", "", parse_str,
+            f"Client private key file for mTLS {which}.",
+            "/etc/ssl/client.key",
+        ),
+        "client_certificate": EnvVar(
+            f"OTEL_EXPORTER_OTLP_{infix}CLIENT_CERTIFICATE", "", parse_str,
+            f"Client certificate file for mTLS {which}.",
+            "/etc/ssl/client.pem",
+        ),
+    }
+
+
+OTLP_GENERIC = _otlp("")
+OTLP_TRACES = _otlp("traces")
+OTLP_METRICS = _otlp("metrics")
+
+OTEL_BSP_SCHEDULE_DELAY = EnvVar(
+    "OTEL_BSP_SCHEDULE_DELAY", 5.0, _parse_millis,
+    "Milliseconds between two span exports.", "1000",
+)
+OTEL_BSP_EXPORT_TIMEOUT = EnvVar(
+    "OTEL_BSP_EXPORT_TIMEOUT", 30.0, _parse_millis,
+    "Milliseconds one span export may take.", "10000",
+)
+OTEL_BSP_MAX_QUEUE_SIZE = EnvVar(
+    "OTEL_BSP_MAX_QUEUE_SIZE", 2048, parse_int(minimum=1),
+    "Spans waiting for export; past it new spans are dropped and counted.", "4096",
+)
+OTEL_BSP_MAX_EXPORT_BATCH_SIZE = EnvVar(
+    "OTEL_BSP_MAX_EXPORT_BATCH_SIZE", 512, parse_int(minimum=1),
+    "Spans per export call (at most OTEL_BSP_MAX_QUEUE_SIZE).", "256",
+)
+OTEL_METRIC_EXPORT_INTERVAL = EnvVar(
+    "OTEL_METRIC_EXPORT_INTERVAL", 60.0, _parse_millis,
+    "Milliseconds between two pushes of the metric store by push exporters (OTLP).", "15000",
+)
+OTEL_METRIC_EXPORT_TIMEOUT = EnvVar(
+    "OTEL_METRIC_EXPORT_TIMEOUT", 30.0, _parse_millis,
+    "Milliseconds one metric push may take.", "10000",
+)
+LIMELIGHT_PLUGINS = EnvVar(
+    "LIMELIGHT_PLUGINS", None, parse_list,
+    "Allow-list of plugin names (comma-separated). Set but empty loads no plugin at all; "
+    "unset loads every installed plugin.",
+    "limelight.function_metrics,prometheus,http",
+    empty_is_unset=False,
+)
+LIMELIGHT_DISABLED_PLUGINS = EnvVar(
+    "LIMELIGHT_DISABLED_PLUGINS", (), parse_list,
+    "Block-list of plugin names (comma-separated); wins over LIMELIGHT_PLUGINS.",
+    "console",
+)
+LIMELIGHT_STRICT = EnvVar(
+    "LIMELIGHT_STRICT", False, parse_bool,
+    "Make a plugin that fails to load or raises in a hook a boot failure instead of a report.",
+    "1",
+)
+LIMELIGHT_METRICS_NAMESPACE = EnvVar(
+    "LIMELIGHT_METRICS_NAMESPACE", "", _parse_namespace,
+    "Prefix added to every metric name, joined with an underscore.",
+    "shop",
+)
+LIMELIGHT_SERIES_LIMIT = EnvVar(
+    "LIMELIGHT_SERIES_LIMIT", 2000, parse_int(minimum=1),
+    "Label sets per metric before new ones collapse into one overflow series "
+    "(counted in limelight_series_overflow_total).",
+    "500",
+)
+LIMELIGHT_SHUTDOWN_TIMEOUT = EnvVar(
+    "LIMELIGHT_SHUTDOWN_TIMEOUT", 10.0, parse_float(minimum=0),
+    "Seconds stop may take in total (flush included), also at exit and on SIGTERM.",
+    "5",
+)
+
+CORE_VARIABLES: tuple[EnvVar[Any], ...] = (
+    OTEL_SDK_DISABLED,
+    OTEL_SERVICE_NAME,
+    OTEL_RESOURCE_ATTRIBUTES,
+    OTEL_TRACES_SAMPLER,
+    OTEL_TRACES_SAMPLER_ARG,
+    OTEL_PROPAGATORS,
+    OTEL_TRACES_EXPORTER,
+    OTEL_METRICS_EXPORTER,
+    *OTLP_GENERIC.values(),
+    *OTLP_TRACES.values(),
+    *OTLP_METRICS.values(),
+    OTEL_BSP_SCHEDULE_DELAY,
+    OTEL_BSP_EXPORT_TIMEOUT,
+    OTEL_BSP_MAX_QUEUE_SIZE,
+    OTEL_BSP_MAX_EXPORT_BATCH_SIZE,
+    OTEL_METRIC_EXPORT_INTERVAL,
+    OTEL_METRIC_EXPORT_TIMEOUT,
+    LIMELIGHT_PLUGINS,
+    LIMELIGHT_DISABLED_PLUGINS,
+    LIMELIGHT_STRICT,
+    LIMELIGHT_METRICS_NAMESPACE,
+    LIMELIGHT_SERIES_LIMIT,
+    LIMELIGHT_SHUTDOWN_TIMEOUT,
+)
+"""Every variable the core reads, in documentation order."""

@@ -1,0 +1,356 @@
+"""The function surface: ``@instrument`` and the interceptor chain it runs."""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import threading
+from collections.abc import AsyncGenerator, Callable, Generator, Mapping
+from typing import Any, TypeVar, overload
+
+import structlog
+
+from limelight_hookspecs import AttributeValue, CallHandler, FunctionTarget, SpanRole
+
+from ._telemetry import _RT, current
+
+__all__ = ["instrument"]
+
+_log = structlog.get_logger("limelight")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+_NO_HANDLERS: tuple[CallHandler, ...] = ()
+
+
+class _Chain:
+    """The handlers of one function for one telemetry generation."""
+
+    __slots__ = ("activator_index", "activators", "generation", "handlers", "reversed")
+
+    def __init__(self, generation: int, handlers: tuple[CallHandler, ...]) -> None:
+        self.generation = generation
+        self.handlers = handlers
+        self.reversed = tuple(reversed(handlers))
+        self.activator_index = tuple(i for i, h in enumerate(handlers) if h.activates)
+        self.activators = tuple(handlers[i] for i in self.activator_index)
+
+
+_EMPTY = _Chain(-1, _NO_HANDLERS)
+_reported: set[tuple[str, str]] = set()
+_reported_lock = threading.Lock()
+
+
+def _report(handler: CallHandler, phase: str, exc: BaseException) -> None:
+    key = (type(handler).__qualname__, phase)
+    with _reported_lock:
+        if key in _reported:
+            return
+        _reported.add(key)
+    _log.error("interceptor failed; the call itself is unaffected",
+               handler=type(handler).__qualname__, phase=phase, error=repr(exc))
+
+
+class _Instrumented:
+    """Binding state of one decorated function."""
+
+    __slots__ = ("chain", "target")
+
+    def __init__(self, target: FunctionTarget) -> None:
+        self.target = target
+        self.chain = _EMPTY
+
+    def get(self) -> _Chain:
+        chain = self.chain
+        if chain.generation != _RT.generation:
+            chain = self.rebind()
+        return chain
+
+    def rebind(self) -> _Chain:
+        with _RT.lock:
+            generation = _RT.generation
+            telemetry = current()
+            handlers: list[CallHandler] = []
+            if telemetry.enabled:
+                for interceptor in telemetry.interceptors:
+                    try:
+                        handler = interceptor.bind(self.target)
+                    except Exception as exc:
+                        _log.error("interceptor failed to bind", interceptor=interceptor.name,
+                                   function=self.target.name, error=repr(exc))
+                        continue
+                    if handler is not None:
+                        handlers.append(handler)
+            chain = _Chain(generation, tuple(handlers))
+            self.chain = chain
+            return chain
+
+
+def _enter(chain: _Chain) -> list[object]:
+    states: list[object] = []
+    for handler in chain.handlers:
+        try:
+            states.append(handler.enter())
+        except Exception as exc:
+            _report(handler, "enter", exc)
+            states.append(_FAILED)
+    return states
+
+
+def _activate(chain: _Chain, states: list[object]) -> list[object]:
+    tokens: list[object] = []
+    for index, handler in zip(chain.activator_index, chain.activators, strict=True):
+        state = states[index]
+        if state is _FAILED:
+            tokens.append(_FAILED)
+            continue
+        try:
+            tokens.append(handler.activate(state))
+        except Exception as exc:
+            _report(handler, "activate", exc)
+            tokens.append(_FAILED)
+    return tokens
+
+
+def _deactivate(chain: _Chain, tokens: list[object]) -> None:
+    for handler, token in zip(reversed(chain.activators), reversed(tokens), strict=True):
+        if token is _FAILED:
+            continue
+        try:
+            handler.deactivate(token)
+        except Exception as exc:
+            _report(handler, "deactivate", exc)
+
+
+def _exit(chain: _Chain, states: list[object], error: BaseException | None) -> None:
+    n = len(states)
+    for i, handler in enumerate(chain.reversed):
+        state = states[n - 1 - i]
+        if state is _FAILED:
+            continue
+        try:
+            handler.exit(state, error)
+        except Exception as exc:
+            _report(handler, "exit", exc)
+
+
+class _Failed:
+    __slots__ = ()
+
+
+_FAILED = _Failed()
+
+
+def _target_for(
+    fn: Callable[..., Any],
+    name: str | None,
+    role: SpanRole | str,
+    attributes: Mapping[str, AttributeValue] | None,
+) -> FunctionTarget:
+    module = getattr(fn, "__module__", None) or "unknown"
+    qualname = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", "function")
+    is_asyncgen = inspect.isasyncgenfunction(fn)
+    return FunctionTarget(
+        name=name or f"{module}.{qualname}",
+        module=module,
+        qualname=qualname,
+        role=SpanRole(role),
+        attributes=dict(attributes or {}),
+        is_async=inspect.iscoroutinefunction(fn) or is_asyncgen,
+        is_generator=inspect.isgeneratorfunction(fn) or is_asyncgen,
+    )
+
+
+@overload
+def instrument(fn: F, /) -> F: ...
+
+
+@overload
+def instrument(
+    fn: None = None,
+    /,
+    *,
+    name: str | None = None,
+    role: SpanRole | str = SpanRole.AUTO,
+    attributes: Mapping[str, AttributeValue] | None = None,
+) -> Callable[[F], F]: ...
+
+
+def instrument(
+    fn: F | None = None,
+    /,
+    *,
+    name: str | None = None,
+    role: SpanRole | str = SpanRole.AUTO,
+    attributes: Mapping[str, AttributeValue] | None = None,
+) -> F | Callable[[F], F]:
+    """Instrument a function: calls, duration, in-flight, and a span.
+
+    Works on plain functions, coroutine functions, generator functions and
+    async generator functions (a generator is measured from its first step to
+    its exhaustion or close). Emits ``function_calls_total``,
+    ``function_duration_seconds`` and ``function_in_flight`` with labels
+    ``function`` and ``result`` (``ok``/``error``), and a span that is SERVER
+    when it starts a trace and INTERNAL under a parent (see *role*).
+
+    The interceptor chain is resolved on the first call after telemetry starts
+    and cached; with no telemetry running the call goes straight through.
+    Exceptions from the function propagate unchanged; a failing interceptor is
+    reported once and never affects the call.
+
+    :param name: the ``function`` label and span name (default ``module.qualname``).
+    :param role: the span kind; ``auto`` (SERVER at the root, INTERNAL below),
+        or ``consumer`` for a function run for a queue delivery, etc.
+    :param attributes: extra span attributes.
+    """
+    if fn is None:
+        return lambda f: _wrap(f, _target_for(f, name, role, attributes))
+    return _wrap(fn, _target_for(fn, name, role, attributes))
+
+
+def _wrap(fn: F, target: FunctionTarget) -> F:
+    state = _Instrumented(target)
+    get = state.get
+
+    if inspect.isasyncgenfunction(fn):
+        @functools.wraps(fn)
+        def agen_wrapper(*args: Any, **kwargs: Any) -> AsyncGenerator[Any, Any]:
+            chain = get()
+            if not chain.handlers:
+                return fn(*args, **kwargs)  # type: ignore[no-any-return]
+            return _drive_async_gen(fn(*args, **kwargs), chain)
+
+        wrapper: Callable[..., Any] = agen_wrapper
+    elif inspect.isgeneratorfunction(fn):
+        @functools.wraps(fn)
+        def gen_wrapper(*args: Any, **kwargs: Any) -> Generator[Any, Any, Any]:
+            chain = get()
+            if not chain.handlers:
+                return fn(*args, **kwargs)  # type: ignore[no-any-return]
+            return _drive_gen(fn(*args, **kwargs), chain)
+
+        wrapper = gen_wrapper
+    elif inspect.iscoroutinefunction(fn):
+        @functools.wraps(fn)
+        async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
+            chain = get()
+            if not chain.handlers:
+                return await fn(*args, **kwargs)
+            states = _enter(chain)
+            tokens = _activate(chain, states) if chain.activators else None
+            try:
+                result = await fn(*args, **kwargs)
+            except BaseException as exc:
+                _exit(chain, states, exc)
+                if tokens is not None:
+                    _deactivate(chain, tokens)
+                raise
+            _exit(chain, states, None)
+            if tokens is not None:
+                _deactivate(chain, tokens)
+            return result
+
+        wrapper = async_wrapper
+    else:
+        @functools.wraps(fn)
+        def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
+            chain = get()
+            if not chain.handlers:
+                return fn(*args, **kwargs)
+            states = _enter(chain)
+            tokens = _activate(chain, states) if chain.activators else None
+            try:
+                result = fn(*args, **kwargs)
+            except BaseException as exc:
+                _exit(chain, states, exc)
+                if tokens is not None:
+                    _deactivate(chain, tokens)
+                raise
+            _exit(chain, states, None)
+            if tokens is not None:
+                _deactivate(chain, tokens)
+            return result
+
+        wrapper = sync_wrapper
+    wrapper.__limelight_target__ = target  # type: ignore[attr-defined]
+    return wrapper  # type: ignore[return-value]
+
+
+def _drive_gen(gen: Generator[Any, Any, Any], chain: _Chain) -> Generator[Any, Any, Any]:
+    """Run *gen* step by step with the chain active around each step."""
+    states = _enter(chain)
+    error: BaseException | None = None
+    send: Callable[[Any], Any] = gen.send
+    value: Any = None
+    try:
+        while True:
+            tokens = _activate(chain, states) if chain.activators else None
+            try:
+                item = send(value)
+            except StopIteration as stop:
+                return stop.value
+            finally:
+                if tokens is not None:
+                    _deactivate(chain, tokens)
+            try:
+                value = yield item
+                send = gen.send
+            except GeneratorExit:
+                tokens = _activate(chain, states) if chain.activators else None
+                try:
+                    gen.close()
+                finally:
+                    if tokens is not None:
+                        _deactivate(chain, tokens)
+                raise
+            except BaseException as exc:
+                send, value = gen.throw, exc
+    except GeneratorExit:
+        raise
+    except BaseException as exc:
+        error = exc
+        raise
+    finally:
+        _exit(chain, states, error)
+
+
+async def _drive_async_gen(agen: AsyncGenerator[Any, Any], chain: _Chain) -> AsyncGenerator[Any, Any]:
+    """Run *agen* step by step with the chain active around each step."""
+    states = _enter(chain)
+    error: BaseException | None = None
+    value: Any = None
+    throw: BaseException | None = None
+    try:
+        while True:
+            tokens = _activate(chain, states) if chain.activators else None
+            try:
+                if throw is not None:
+                    item = await agen.athrow(throw)
+                else:
+                    item = await agen.asend(value)
+            except StopAsyncIteration:
+                return
+            finally:
+                throw = None
+                if tokens is not None:
+                    _deactivate(chain, tokens)
+            try:
+                value = yield item
+            except GeneratorExit:
+                tokens = _activate(chain, states) if chain.activators else None
+                try:
+                    await agen.aclose()
+                finally:
+                    if tokens is not None:
+                        _deactivate(chain, tokens)
+                raise
+            except BaseException as exc:
+                throw = exc
+    except GeneratorExit:
+        raise
+    except BaseException as exc:
+        error = exc
+        raise
+    finally:
+        _exit(chain, states, error)
+

@@ -1,0 +1,465 @@
+"""Plugin discovery, ordering, isolation, and the typed facade over ``pm.hook``."""
+
+from __future__ import annotations
+
+import functools
+import threading
+import traceback
+from collections.abc import Callable, Iterable, Sequence
+from importlib.metadata import EntryPoint, entry_points
+from typing import TYPE_CHECKING, Any
+
+import attrs
+import pluggy
+import structlog
+
+import limelight_hookspecs
+from limelight_hookspecs import (
+    DEFAULT_PRIORITY,
+    ENTRY_POINT_GROUP,
+    PROJECT_NAME,
+    Config,
+    EnvVar,
+    Interceptor,
+    MetricDeclaration,
+    StoreReader,
+    TelemetryView,
+)
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.metrics.export import MetricReader
+    from opentelemetry.sdk.trace import SpanProcessor
+    from opentelemetry.sdk.trace.export import SpanExporter
+    from opentelemetry.sdk.trace.sampling import Sampler
+
+__all__ = [
+    "PluginError",
+    "PluginFailure",
+    "PluginInfo",
+    "PluginManager",
+    "discover",
+]
+
+_log = structlog.get_logger("limelight")
+
+BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (
+    ("limelight.function_metrics", "limelight._builtin:function_metrics"),
+    ("limelight.function_tracing", "limelight._builtin:function_tracing"),
+)
+"""The core's own plugins (also declared as entry points of the ``limelight``
+distribution), registered like any other."""
+
+
+class PluginError(RuntimeError):
+    """A plugin failed and ``LIMELIGHT_STRICT`` is set (or the failure is fatal)."""
+
+
+@attrs.frozen
+class PluginFailure:
+    """A plugin that failed to load or raised in a hook.
+
+    :param plugin: the plugin name.
+    :param phase: ``load`` or ``hook <name>``.
+    :param error: ``Type: message`` of the exception.
+    :param detail: the formatted traceback.
+    """
+
+    plugin: str
+    phase: str
+    error: str
+    detail: str = attrs.field(default="", repr=False, eq=False)
+
+    def message(self) -> str:
+        """One line naming the plugin, the phase and the error."""
+        return f"plugin {self.plugin!r} failed ({self.phase}): {self.error}"
+
+
+@attrs.frozen
+class PluginInfo:
+    """One plugin as discovered and, if loaded, registered.
+
+    :param name: the entry-point name (the plugin's name).
+    :param priority: its declared ``limelight_priority``.
+    :param distribution: the distribution that provides it, if any.
+    :param version: that distribution's version, if known.
+    :param status: ``loaded``, ``disabled`` (by the allow/block lists) or ``failed``.
+    :param hooks: the hooks it implements, sorted.
+    :param error: why it failed, when it did.
+    """
+
+    name: str
+    priority: int
+    distribution: str | None
+    version: str | None
+    status: str
+    hooks: tuple[str, ...] = ()
+    error: str | None = None
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}"
+
+
+class _Failures:
+    def __init__(self, strict: bool) -> None:
+        self.strict = strict
+        self.items: list[PluginFailure] = []
+        self._lock = threading.Lock()
+        self._reported: set[tuple[str, str]] = set()
+
+    def record(self, plugin: str, phase: str, exc: BaseException) -> PluginFailure:
+        failure = PluginFailure(
+            plugin, phase, _describe(exc),
+            "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
+        )
+        with self._lock:
+            self.items.append(failure)
+            first = (plugin, phase) not in self._reported
+            self._reported.add((plugin, phase))
+        if first:
+            _log.error("plugin failed", plugin=plugin, phase=phase, error=failure.error,
+                       message=failure.message())
+        return failure
+
+
+@attrs.define
+class _Candidate:
+    name: str
+    load: Callable[[], object]
+    distribution: str | None = None
+    version: str | None = None
+
+
+def _entry_point_candidates() -> list[_Candidate]:
+    out = []
+    for ep in entry_points(group=ENTRY_POINT_GROUP):
+        dist = ep.dist
+        out.append(
+            _Candidate(
+                ep.name,
+                ep.load,
+                dist.metadata["Name"] if dist is not None else None,
+                dist.version if dist is not None else None,
+            )
+        )
+    return out
+
+
+def _builtin_candidates() -> list[_Candidate]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        core_version: str | None = version("limelight")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        core_version = None
+    return [
+        _Candidate(name, EntryPoint(name, value, ENTRY_POINT_GROUP).load, "limelight", core_version)
+        for name, value in BUILTIN_PLUGINS
+    ]
+
+
+class PluginManager:
+    """The registered plugins and a typed facade over their hooks.
+
+    Nothing else in limelight touches ``pm.hook``: every call goes through a
+    method here, with keyword arguments, in plugin priority order, and every
+    implementation is guarded so a plugin that raises is reported by name and
+    the other plugins still run (``LIMELIGHT_STRICT=1`` makes it fatal).
+    """
+
+    def __init__(self, strict: bool = False) -> None:
+        self.pm = pluggy.PluginManager(PROJECT_NAME)
+        for module in limelight_hookspecs.SPEC_MODULES:
+            self.pm.add_hookspecs(module)
+        self._failures = _Failures(strict)
+        self._infos: dict[str, PluginInfo] = {}
+        self._order: list[str] = []
+        self._configured: Config | None = None
+
+    # -- registration -----------------------------------------------------------------
+
+    @property
+    def strict(self) -> bool:
+        """Whether failures are fatal."""
+        return self._failures.strict
+
+    @property
+    def failures(self) -> tuple[PluginFailure, ...]:
+        """Every failure so far, in order."""
+        return tuple(self._failures.items)
+
+    def infos(self) -> tuple[PluginInfo, ...]:
+        """Every discovered plugin, loaded ones first in resolved order."""
+        loaded = [self._infos[n] for n in self._order]
+        rest = sorted(
+            (i for n, i in self._infos.items() if n not in self._order),
+            key=lambda i: (i.priority, i.name),
+        )
+        return tuple(loaded + rest)
+
+    def names(self) -> tuple[str, ...]:
+        """The registered plugin names in resolved order."""
+        return tuple(self._order)
+
+    def plugin(self, name: str) -> object | None:
+        """The registered plugin object called *name*."""
+        return self.pm.get_plugin(name)
+
+    def _fail(self, name: str, phase: str, exc: BaseException, info: PluginInfo) -> None:
+        failure = self._failures.record(name, phase, exc)
+        self._infos[name] = attrs.evolve(info, status="failed", error=failure.error)
+        if self.strict:
+            raise PluginError(failure.message()) from exc
+
+    def load(
+        self,
+        config: Config,
+        *,
+        entry_points: bool = True,
+        builtins: bool = True,
+        extra: Iterable[object | tuple[str, object]] = (),
+    ) -> None:
+        """Discover, select, sort and register plugins.
+
+        :param config: supplies the allow/block lists and strictness.
+        :param entry_points: scan the ``limelight.plugins`` entry-point group.
+        :param builtins: when not scanning entry points, still register the
+            core's built-in plugins.
+        :param extra: plugin objects (or ``(name, object)`` pairs) to register too.
+        """
+        candidates = _entry_point_candidates() if entry_points else []
+        if builtins and not any(c.name.startswith("limelight.") for c in candidates):
+            candidates = _builtin_candidates() + candidates
+        for item in extra:
+            name, obj = item if isinstance(item, tuple) else (_object_name(item), item)
+            candidates.append(_Candidate(name, functools.partial(_identity, obj)))
+
+        allow = config.plugins
+        block = set(config.disabled_plugins)
+        names = {c.name for c in candidates}
+        if allow is not None:
+            for unknown in sorted(set(allow) - names):
+                _log.warning(
+                    "unknown plugin in LIMELIGHT_PLUGINS", plugin=unknown,
+                    installed=sorted(names),
+                    message=f"LIMELIGHT_PLUGINS names {unknown!r}, which is not installed "
+                    f"(installed: {', '.join(sorted(names)) or 'none'})",
+                )
+        for unknown in sorted(block - names):
+            _log.warning("unknown plugin in LIMELIGHT_DISABLED_PLUGINS", plugin=unknown,
+                         installed=sorted(names))
+
+        loaded: list[tuple[int, str, object, PluginInfo]] = []
+        seen: set[str] = set()
+        for cand in candidates:
+            info = PluginInfo(cand.name, DEFAULT_PRIORITY, cand.distribution, cand.version,
+                              "loaded")
+            if cand.name in seen:
+                self._fail(cand.name, "load",
+                           ValueError(f"duplicate plugin name {cand.name!r} "
+                                      f"(from {cand.distribution or 'an argument'})"), info)
+                continue
+            seen.add(cand.name)
+            if (allow is not None and cand.name not in allow) or cand.name in block:
+                self._infos[cand.name] = attrs.evolve(info, status="disabled")
+                continue
+            try:
+                obj = cand.load()
+                priority = _priority(obj)
+            except Exception as exc:
+                self._fail(cand.name, "load", exc, info)
+                continue
+            loaded.append((priority, cand.name, obj, attrs.evolve(info, priority=priority)))
+
+        for priority, name, obj, info in sorted(loaded, key=lambda t: (t[0], t[1])):
+            self._register(name, obj, info, priority)
+
+    def register(self, plugin: object, name: str | None = None) -> None:
+        """Register one more plugin now (it still receives ``limelight_configure``)."""
+        name = name or _object_name(plugin)
+        info = PluginInfo(name, DEFAULT_PRIORITY, None, None, "loaded")
+        try:
+            priority = _priority(plugin)
+        except Exception as exc:
+            self._fail(name, "load", exc, info)
+            return
+        self._register(name, plugin, attrs.evolve(info, priority=priority), priority)
+
+    def unregister(self, name: str) -> None:
+        """Remove a registered plugin."""
+        if self.pm.get_plugin(name) is not None:
+            self.pm.unregister(name=name)
+        if name in self._order:
+            self._order.remove(name)
+        self._infos.pop(name, None)
+
+    def _register(self, name: str, obj: object, info: PluginInfo, priority: int) -> None:
+        try:
+            self.pm.register(obj, name=name)
+        except Exception as exc:
+            self._fail(name, "load", exc, info)
+            return
+        hooks = []
+        for caller in self.pm.get_hookcallers(obj) or ():
+            hooks.append(caller.name)
+            for impl in caller.get_hookimpls():
+                if impl.plugin is obj and not (impl.hookwrapper or impl.wrapper):
+                    impl.function = self._guard(impl.function, name, caller.name)
+        self._infos[name] = attrs.evolve(info, hooks=tuple(sorted(hooks)))
+        # keep the resolved order sorted even for late registrations
+        self._order.append(name)
+        self._order.sort(key=lambda n: (self._infos[n].priority, n))
+        if self._configured is not None:
+            self.pm.hook.limelight_configure.call_historic(kwargs={"config": self._configured})
+
+    def _guard(self, fn: Callable[..., Any], plugin: str, hook: str) -> Callable[..., Any]:
+        failures = self._failures
+
+        @functools.wraps(fn)
+        def guarded(*args: Any) -> Any:
+            try:
+                return fn(*args)
+            except Exception as exc:
+                failure = failures.record(plugin, f"hook {hook}", exc)
+                if failures.strict:
+                    raise PluginError(failure.message()) from exc
+                return None
+
+        return guarded
+
+    # -- ordered calls ----------------------------------------------------------------
+
+    def _impls(self, hook: str) -> list[tuple[str, Any]]:
+        caller = getattr(self.pm.hook, hook)
+        rank = {n: i for i, n in enumerate(self._order)}
+        impls = [(impl.plugin_name, impl) for impl in caller.get_hookimpls()]
+        impls.sort(key=lambda t: rank.get(t[0], len(rank)))
+        return impls
+
+    def has_impls(self, hook: str) -> bool:
+        """Whether any registered plugin implements *hook*."""
+        return bool(getattr(self.pm.hook, hook).get_hookimpls())
+
+    def _call_each(self, hook: str, reverse: bool = False, **kwargs: Any) -> list[tuple[str, Any]]:
+        impls = self._impls(hook)
+        if reverse:
+            impls.reverse()
+        results = []
+        for plugin, impl in impls:
+            result = impl.function(*[kwargs[a] for a in impl.argnames])
+            if result is not None:
+                results.append((plugin, result))
+        return results
+
+    def _collect(self, hook: str, **kwargs: Any) -> list[tuple[str, Any]]:
+        out = []
+        for plugin, result in self._call_each(hook, **kwargs):
+            try:
+                items = list(result)
+            except TypeError as exc:
+                self._failures.record(plugin, f"hook {hook}",
+                                      TypeError(f"expected a sequence, got {result!r}"))
+                if self.strict:
+                    raise PluginError(f"plugin {plugin!r}: {hook} returned {result!r}") from exc
+                continue
+            out.extend((plugin, item) for item in items)
+        return out
+
+    # -- the facade: one typed method per hook ----------------------------------------
+
+    def configure(self, config: Config) -> None:
+        """``limelight_configure`` (historic: late plugins receive it too)."""
+        self._configured = config
+        self.pm.hook.limelight_configure.call_historic(kwargs={"config": config})
+
+    def start(self, telemetry: TelemetryView) -> None:
+        """``limelight_start``, in priority order."""
+        self._call_each("limelight_start", telemetry=telemetry)
+
+    def stop(self, telemetry: TelemetryView, timeout: float) -> None:
+        """``limelight_stop``, in reverse priority order."""
+        self._call_each("limelight_stop", reverse=True, telemetry=telemetry, timeout=timeout)
+
+    def metrics_declare(self, config: Config) -> list[tuple[str, MetricDeclaration]]:
+        """``limelight_metrics_declare``: ``(plugin, declaration)`` pairs."""
+        return self._collect("limelight_metrics_declare", config=config)
+
+    def metrics_readers(self, telemetry: TelemetryView) -> list[tuple[str, StoreReader]]:
+        """``limelight_metrics_readers``: ``(plugin, reader)`` pairs."""
+        return self._collect("limelight_metrics_readers", telemetry=telemetry)
+
+    def metrics_otel_readers(self, telemetry: TelemetryView) -> list[tuple[str, MetricReader]]:
+        """``limelight_metrics_otel_readers``: ``(plugin, reader)`` pairs."""
+        return self._collect("limelight_metrics_otel_readers", telemetry=telemetry)
+
+    def spans_exporters(self, telemetry: TelemetryView) -> list[tuple[str, SpanExporter]]:
+        """``limelight_spans_exporters``: ``(plugin, exporter)`` pairs."""
+        return self._collect("limelight_spans_exporters", telemetry=telemetry)
+
+    def spans_processors(self, telemetry: TelemetryView) -> list[tuple[str, SpanProcessor]]:
+        """``limelight_spans_processors``: ``(plugin, processor)`` pairs."""
+        return self._collect("limelight_spans_processors", telemetry=telemetry)
+
+    def spans_sampler(self, telemetry: TelemetryView) -> Sampler | None:
+        """``limelight_spans_sampler``: the first sampler in priority order, if any."""
+        for _plugin, impl in self._impls("limelight_spans_sampler"):
+            result = impl.function(telemetry)
+            if result is not None:
+                return result  # type: ignore[no-any-return]
+        return None
+
+    def spans_on_start_callers(self) -> list[Callable[..., Any]]:
+        """The guarded ``limelight_spans_on_start`` implementations, in priority order,
+        each callable as ``(span, parent_context)``."""
+        callers: list[Callable[..., Any]] = []
+        for _p, impl in self._impls("limelight_spans_on_start"):
+            fn, names = impl.function, tuple(impl.argnames)
+            if names == ("span", "parent_context"):
+                callers.append(fn)
+            else:
+                def call(span: Any, parent_context: Any, fn: Any = fn,
+                         names: tuple[str, ...] = names) -> Any:
+                    args = {"span": span, "parent_context": parent_context}
+                    return fn(*[args[n] for n in names])
+
+                callers.append(call)
+        return callers
+
+    def interceptors(self, telemetry: TelemetryView) -> list[tuple[str, Interceptor]]:
+        """``limelight_interceptors``: ``(plugin, interceptor)`` pairs."""
+        return self._collect("limelight_interceptors", telemetry=telemetry)
+
+    def config_variables(self) -> list[tuple[str, EnvVar[Any]]]:
+        """``limelight_config_variables``: ``(plugin, variable)`` pairs."""
+        return self._collect("limelight_config_variables")
+
+    def record_failure(self, plugin: str, phase: str, exc: BaseException) -> None:
+        """Report a failure attributed to *plugin* (raises when strict)."""
+        failure = self._failures.record(plugin, phase, exc)
+        if self.strict:
+            raise PluginError(failure.message()) from exc
+
+
+def _identity(obj: object) -> object:
+    return obj
+
+
+def _object_name(obj: object) -> str:
+    name = getattr(obj, "limelight_name", None) or getattr(obj, "__name__", None)
+    return str(name) if name else f"{type(obj).__module__}.{type(obj).__qualname__}"
+
+
+def _priority(obj: object) -> int:
+    value = getattr(obj, "limelight_priority", DEFAULT_PRIORITY)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"limelight_priority must be an int, got {value!r}")
+    return value
+
+
+def discover(
+    config: Config, *, entry_points: bool = True, extra: Sequence[object] = ()
+) -> PluginManager:
+    """Load plugins the way a telemetry start would, without starting anything."""
+    manager = PluginManager(strict=False)
+    manager.load(config, entry_points=entry_points, extra=extra)
+    return manager

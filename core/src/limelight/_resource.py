@@ -1,0 +1,75 @@
+"""The OpenTelemetry resource shared by every signal."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from importlib.metadata import PackageNotFoundError, version
+
+import structlog
+from opentelemetry.sdk.resources import (
+    OsResourceDetector,
+    ProcessResourceDetector,
+    Resource,
+    ResourceDetector,
+    _HostResourceDetector,
+)
+
+from limelight_hookspecs import Config
+
+__all__ = ["build_resource"]
+
+_log = structlog.get_logger("limelight")
+
+_INSTANCE: tuple[int, str] | None = None
+
+
+def _instance_id() -> str:
+    """One ``service.instance.id`` per process (a forked worker gets its own)."""
+    global _INSTANCE
+    pid = os.getpid()
+    if _INSTANCE is None or _INSTANCE[0] != pid:
+        _INSTANCE = (pid, str(uuid.uuid4()))
+    return _INSTANCE[1]
+
+
+def _version(dist: str) -> str:
+    try:
+        return version(dist)
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def build_resource(config: Config) -> Resource:
+    """service.*, host.*, process.*, os.* and telemetry.sdk.* attributes.
+
+    Precedence, lowest first: detected attributes, ``OTEL_RESOURCE_ATTRIBUTES``,
+    then ``service.name`` (``OTEL_SERVICE_NAME`` or the argument) and
+    ``service.version``.
+    """
+    resource = Resource(
+        {
+            "telemetry.sdk.language": "python",
+            "telemetry.sdk.name": "opentelemetry",
+            "telemetry.sdk.version": _version("opentelemetry-sdk"),
+            "telemetry.distro.name": "limelight",
+            "telemetry.distro.version": _version("limelight"),
+            "service.instance.id": _instance_id(),
+        }
+    )
+    detectors: tuple[ResourceDetector, ...] = (
+        ProcessResourceDetector(),
+        OsResourceDetector(),
+        _HostResourceDetector(),
+    )
+    for detector in detectors:
+        try:
+            resource = resource.merge(detector.detect())
+        except Exception as exc:  # a detector must never stop the service
+            _log.warning("resource detector failed", detector=type(detector).__name__,
+                         error=repr(exc))
+    resource = resource.merge(Resource(dict(config.resource_attributes)))
+    service: dict[str, str] = {"service.name": config.service_name}
+    if config.service_version:
+        service["service.version"] = config.service_version
+    return resource.merge(Resource(service))

@@ -1,0 +1,562 @@
+"""The metric store: one per process, read by every exporter.
+
+Values live in prometheus_client value cells (so Prometheus multiprocess mode
+works unchanged); every exporter reads them through :meth:`MetricStore.snapshot`
+or, for Prometheus text exposition, through :attr:`MetricStore.registry`.
+An observation is therefore recorded exactly once whatever the number of
+exporters, and histogram buckets are the same in every sink.
+
+Emission goes through *bound children*: one object per label set, created on
+first use and cached, whose ``inc``/``dec``/``set`` are prometheus_client's
+own bound methods (no extra Python frame on the hot path).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, Generic, TypeVar
+
+import prometheus_client
+from opentelemetry import trace as _trace
+from prometheus_client.samples import Sample
+
+from limelight_hookspecs import (
+    Exemplar,
+    HistogramPoint,
+    MetricDeclaration,
+    MetricFamily,
+    MetricKind,
+    MetricsSnapshot,
+    NumberPoint,
+)
+
+__all__ = [
+    "OVERFLOW_LABEL_VALUE",
+    "SELF_METRICS",
+    "BoundCounter",
+    "BoundGaugeAdd",
+    "BoundGaugeSet",
+    "BoundHistogram",
+    "Counter",
+    "GaugeAdd",
+    "GaugeSet",
+    "Histogram",
+    "Metric",
+    "MetricConflictError",
+    "MetricStore",
+]
+
+OVERFLOW_LABEL_VALUE = "_overflow"
+"""Every label of the overflow series has this value."""
+
+SPANS_DROPPED = MetricDeclaration(
+    "limelight_spans_dropped_total",
+    MetricKind.COUNTER,
+    "Spans lost before export (queue full or exporter failure).",
+    unit="1",
+)
+EXPORT_ERRORS = MetricDeclaration(
+    "limelight_export_errors_total",
+    MetricKind.COUNTER,
+    "Exports that failed, by exporter.",
+    unit="1",
+    label_names=("exporter",),
+    series_limit=100,
+)
+SERIES_OVERFLOW = MetricDeclaration(
+    "limelight_series_overflow_total",
+    MetricKind.COUNTER,
+    "Label-set lookups redirected to the overflow series because the metric hit its "
+    "series limit, by metric.",
+    unit="1",
+    label_names=("metric",),
+    series_limit=1000,
+)
+SELF_METRICS: tuple[MetricDeclaration, ...] = (SPANS_DROPPED, EXPORT_ERRORS, SERIES_OVERFLOW)
+"""limelight's own metrics, declared by every store."""
+
+
+class MetricConflictError(ValueError):
+    """A metric name was declared twice with a different shape."""
+
+
+_get_current_span = _trace.get_current_span
+
+
+class BoundCounter:
+    """One series of a counter. ``inc(amount=1)``; *amount* must be >= 0."""
+
+    __slots__ = ("inc", "labels")
+
+    def __init__(self, child: Any, labels: Mapping[str, str]) -> None:
+        self.inc = child.inc
+        self.labels = labels
+
+
+class BoundGaugeAdd:
+    """One series of an additive gauge. ``inc(amount=1)``, ``dec(amount=1)``."""
+
+    __slots__ = ("dec", "inc", "labels")
+
+    def __init__(self, child: Any, labels: Mapping[str, str]) -> None:
+        self.inc = child.inc
+        self.dec = child.dec
+        self.labels = labels
+
+
+class BoundGaugeSet:
+    """One series of an absolute gauge. ``set(value)``."""
+
+    __slots__ = ("labels", "set")
+
+    def __init__(self, child: Any, labels: Mapping[str, str]) -> None:
+        self.set = child.set
+        self.labels = labels
+
+
+class BoundHistogram:
+    """One series of a histogram. ``observe(value)``.
+
+    Inside a sampled span the observation carries the span's trace and span
+    ids as an exemplar (shown in OpenMetrics exposition and exported over OTLP).
+    """
+
+    __slots__ = ("_observe", "labels", "observe")
+
+    def __init__(self, child: Any, labels: Mapping[str, str], exemplars: bool) -> None:
+        self._observe = child.observe
+        self.labels = labels
+        self.observe = self._observe_with_exemplar if exemplars else child.observe
+
+    def _observe_with_exemplar(self, value: float) -> None:
+        ctx = _get_current_span().get_span_context()
+        if ctx.trace_flags & 1:
+            self._observe(
+                value, {"trace_id": f"{ctx.trace_id:032x}", "span_id": f"{ctx.span_id:016x}"}
+            )
+        else:
+            self._observe(value)
+
+
+B = TypeVar("B", BoundCounter, BoundGaugeAdd, BoundGaugeSet, BoundHistogram)
+
+
+class Metric(Generic[B]):
+    """A declared metric. ``labels(...)`` returns the bound child for a label set.
+
+    Bind once and keep the child where you can (``requests = metric.labels("GET",
+    "/items")``); ``labels()`` itself is a cached dictionary lookup.
+    """
+
+    __slots__ = (
+        "_children",
+        "_default",
+        "_lock",
+        "_nseries",
+        "_overflow",
+        "_prom",
+        "_store",
+        "declaration",
+        "declarer",
+        "series_limit",
+        "start_time_ns",
+    )
+
+    def __init__(
+        self,
+        store: MetricStore,
+        declaration: MetricDeclaration,
+        declarer: str,
+        prom: Any,
+        series_limit: int,
+    ) -> None:
+        self._store = store
+        self.declaration = declaration
+        self.declarer = declarer
+        self._prom = prom
+        self.series_limit = series_limit
+        self.start_time_ns = time.time_ns()
+        self._children: dict[tuple[Any, ...], B] = {}
+        self._lock = threading.Lock()
+        self._overflow: B | None = None
+        self._nseries = 0
+        self._default: B | None = None
+        if not declaration.label_names:
+            self._default = self._make(prom, {})
+            self._children[()] = self._default
+            self._nseries = 1
+
+    @property
+    def name(self) -> str:
+        """The exported name (namespace included)."""
+        return self.declaration.name
+
+    def _make(self, child: Any, labels: Mapping[str, str]) -> B:
+        raise NotImplementedError
+
+    def labels(self, *values: object, **by_name: object) -> B:
+        """The bound child for these label values (positional, or by name).
+
+        Values are converted with ``str``. Past the metric's series limit a new
+        label set gets the overflow series (every label ``_overflow``) and
+        ``limelight_series_overflow_total`` counts it.
+        """
+        if by_name:
+            values = self._order(values, by_name)
+        child = self._children.get(values)
+        if child is not None:
+            return child
+        return self._slow_labels(values)
+
+    def _order(self, values: tuple[object, ...], by_name: Mapping[str, object]) -> tuple[object, ...]:
+        names = self.declaration.label_names
+        if values or set(by_name) != set(names):
+            raise ValueError(
+                f"{self.name}: expected labels {names!r}, got "
+                f"{tuple(values) + tuple(by_name)!r}"
+            )
+        return tuple(by_name[n] for n in names)
+
+    def _slow_labels(self, values: tuple[object, ...]) -> B:
+        names = self.declaration.label_names
+        if len(values) != len(names):
+            raise ValueError(
+                f"{self.name}: expected {len(names)} label values {names!r}, got {len(values)}"
+            )
+        key = tuple(v if type(v) is str else str(v) for v in values)
+        with self._lock:
+            child = self._children.get(key)
+            if child is None:
+                if self._nseries >= self.series_limit:
+                    overflow = self._overflow_child()
+                    self._store._series_overflow(self.name)
+                    return overflow
+                child = self._make(self._prom.labels(*key), dict(zip(names, key, strict=True)))
+                self._children[key] = child
+                self._nseries += 1
+            if key != values and len(self._children) < 4 * self.series_limit:
+                self._children[values] = child
+            return child
+
+    def _overflow_child(self) -> B:
+        if self._overflow is None:
+            key = (OVERFLOW_LABEL_VALUE,) * len(self.declaration.label_names)
+            self._overflow = self._make(
+                self._prom.labels(*key), dict(zip(self.declaration.label_names, key, strict=True))
+            )
+        return self._overflow
+
+    def _unlabeled(self) -> B:
+        if self._default is None:
+            raise ValueError(f"{self.name} has labels {self.declaration.label_names!r}: "
+                             "call labels(...) first")
+        return self._default
+
+    def series_count(self) -> int:
+        """How many label sets currently exist (the overflow series included)."""
+        return self._nseries + (1 if self._overflow is not None else 0)
+
+
+class Counter(Metric[BoundCounter]):
+    """A monotonic counter."""
+
+    __slots__ = ()
+
+    def _make(self, child: Any, labels: Mapping[str, str]) -> BoundCounter:
+        return BoundCounter(child, labels)
+
+    def inc(self, amount: float = 1) -> None:
+        """Increment a counter that has no labels."""
+        self._unlabeled().inc(amount)
+
+
+class GaugeAdd(Metric[BoundGaugeAdd]):
+    """An additive gauge (OpenTelemetry UpDownCounter)."""
+
+    __slots__ = ()
+
+    def _make(self, child: Any, labels: Mapping[str, str]) -> BoundGaugeAdd:
+        return BoundGaugeAdd(child, labels)
+
+    def inc(self, amount: float = 1) -> None:
+        """Add to a gauge that has no labels."""
+        self._unlabeled().inc(amount)
+
+    def dec(self, amount: float = 1) -> None:
+        """Subtract from a gauge that has no labels."""
+        self._unlabeled().dec(amount)
+
+
+class GaugeSet(Metric[BoundGaugeSet]):
+    """An absolute gauge."""
+
+    __slots__ = ()
+
+    def _make(self, child: Any, labels: Mapping[str, str]) -> BoundGaugeSet:
+        return BoundGaugeSet(child, labels)
+
+    def set(self, value: float) -> None:
+        """Set a gauge that has no labels."""
+        self._unlabeled().set(value)
+
+
+class Histogram(Metric[BoundHistogram]):
+    """A histogram over explicit bucket bounds."""
+
+    __slots__ = ()
+
+    def _make(self, child: Any, labels: Mapping[str, str]) -> BoundHistogram:
+        return BoundHistogram(child, labels, self._store.exemplars)
+
+    def observe(self, value: float) -> None:
+        """Observe a value on a histogram that has no labels."""
+        self._unlabeled().observe(value)
+
+
+_KIND_CLASS: dict[MetricKind, type[Metric[Any]]] = {
+    MetricKind.COUNTER: Counter,
+    MetricKind.GAUGE_ADD: GaugeAdd,
+    MetricKind.GAUGE_SET: GaugeSet,
+    MetricKind.HISTOGRAM: Histogram,
+}
+
+
+def _same_shape(a: MetricDeclaration, b: MetricDeclaration) -> bool:
+    return (
+        a.kind == b.kind
+        and a.label_names == b.label_names
+        and (a.kind is not MetricKind.HISTOGRAM or a.bucket_bounds == b.bucket_bounds)
+    )
+
+
+class MetricStore:
+    """Every metric of the process, declared once, read by every exporter.
+
+    :param namespace: prefix added to every metric name (``shop`` makes
+        ``shop_http_requests_total``).
+    :param series_limit: default number of label sets per metric.
+    :param exemplars: attach the current sampled span to histogram observations.
+    """
+
+    def __init__(
+        self, namespace: str = "", series_limit: int = 2000, exemplars: bool = True
+    ) -> None:
+        self.namespace = namespace
+        self.series_limit = series_limit
+        self.exemplars = exemplars
+        self.registry = prometheus_client.CollectorRegistry(auto_describe=False)
+        """The prometheus_client registry holding the values (for Prometheus exposition)."""
+        self._lock = threading.RLock()
+        self._metrics: dict[str, Metric[Any]] = {}
+        for decl in SELF_METRICS:
+            self.declare(decl, declarer="limelight")
+        self._overflow_counter: Counter = self.get(SERIES_OVERFLOW.name)  # type: ignore[assignment]
+
+    # -- declaration -------------------------------------------------------------------
+
+    def full_name(self, name: str) -> str:
+        """*name* with the namespace prefix applied."""
+        if self.namespace and not name.startswith(self.namespace + "_"):
+            return f"{self.namespace}_{name}"
+        return name
+
+    def declare(self, declaration: MetricDeclaration, declarer: str = "application") -> Metric[Any]:
+        """Declare a metric and return its handle; idempotent for the same shape.
+
+        :param declaration: the metric (name without namespace).
+        :param declarer: who declares it (a plugin name), used in conflict errors.
+        :raises MetricConflictError: the name exists with another kind, labels or
+            buckets; the message names both declarers.
+        """
+        with self._lock:
+            existing = self._metrics.get(declaration.name)
+            if existing is not None:
+                if not _same_shape(existing.declaration, declaration):
+                    raise MetricConflictError(
+                        f"metric {declaration.name!r} declared by {declarer!r} as "
+                        f"{_describe(declaration)} conflicts with the declaration by "
+                        f"{existing.declarer!r} as {_describe(existing.declaration)}"
+                    )
+                return existing
+            exported = declaration.with_name(self.full_name(declaration.name))
+            prom = self._make_prom(exported)
+            cls = _KIND_CLASS[declaration.kind]
+            limit = declaration.series_limit or self.series_limit
+            metric = cls(self, exported, declarer, prom, limit)
+            self._metrics[declaration.name] = metric
+            return metric
+
+    def _make_prom(self, decl: MetricDeclaration) -> Any:
+        names = decl.label_names
+        try:
+            if decl.kind is MetricKind.COUNTER:
+                return prometheus_client.Counter(
+                    decl.name, decl.help, names, registry=self.registry
+                )
+            if decl.kind is MetricKind.GAUGE_ADD:
+                return prometheus_client.Gauge(
+                    decl.name, decl.help, names, registry=self.registry,
+                    multiprocess_mode="livesum",
+                )
+            if decl.kind is MetricKind.GAUGE_SET:
+                return prometheus_client.Gauge(
+                    decl.name, decl.help, names, registry=self.registry,
+                    multiprocess_mode="mostrecent",
+                )
+            return prometheus_client.Histogram(
+                decl.name, decl.help, names, registry=self.registry,
+                buckets=(*decl.bucket_bounds, float("inf")),
+            )
+        except ValueError as exc:
+            raise MetricConflictError(f"metric {decl.name!r}: {exc}") from exc
+
+    def get(self, name: str) -> Metric[Any]:
+        """The handle of a declared metric (name without namespace)."""
+        try:
+            return self._metrics[name]
+        except KeyError:
+            raise KeyError(f"metric {name!r} is not declared") from None
+
+    def __contains__(self, name: object) -> bool:
+        return name in self._metrics
+
+    def declarations(self) -> tuple[MetricDeclaration, ...]:
+        """Every declaration as exported (namespace applied), in declaration order."""
+        with self._lock:
+            return tuple(m.declaration for m in self._metrics.values())
+
+    def metrics(self) -> tuple[Metric[Any], ...]:
+        """Every metric handle, in declaration order."""
+        with self._lock:
+            return tuple(self._metrics.values())
+
+    # -- convenience declarations -----------------------------------------------------
+
+    def counter(self, name: str, help: str, labels: Sequence[str] = (), unit: str = "",
+                declarer: str = "application") -> Counter:
+        """Declare (or get) a counter."""
+        decl = MetricDeclaration(name, MetricKind.COUNTER, help, unit, tuple(labels))
+        return self.declare(decl, declarer)  # type: ignore[return-value]
+
+    def gauge_add(self, name: str, help: str, labels: Sequence[str] = (), unit: str = "",
+                  declarer: str = "application") -> GaugeAdd:
+        """Declare (or get) an additive gauge."""
+        decl = MetricDeclaration(name, MetricKind.GAUGE_ADD, help, unit, tuple(labels))
+        return self.declare(decl, declarer)  # type: ignore[return-value]
+
+    def gauge_set(self, name: str, help: str, labels: Sequence[str] = (), unit: str = "",
+                  declarer: str = "application") -> GaugeSet:
+        """Declare (or get) an absolute gauge."""
+        decl = MetricDeclaration(name, MetricKind.GAUGE_SET, help, unit, tuple(labels))
+        return self.declare(decl, declarer)  # type: ignore[return-value]
+
+    def histogram(self, name: str, help: str, labels: Sequence[str] = (), unit: str = "",
+                  buckets: Sequence[float] | None = None,
+                  declarer: str = "application") -> Histogram:
+        """Declare (or get) a histogram."""
+        decl = MetricDeclaration(
+            name, MetricKind.HISTOGRAM, help, unit, tuple(labels),
+            tuple(buckets) if buckets is not None else None,
+        )
+        return self.declare(decl, declarer)  # type: ignore[return-value]
+
+    # -- self metrics -------------------------------------------------------------------
+
+    def _series_overflow(self, metric: str) -> None:
+        if metric != self._overflow_counter.name:
+            self._overflow_counter.labels(metric).inc()
+
+    def export_error(self, exporter: str, count: int = 1) -> None:
+        """Count failed exports in ``limelight_export_errors_total{exporter}``."""
+        self._metrics[EXPORT_ERRORS.name].labels(exporter).inc(count)
+
+    def spans_dropped(self, count: int = 1) -> None:
+        """Count lost spans in ``limelight_spans_dropped_total``."""
+        if count > 0:
+            self._metrics[SPANS_DROPPED.name].inc(count)
+
+    # -- reading ------------------------------------------------------------------------
+
+    def snapshot(self) -> MetricsSnapshot:
+        """Read every metric: a typed, cumulative view for exporters.
+
+        Safe to call from any thread while emission goes on; each series is
+        read atomically (a histogram's count always equals its bucket total).
+        """
+        now = time.time_ns()
+        families = [self._read(m) for m in self.metrics()]
+        return MetricsSnapshot(tuple(families), now)
+
+    def _read(self, metric: Metric[Any]) -> MetricFamily:
+        decl = metric.declaration
+        collected = metric._prom.collect()
+        samples: list[Sample] = [s for fam in collected for s in fam.samples]
+        points: list[Any]
+        if decl.kind is MetricKind.HISTOGRAM:
+            points = _histogram_points(samples, decl)
+        else:
+            suffix = "_total" if decl.kind is MetricKind.COUNTER else ""
+            want = _prom_base_name(decl) + suffix
+            points = [
+                NumberPoint(dict(s.labels), float(s.value)) for s in samples if s.name == want
+            ]
+        return MetricFamily(decl, tuple(points), metric.start_time_ns)
+
+
+def _prom_base_name(decl: MetricDeclaration) -> str:
+    if decl.kind is MetricKind.COUNTER and decl.name.endswith("_total"):
+        return decl.name[: -len("_total")]
+    return decl.name
+
+
+def _histogram_points(samples: Iterable[Sample], decl: MetricDeclaration) -> list[HistogramPoint]:
+    base = decl.name
+    bounds = decl.bucket_bounds
+    series: dict[tuple[tuple[str, str], ...], dict[str, Any]] = {}
+    for s in samples:
+        if s.name == base + "_bucket":
+            labels = {k: v for k, v in s.labels.items() if k != "le"}
+            entry = series.setdefault(tuple(sorted(labels.items())), {"labels": labels})
+            entry.setdefault("cumulative", []).append(float(s.value))
+            ex = s.exemplar
+            entry.setdefault("exemplars", []).append(
+                Exemplar(
+                    value=float(ex.value),
+                    trace_id=ex.labels.get("trace_id", ""),
+                    span_id=ex.labels.get("span_id", ""),
+                    timestamp=float(ex.timestamp or 0.0),
+                )
+                if ex is not None
+                else None
+            )
+        elif s.name == base + "_sum":
+            entry = series.setdefault(tuple(sorted(s.labels.items())), {"labels": dict(s.labels)})
+            entry["sum"] = float(s.value)
+    points = []
+    for entry in series.values():
+        cumulative = entry.get("cumulative", [0.0] * (len(bounds) + 1))
+        counts = []
+        prev = 0.0
+        for c in cumulative:
+            counts.append(round(c - prev))
+            prev = c
+        points.append(
+            HistogramPoint(
+                labels=entry["labels"],
+                count=round(cumulative[-1]) if cumulative else 0,
+                sum=entry.get("sum", 0.0),
+                bounds=bounds,
+                bucket_counts=tuple(counts),
+                exemplars=tuple(entry.get("exemplars", ())),
+            )
+        )
+    return points
+
+
+def _describe(decl: MetricDeclaration) -> str:
+    text = f"{decl.kind.value} with labels {list(decl.label_names)!r}"
+    if decl.kind is MetricKind.HISTOGRAM:
+        text += f" and buckets {list(decl.bucket_bounds)!r}"
+    return text

@@ -1,0 +1,511 @@
+"""The runtime: one :class:`Telemetry` per process, its lifecycle, and late binding."""
+
+from __future__ import annotations
+
+import atexit
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from types import FrameType
+from typing import Any, Generic, TypeVar
+
+import structlog
+from opentelemetry import metrics as otel_metrics
+from opentelemetry import trace
+from opentelemetry.sdk.metrics import MeterProvider
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.util.types import Attributes
+
+from limelight_hookspecs import Config, Interceptor, StoreReader
+
+from ._batch import BoundedBatchSpanProcessor
+from ._config import REPORTER, load_config
+from ._plugins import PluginError, PluginManager
+from ._propagation import install_propagator
+from ._resource import build_resource
+from ._store import MetricConflictError, MetricStore
+from ._tracing import OnStartProcessor, build_sampler
+
+__all__ = [
+    "Telemetry",
+    "TelemetryBinding",
+    "current",
+    "start",
+    "stop",
+]
+
+_log = structlog.get_logger("limelight")
+
+T = TypeVar("T")
+
+
+class _Runtime:
+    """Process-wide state: the active telemetry and a generation counter.
+
+    Every start and stop bumps ``generation``; instrumented code compares it
+    with the generation its bindings were built for and rebuilds only then.
+    """
+
+    __slots__ = ("active", "default", "generation", "lock")
+
+    def __init__(self) -> None:
+        self.active: Telemetry | None = None
+        self.default: Telemetry | None = None
+        self.generation = 0
+        self.lock = threading.RLock()
+
+
+_RT = _Runtime()
+
+
+def current() -> Telemetry:
+    """The running telemetry, or an inactive one (``enabled`` false) when none runs."""
+    active = _RT.active
+    if active is not None:
+        return active
+    with _RT.lock:
+        if _RT.default is None:
+            _RT.default = Telemetry(config=Config(sdk_disabled=True), entry_points=False)
+        return _RT.default
+
+
+class TelemetryBinding(Generic[T]):
+    """A value built from the running telemetry, rebuilt only when it changes.
+
+    Surfaces create their instruments (bound metric children, tracer) once
+    through a binding instead of on every request::
+
+        _instruments = TelemetryBinding(lambda t: MyInstruments(t))
+
+        def handle(request):
+            inst = _instruments.get()   # one integer comparison when nothing changed
+
+    :param build: called with :func:`current` after every start or stop.
+    """
+
+    __slots__ = ("_build", "_generation", "_value")
+
+    def __init__(self, build: Callable[[Telemetry], T]) -> None:
+        self._build = build
+        self._generation = -1
+        self._value: T | None = None
+
+    def get(self) -> T:
+        """The value for the running telemetry."""
+        if self._generation != _RT.generation:
+            return self._rebuild()
+        return self._value  # type: ignore[return-value]
+
+    def _rebuild(self) -> T:
+        with _RT.lock:
+            generation = _RT.generation
+            value = self._build(current())
+            self._value, self._generation = value, generation
+        return value
+
+
+def _run_bounded(fn: Callable[[], object], timeout: float, what: str) -> bool:
+    """Run *fn* in a helper thread; give up waiting after *timeout* seconds."""
+    done = threading.Event()
+
+    def target() -> None:
+        try:
+            fn()
+        except Exception as exc:
+            _log.warning("shutdown step failed", step=what, error=repr(exc))
+        finally:
+            done.set()
+
+    thread = threading.Thread(target=target, name=f"limelight-stop-{what}", daemon=True)
+    thread.start()
+    if not done.wait(max(0.0, timeout)):
+        _log.warning("shutdown step timed out", step=what, timeout=round(timeout, 3))
+        return False
+    return True
+
+
+class _SelfMetrics:
+    __slots__ = ("_store",)
+
+    def __init__(self, store: MetricStore) -> None:
+        self._store = store
+
+    def export_error(self, exporter: str, count: int = 1) -> None:
+        self._store.export_error(exporter, count)
+
+    def spans_dropped(self, count: int = 1) -> None:
+        self._store.spans_dropped(count)
+
+
+class Telemetry:
+    """Tracing and metrics for one process: configure, start, stop.
+
+    :param config: the configuration; by default read from the environment
+        (``OTEL_*`` and ``LIMELIGHT_*``) with *overrides* applied.
+    :param plugins: plugin objects to register besides the discovered ones.
+    :param entry_points: discover plugins through the ``limelight.plugins``
+        entry-point group (the core's built-in plugins are registered either way).
+    :param install_globals: set the OpenTelemetry global propagator from
+        ``OTEL_PROPAGATORS`` and route the global tracer provider (and, for the
+        first telemetry of the process, the global meter provider) to this
+        telemetry.
+    :param handle_signals: flush on SIGTERM (chaining to the previous handler)
+        and at interpreter exit.
+    :param overrides: configuration fields that win over the environment,
+        for example ``service_name="checkout"``.
+
+    Most applications call :func:`limelight.start` instead, which creates and
+    starts the process-wide instance.
+    """
+
+    def __init__(
+        self,
+        config: Config | None = None,
+        *,
+        plugins: Iterable[object] = (),
+        entry_points: bool = True,
+        install_globals: bool = True,
+        handle_signals: bool = True,
+        environ: Mapping[str, str] | None = None,
+        **overrides: Any,
+    ) -> None:
+        if config is None:
+            config = load_config(environ, **overrides)
+        elif overrides:
+            import attrs
+
+            config = attrs.evolve(config, **overrides)
+        self.config = config
+        self._extra_plugins = tuple(plugins)
+        self._entry_points = entry_points
+        self._install_globals = install_globals
+        self._handle_signals = handle_signals
+        self.plugins = PluginManager(strict=config.strict)
+        self.store = MetricStore(config.metrics_namespace, config.series_limit)
+        self.self_metrics = _SelfMetrics(self.store)
+        self._resource: Resource | None = None
+        self._tracer_provider: TracerProvider | None = None
+        self._meter_provider: MeterProvider | None = None
+        self.readers: list[tuple[str, StoreReader]] = []
+        self.span_processors: list[BoundedBatchSpanProcessor] = []
+        self.interceptors: tuple[Interceptor, ...] = ()
+        self.started = False
+        self.stopped = False
+        self._previous: Telemetry | None = None
+        self._stop_lock = threading.Lock()
+
+    # -- TelemetryView ------------------------------------------------------------------
+
+    @property
+    def enabled(self) -> bool:
+        """True while started and not disabled by ``OTEL_SDK_DISABLED``."""
+        return self.started and not self.stopped and not self.config.sdk_disabled
+
+    @property
+    def resource(self) -> Resource:
+        """The resource (built on first access)."""
+        if self._resource is None:
+            self._resource = build_resource(self.config)
+        return self._resource
+
+    @property
+    def tracer_provider(self) -> TracerProvider:
+        """The SDK tracer provider owned by this telemetry."""
+        if self._tracer_provider is None:
+            raise RuntimeError("the tracer provider exists once telemetry has started")
+        return self._tracer_provider
+
+    @property
+    def meter_provider(self) -> MeterProvider:
+        """The SDK meter provider owned by this telemetry."""
+        if self._meter_provider is None:
+            raise RuntimeError("the meter provider exists once telemetry has started")
+        return self._meter_provider
+
+    def tracer(self, name: str, version: str | None = None,
+               attributes: Attributes = None) -> trace.Tracer:
+        """A tracer from this telemetry's provider (a no-op tracer when not enabled)."""
+        if not self.enabled or self._tracer_provider is None:
+            return trace.NoOpTracer()
+        return self._tracer_provider.get_tracer(name, version, attributes=attributes)
+
+    # -- lifecycle ----------------------------------------------------------------------
+
+    def start(self) -> Telemetry:
+        """Load plugins, build providers and readers, start plugins.
+
+        Invalid configuration is reported once and replaced by its fallback; a
+        plugin that fails is reported by name and the rest keep working, unless
+        ``LIMELIGHT_STRICT`` is set, when :class:`PluginError` is raised.
+        """
+        if self.started:
+            return self
+        config = self.config
+        for problem in config.problems:
+            REPORTER(problem)
+        self.plugins.load(config, entry_points=self._entry_points, extra=self._extra_plugins)
+        self.plugins.configure(config)
+        try:
+            if not config.sdk_disabled:
+                self._build()
+        except PluginError:
+            self._abort()
+            raise
+        self.started = True
+        if not config.sdk_disabled:
+            self.plugins.start(self)
+            if self._install_globals:
+                _install_globals(self)
+            if self._handle_signals:
+                _install_exit_handlers()
+        with _RT.lock:
+            if _RT.active is not self:
+                self._previous = _RT.active
+            _RT.active = self
+            _RT.generation += 1
+        return self
+
+    def _build(self) -> None:
+        config = self.config
+        for plugin, decl in self.plugins.metrics_declare(config):
+            try:
+                self.store.declare(decl, declarer=plugin)
+            except (MetricConflictError, ValueError) as exc:
+                self.plugins.record_failure(plugin, "hook limelight_metrics_declare", exc)
+
+        sampler = self.plugins.spans_sampler(self) or build_sampler(config)
+        provider = TracerProvider(
+            sampler=sampler, resource=self.resource, shutdown_on_exit=False
+        )
+        self._tracer_provider = provider
+        if self.plugins.has_impls("limelight_spans_on_start"):
+            provider.add_span_processor(OnStartProcessor(self.plugins.spans_on_start_callers()))
+        for plugin, exporter in self.plugins.spans_exporters(self):
+            processor = BoundedBatchSpanProcessor(exporter, plugin, config.batch,
+                                                  self.self_metrics)
+            self.span_processors.append(processor)
+            provider.add_span_processor(processor)
+        for _plugin, span_processor in self.plugins.spans_processors(self):
+            provider.add_span_processor(span_processor)
+
+        otel_readers = [r for _p, r in self.plugins.metrics_otel_readers(self)]
+        self._meter_provider = MeterProvider(
+            metric_readers=otel_readers, resource=self.resource, shutdown_on_exit=False
+        )
+
+        self.interceptors = tuple(
+            sorted((i for _p, i in self.plugins.interceptors(self)),
+                   key=lambda i: (i.order, i.name))
+        )
+        self.readers = list(self.plugins.metrics_readers(self))
+        started = []
+        for plugin, reader in self.readers:
+            try:
+                reader.start()
+                started.append((plugin, reader))
+            except Exception as exc:
+                self.plugins.record_failure(plugin, "metric reader start", exc)
+        self.readers = started
+
+    def _abort(self) -> None:
+        for _p, reader in self.readers:
+            try:
+                reader.shutdown(1.0)
+            except Exception:
+                _log.debug("reader shutdown failed during abort", exc_info=True)
+        for processor in self.span_processors:
+            processor.close(0.5)
+
+    def force_flush(self, timeout: float | None = None) -> bool:
+        """Export everything recorded so far; true when every exporter finished in time."""
+        if not self.enabled:
+            return True
+        timeout = self.config.shutdown_timeout if timeout is None else timeout
+        deadline = time.monotonic() + timeout
+        ok = True
+        for processor in self.span_processors:
+            ok = processor.flush(max(0.0, deadline - time.monotonic())) and ok
+        for plugin, reader in self.readers:
+            try:
+                ok = bool(reader.force_flush(max(0.0, deadline - time.monotonic()))) and ok
+            except Exception as exc:
+                ok = False
+                self.plugins.record_failure(plugin, "metric reader flush", exc)
+        return ok
+
+    def stop(self, timeout: float | None = None) -> bool:
+        """Flush and shut everything down within *timeout* seconds.
+
+        Order: ``limelight_stop`` hooks (reverse priority), then span processors
+        (every queued span is exported), then metric readers (a final push),
+        then the providers. Returns true when everything finished in time.
+        Idempotent; also run at interpreter exit and on SIGTERM.
+        """
+        with self._stop_lock:
+            if self.stopped or not self.started:
+                self.stopped = True
+                return True
+            self.stopped = True
+        timeout = self.config.shutdown_timeout if timeout is None else timeout
+        deadline = time.monotonic() + timeout
+
+        def remaining() -> float:
+            return max(0.0, deadline - time.monotonic())
+
+        with _RT.lock:
+            if _RT.active is self:
+                previous = self._previous
+                _RT.active = previous if previous is not None and previous.enabled else None
+            _RT.generation += 1
+        if self.config.sdk_disabled:
+            return True
+
+        ok = _run_bounded(lambda: self.plugins.stop(self, remaining()), remaining(), "plugins")
+        for processor in self.span_processors:
+            ok = processor.close(remaining()) and ok
+        for plugin, reader in self.readers:
+            def finish(reader: StoreReader = reader) -> None:
+                reader.force_flush(remaining())
+                reader.shutdown(remaining())
+
+            ok = _run_bounded(finish, remaining(), f"reader-{plugin}") and ok
+        if self._tracer_provider is not None:
+            provider = self._tracer_provider
+            ok = _run_bounded(provider.shutdown, remaining(), "tracer-provider") and ok
+        if self._meter_provider is not None:
+            meter_provider = self._meter_provider
+            ok = _run_bounded(
+                lambda: meter_provider.shutdown(timeout_millis=remaining() * 1000),
+                remaining(), "meter-provider",
+            ) and ok
+        return ok
+
+    def __enter__(self) -> Telemetry:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+# -- process-wide instance ----------------------------------------------------------------
+
+
+def start(
+    config: Config | None = None, *, plugins: Iterable[object] = (), **overrides: Any
+) -> Telemetry:
+    """Start the process-wide telemetry (idempotent) and return it.
+
+    :param config: configuration; by default from the environment.
+    :param plugins: extra plugin objects to register.
+    :param overrides: configuration fields, for example ``service_name="shop"``.
+    """
+    with _RT.lock:
+        active = _RT.active
+        if active is not None and active.enabled:
+            return active
+        telemetry = Telemetry(config, plugins=plugins, **overrides)
+        return telemetry.start()
+
+
+def stop(timeout: float | None = None) -> bool:
+    """Stop the process-wide telemetry, flushing within *timeout* seconds."""
+    active = _RT.active
+    if active is None:
+        return True
+    return active.stop(timeout)
+
+
+# -- globals, exit and signals ----------------------------------------------------------------
+
+
+class _GlobalTracer(trace.Tracer):
+    """Forwards to the running telemetry's tracer (re-resolved after restarts)."""
+
+    def __init__(self, name: str, version: str | None, schema_url: str | None,
+                 attributes: Attributes) -> None:
+        self._binding: TelemetryBinding[trace.Tracer] = TelemetryBinding(
+            lambda t: t.tracer(name, version, attributes)
+        )
+
+    def start_span(self, *args: Any, **kwargs: Any) -> trace.Span:
+        return self._binding.get().start_span(*args, **kwargs)
+
+    def start_as_current_span(self, *args: Any, **kwargs: Any) -> Any:
+        return self._binding.get().start_as_current_span(*args, **kwargs)
+
+
+class _GlobalTracerProvider(trace.TracerProvider):
+    """The OpenTelemetry global tracer provider: always the running telemetry's."""
+
+    def get_tracer(
+        self,
+        instrumenting_module_name: str,
+        instrumenting_library_version: str | None = None,
+        schema_url: str | None = None,
+        attributes: Attributes = None,
+    ) -> trace.Tracer:
+        return _GlobalTracer(instrumenting_module_name, instrumenting_library_version,
+                             schema_url, attributes)
+
+
+_GLOBALS_SET = False
+
+
+def _install_globals(telemetry: Telemetry) -> None:
+    global _GLOBALS_SET
+    install_propagator(telemetry.config.propagators)
+    if _GLOBALS_SET:
+        return
+    _GLOBALS_SET = True
+    if isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
+        trace.set_tracer_provider(_GlobalTracerProvider())
+    else:
+        _log.info("a global tracer provider was already set; limelight surfaces use their own")
+    if isinstance(otel_metrics.get_meter_provider(), otel_metrics._internal._ProxyMeterProvider):
+        otel_metrics.set_meter_provider(telemetry.meter_provider)
+
+
+_EXIT_HANDLERS = False
+_PREVIOUS_SIGTERM: Any = None
+
+
+def _stop_active(reason: str) -> None:
+    active = _RT.active
+    if active is not None and not active.stopped:
+        _log.debug("stopping telemetry", reason=reason)
+        active.stop()
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    _stop_active("SIGTERM")
+    previous = _PREVIOUS_SIGTERM
+    if callable(previous):
+        previous(signum, frame)
+        return
+    # default disposition: die from SIGTERM as if we had never been here
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    os.kill(os.getpid(), signal.SIGTERM)
+
+
+def _install_exit_handlers() -> None:
+    global _EXIT_HANDLERS, _PREVIOUS_SIGTERM
+    if _EXIT_HANDLERS:
+        return
+    _EXIT_HANDLERS = True
+    atexit.register(_stop_active, "exit")
+    if threading.current_thread() is not threading.main_thread():
+        return
+    try:
+        previous = signal.getsignal(signal.SIGTERM)
+    except (ValueError, OSError):  # pragma: no cover - exotic platforms
+        return
+    if previous == signal.SIG_IGN:
+        return
+    _PREVIOUS_SIGTERM = previous if callable(previous) else None
+    try:
+        signal.signal(signal.SIGTERM, _on_sigterm)
+    except (ValueError, OSError):  # pragma: no cover
+        _log.debug("could not install the SIGTERM handler")

@@ -1,0 +1,92 @@
+"""The limelight plugin contract.
+
+Hook specifications (one module per concern: :mod:`.lifecycle`,
+:mod:`.metrics`, :mod:`.spans`, :mod:`.interceptors`, :mod:`.config`), the
+pluggy markers, and the value types that cross the plugin boundary. A plugin
+depends on this distribution and on ``limelight`` (the core); it implements
+hooks with :data:`hookimpl`::
+
+    from limelight_hookspecs import MetricDeclaration, MetricKind, hookimpl
+
+    limelight_priority = 200
+
+    @hookimpl
+    def limelight_metrics_declare(config):
+        return [MetricDeclaration("jobs_total", MetricKind.COUNTER, "Jobs run.")]
+"""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from . import config, interceptors, lifecycle, metrics, spans
+from ._config import BatchSettings, Config, OtlpSettings
+from ._env import (
+    ConfigProblem,
+    EnvVar,
+    Reading,
+    parse_bool,
+    parse_float,
+    parse_int,
+    parse_key_values,
+    parse_list,
+    parse_str,
+    split_key_values,
+)
+from ._interceptors import AttributeValue, CallHandler, FunctionTarget, Interceptor, SpanRole
+from ._markers import DEFAULT_PRIORITY, ENTRY_POINT_GROUP, PROJECT_NAME, hookimpl, hookspec
+from ._metrics import (
+    DEFAULT_BUCKETS,
+    Exemplar,
+    HistogramPoint,
+    MetricDeclaration,
+    MetricFamily,
+    MetricKind,
+    MetricsSnapshot,
+    NumberPoint,
+    SnapshotSource,
+    StoreReader,
+)
+from ._telemetry import SelfMetrics, TelemetryView
+
+SPEC_MODULES: tuple[ModuleType, ...] = (lifecycle, metrics, spans, interceptors, config)
+"""Every module holding hook specifications, in documentation order."""
+
+__all__ = [
+    "DEFAULT_BUCKETS",
+    "DEFAULT_PRIORITY",
+    "ENTRY_POINT_GROUP",
+    "PROJECT_NAME",
+    "SPEC_MODULES",
+    "AttributeValue",
+    "BatchSettings",
+    "CallHandler",
+    "Config",
+    "ConfigProblem",
+    "EnvVar",
+    "Exemplar",
+    "FunctionTarget",
+    "HistogramPoint",
+    "Interceptor",
+    "MetricDeclaration",
+    "MetricFamily",
+    "MetricKind",
+    "MetricsSnapshot",
+    "NumberPoint",
+    "OtlpSettings",
+    "Reading",
+    "SelfMetrics",
+    "SnapshotSource",
+    "SpanRole",
+    "StoreReader",
+    "TelemetryView",
+    "hookimpl",
+    "hookspec",
+    "parse_bool",
+    "parse_float",
+    "parse_int",
+    "parse_key_values",
+    "parse_list",
+    "parse_str",
+    "split_key_values",
+]

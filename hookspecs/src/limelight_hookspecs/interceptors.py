@@ -1,0 +1,23 @@
+"""Interceptor hooks: contribute to the function-call interceptor chain."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ._interceptors import Interceptor
+from ._markers import hookspec
+from ._telemetry import TelemetryView
+
+
+@hookspec
+def limelight_interceptors(telemetry: TelemetryView) -> Sequence[Interceptor]:
+    """Contribute interceptors to the chain around instrumented functions.
+
+    Called once per telemetry start. The core sorts every contribution by
+    ``(order, name)``; the lowest order is outermost. The chain for each
+    function is built once, on its first call after start, never per call.
+
+    :param telemetry: the telemetry being started.
+    :return: interceptors, possibly empty.
+    """
+    return ()
