@@ -146,13 +146,14 @@ class BoundedBatchSpanProcessor(SpanProcessor):
             self._metrics.spans_dropped(left)
             _log.warning(
                 "spans not exported before shutdown timeout",
-                exporter=self.name, dropped=left, timeout=timeout,
+                exporter=self.name,
+                dropped=left,
+                timeout=timeout,
             )
         try:
             self.exporter.shutdown()
         except Exception as exc:
-            _log.warning("span exporter failed to shut down", exporter=self.name,
-                         error=repr(exc))
+            _log.warning("span exporter failed to shut down", exporter=self.name, error=repr(exc))
         return flushed and not left
 
     # -- worker -------------------------------------------------------------------------
@@ -209,5 +210,7 @@ class BoundedBatchSpanProcessor(SpanProcessor):
             self._failing = True
             _log.warning(
                 "span export failing; spans are dropped and counted until it recovers",
-                exporter=self.name, error=error, dropped=len(batch),
+                exporter=self.name,
+                error=error,
+                dropped=len(batch),
             )

@@ -37,19 +37,25 @@ __all__ = [
 ]
 
 FUNCTION_CALLS = MetricDeclaration(
-    "function_calls_total", MetricKind.COUNTER,
+    "function_calls_total",
+    MetricKind.COUNTER,
     "Calls of instrumented functions, by function and result (ok/error).",
-    unit="1", label_names=("function", "result"),
+    unit="1",
+    label_names=("function", "result"),
 )
 FUNCTION_DURATION = MetricDeclaration(
-    "function_duration_seconds", MetricKind.HISTOGRAM,
+    "function_duration_seconds",
+    MetricKind.HISTOGRAM,
     "Duration of instrumented function calls in seconds, by function and result.",
-    unit="s", label_names=("function", "result"),
+    unit="s",
+    label_names=("function", "result"),
 )
 FUNCTION_IN_FLIGHT = MetricDeclaration(
-    "function_in_flight", MetricKind.GAUGE_ADD,
+    "function_in_flight",
+    MetricKind.GAUGE_ADD,
     "Calls of instrumented functions currently running, by function.",
-    unit="1", label_names=("function",),
+    unit="1",
+    label_names=("function",),
 )
 
 _perf_counter = time.perf_counter
@@ -143,8 +149,11 @@ class _TracingHandler(CallHandler):
             parent = _get_current_span().get_span_context()
             kind = SpanKind.INTERNAL if parent.is_valid else SpanKind.SERVER
         return self._start_span(
-            self._name, kind=kind, attributes=self._attributes,
-            record_exception=False, set_status_on_exception=False,
+            self._name,
+            kind=kind,
+            attributes=self._attributes,
+            record_exception=False,
+            set_status_on_exception=False,
         )
 
     def activate(self, state: object) -> object:

@@ -34,15 +34,17 @@ def _plugins(args: argparse.Namespace) -> int:
     infos = manager.infos()
     failures = manager.failures
     if args.json:
-        print(json.dumps(
-            {
-                "plugins": [attrs.asdict(i) for i in infos],
-                "failures": [
-                    {"plugin": f.plugin, "phase": f.phase, "error": f.error} for f in failures
-                ],
-            },
-            indent=2,
-        ))
+        print(
+            json.dumps(
+                {
+                    "plugins": [attrs.asdict(i) for i in infos],
+                    "failures": [
+                        {"plugin": f.plugin, "phase": f.phase, "error": f.error} for f in failures
+                    ],
+                },
+                indent=2,
+            )
+        )
         return 0
     rows = []
     for info in infos:
@@ -90,8 +92,10 @@ def _plugin_variables(manager: PluginManager) -> list[tuple[str, EnvVar[Any]]]:
 def _config(args: argparse.Namespace) -> int:
     config = load_config()
     manager = discover(config)
-    rows = [(name, _render(value), config.sources.get(name, "default"))
-            for name, value in _flatten(config)]
+    rows = [
+        (name, _render(value), config.sources.get(name, "default"))
+        for name, value in _flatten(config)
+    ]
     plugin_rows = []
     for plugin, var in _plugin_variables(manager):
         reading = var.read(config.environ)
@@ -102,16 +106,18 @@ def _config(args: argparse.Namespace) -> int:
         if problem is not None:
             problems.append(problem)
     if args.json:
-        print(json.dumps(
-            {
-                "settings": {n: {"value": v, "source": s} for n, v, s in rows},
-                "plugin_variables": {
-                    n: {"value": v, "source": s, "plugin": p} for n, v, s, p in plugin_rows
+        print(
+            json.dumps(
+                {
+                    "settings": {n: {"value": v, "source": s} for n, v, s in rows},
+                    "plugin_variables": {
+                        n: {"value": v, "source": s, "plugin": p} for n, v, s, p in plugin_rows
+                    },
+                    "problems": [p.message() for p in problems],
                 },
-                "problems": [p.message() for p in problems],
-            },
-            indent=2,
-        ))
+                indent=2,
+            )
+        )
         return 0
     print("effective configuration:")
     print(_table(rows, ("setting", "value", "source")))

@@ -106,8 +106,7 @@ def _otlp_settings(b: _Builder, signal: str) -> OtlpSettings:
         value = b.read(f"otlp_{signal}.{key}", specific[key])
         if b.sources[f"otlp_{signal}.{key}"] != "default":
             return value
-        value = b.read(f"otlp_{signal}.{key}", generic[key])
-        return value
+        return b.read(f"otlp_{signal}.{key}", generic[key])
 
     protocol = pick("protocol") or "http/protobuf"
     if b.sources[f"otlp_{signal}.protocol"] == "default":
@@ -120,14 +119,19 @@ def _otlp_settings(b: _Builder, signal: str) -> OtlpSettings:
     endpoint = b.read(source_key, specific["endpoint"])
     if endpoint:
         if not _valid_url(endpoint, allow_schemeless=not is_http):
-            b.problem(specific["endpoint"].name, endpoint, default_endpoint,
-                      "expected an http:// or https:// URL")
+            b.problem(
+                specific["endpoint"].name,
+                endpoint,
+                default_endpoint,
+                "expected an http:// or https:// URL",
+            )
             endpoint, b.sources[source_key] = default_endpoint, "default"
     else:
         base = b.read(source_key, generic["endpoint"])
         if base and not _valid_url(base, allow_schemeless=not is_http):
-            b.problem(generic["endpoint"].name, base, default_base,
-                      "expected an http:// or https:// URL")
+            b.problem(
+                generic["endpoint"].name, base, default_base, "expected an http:// or https:// URL"
+            )
             base, b.sources[source_key] = "", "default"
         if not base:
             endpoint = default_endpoint
@@ -143,8 +147,12 @@ def _otlp_settings(b: _Builder, signal: str) -> OtlpSettings:
         if raw.strip():
             pairs, bad = split_key_values(raw)
             if bad:
-                b.problem(var.name, raw, "the well-formed members only",
-                          f"malformed member {bad[0]!r} (expected key=value)")
+                b.problem(
+                    var.name,
+                    raw,
+                    "the well-formed members only",
+                    f"malformed member {bad[0]!r} (expected key=value)",
+                )
             headers, b.sources[headers_key] = pairs, var.name
             break
     else:
@@ -185,8 +193,12 @@ def load_config(environ: Mapping[str, str] | None = None, **overrides: Any) -> C
     if resource_raw.strip():
         pairs, bad = split_key_values(resource_raw)
         if bad:
-            b.problem(env.OTEL_RESOURCE_ATTRIBUTES.name, resource_raw, "no resource attributes",
-                      f"malformed member {bad[0]!r} (expected key=value)")
+            b.problem(
+                env.OTEL_RESOURCE_ATTRIBUTES.name,
+                resource_raw,
+                "no resource attributes",
+                f"malformed member {bad[0]!r} (expected key=value)",
+            )
             b.sources["resource_attributes"] = "default"
         else:
             resource_attributes = dict(pairs)
@@ -208,13 +220,20 @@ def load_config(environ: Mapping[str, str] | None = None, **overrides: Any) -> C
     sampler = b.read("traces_sampler", env.OTEL_TRACES_SAMPLER)
     fallback_sampler = "parentbased_always_on"
     if sampler in _UNSUPPORTED_SAMPLERS:
-        b.problem(env.OTEL_TRACES_SAMPLER.name, sampler, fallback_sampler,
-                  "this sampler needs a remote service limelight does not ship")
+        b.problem(
+            env.OTEL_TRACES_SAMPLER.name,
+            sampler,
+            fallback_sampler,
+            "this sampler needs a remote service limelight does not ship",
+        )
         sampler, b.sources["traces_sampler"] = fallback_sampler, "default"
     elif sampler not in _known_samplers():
-        b.problem(env.OTEL_TRACES_SAMPLER.name, sampler, fallback_sampler,
-                  "unknown sampler (expected one of "
-                  + ", ".join(env.SAMPLER_NAMES[:6]) + ")")
+        b.problem(
+            env.OTEL_TRACES_SAMPLER.name,
+            sampler,
+            fallback_sampler,
+            "unknown sampler (expected one of " + ", ".join(env.SAMPLER_NAMES[:6]) + ")",
+        )
         sampler, b.sources["traces_sampler"] = fallback_sampler, "default"
 
     sampler_arg: float | None = None
@@ -240,8 +259,12 @@ def load_config(environ: Mapping[str, str] | None = None, **overrides: Any) -> C
     valid = tuple(p for p in propagators if p in known or p == "none")
     for name in propagators:
         if name not in valid:
-            b.problem(env.OTEL_PROPAGATORS.name, name, "the other listed propagators",
-                      "unknown propagator (available: " + ", ".join(sorted(known)) + ")")
+            b.problem(
+                env.OTEL_PROPAGATORS.name,
+                name,
+                "the other listed propagators",
+                "unknown propagator (available: " + ", ".join(sorted(known)) + ")",
+            )
     if "none" in valid:
         valid = ()
     elif not valid and propagators:
@@ -263,10 +286,15 @@ def load_config(environ: Mapping[str, str] | None = None, **overrides: Any) -> C
         export_timeout=b.read("batch.export_timeout", env.OTEL_BSP_EXPORT_TIMEOUT),
     )
     if batch.max_export_batch_size > batch.max_queue_size:
-        b.problem(env.OTEL_BSP_MAX_EXPORT_BATCH_SIZE.name, str(batch.max_export_batch_size),
-                  str(batch.max_queue_size), "must not exceed OTEL_BSP_MAX_QUEUE_SIZE")
-        batch = BatchSettings(batch.schedule_delay, batch.max_queue_size,
-                              batch.max_queue_size, batch.export_timeout)
+        b.problem(
+            env.OTEL_BSP_MAX_EXPORT_BATCH_SIZE.name,
+            str(batch.max_export_batch_size),
+            str(batch.max_queue_size),
+            "must not exceed OTEL_BSP_MAX_QUEUE_SIZE",
+        )
+        batch = BatchSettings(
+            batch.schedule_delay, batch.max_queue_size, batch.max_queue_size, batch.export_timeout
+        )
 
     values: dict[str, Any] = {
         "sdk_disabled": sdk_disabled,
@@ -281,8 +309,7 @@ def load_config(environ: Mapping[str, str] | None = None, **overrides: Any) -> C
         "otlp_traces": _otlp_settings(b, "traces"),
         "otlp_metrics": _otlp_settings(b, "metrics"),
         "batch": batch,
-        "metric_export_interval": b.read("metric_export_interval",
-                                         env.OTEL_METRIC_EXPORT_INTERVAL),
+        "metric_export_interval": b.read("metric_export_interval", env.OTEL_METRIC_EXPORT_INTERVAL),
         "metric_export_timeout": b.read("metric_export_timeout", env.OTEL_METRIC_EXPORT_TIMEOUT),
         "metrics_namespace": b.read("metrics_namespace", env.LIMELIGHT_METRICS_NAMESPACE),
         "series_limit": b.read("series_limit", env.LIMELIGHT_SERIES_LIMIT),

@@ -66,47 +66,63 @@ def _parse_namespace(raw: str) -> str:
 
 
 OTEL_SDK_DISABLED = EnvVar(
-    "OTEL_SDK_DISABLED", False, parse_bool,
+    "OTEL_SDK_DISABLED",
+    False,
+    parse_bool,
     "Disable every signal: no spans, no metrics, no export. Instrumented code runs untouched.",
     "true",
 )
 OTEL_SERVICE_NAME = EnvVar(
-    "OTEL_SERVICE_NAME", "", parse_str,
+    "OTEL_SERVICE_NAME",
+    "",
+    parse_str,
     "The service.name resource attribute; wins over service.name in OTEL_RESOURCE_ATTRIBUTES. "
     "Defaults to unknown_service:<executable>.",
     "checkout",
 )
-OTEL_RESOURCE_ATTRIBUTES = EnvVar(
-    "OTEL_RESOURCE_ATTRIBUTES", (), parse_key_values,
+OTEL_RESOURCE_ATTRIBUTES = EnvVar[tuple[tuple[str, str], ...]](
+    "OTEL_RESOURCE_ATTRIBUTES",
+    (),
+    parse_key_values,
     "Resource attributes as key=value pairs separated by commas, values percent-encoded. "
     "A malformed value is discarded whole, as the specification says.",
     "deployment.environment.name=prod,service.version=1.4.2",
 )
 OTEL_TRACES_SAMPLER = EnvVar(
-    "OTEL_TRACES_SAMPLER", "parentbased_always_on", _parse_sampler,
+    "OTEL_TRACES_SAMPLER",
+    "parentbased_always_on",
+    _parse_sampler,
     "The sampler: " + ", ".join(SAMPLER_NAMES[:6]) + ", or a name registered in the "
     "opentelemetry_traces_sampler entry-point group.",
     "parentbased_traceidratio",
 )
 OTEL_TRACES_SAMPLER_ARG = EnvVar(
-    "OTEL_TRACES_SAMPLER_ARG", "", parse_str,
+    "OTEL_TRACES_SAMPLER_ARG",
+    "",
+    parse_str,
     "The sampler argument: the ratio in [0, 1] for the traceidratio samplers (default 1.0).",
     "0.25",
 )
-OTEL_PROPAGATORS = EnvVar(
-    "OTEL_PROPAGATORS", ("tracecontext", "baggage"), _parse_names,
+OTEL_PROPAGATORS = EnvVar[tuple[str, ...]](
+    "OTEL_PROPAGATORS",
+    ("tracecontext", "baggage"),
+    _parse_names,
     "Propagators used by every surface, in order: tracecontext, baggage, b3, b3multi, jaeger, "
     "or any name in the opentelemetry_propagator entry-point group; none for no propagation.",
     "tracecontext,baggage",
 )
-OTEL_TRACES_EXPORTER = EnvVar(
-    "OTEL_TRACES_EXPORTER", None, _parse_names,
+OTEL_TRACES_EXPORTER = EnvVar[tuple[str, ...] | None](
+    "OTEL_TRACES_EXPORTER",
+    None,
+    _parse_names,
     "Exporter plugins allowed to export spans (otlp, console, ...); none for none. "
     "Unset means every installed exporter plugin.",
     "otlp",
 )
-OTEL_METRICS_EXPORTER = EnvVar(
-    "OTEL_METRICS_EXPORTER", None, _parse_names,
+OTEL_METRICS_EXPORTER = EnvVar[tuple[str, ...] | None](
+    "OTEL_METRICS_EXPORTER",
+    None,
+    _parse_names,
     "Exporter plugins allowed to export metrics (prometheus, otlp, console, ...); none for none. "
     "Unset means every installed exporter plugin.",
     "prometheus,otlp",
@@ -118,50 +134,71 @@ def _otlp(signal: str) -> dict[str, EnvVar[Any]]:
     which = f"for {signal}" if signal else "for every signal (unless overridden per signal)"
     return {
         "endpoint": EnvVar(
-            f"OTEL_EXPORTER_OTLP_{infix}ENDPOINT", "", parse_str,
+            f"OTEL_EXPORTER_OTLP_{infix}ENDPOINT",
+            "",
+            parse_str,
             f"OTLP endpoint {which}. "
-            + ("Used as given (include the /v1/... path for HTTP)." if signal else
-               "For HTTP the signal path (/v1/traces, /v1/metrics) is appended. "
-               "Default http://localhost:4318 (http) or http://localhost:4317 (grpc)."),
+            + (
+                "Used as given (include the /v1/... path for HTTP)."
+                if signal
+                else "For HTTP the signal path (/v1/traces, /v1/metrics) is appended. "
+                "Default http://localhost:4318 (http) or http://localhost:4317 (grpc)."
+            ),
             "http://collector:4318" if not signal else f"http://collector:4318/v1/{signal}",
         ),
         "protocol": EnvVar(
-            f"OTEL_EXPORTER_OTLP_{infix}PROTOCOL", "", _parse_protocol,
+            f"OTEL_EXPORTER_OTLP_{infix}PROTOCOL",
+            "",
+            _parse_protocol,
             f"OTLP transport {which}: grpc, http/protobuf (default) or http/json.",
             "grpc",
         ),
         "headers": EnvVar(
-            f"OTEL_EXPORTER_OTLP_{infix}HEADERS", (), parse_key_values,
+            f"OTEL_EXPORTER_OTLP_{infix}HEADERS",
+            (),
+            parse_key_values,
             f"Extra request headers {which}, key=value pairs, values percent-encoded.",
             "api-key=secret",
         ),
         "insecure": EnvVar(
-            f"OTEL_EXPORTER_OTLP_{infix}INSECURE", None, parse_bool,
+            f"OTEL_EXPORTER_OTLP_{infix}INSECURE",
+            None,
+            parse_bool,
             f"gRPC without TLS {which} (default: decided by the endpoint scheme).",
             "true",
         ),
         "timeout": EnvVar(
-            f"OTEL_EXPORTER_OTLP_{infix}TIMEOUT", None, _parse_millis,
+            f"OTEL_EXPORTER_OTLP_{infix}TIMEOUT",
+            None,
+            _parse_millis,
             f"Milliseconds one export may take {which} (default 10000).",
             "5000",
         ),
         "compression": EnvVar(
-            f"OTEL_EXPORTER_OTLP_{infix}COMPRESSION", "", _parse_compression,
+            f"OTEL_EXPORTER_OTLP_{infix}COMPRESSION",
+            "",
+            _parse_compression,
             f"Payload compression {which}: gzip or none (default).",
             "gzip",
         ),
         "certificate": EnvVar(
-            f"OTEL_EXPORTER_OTLP_{infix}CERTIFICATE", "", parse_str,
+            f"OTEL_EXPORTER_OTLP_{infix}CERTIFICATE",
+            "",
+            parse_str,
             f"Trusted CA certificate file {which}.",
             "/etc/ssl/collector-ca.pem",
         ),
         "client_key": EnvVar(
-            f"OTEL_EXPORTER_OTLP_{infix}CLIENT_KEY", "", parse_str,
+            f"OTEL_EXPORTER_OTLP_{infix}CLIENT_KEY",
+            "",
+            parse_str,
             f"Client private key file for mTLS {which}.",
             "/etc/ssl/client.key",
         ),
         "client_certificate": EnvVar(
-            f"OTEL_EXPORTER_OTLP_{infix}CLIENT_CERTIFICATE", "", parse_str,
+            f"OTEL_EXPORTER_OTLP_{infix}CLIENT_CERTIFICATE",
+            "",
+            parse_str,
             f"Client certificate file for mTLS {which}.",
             "/etc/ssl/client.pem",
         ),
@@ -173,59 +210,89 @@ OTLP_TRACES = _otlp("traces")
 OTLP_METRICS = _otlp("metrics")
 
 OTEL_BSP_SCHEDULE_DELAY = EnvVar(
-    "OTEL_BSP_SCHEDULE_DELAY", 5.0, _parse_millis,
-    "Milliseconds between two span exports.", "1000",
+    "OTEL_BSP_SCHEDULE_DELAY",
+    5.0,
+    _parse_millis,
+    "Milliseconds between two span exports.",
+    "1000",
 )
 OTEL_BSP_EXPORT_TIMEOUT = EnvVar(
-    "OTEL_BSP_EXPORT_TIMEOUT", 30.0, _parse_millis,
-    "Milliseconds one span export may take.", "10000",
+    "OTEL_BSP_EXPORT_TIMEOUT",
+    30.0,
+    _parse_millis,
+    "Milliseconds one span export may take.",
+    "10000",
 )
 OTEL_BSP_MAX_QUEUE_SIZE = EnvVar(
-    "OTEL_BSP_MAX_QUEUE_SIZE", 2048, parse_int(minimum=1),
-    "Spans waiting for export; past it new spans are dropped and counted.", "4096",
+    "OTEL_BSP_MAX_QUEUE_SIZE",
+    2048,
+    parse_int(minimum=1),
+    "Spans waiting for export; past it new spans are dropped and counted.",
+    "4096",
 )
 OTEL_BSP_MAX_EXPORT_BATCH_SIZE = EnvVar(
-    "OTEL_BSP_MAX_EXPORT_BATCH_SIZE", 512, parse_int(minimum=1),
-    "Spans per export call (at most OTEL_BSP_MAX_QUEUE_SIZE).", "256",
+    "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
+    512,
+    parse_int(minimum=1),
+    "Spans per export call (at most OTEL_BSP_MAX_QUEUE_SIZE).",
+    "256",
 )
 OTEL_METRIC_EXPORT_INTERVAL = EnvVar(
-    "OTEL_METRIC_EXPORT_INTERVAL", 60.0, _parse_millis,
-    "Milliseconds between two pushes of the metric store by push exporters (OTLP).", "15000",
+    "OTEL_METRIC_EXPORT_INTERVAL",
+    60.0,
+    _parse_millis,
+    "Milliseconds between two pushes of the metric store by push exporters (OTLP).",
+    "15000",
 )
 OTEL_METRIC_EXPORT_TIMEOUT = EnvVar(
-    "OTEL_METRIC_EXPORT_TIMEOUT", 30.0, _parse_millis,
-    "Milliseconds one metric push may take.", "10000",
+    "OTEL_METRIC_EXPORT_TIMEOUT",
+    30.0,
+    _parse_millis,
+    "Milliseconds one metric push may take.",
+    "10000",
 )
-LIMELIGHT_PLUGINS = EnvVar(
-    "LIMELIGHT_PLUGINS", None, parse_list,
+LIMELIGHT_PLUGINS = EnvVar[tuple[str, ...] | None](
+    "LIMELIGHT_PLUGINS",
+    None,
+    parse_list,
     "Allow-list of plugin names (comma-separated). Set but empty loads no plugin at all; "
     "unset loads every installed plugin.",
     "limelight.function_metrics,prometheus,http",
     empty_is_unset=False,
 )
-LIMELIGHT_DISABLED_PLUGINS = EnvVar(
-    "LIMELIGHT_DISABLED_PLUGINS", (), parse_list,
+LIMELIGHT_DISABLED_PLUGINS = EnvVar[tuple[str, ...]](
+    "LIMELIGHT_DISABLED_PLUGINS",
+    (),
+    parse_list,
     "Block-list of plugin names (comma-separated); wins over LIMELIGHT_PLUGINS.",
     "console",
 )
 LIMELIGHT_STRICT = EnvVar(
-    "LIMELIGHT_STRICT", False, parse_bool,
+    "LIMELIGHT_STRICT",
+    False,
+    parse_bool,
     "Make a plugin that fails to load or raises in a hook a boot failure instead of a report.",
     "1",
 )
 LIMELIGHT_METRICS_NAMESPACE = EnvVar(
-    "LIMELIGHT_METRICS_NAMESPACE", "", _parse_namespace,
+    "LIMELIGHT_METRICS_NAMESPACE",
+    "",
+    _parse_namespace,
     "Prefix added to every metric name, joined with an underscore.",
     "shop",
 )
 LIMELIGHT_SERIES_LIMIT = EnvVar(
-    "LIMELIGHT_SERIES_LIMIT", 2000, parse_int(minimum=1),
+    "LIMELIGHT_SERIES_LIMIT",
+    2000,
+    parse_int(minimum=1),
     "Label sets per metric before new ones collapse into one overflow series "
     "(counted in limelight_series_overflow_total).",
     "500",
 )
 LIMELIGHT_SHUTDOWN_TIMEOUT = EnvVar(
-    "LIMELIGHT_SHUTDOWN_TIMEOUT", 10.0, parse_float(minimum=0),
+    "LIMELIGHT_SHUTDOWN_TIMEOUT",
+    10.0,
+    parse_float(minimum=0),
     "Seconds stop may take in total (flush included), also at exit and on SIGTERM.",
     "5",
 )

@@ -47,8 +47,12 @@ def _report(handler: CallHandler, phase: str, exc: BaseException) -> None:
         if key in _reported:
             return
         _reported.add(key)
-    _log.error("interceptor failed; the call itself is unaffected",
-               handler=type(handler).__qualname__, phase=phase, error=repr(exc))
+    _log.error(
+        "interceptor failed; the call itself is unaffected",
+        handler=type(handler).__qualname__,
+        phase=phase,
+        error=repr(exc),
+    )
 
 
 class _Instrumented:
@@ -76,8 +80,12 @@ class _Instrumented:
                     try:
                         handler = interceptor.bind(self.target)
                     except Exception as exc:
-                        _log.error("interceptor failed to bind", interceptor=interceptor.name,
-                                   function=self.target.name, error=repr(exc))
+                        _log.error(
+                            "interceptor failed to bind",
+                            interceptor=interceptor.name,
+                            function=self.target.name,
+                            error=repr(exc),
+                        )
                         continue
                     if handler is not None:
                         handlers.append(handler)
@@ -148,7 +156,7 @@ def _target_for(
     attributes: Mapping[str, AttributeValue] | None,
 ) -> FunctionTarget:
     module = getattr(fn, "__module__", None) or "unknown"
-    qualname = getattr(fn, "__qualname__", None) or getattr(fn, "__name__", "function")
+    qualname = str(getattr(fn, "__qualname__", None) or getattr(fn, "__name__", "function"))
     is_asyncgen = inspect.isasyncgenfunction(fn)
     return FunctionTarget(
         name=name or f"{module}.{qualname}",
@@ -213,6 +221,7 @@ def _wrap(fn: F, target: FunctionTarget) -> F:
     get = state.get
 
     if inspect.isasyncgenfunction(fn):
+
         @functools.wraps(fn)
         def agen_wrapper(*args: Any, **kwargs: Any) -> AsyncGenerator[Any, Any]:
             chain = get()
@@ -222,6 +231,7 @@ def _wrap(fn: F, target: FunctionTarget) -> F:
 
         wrapper: Callable[..., Any] = agen_wrapper
     elif inspect.isgeneratorfunction(fn):
+
         @functools.wraps(fn)
         def gen_wrapper(*args: Any, **kwargs: Any) -> Generator[Any, Any, Any]:
             chain = get()
@@ -231,6 +241,7 @@ def _wrap(fn: F, target: FunctionTarget) -> F:
 
         wrapper = gen_wrapper
     elif inspect.iscoroutinefunction(fn):
+
         @functools.wraps(fn)
         async def async_wrapper(*args: Any, **kwargs: Any) -> Any:
             chain = get()
@@ -252,6 +263,7 @@ def _wrap(fn: F, target: FunctionTarget) -> F:
 
         wrapper = async_wrapper
     else:
+
         @functools.wraps(fn)
         def sync_wrapper(*args: Any, **kwargs: Any) -> Any:
             chain = get()
@@ -314,7 +326,9 @@ def _drive_gen(gen: Generator[Any, Any, Any], chain: _Chain) -> Generator[Any, A
         _exit(chain, states, error)
 
 
-async def _drive_async_gen(agen: AsyncGenerator[Any, Any], chain: _Chain) -> AsyncGenerator[Any, Any]:
+async def _drive_async_gen(
+    agen: AsyncGenerator[Any, Any], chain: _Chain
+) -> AsyncGenerator[Any, Any]:
     """Run *agen* step by step with the chain active around each step."""
     states = _enter(chain)
     error: BaseException | None = None
@@ -353,4 +367,3 @@ async def _drive_async_gen(agen: AsyncGenerator[Any, Any], chain: _Chain) -> Asy
         raise
     finally:
         _exit(chain, states, error)
-

@@ -6,7 +6,7 @@ import functools
 import threading
 import traceback
 from collections.abc import Callable, Iterable, Sequence
-from importlib.metadata import EntryPoint, entry_points
+from importlib.metadata import EntryPoint, PackageNotFoundError, entry_points, version
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -109,7 +109,9 @@ class _Failures:
 
     def record(self, plugin: str, phase: str, exc: BaseException) -> PluginFailure:
         failure = PluginFailure(
-            plugin, phase, _describe(exc),
+            plugin,
+            phase,
+            _describe(exc),
             "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)),
         )
         with self._lock:
@@ -117,8 +119,13 @@ class _Failures:
             first = (plugin, phase) not in self._reported
             self._reported.add((plugin, phase))
         if first:
-            _log.error("plugin failed", plugin=plugin, phase=phase, error=failure.error,
-                       message=failure.message())
+            _log.error(
+                "plugin failed",
+                plugin=plugin,
+                phase=phase,
+                error=failure.error,
+                message=failure.message(),
+            )
         return failure
 
 
@@ -146,8 +153,6 @@ def _entry_point_candidates() -> list[_Candidate]:
 
 
 def _builtin_candidates() -> list[_Candidate]:
-    from importlib.metadata import PackageNotFoundError, version
-
     try:
         core_version: str | None = version("limelight")
     except PackageNotFoundError:  # pragma: no cover - running from a source tree
@@ -240,24 +245,35 @@ class PluginManager:
         if allow is not None:
             for unknown in sorted(set(allow) - names):
                 _log.warning(
-                    "unknown plugin in LIMELIGHT_PLUGINS", plugin=unknown,
+                    "unknown plugin in LIMELIGHT_PLUGINS",
+                    plugin=unknown,
                     installed=sorted(names),
                     message=f"LIMELIGHT_PLUGINS names {unknown!r}, which is not installed "
                     f"(installed: {', '.join(sorted(names)) or 'none'})",
                 )
         for unknown in sorted(block - names):
-            _log.warning("unknown plugin in LIMELIGHT_DISABLED_PLUGINS", plugin=unknown,
-                         installed=sorted(names))
+            _log.warning(
+                "unknown plugin in LIMELIGHT_DISABLED_PLUGINS",
+                plugin=unknown,
+                installed=sorted(names),
+            )
 
         loaded: list[tuple[int, str, object, PluginInfo]] = []
         seen: set[str] = set()
         for cand in candidates:
-            info = PluginInfo(cand.name, DEFAULT_PRIORITY, cand.distribution, cand.version,
-                              "loaded")
+            info = PluginInfo(
+                cand.name, DEFAULT_PRIORITY, cand.distribution, cand.version, "loaded"
+            )
             if cand.name in seen:
-                self._fail(cand.name, "load",
-                           ValueError(f"duplicate plugin name {cand.name!r} "
-                                      f"(from {cand.distribution or 'an argument'})"), info)
+                self._fail(
+                    cand.name,
+                    "load",
+                    ValueError(
+                        f"duplicate plugin name {cand.name!r} "
+                        f"(from {cand.distribution or 'an argument'})"
+                    ),
+                    info,
+                )
                 continue
             seen.add(cand.name)
             if (allow is not None and cand.name not in allow) or cand.name in block:
@@ -304,7 +320,9 @@ class PluginManager:
             hooks.append(caller.name)
             for impl in caller.get_hookimpls():
                 if impl.plugin is obj and not (impl.hookwrapper or impl.wrapper):
-                    impl.function = self._guard(impl.function, name, caller.name)
+                    # HookImpl.function is typed Final but is a plain slot; the guard
+                    # keeps pluggy's own calling convention (argnames) intact.
+                    setattr(impl, "function", self._guard(impl.function, name, caller.name))  # noqa: B010
         self._infos[name] = attrs.evolve(info, hooks=tuple(sorted(hooks)))
         # keep the resolved order sorted even for late registrations
         self._order.append(name)
@@ -352,13 +370,14 @@ class PluginManager:
         return results
 
     def _collect(self, hook: str, **kwargs: Any) -> list[tuple[str, Any]]:
-        out = []
+        out: list[tuple[str, Any]] = []
         for plugin, result in self._call_each(hook, **kwargs):
             try:
                 items = list(result)
             except TypeError as exc:
-                self._failures.record(plugin, f"hook {hook}",
-                                      TypeError(f"expected a sequence, got {result!r}"))
+                self._failures.record(
+                    plugin, f"hook {hook}", TypeError(f"expected a sequence, got {result!r}")
+                )
                 if self.strict:
                     raise PluginError(f"plugin {plugin!r}: {hook} returned {result!r}") from exc
                 continue
@@ -417,8 +436,10 @@ class PluginManager:
             if names == ("span", "parent_context"):
                 callers.append(fn)
             else:
-                def call(span: Any, parent_context: Any, fn: Any = fn,
-                         names: tuple[str, ...] = names) -> Any:
+
+                def call(
+                    span: Any, parent_context: Any, fn: Any = fn, names: tuple[str, ...] = names
+                ) -> Any:
                     args = {"span": span, "parent_context": parent_context}
                     return fn(*[args[n] for n in names])
 

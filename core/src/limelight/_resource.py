@@ -66,8 +66,9 @@ def build_resource(config: Config) -> Resource:
         try:
             resource = resource.merge(detector.detect())
         except Exception as exc:  # a detector must never stop the service
-            _log.warning("resource detector failed", detector=type(detector).__name__,
-                         error=repr(exc))
+            _log.warning(
+                "resource detector failed", detector=type(detector).__name__, error=repr(exc)
+            )
     resource = resource.merge(Resource(dict(config.resource_attributes)))
     service: dict[str, str] = {"service.name": config.service_name}
     if config.service_version:

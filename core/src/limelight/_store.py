@@ -210,12 +210,13 @@ class Metric(Generic[B]):
             return child
         return self._slow_labels(values)
 
-    def _order(self, values: tuple[object, ...], by_name: Mapping[str, object]) -> tuple[object, ...]:
+    def _order(
+        self, values: tuple[object, ...], by_name: Mapping[str, object]
+    ) -> tuple[object, ...]:
         names = self.declaration.label_names
         if values or set(by_name) != set(names):
             raise ValueError(
-                f"{self.name}: expected labels {names!r}, got "
-                f"{tuple(values) + tuple(by_name)!r}"
+                f"{self.name}: expected labels {names!r}, got {tuple(values) + tuple(by_name)!r}"
             )
         return tuple(by_name[n] for n in names)
 
@@ -250,8 +251,9 @@ class Metric(Generic[B]):
 
     def _unlabeled(self) -> B:
         if self._default is None:
-            raise ValueError(f"{self.name} has labels {self.declaration.label_names!r}: "
-                             "call labels(...) first")
+            raise ValueError(
+                f"{self.name} has labels {self.declaration.label_names!r}: call labels(...) first"
+            )
         return self._default
 
     def series_count(self) -> int:
@@ -397,16 +399,25 @@ class MetricStore:
                 )
             if decl.kind is MetricKind.GAUGE_ADD:
                 return prometheus_client.Gauge(
-                    decl.name, decl.help, names, registry=self.registry,
+                    decl.name,
+                    decl.help,
+                    names,
+                    registry=self.registry,
                     multiprocess_mode="livesum",
                 )
             if decl.kind is MetricKind.GAUGE_SET:
                 return prometheus_client.Gauge(
-                    decl.name, decl.help, names, registry=self.registry,
+                    decl.name,
+                    decl.help,
+                    names,
+                    registry=self.registry,
                     multiprocess_mode="mostrecent",
                 )
             return prometheus_client.Histogram(
-                decl.name, decl.help, names, registry=self.registry,
+                decl.name,
+                decl.help,
+                names,
+                registry=self.registry,
                 buckets=(*decl.bucket_bounds, float("inf")),
             )
         except ValueError as exc:
@@ -434,30 +445,58 @@ class MetricStore:
 
     # -- convenience declarations -----------------------------------------------------
 
-    def counter(self, name: str, help: str, labels: Sequence[str] = (), unit: str = "",
-                declarer: str = "application") -> Counter:
+    def counter(
+        self,
+        name: str,
+        help: str,
+        labels: Sequence[str] = (),
+        unit: str = "",
+        declarer: str = "application",
+    ) -> Counter:
         """Declare (or get) a counter."""
         decl = MetricDeclaration(name, MetricKind.COUNTER, help, unit, tuple(labels))
         return self.declare(decl, declarer)  # type: ignore[return-value]
 
-    def gauge_add(self, name: str, help: str, labels: Sequence[str] = (), unit: str = "",
-                  declarer: str = "application") -> GaugeAdd:
+    def gauge_add(
+        self,
+        name: str,
+        help: str,
+        labels: Sequence[str] = (),
+        unit: str = "",
+        declarer: str = "application",
+    ) -> GaugeAdd:
         """Declare (or get) an additive gauge."""
         decl = MetricDeclaration(name, MetricKind.GAUGE_ADD, help, unit, tuple(labels))
         return self.declare(decl, declarer)  # type: ignore[return-value]
 
-    def gauge_set(self, name: str, help: str, labels: Sequence[str] = (), unit: str = "",
-                  declarer: str = "application") -> GaugeSet:
+    def gauge_set(
+        self,
+        name: str,
+        help: str,
+        labels: Sequence[str] = (),
+        unit: str = "",
+        declarer: str = "application",
+    ) -> GaugeSet:
         """Declare (or get) an absolute gauge."""
         decl = MetricDeclaration(name, MetricKind.GAUGE_SET, help, unit, tuple(labels))
         return self.declare(decl, declarer)  # type: ignore[return-value]
 
-    def histogram(self, name: str, help: str, labels: Sequence[str] = (), unit: str = "",
-                  buckets: Sequence[float] | None = None,
-                  declarer: str = "application") -> Histogram:
+    def histogram(
+        self,
+        name: str,
+        help: str,
+        labels: Sequence[str] = (),
+        unit: str = "",
+        buckets: Sequence[float] | None = None,
+        declarer: str = "application",
+    ) -> Histogram:
         """Declare (or get) a histogram."""
         decl = MetricDeclaration(
-            name, MetricKind.HISTOGRAM, help, unit, tuple(labels),
+            name,
+            MetricKind.HISTOGRAM,
+            help,
+            unit,
+            tuple(labels),
             tuple(buckets) if buckets is not None else None,
         )
         return self.declare(decl, declarer)  # type: ignore[return-value]
@@ -475,7 +514,8 @@ class MetricStore:
     def spans_dropped(self, count: int = 1) -> None:
         """Count lost spans in ``limelight_spans_dropped_total``."""
         if count > 0:
-            self._metrics[SPANS_DROPPED.name].inc(count)
+            counter: Counter = self._metrics[SPANS_DROPPED.name]  # type: ignore[assignment]
+            counter.inc(count)
 
     # -- reading ------------------------------------------------------------------------
 

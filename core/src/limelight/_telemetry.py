@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable, Mapping
 from types import FrameType
 from typing import Any, Generic, TypeVar
 
+import attrs
 import structlog
 from opentelemetry import metrics as otel_metrics
 from opentelemetry import trace
@@ -175,8 +176,6 @@ class Telemetry:
         if config is None:
             config = load_config(environ, **overrides)
         elif overrides:
-            import attrs
-
             config = attrs.evolve(config, **overrides)
         self.config = config
         self._extra_plugins = tuple(plugins)
@@ -225,8 +224,9 @@ class Telemetry:
             raise RuntimeError("the meter provider exists once telemetry has started")
         return self._meter_provider
 
-    def tracer(self, name: str, version: str | None = None,
-               attributes: Attributes = None) -> trace.Tracer:
+    def tracer(
+        self, name: str, version: str | None = None, attributes: Attributes = None
+    ) -> trace.Tracer:
         """A tracer from this telemetry's provider (a no-op tracer when not enabled)."""
         if not self.enabled or self._tracer_provider is None:
             return trace.NoOpTracer()
@@ -277,15 +277,12 @@ class Telemetry:
                 self.plugins.record_failure(plugin, "hook limelight_metrics_declare", exc)
 
         sampler = self.plugins.spans_sampler(self) or build_sampler(config)
-        provider = TracerProvider(
-            sampler=sampler, resource=self.resource, shutdown_on_exit=False
-        )
+        provider = TracerProvider(sampler=sampler, resource=self.resource, shutdown_on_exit=False)
         self._tracer_provider = provider
         if self.plugins.has_impls("limelight_spans_on_start"):
             provider.add_span_processor(OnStartProcessor(self.plugins.spans_on_start_callers()))
         for plugin, exporter in self.plugins.spans_exporters(self):
-            processor = BoundedBatchSpanProcessor(exporter, plugin, config.batch,
-                                                  self.self_metrics)
+            processor = BoundedBatchSpanProcessor(exporter, plugin, config.batch, self.self_metrics)
             self.span_processors.append(processor)
             provider.add_span_processor(processor)
         for _plugin, span_processor in self.plugins.spans_processors(self):
@@ -297,8 +294,9 @@ class Telemetry:
         )
 
         self.interceptors = tuple(
-            sorted((i for _p, i in self.plugins.interceptors(self)),
-                   key=lambda i: (i.order, i.name))
+            sorted(
+                (i for _p, i in self.plugins.interceptors(self)), key=lambda i: (i.order, i.name)
+            )
         )
         self.readers = list(self.plugins.metrics_readers(self))
         started = []
@@ -367,6 +365,7 @@ class Telemetry:
         for processor in self.span_processors:
             ok = processor.close(remaining()) and ok
         for plugin, reader in self.readers:
+
             def finish(reader: StoreReader = reader) -> None:
                 reader.force_flush(remaining())
                 reader.shutdown(remaining())
@@ -377,10 +376,14 @@ class Telemetry:
             ok = _run_bounded(provider.shutdown, remaining(), "tracer-provider") and ok
         if self._meter_provider is not None:
             meter_provider = self._meter_provider
-            ok = _run_bounded(
-                lambda: meter_provider.shutdown(timeout_millis=remaining() * 1000),
-                remaining(), "meter-provider",
-            ) and ok
+            ok = (
+                _run_bounded(
+                    lambda: meter_provider.shutdown(timeout_millis=remaining() * 1000),
+                    remaining(),
+                    "meter-provider",
+                )
+                and ok
+            )
         return ok
 
     def __enter__(self) -> Telemetry:
@@ -424,8 +427,9 @@ def stop(timeout: float | None = None) -> bool:
 class _GlobalTracer(trace.Tracer):
     """Forwards to the running telemetry's tracer (re-resolved after restarts)."""
 
-    def __init__(self, name: str, version: str | None, schema_url: str | None,
-                 attributes: Attributes) -> None:
+    def __init__(
+        self, name: str, version: str | None, schema_url: str | None, attributes: Attributes
+    ) -> None:
         self._binding: TelemetryBinding[trace.Tracer] = TelemetryBinding(
             lambda t: t.tracer(name, version, attributes)
         )
@@ -447,8 +451,9 @@ class _GlobalTracerProvider(trace.TracerProvider):
         schema_url: str | None = None,
         attributes: Attributes = None,
     ) -> trace.Tracer:
-        return _GlobalTracer(instrumenting_module_name, instrumenting_library_version,
-                             schema_url, attributes)
+        return _GlobalTracer(
+            instrumenting_module_name, instrumenting_library_version, schema_url, attributes
+        )
 
 
 _GLOBALS_SET = False

@@ -8,8 +8,7 @@ from typing import Any
 
 import structlog
 from opentelemetry.context import Context
-from opentelemetry.sdk.trace import Span, SpanProcessor
-from opentelemetry.sdk.trace import sampling
+from opentelemetry.sdk.trace import Span, SpanProcessor, sampling
 
 from limelight_hookspecs import Config
 
@@ -42,8 +41,9 @@ def build_sampler(config: Config) -> sampling.Sampler:
                 return sampler
             raise TypeError(f"{ep.value} returned {sampler!r}, not a Sampler")
         except Exception as exc:
-            _log.warning("sampler failed to load; using parentbased_always_on",
-                         sampler=name, error=repr(exc))
+            _log.warning(
+                "sampler failed to load; using parentbased_always_on", sampler=name, error=repr(exc)
+            )
     return sampling.ParentBased(sampling.ALWAYS_ON)
 
 

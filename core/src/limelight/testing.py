@@ -19,8 +19,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from opentelemetry.sdk.trace import ReadableSpan
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanProcessor
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
@@ -197,8 +197,9 @@ class Harness:
         if len(found) == 1:
             return found[0]
         listing = "\n  ".join(_describe(s) for s in self.spans()) or "(none)"
-        wanted = ", ".join(f"{k}={v!r}" for k, v in {"name": name, **criteria}.items()
-                           if v is not None)
+        wanted = ", ".join(
+            f"{k}={v!r}" for k, v in {"name": name, **criteria}.items() if v is not None
+        )
         raise AssertionError(
             f"expected exactly one span with {wanted}, found {len(found)}; captured:\n  {listing}"
         )

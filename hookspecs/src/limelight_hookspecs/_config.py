@@ -132,9 +132,7 @@ class Config:
     environ: Mapping[str, str] = attrs.field(factory=dict, repr=False)
     sources: Mapping[str, str] = attrs.field(factory=dict, repr=False)
     problems: tuple[ConfigProblem, ...] = ()
-    reporter: Callable[[ConfigProblem], None] = attrs.field(
-        default=_ignore, repr=False, eq=False
-    )
+    reporter: Callable[[ConfigProblem], None] = attrs.field(default=_ignore, repr=False, eq=False)
 
     def get(self, var: EnvVar[T]) -> T:
         """Read a plugin's own variable from :attr:`environ`.

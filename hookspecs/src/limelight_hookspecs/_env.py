@@ -41,9 +41,7 @@ class ConfigProblem:
 
     def message(self) -> str:
         """One line naming the variable, the value, the reason and the fallback."""
-        return (
-            f"invalid {self.variable}={self.value!r}: {self.reason}; using {self.fallback}"
-        )
+        return f"invalid {self.variable}={self.value!r}: {self.reason}; using {self.fallback}"
 
 
 @attrs.frozen
@@ -122,9 +120,7 @@ def parse_bool(raw: str) -> bool:
     raise ValueError("expected true or false")
 
 
-def parse_int(
-    minimum: int | None = None, maximum: int | None = None
-) -> Callable[[str], int]:
+def parse_int(minimum: int | None = None, maximum: int | None = None) -> Callable[[str], int]:
     """A parser for a decimal integer within ``[minimum, maximum]``."""
 
     def parse(raw: str) -> int:

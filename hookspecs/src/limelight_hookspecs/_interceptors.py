@@ -77,7 +77,7 @@ class CallHandler:
         """Called after the body with the :meth:`enter` state and the raised
         exception, if any (``GeneratorExit`` from closing a generator early is
         not an error)."""
-        return None
+        return
 
     def activate(self, state: object) -> object:
         """Make *state* current; returns a token for :meth:`deactivate`."""
@@ -85,7 +85,7 @@ class CallHandler:
 
     def deactivate(self, token: object) -> None:
         """Undo the matching :meth:`activate`."""
-        return None
+        return
 
 
 @attrs.frozen

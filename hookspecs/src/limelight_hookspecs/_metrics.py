@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import enum
+import itertools
 import math
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Protocol, runtime_checkable
 
 import attrs
@@ -24,7 +25,20 @@ __all__ = [
 ]
 
 DEFAULT_BUCKETS: tuple[float, ...] = (
-    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.075,
+    0.1,
+    0.25,
+    0.5,
+    0.75,
+    1.0,
+    2.5,
+    5.0,
+    7.5,
+    10.0,
 )
 """Histogram bucket upper bounds (seconds) used when a declaration gives none.
 
@@ -66,6 +80,10 @@ def _check_labels(_: object, __: object, value: tuple[str, ...]) -> None:
         raise ValueError(f"duplicate label names in {value!r}")
 
 
+def _to_names(value: Iterable[str]) -> tuple[str, ...]:
+    return tuple(value)
+
+
 def _to_buckets(value: object) -> tuple[float, ...] | None:
     if value is None:
         return None
@@ -73,7 +91,7 @@ def _to_buckets(value: object) -> tuple[float, ...] | None:
     bounds = tuple(b for b in bounds if not math.isinf(b))
     if not bounds:
         raise ValueError("a histogram needs at least one finite bucket bound")
-    if any(b2 <= b1 for b1, b2 in zip(bounds, bounds[1:], strict=False)):
+    if any(b2 <= b1 for b1, b2 in itertools.pairwise(bounds)):
         raise ValueError(f"bucket bounds must be strictly increasing: {bounds!r}")
     return bounds
 
@@ -99,7 +117,9 @@ class MetricDeclaration:
     kind: MetricKind = attrs.field(converter=MetricKind)
     help: str
     unit: str = ""
-    label_names: tuple[str, ...] = attrs.field(default=(), converter=tuple, validator=_check_labels)
+    label_names: tuple[str, ...] = attrs.field(
+        default=(), converter=_to_names, validator=_check_labels
+    )
     buckets: tuple[float, ...] | None = attrs.field(default=None, converter=_to_buckets)
     series_limit: int | None = None
 

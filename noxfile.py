@@ -1,0 +1,128 @@
+"""Sessions for the limelight monorepo.
+
+``nox`` runs the default sessions: lint, typecheck, one test session per
+distribution (each in its own environment with only the core and that
+distribution installed), the cross-distribution suite and the end-to-end run.
+``nox -s bench``, ``nox -s demo``, ``nox -s docs`` and ``nox -s audit`` run on
+request.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import nox
+
+ROOT = Path(__file__).parent
+nox.options.default_venv_backend = "uv"
+nox.options.reuse_venv = "yes"
+nox.options.error_on_missing_interpreters = True
+
+
+def _dist_name(path: Path) -> str:
+    with (path / "pyproject.toml").open("rb") as f:
+        return str(tomllib.load(f)["project"]["name"])
+
+
+def _has_extra(path: Path, extra: str) -> bool:
+    with (path / "pyproject.toml").open("rb") as f:
+        extras = tomllib.load(f)["project"].get("optional-dependencies", {})
+    return extra in extras
+
+
+PLUGINS = sorted(p for p in (ROOT / "plugins").glob("*") if (p / "pyproject.toml").exists())
+DISTRIBUTIONS: dict[str, Path] = {
+    "hookspecs": ROOT / "hookspecs",
+    "core": ROOT / "core",
+    **{p.name: p for p in PLUGINS},
+}
+LOCAL = [ROOT / "hookspecs", ROOT / "core", ROOT / "testsupport", *PLUGINS]
+LOCAL_NAMES = [_dist_name(p) for p in LOCAL]
+
+
+def _install_local(session: nox.Session, *paths: Path, extras: str = "test") -> None:
+    """Install local distributions (always rebuilt) and their *extras*."""
+    args = []
+    for path in paths:
+        spec = str(path)
+        if extras and _has_extra(path, extras):
+            spec += f"[{extras}]"
+        args.append(spec)
+    reinstall = [f"--reinstall-package={name}" for name in LOCAL_NAMES]
+    session.install(*reinstall, *args)
+
+
+def _fixture_dists(path: Path) -> list[Path]:
+    """Test-only distributions a suite installs (``tests/dists/*``)."""
+    return sorted(
+        p for p in (path / "tests" / "dists").glob("*") if (p / "pyproject.toml").exists()
+    )
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff: lint and format check over the whole tree."""
+    session.install("ruff>=0.8,<1")
+    session.run("ruff", "check", ".")
+    session.run("ruff", "format", "--check", ".")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    """mypy --strict over every distribution's sources and tests."""
+    session.install("mypy>=1.13,<3", "nox")
+    _install_local(session, *LOCAL)
+    for fixture in [f for d in DISTRIBUTIONS.values() for f in _fixture_dists(d)]:
+        session.install(str(fixture))
+    targets = [
+        str(p / "src") for p in [ROOT / "hookspecs", ROOT / "core", ROOT / "testsupport", *PLUGINS]
+    ]
+    session.run("mypy", *targets, "noxfile.py")
+
+
+@nox.session
+@nox.parametrize("dist", list(DISTRIBUTIONS))
+def tests(session: nox.Session, dist: str) -> None:
+    """One distribution's tests, with only the core and that distribution installed."""
+    path = DISTRIBUTIONS[dist]
+    needed = [ROOT / "hookspecs", ROOT / "testsupport"]
+    if path.name != "hookspecs":
+        needed.append(ROOT / "core")
+    if path not in needed:
+        needed.append(path)
+    _install_local(session, *needed)
+    for fixture in _fixture_dists(path):
+        session.install(f"--reinstall-package={_dist_name(fixture)}", str(fixture))
+    # proof the distribution imports on its own
+    session.run("python", "-c", f"import {_import_name(path)}")
+    session.run("pytest", str(path / "tests"), *session.posargs)
+
+
+def _import_name(path: Path) -> str:
+    return next(p.name for p in (path / "src").iterdir() if (p / "__init__.py").exists())
+
+
+@nox.session
+def integration(session: nox.Session) -> None:
+    """Every distribution together: the cross-distribution suite and the core suite again."""
+    _install_local(session, *LOCAL)
+    session.run("pytest", str(ROOT / "tests"), str(ROOT / "core" / "tests"), *session.posargs)
+
+
+@nox.session(default=False)
+def bench(session: nox.Session) -> None:
+    """Benchmarks against the tools users would otherwise pick (not a test)."""
+    _install_local(session, *LOCAL)
+    session.install("-r", str(ROOT / "bench" / "requirements.txt"))
+    scripts = session.posargs or sorted(str(p) for p in (ROOT / "bench").glob("bench_*.py"))
+    for script in scripts:
+        session.run("python", script)
+
+
+@nox.session(default=False)
+def audit(session: nox.Session) -> None:
+    """pip-audit over an environment with every distribution installed."""
+    session.install("pip-audit>=2.7,<3")
+    _install_local(session, *LOCAL, extras="")
+    session.run("pip-audit", "--skip-editable", "--progress-spinner=off")

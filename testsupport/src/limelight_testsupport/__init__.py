@@ -1,0 +1,103 @@
+"""Helpers shared by limelight's test suites (unpublished).
+
+Real services: a test that needs PostgreSQL, Redis, RabbitMQ, Prometheus or an
+OTLP receiver calls :func:`require_tcp` (or a helper built on it). When the
+service cannot be reached the test is skipped with the reason, except under
+``LIMELIGHT_REQUIRE_SERVICES=1`` (set by CI), where it fails.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+
+import pytest
+
+__all__ = [
+    "ensure_debian_package",
+    "free_port",
+    "require_tcp",
+    "services_required",
+    "unavailable",
+    "wait_for_port",
+]
+
+
+def services_required() -> bool:
+    """True when ``LIMELIGHT_REQUIRE_SERVICES`` is set to a true value."""
+    return os.environ.get("LIMELIGHT_REQUIRE_SERVICES", "").strip().lower() in {
+        "1",
+        "true",
+        "yes",
+        "on",
+    }
+
+
+def unavailable(reason: str) -> None:
+    """Skip the running test with *reason*, or fail it when services are required."""
+    if services_required():
+        pytest.fail(f"required service unavailable: {reason}")
+    pytest.skip(reason)
+
+
+def _reachable(host: str, port: int, timeout: float) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def require_tcp(name: str, host: str, port: int, timeout: float = 1.0) -> None:
+    """Skip (or fail, when required) unless *host:port* accepts a TCP connection."""
+    if not _reachable(host, port, timeout):
+        unavailable(f"{name} is not reachable on {host}:{port}")
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port that was free a moment ago."""
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for_port(host: str, port: int, timeout: float = 15.0) -> bool:
+    """Wait until *host:port* accepts connections; false on timeout."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if _reachable(host, port, 0.2):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def ensure_debian_package(package: str, binary: str) -> str | None:
+    """The path of *binary*, installing Debian *package* with apt-get when missing.
+
+    Returns ``None`` (after which callers use :func:`unavailable`) when the
+    binary is still missing, for example without root or without a package
+    mirror.
+    """
+    found = shutil.which(binary)
+    if found:
+        return found
+    apt = shutil.which("apt-get")
+    if apt is None:
+        return None
+    prefix: list[str] = [] if os.geteuid() == 0 else ["sudo", "-n"]
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    for args in (["install", "-y", "--no-install-recommends", package],):
+        result = subprocess.run(
+            [*prefix, apt, *args], env=env, capture_output=True, text=True, check=False, timeout=900
+        )
+        if result.returncode != 0:
+            subprocess.run(
+                [*prefix, apt, "update"], env=env, capture_output=True, check=False, timeout=900
+            )
+            subprocess.run(
+                [*prefix, apt, *args], env=env, capture_output=True, check=False, timeout=900
+            )
+    return shutil.which(binary)
