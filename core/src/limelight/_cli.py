@@ -139,11 +139,9 @@ def _demo(args: argparse.Namespace) -> int:
     try:
         from limelight_demo import main as demo_main  # type: ignore[import-not-found]
     except ImportError:
-        print(
-            "limelight demo needs the demo distribution and the plugins it uses.\n"
-            "From a checkout of the repository run:  python -m pip install nox && nox -s demo"
-        )
-        return 1
+        from ._tour import run_tour
+
+        return run_tour()
     return int(demo_main(args.demo_args))
 
 
