@@ -114,7 +114,8 @@ def integration(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Benchmarks against the tools users would otherwise pick (not a test)."""
     _install_local(session, *LOCAL)
-    session.install("-r", str(ROOT / "bench" / "requirements.txt"))
+    for requirements in sorted((ROOT / "bench").glob("requirements*.txt")):
+        session.install("-r", str(requirements))
     scripts = session.posargs or sorted(str(p) for p in (ROOT / "bench").glob("bench_*.py"))
     for script in scripts:
         session.run("python", script)
