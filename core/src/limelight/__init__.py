@@ -44,6 +44,7 @@ from ._store import (
     MetricStore,
 )
 from ._telemetry import Telemetry, TelemetryBinding, current, start, stop
+from ._w3c import HeaderGetter, W3CTraceContextPropagator, header_getter
 
 __all__ = [
     "OVERFLOW_LABEL_VALUE",
@@ -57,6 +58,7 @@ __all__ = [
     "EnvVar",
     "GaugeAdd",
     "GaugeSet",
+    "HeaderGetter",
     "Histogram",
     "Metric",
     "MetricConflictError",
@@ -70,8 +72,10 @@ __all__ = [
     "SpanRole",
     "Telemetry",
     "TelemetryBinding",
+    "W3CTraceContextPropagator",
     "current",
     "discover",
+    "header_getter",
     "hookimpl",
     "instrument",
     "load_config",

@@ -11,13 +11,18 @@ from opentelemetry import propagate
 from opentelemetry.propagators.composite import CompositePropagator
 from opentelemetry.propagators.textmap import TextMapPropagator
 
+from ._w3c import W3CTraceContextPropagator
+
 __all__ = ["build_propagator", "install_propagator", "known_propagators"]
 
 _log = structlog.get_logger("limelight")
 
 _GROUP = "opentelemetry_propagator"
 
-PROPAGATOR_OVERRIDES: dict[str, Callable[[], TextMapPropagator]] = {}
+PROPAGATOR_OVERRIDES: dict[str, Callable[[], TextMapPropagator]] = {
+    # W3C Trace Context Level 2, conformant where OpenTelemetry's is not (see _w3c).
+    "tracecontext": W3CTraceContextPropagator,
+}
 """Propagators limelight provides itself, by name; they win over the
 ``opentelemetry_propagator`` entry point of the same name."""
 

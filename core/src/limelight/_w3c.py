@@ -1,0 +1,377 @@
+"""W3C Trace Context Level 2 propagation: ``traceparent`` and ``tracestate``.
+
+:class:`W3CTraceContextPropagator` is what the ``tracecontext`` name in
+``OTEL_PROPAGATORS`` resolves to. It follows the specification where
+OpenTelemetry's ``TraceContextTextMapPropagator`` does not:
+
+- a request carrying ``traceparent`` more than once is not trusted: the
+  trace restarts (OpenTelemetry reads the first value and ignores the others);
+- only the flags the specification defines (``sampled``, ``random-trace-id``)
+  are sent; reserved bits are set to zero (OpenTelemetry forwards every bit);
+- the ``random-trace-id`` flag of a received ``traceparent`` is sent on
+  unchanged while the trace id is unchanged, whatever the SDK version does;
+- header names are matched in any case even when the getter is case sensitive
+  (OpenTelemetry's default getter over a ``dict`` is).
+
+:class:`HeaderGetter` reads header values from every common carrier shape
+(a ``dict``, ASGI's list of byte pairs, multi-dicts such as ``httpx.Headers``,
+``http.client.HTTPMessage``, starlette's ``Headers``), returning every
+occurrence of a repeated header, so repeated ``traceparent`` headers are seen.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any, cast
+
+from opentelemetry import trace
+from opentelemetry.context import Context, create_key, get_value, set_value
+from opentelemetry.propagators.textmap import (
+    CarrierT,
+    Getter,
+    Setter,
+    TextMapPropagator,
+    default_getter,
+    default_setter,
+)
+from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, TraceState
+
+__all__ = [
+    "FLAG_RANDOM_TRACE_ID",
+    "FLAG_SAMPLED",
+    "KNOWN_FLAGS",
+    "TRACEPARENT",
+    "TRACESTATE",
+    "HeaderGetter",
+    "W3CTraceContextPropagator",
+    "format_traceparent",
+    "header_getter",
+    "parse_traceparent",
+    "parse_tracestate",
+]
+
+TRACEPARENT = "traceparent"
+"""The ``traceparent`` header name (lowercase, as sent)."""
+TRACESTATE = "tracestate"
+"""The ``tracestate`` header name (lowercase, as sent)."""
+
+FLAG_SAMPLED = 0x01
+"""``sampled``: the caller may have recorded trace data."""
+FLAG_RANDOM_TRACE_ID = 0x02
+"""``random-trace-id`` (Level 2): at least the right-most 7 bytes of the trace id are random."""
+KNOWN_FLAGS = FLAG_SAMPLED | FLAG_RANDOM_TRACE_ID
+"""Every flag this level defines; the other bits are reserved and sent as zero."""
+
+MAX_TRACEPARENT_LENGTH = 512
+"""A ``traceparent`` longer than this (a future version with large extra fields) is ignored."""
+MAX_TRACESTATE_MEMBERS = 32
+"""A ``tracestate`` with more list members than this is discarded whole."""
+MAX_TRACESTATE_INPUT = 64 * 1024
+"""Combined ``tracestate`` input past this size is discarded without parsing."""
+
+# version "-" trace-id "-" parent-id "-" trace-flags, then (future versions only)
+# "-" and fields this level knows nothing about.
+_TRACEPARENT_RE = re.compile(
+    r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?", re.DOTALL
+)
+
+# key = simple-key / multi-tenant-key
+#   simple-key       = lcalpha 0*255( lcalpha / DIGIT / "_" / "-" / "*" / "/" )
+#   multi-tenant-key = tenant-id "@" system-id
+#   tenant-id        = ( lcalpha / DIGIT ) 0*240( lcalpha / DIGIT / "_" / "-" / "*" / "/" )
+#   system-id        = lcalpha 0*13( lcalpha / DIGIT / "_" / "-" / "*" / "/" )
+# value = 0*255( chr ) nblk-chr; chr = %x20 / nblk-chr;
+#   nblk-chr = %x21-2B / %x2D-3C / %x3E-7E (printable ASCII but "," and "=")
+_KEYCHARS = r"a-z0-9_\-*/"
+_KEY = (
+    rf"[a-z][{_KEYCHARS}]{{0,255}}"
+    rf"|[a-z0-9][{_KEYCHARS}]{{0,240}}@[a-z][{_KEYCHARS}]{{0,13}}"
+)
+_NBLK = r"\x21-\x2b\x2d-\x3c\x3e-\x7e"
+_VALUE = rf"[\x20{_NBLK}]{{0,255}}[{_NBLK}]"
+_MEMBER_RE = re.compile(rf"({_KEY})=({_VALUE})")
+_OWS = " \t"
+
+_REMOTE_FLAGS = create_key("limelight-w3c-remote-flags")
+"""Context key: ``(trace_id, flags)`` of the ``traceparent`` this context was extracted from."""
+
+
+def parse_traceparent(value: str) -> tuple[int, int, int] | None:
+    """Parse one ``traceparent`` value into ``(trace_id, parent_id, flags)``.
+
+    Surrounding spaces and tabs are ignored. Version ``00`` must be exactly
+    ``version-trace-id-parent-id-flags``; a higher version may carry more
+    fields after a dash, which are ignored. Returns ``None`` for anything
+    invalid: a version of ``ff`` or not two lowercase hex digits, a field of
+    the wrong length or with other characters (uppercase hex included), an
+    all-zero trace id or parent id. The flags keep only the defined bits.
+    """
+    value = value.strip(_OWS)
+    if len(value) > MAX_TRACEPARENT_LENGTH:
+        return None
+    match = _TRACEPARENT_RE.fullmatch(value)
+    if match is None:
+        return None
+    version, trace_hex, span_hex, flags_hex, rest = match.groups()
+    if version == "ff" or (version == "00" and rest is not None):
+        return None
+    trace_id = int(trace_hex, 16)
+    span_id = int(span_hex, 16)
+    if trace_id == 0 or span_id == 0:
+        return None
+    return trace_id, span_id, int(flags_hex, 16) & KNOWN_FLAGS
+
+
+def parse_tracestate(values: Iterable[str]) -> TraceState | None:
+    """Combine one or more ``tracestate`` field values and parse the list.
+
+    Several fields are joined with commas, as RFC 9110 combines repeated
+    fields. Empty and whitespace-only members are skipped; spaces and tabs
+    around a member are ignored (trailing spaces of a value are optional
+    whitespace, leading ones belong to it). Returns ``None`` when the whole
+    list must be discarded: a member that does not match the key/value
+    grammar (multi-tenant keys ``tenant@system`` included), a key given twice,
+    more than 32 members.
+    """
+    combined = ",".join(values)
+    if len(combined) > MAX_TRACESTATE_INPUT:
+        return None
+    pairs: list[tuple[str, str]] = []
+    seen: set[str] = set()
+    for raw in combined.split(","):
+        member = raw.strip(_OWS)
+        if not member:
+            continue
+        match = _MEMBER_RE.fullmatch(member)
+        if match is None:
+            return None
+        key, value = match.groups()
+        if key in seen:
+            return None
+        seen.add(key)
+        pairs.append((key, value))
+        if len(pairs) > MAX_TRACESTATE_MEMBERS:
+            return None
+    return TraceState(pairs)
+
+
+def format_traceparent(trace_id: int, span_id: int, flags: int) -> str:
+    """The version ``00`` ``traceparent`` value (reserved flag bits cleared)."""
+    return f"00-{trace_id:032x}-{span_id:016x}-{flags & KNOWN_FLAGS:02x}"
+
+
+def _truncate(items: list[tuple[str, str]], limit: int) -> list[tuple[str, str]]:
+    """Drop whole entries until the header fits in *limit* characters.
+
+    As the specification says: entries longer than 128 characters go first
+    (right-most first), then entries from the end of the list.
+    """
+
+    def size(entries: list[tuple[str, str]]) -> int:
+        return sum(len(k) + 1 + len(v) for k, v in entries) + max(0, len(entries) - 1)
+
+    entries = list(items)
+    for index in range(len(entries) - 1, -1, -1):
+        if size(entries) <= limit:
+            return entries
+        key, value = entries[index]
+        if len(key) + 1 + len(value) > 128:
+            del entries[index]
+    while entries and size(entries) > limit:
+        entries.pop()
+    return entries
+
+
+class W3CTraceContextPropagator(TextMapPropagator):
+    """W3C Trace Context Level 2 ``traceparent``/``tracestate`` propagator.
+
+    The default behind the ``tracecontext`` name of ``OTEL_PROPAGATORS``.
+
+    :param max_tracestate_length: the longest ``tracestate`` sent; a longer one
+        loses whole entries (those over 128 characters first, then from the
+        right). ``None`` (default) sends every valid entry (at most 32).
+    """
+
+    def __init__(self, max_tracestate_length: int | None = None) -> None:
+        if max_tracestate_length is not None and max_tracestate_length < 0:
+            raise ValueError("max_tracestate_length must be >= 0")
+        self.max_tracestate_length = max_tracestate_length
+
+    def extract(
+        self,
+        carrier: CarrierT,
+        context: Context | None = None,
+        getter: Getter[CarrierT] = default_getter,
+    ) -> Context:
+        """The context with the remote parent of *carrier*, or *context* unchanged.
+
+        Exactly one valid ``traceparent`` is required; when it is missing,
+        repeated or invalid, nothing is extracted (the callee starts a new
+        trace) and ``tracestate`` is not looked at. An invalid ``tracestate``
+        is dropped and the ``traceparent`` kept.
+        """
+        if context is None:
+            context = Context()
+        values = _values(carrier, getter, TRACEPARENT)
+        if values is None or len(values) != 1:
+            return context
+        parsed = parse_traceparent(values[0])
+        if parsed is None:
+            return context
+        trace_id, span_id, flags = parsed
+        state_values = _values(carrier, getter, TRACESTATE)
+        trace_state = parse_tracestate(state_values) if state_values else None
+        span_context = SpanContext(
+            trace_id=trace_id,
+            span_id=span_id,
+            is_remote=True,
+            trace_flags=TraceFlags(flags),
+            trace_state=trace_state,
+        )
+        context = trace.set_span_in_context(NonRecordingSpan(span_context), context)
+        return set_value(_REMOTE_FLAGS, (trace_id, flags), context)
+
+    def inject(
+        self,
+        carrier: CarrierT,
+        context: Context | None = None,
+        setter: Setter[CarrierT] = default_setter,
+    ) -> None:
+        """Set ``traceparent`` (version ``00``) and, when not empty, ``tracestate``.
+
+        Nothing is set without a valid span context. Reserved flag bits are
+        cleared; while the trace id is the one extracted from a remote
+        ``traceparent``, its ``random-trace-id`` flag is sent as received.
+        """
+        span_context = trace.get_current_span(context).get_span_context()
+        if not span_context.is_valid:
+            return
+        trace_id = span_context.trace_id
+        flags: int = span_context.trace_flags
+        remote = cast("tuple[int, int] | None", get_value(_REMOTE_FLAGS, context))
+        if remote is not None and remote[0] == trace_id:
+            flags = (flags & ~FLAG_RANDOM_TRACE_ID) | (remote[1] & FLAG_RANDOM_TRACE_ID)
+        setter.set(carrier, TRACEPARENT, format_traceparent(trace_id, span_context.span_id, flags))
+        trace_state = span_context.trace_state
+        if trace_state:
+            header = self._tracestate_header(trace_state)
+            if header:
+                setter.set(carrier, TRACESTATE, header)
+
+    def _tracestate_header(self, trace_state: TraceState) -> str:
+        # TraceState only ever holds valid pairs, at most 32 of them.
+        if self.max_tracestate_length is None:
+            return trace_state.to_header()
+        items = _truncate(list(trace_state.items()), self.max_tracestate_length)
+        return ",".join(f"{k}={v}" for k, v in items)
+
+    @property
+    def fields(self) -> set[str]:
+        """The header names :meth:`inject` sets."""
+        return {TRACEPARENT, TRACESTATE}
+
+
+def _values(carrier: Any, getter: Getter[Any], name: str) -> list[str] | None:
+    """Every value of header *name* (any case) that *getter* finds in *carrier*."""
+    try:
+        found = getter.get(carrier, name)
+    except Exception:
+        return None
+    if found:
+        return list(found)
+    # The name in another case, for getters that match names exactly.
+    try:
+        keys = getter.keys(carrier)
+    except Exception:
+        return None
+    values: list[str] = []
+    for key in keys:
+        if isinstance(key, str) and key != name and key.lower() == name:
+            more = getter.get(carrier, key)
+            if more:
+                values.extend(more)
+    return values or None
+
+
+def _text(value: object) -> str:
+    if isinstance(value, bytes | bytearray):
+        return bytes(value).decode("latin-1")
+    return str(value)
+
+
+def _extend(out: list[str], value: object) -> None:
+    if value is None:
+        return
+    if isinstance(value, str | bytes | bytearray):
+        out.append(_text(value))
+    elif isinstance(value, Iterable):
+        out.extend(_text(v) for v in value)
+    else:
+        out.append(str(value))
+
+
+class HeaderGetter(Getter[Any]):
+    """Reads headers from any common carrier, case-insensitively, every occurrence.
+
+    Understood carriers: a mapping of names to a value, bytes or a list of
+    values; a sequence of ``(name, value)`` pairs in ``str`` or ``bytes`` (ASGI
+    ``scope["headers"]``); ``httpx.Headers`` (``multi_items``), multidict's
+    ``CIMultiDict`` (``getall``), ``email.message.Message`` and
+    ``http.client.HTTPMessage`` (``get_all``), starlette and werkzeug
+    ``Headers`` (``getlist``). Bytes are decoded as Latin-1. A header that
+    appears several times yields several values, so a repeated ``traceparent``
+    is recognised as such.
+    """
+
+    def get(self, carrier: Any, key: str) -> list[str] | None:
+        """Every value of header *key* (any case), or ``None`` when absent."""
+        name = key.lower()
+        out: list[str] = []
+        multi_items = getattr(carrier, "multi_items", None)
+        if multi_items is not None:
+            for k, v in multi_items():
+                if _text(k).lower() == name:
+                    out.append(_text(v))
+            return out or None
+        for method in ("getall", "get_all", "getlist"):
+            getter = getattr(carrier, method, None)
+            if getter is not None:
+                try:
+                    values = getter(key, None) if method != "getlist" else getter(key)
+                except (KeyError, TypeError):
+                    values = None
+                if values is None and name != key:
+                    values = getter(name, None) if method != "getlist" else getter(name)
+                _extend(out, values)
+                return out or None
+        if isinstance(carrier, Mapping):
+            for k, v in carrier.items():
+                if _text(k).lower() == name:
+                    _extend(out, v)
+            return out or None
+        if isinstance(carrier, Sequence) and not isinstance(carrier, str | bytes | bytearray):
+            bname = name.encode("latin-1")
+            for pair in carrier:
+                k = pair[0]
+                if (k.lower() == bname) if isinstance(k, bytes) else (_text(k).lower() == name):
+                    out.append(_text(pair[1]))
+            return out or None
+        return None
+
+    def keys(self, carrier: Any) -> list[str]:
+        """Every header name in *carrier* (as given, once each)."""
+        multi_items = getattr(carrier, "multi_items", None)
+        if multi_items is not None:
+            names = [_text(k) for k, _ in multi_items()]
+        elif isinstance(carrier, Mapping) or hasattr(carrier, "keys"):
+            names = [_text(k) for k in carrier.keys()]  # noqa: SIM118 - not only mappings
+        elif isinstance(carrier, Sequence) and not isinstance(carrier, str | bytes | bytearray):
+            names = [_text(pair[0]) for pair in carrier]
+        else:
+            return []
+        return list(dict.fromkeys(names))
+
+
+header_getter = HeaderGetter()
+"""A shared :class:`HeaderGetter`: ``propagator.extract(headers, getter=header_getter)``."""
