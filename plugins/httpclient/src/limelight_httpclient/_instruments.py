@@ -1,0 +1,224 @@
+"""What one outbound request records: the CLIENT span, the metrics, the injected context.
+
+Instruments are bound once per telemetry start (:data:`binding`); a request
+costs one integer comparison to find them. :class:`Call` follows one request
+from the moment it is sent to the moment its body is finished (read to the
+end, closed, or failed), which is when the span ends and the duration is
+observed.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import threading
+import time
+from collections.abc import MutableMapping
+from typing import Any
+
+import structlog
+from opentelemetry import context as otel_context
+from opentelemetry import propagate, trace
+from opentelemetry.trace import SpanKind, Status, StatusCode
+
+from limelight import Telemetry, TelemetryBinding
+
+from ._env import LIMELIGHT_HTTPCLIENT_REDACT_QUERY_PARAMS, LIMELIGHT_HTTPCLIENT_ROOT_SPANS
+from ._metrics import HTTP_CLIENT_DURATION, HTTP_CLIENT_IN_FLIGHT, HTTP_CLIENT_REQUESTS
+from ._url import DEFAULT_PORTS, KNOWN_METHODS, redact_url, redacted_names
+
+__all__ = ["ERROR_STATUS", "Call", "Instruments", "binding", "instrumenting"]
+
+_log = structlog.get_logger("limelight.httpclient")
+
+ERROR_STATUS = "error"
+"""The ``status_code`` label of a request that got no response."""
+
+TRACER_NAME = "limelight.httpclient"
+
+_SUPPRESS = otel_context._SUPPRESS_INSTRUMENTATION_KEY
+_SUPPRESS_HTTP = otel_context._SUPPRESS_HTTP_INSTRUMENTATION_KEY
+_get_current = otel_context.get_current
+_get_current_span = trace.get_current_span
+_set_span_in_context = trace.set_span_in_context
+_get_global_textmap = propagate.get_global_textmap
+_perf_counter = time.perf_counter
+_CLIENT = SpanKind.CLIENT
+
+instrumenting: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "limelight_httpclient_instrumenting", default=False
+)
+"""True while an instrumented transport or adapter sends: a globally
+instrumented transport below it passes straight through (one span per request)."""
+
+_reported: set[str] = set()
+_reported_lock = threading.Lock()
+
+
+def report(where: str, exc: BaseException) -> None:
+    """Log a failure of the instrumentation once per place; the request is unaffected."""
+    with _reported_lock:
+        if where in _reported:
+            return
+        _reported.add(where)
+    _log.error(
+        "http client instrumentation failed; the request itself is unaffected",
+        where=where,
+        error=repr(exc),
+    )
+
+
+class Instruments:
+    """The tracer, metrics and settings of one telemetry start."""
+
+    __slots__ = ("active", "durations", "in_flight", "redact", "requests", "root_spans", "tracer")
+
+    def __init__(self, telemetry: Telemetry | None = None) -> None:
+        self.active = False
+        if telemetry is None or not telemetry.enabled:
+            return
+        store = telemetry.store
+        if HTTP_CLIENT_REQUESTS.name not in store:  # the plugin is not loaded
+            return
+        config = telemetry.config
+        self.tracer = telemetry.tracer(TRACER_NAME)
+        self.requests = store.get(HTTP_CLIENT_REQUESTS.name)
+        self.durations = store.get(HTTP_CLIENT_DURATION.name)
+        self.in_flight = store.get(HTTP_CLIENT_IN_FLIGHT.name)
+        self.root_spans = config.get(LIMELIGHT_HTTPCLIENT_ROOT_SPANS)
+        self.redact = redacted_names(config.get(LIMELIGHT_HTTPCLIENT_REDACT_QUERY_PARAMS))
+        self.active = True
+
+    def begin(
+        self,
+        method: str,
+        url: str,
+        scheme: str,
+        host: str,
+        port: int | None,
+        headers: MutableMapping[str, Any],
+        root_spans: bool | None = None,
+    ) -> Call | None:
+        """Start recording a request and inject the context into *headers*.
+
+        Returns ``None`` when instrumentation is suppressed for this context
+        (telemetry's own exports run that way).
+        """
+        ctx = _get_current()
+        if ctx.get(_SUPPRESS) or ctx.get(_SUPPRESS_HTTP):
+            return None
+        if method not in KNOWN_METHODS:
+            return self._begin_other(method, url, scheme, host, port, headers, root_spans, ctx)
+        return self._begin(method, method, url, scheme, host, port, headers, root_spans, ctx, None)
+
+    def _begin_other(
+        self,
+        method: str,
+        url: str,
+        scheme: str,
+        host: str,
+        port: int | None,
+        headers: MutableMapping[str, Any],
+        root_spans: bool | None,
+        ctx: otel_context.Context,
+    ) -> Call | None:
+        return self._begin("_OTHER", "HTTP", url, scheme, host, port, headers, root_spans, ctx, method)
+
+    def _begin(
+        self,
+        method: str,
+        name: str,
+        url: str,
+        scheme: str,
+        host: str,
+        port: int | None,
+        headers: MutableMapping[str, Any],
+        root_spans: bool | None,
+        ctx: otel_context.Context,
+        original: str | None,
+    ) -> Call:
+        if port is None:
+            port = DEFAULT_PORTS.get(scheme)
+        span: trace.Span | None = None
+        if (self.root_spans if root_spans is None else root_spans) or _get_current_span(
+            ctx
+        ).get_span_context().is_valid:
+            attributes: dict[str, Any] = {
+                "http.request.method": method,
+                "url.full": redact_url(url, self.redact),
+                "server.address": host,
+            }
+            if port is not None:
+                attributes["server.port"] = port
+            if original is not None:
+                attributes["http.request.method_original"] = original
+            span = self.tracer.start_span(name, ctx, _CLIENT, attributes)
+            _get_global_textmap().inject(headers, _set_span_in_context(span, ctx))
+        else:
+            _get_global_textmap().inject(headers, ctx)
+        in_flight = self.in_flight.labels(host)
+        in_flight.inc()
+        return Call(self, span, method, host, in_flight.dec)
+
+
+class Call:
+    """One request in flight: ends its span and records its metrics exactly once."""
+
+    __slots__ = ("_dec", "_inst", "done", "host", "method", "span", "start", "status")
+
+    def __init__(
+        self,
+        inst: Instruments,
+        span: trace.Span | None,
+        method: str,
+        host: str,
+        dec: Any,
+    ) -> None:
+        self._inst = inst
+        self.span = span
+        self.method = method
+        self.host = host
+        self._dec = dec
+        self.status = ERROR_STATUS
+        self.done = False
+        self.start = _perf_counter()
+
+    def response(self, status_code: int, http_version: str | None = None) -> None:
+        """The response headers arrived with *status_code*."""
+        self.status = str(status_code)
+        span = self.span
+        if span is None:
+            return
+        span.set_attribute("http.response.status_code", status_code)
+        if http_version:
+            span.set_attribute("network.protocol.version", http_version)
+        if status_code >= 400:
+            span.set_attribute("error.type", self.status)
+            span.set_status(Status(StatusCode.ERROR))
+
+    def finish(self, error: BaseException | None = None) -> None:
+        """The body is finished (or the request failed with *error*); idempotent."""
+        if self.done:
+            return
+        self.done = True
+        try:
+            elapsed = _perf_counter() - self.start
+            self._dec()
+            inst = self._inst
+            labels = (self.method, self.host, self.status)
+            inst.requests.labels(*labels).inc()
+            inst.durations.labels(*labels).observe(elapsed)
+            span = self.span
+            if span is None:
+                return
+            if error is not None and not isinstance(error, GeneratorExit):
+                kind = type(error).__qualname__
+                span.set_attribute("error.type", kind)
+                span.record_exception(error, escaped=True)
+                span.set_status(Status(StatusCode.ERROR, f"{kind}: {error}"))
+            span.end()
+        except Exception as exc:
+            report("finish", exc)
+
+
+binding: TelemetryBinding[Instruments] = TelemetryBinding(Instruments)
+"""The instruments of the running telemetry (inactive when none runs)."""

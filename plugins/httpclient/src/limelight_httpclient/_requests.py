@@ -1,0 +1,246 @@
+"""requests: an instrumented adapter, a session helper and the global installation.
+
+Explicitly::
+
+    session = instrument_session(requests.Session())   # wraps each mounted adapter
+    session.mount("https://", InstrumentedAdapter(HTTPAdapter(max_retries=3)))
+
+Globally (what the plugin does at start unless told otherwise)::
+
+    instrument_requests()   # every requests.adapters.HTTPAdapter, existing sessions included
+
+The span ends when the response body has been read to the end (``stream=False``
+reads it before ``send`` returns) or the response is closed.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from requests.adapters import BaseAdapter, HTTPAdapter
+
+from ._instruments import Call, binding, instrumenting, report
+
+__all__ = [
+    "InstrumentedAdapter",
+    "instrument_requests",
+    "instrument_session",
+    "uninstrument_requests",
+]
+
+_get = binding.get
+_VERSIONS = {9: "0.9", 10: "1.0", 11: "1.1", 20: "2", 30: "3"}
+
+
+class _Raw:
+    """The urllib3 response behind ``Response.raw``; finishing its body finishes the call.
+
+    Everything else is delegated to the wrapped object, attributes set on it
+    included (``response.raw.decode_content = True``).
+    """
+
+    __slots__ = ("_call", "_raw")
+
+    def __init__(self, raw: Any, call: Call) -> None:
+        object.__setattr__(self, "_raw", raw)
+        object.__setattr__(self, "_call", call)
+
+    def stream(self, amt: int | None = 2**16, decode_content: bool | None = None) -> Iterator[bytes]:
+        raw = self._raw
+        try:
+            if hasattr(raw, "stream"):
+                yield from raw.stream(amt, decode_content=decode_content)
+            else:
+                while chunk := raw.read(amt):
+                    yield chunk
+        except BaseException as exc:
+            self._call.finish(exc)
+            raise
+        self._call.finish()
+
+    def read(self, amt: int | None = None, *args: Any, **kwargs: Any) -> bytes:
+        raw = self._raw
+        try:
+            data: bytes = raw.read(amt, *args, **kwargs)
+        except BaseException as exc:
+            self._call.finish(exc)
+            raise
+        if amt is None or not data or getattr(raw, "closed", False):
+            self._call.finish()
+        return data
+
+    def __iter__(self) -> Iterator[bytes]:
+        try:
+            yield from self._raw
+        except BaseException as exc:
+            self._call.finish(exc)
+            raise
+        self._call.finish()
+
+    def close(self) -> None:
+        try:
+            self._raw.close()
+        finally:
+            self._call.finish()
+
+    def release_conn(self) -> None:
+        try:
+            release = getattr(self._raw, "release_conn", None)
+            if release is not None:
+                release()
+        finally:
+            self._call.finish()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._raw, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        setattr(self._raw, name, value)
+
+
+def _send(
+    do: Callable[[], requests.Response],
+    request: requests.PreparedRequest,
+    root_spans: bool | None = None,
+    connection: BaseAdapter | None = None,
+) -> requests.Response:
+    inst = _get()
+    if not inst.active or instrumenting.get():
+        return do()
+    call: Call | None = None
+    try:
+        url = request.url or ""
+        parts = urlsplit(url)
+        call = inst.begin(
+            request.method or "GET",
+            url,
+            parts.scheme,
+            parts.hostname or "",
+            parts.port,
+            request.headers,
+            root_spans,
+        )
+    except Exception as exc:
+        report("requests request", exc)
+    if call is None:
+        return do()
+    token = instrumenting.set(True)
+    try:
+        response = do()
+    except BaseException as exc:
+        call.finish(exc)
+        raise
+    finally:
+        instrumenting.reset(token)
+    try:
+        raw = response.raw
+        call.response(response.status_code, _VERSIONS.get(getattr(raw, "version", None) or 0))
+        if raw is None:
+            call.finish()
+        else:
+            response.raw = _Raw(raw, call)
+        if connection is not None:
+            response.connection = connection
+    except Exception as exc:
+        report("requests response", exc)
+    return response
+
+
+class InstrumentedAdapter(BaseAdapter):
+    """A requests transport adapter that records every request, then delegates.
+
+    :param adapter: the adapter doing the work (default ``HTTPAdapter()``);
+        its pool, retries and TLS settings are untouched, its attributes are
+        reachable through this one, and closing this adapter closes it.
+    :param root_spans: whether a request made outside any span gets its own
+        span; ``None`` follows ``LIMELIGHT_HTTPCLIENT_ROOT_SPANS``.
+    """
+
+    def __init__(self, adapter: BaseAdapter | None = None, *, root_spans: bool | None = None) -> None:
+        super().__init__()
+        self.adapter = adapter if adapter is not None else HTTPAdapter()
+        self.root_spans = root_spans
+
+    def send(
+        self,
+        request: requests.PreparedRequest,
+        stream: bool = False,
+        timeout: Any = None,
+        verify: Any = True,
+        cert: Any = None,
+        proxies: Any = None,
+    ) -> requests.Response:
+        """Send *request* through the wrapped adapter, recording it."""
+        send = self.adapter.send
+        return _send(
+            lambda: send(
+                request, stream=stream, timeout=timeout, verify=verify, cert=cert, proxies=proxies
+            ),
+            request,
+            self.root_spans,
+            self,
+        )
+
+    def close(self) -> None:
+        """Close the wrapped adapter (and its connection pools)."""
+        self.adapter.close()
+
+    def __getattr__(self, name: str) -> Any:
+        if name == "adapter":
+            raise AttributeError(name)
+        return getattr(self.adapter, name)
+
+
+def instrument_session(session: requests.Session, *, root_spans: bool | None = None) -> requests.Session:
+    """Wrap every adapter mounted on *session* (idempotent) and return it.
+
+    Adapters mounted later are not wrapped: mount an :class:`InstrumentedAdapter`.
+    """
+    for prefix, adapter in list(session.adapters.items()):
+        if not isinstance(adapter, InstrumentedAdapter):
+            session.mount(prefix, InstrumentedAdapter(adapter, root_spans=root_spans))
+    return session
+
+
+_lock = threading.Lock()
+_originals: dict[str, Any] = {}
+
+
+def instrument_requests() -> bool:
+    """Record every request sent by a ``requests.adapters.HTTPAdapter``.
+
+    That is every session's default adapters, sessions created before this
+    call and ``requests.get`` included. Other adapters are recorded when
+    wrapped in :class:`InstrumentedAdapter`. Idempotent: a second call changes
+    nothing. Returns whether this call installed it.
+    """
+    with _lock:
+        if _originals:
+            return False
+        original = HTTPAdapter.send
+
+        def send(self: HTTPAdapter, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
+            return _send(lambda: original(self, request, *args, **kwargs), request)
+
+        send.__wrapped__ = original  # type: ignore[attr-defined]
+        _originals["send"] = original
+        HTTPAdapter.send = send  # type: ignore[method-assign]
+        return True
+
+
+def uninstrument_requests() -> bool:
+    """Undo :func:`instrument_requests`; returns whether it was installed."""
+    with _lock:
+        if not _originals:
+            return False
+        HTTPAdapter.send = _originals.pop("send")  # type: ignore[method-assign]
+        return True
+
+
+def requests_instrumented() -> bool:
+    """Whether :func:`instrument_requests` is in effect."""
+    return bool(_originals)

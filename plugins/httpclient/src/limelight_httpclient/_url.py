@@ -1,0 +1,104 @@
+"""URL handling for span attributes: credentials and secrets redacted, methods normalised."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from urllib.parse import unquote_plus, urlsplit, urlunsplit
+
+__all__ = [
+    "DEFAULT_PORTS",
+    "DEFAULT_REDACTED_QUERY_PARAMS",
+    "KNOWN_METHODS",
+    "REDACTED",
+    "normalize_method",
+    "redact_url",
+    "redacted_names",
+]
+
+REDACTED = "REDACTED"
+"""What replaces a credential or a sensitive query value in ``url.full``."""
+
+DEFAULT_REDACTED_QUERY_PARAMS: frozenset[str] = frozenset(
+    name.lower()
+    for name in (
+        # the OpenTelemetry semantic conventions' list
+        "AWSAccessKeyId",
+        "Signature",
+        "sig",
+        "X-Goog-Signature",
+        # signed URLs of the big object stores
+        "X-Amz-Signature",
+        "X-Amz-Credential",
+        "X-Amz-Security-Token",
+        "X-Goog-Credential",
+        # tokens, keys and passwords passed in the query string
+        "access_token",
+        "refresh_token",
+        "id_token",
+        "token",
+        "api_key",
+        "apikey",
+        "api-key",
+        "key",
+        "client_secret",
+        "secret",
+        "password",
+        "passwd",
+    )
+)
+"""Query parameters (compared case-insensitively) whose values are always redacted."""
+
+DEFAULT_PORTS: dict[str, int] = {"http": 80, "https": 443}
+"""``server.port`` when the URL gives none."""
+
+KNOWN_METHODS: frozenset[str] = frozenset(
+    ("CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "QUERY", "TRACE")
+)
+"""Methods kept as they are; any other becomes ``_OTHER`` (bounded label values)."""
+
+
+def normalize_method(method: str) -> str:
+    """*method* when it is a known HTTP method (case-sensitive), else ``_OTHER``."""
+    return method if method in KNOWN_METHODS else "_OTHER"
+
+
+def redacted_names(extra: Iterable[str] = ()) -> frozenset[str]:
+    """The built-in redacted query parameter names plus *extra* (lowercased)."""
+    return DEFAULT_REDACTED_QUERY_PARAMS | frozenset(name.lower() for name in extra)
+
+
+def _redact_pairs(text: str, names: frozenset[str]) -> str:
+    parts = text.split("&")
+    changed = False
+    for index, part in enumerate(parts):
+        name, sep, _value = part.partition("=")
+        if not sep:
+            continue
+        plain = unquote_plus(name) if ("%" in name or "+" in name) else name
+        if plain.lower() in names:
+            parts[index] = f"{name}={REDACTED}"
+            changed = True
+    return "&".join(parts) if changed else text
+
+
+def redact_url(url: str, names: frozenset[str] = DEFAULT_REDACTED_QUERY_PARAMS) -> str:
+    """*url* with its user info and the values of sensitive query parameters redacted.
+
+    ``https://user:pw@host/p?sig=abc&page=2`` becomes
+    ``https://REDACTED:REDACTED@host/p?sig=REDACTED&page=2``. Everything else
+    is kept byte for byte. The fragment is treated like the query.
+    """
+    if "@" not in url and "?" not in url and "#" not in url:
+        return url
+    try:
+        scheme, netloc, path, query, fragment = urlsplit(url)
+    except ValueError:
+        return REDACTED
+    if "@" in netloc:
+        userinfo, _, hostport = netloc.rpartition("@")
+        netloc = f"{REDACTED}:{REDACTED}@{hostport}" if ":" in userinfo else f"{REDACTED}@{hostport}"
+    if query:
+        query = _redact_pairs(query, names)
+    if fragment:
+        fragment = _redact_pairs(fragment, names)
+    return urlunsplit((scheme, netloc, path, query, fragment))
