@@ -10,7 +10,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-
 from limelight_testsupport import free_port
 
 
@@ -85,7 +84,7 @@ class _Handler(BaseHTTPRequestHandler):
         else:
             self._reply(200, b"ok")
 
-    do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_PATCH = do_OPTIONS = _handle
+    do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_PATCH = do_OPTIONS = _handle  # noqa: N815
 
 
 class _Server(ThreadingHTTPServer):

@@ -3,21 +3,21 @@
 from __future__ import annotations
 
 import json
-import httpx
-import pytest
-from opentelemetry import trace
-from opentelemetry.trace import SpanKind, StatusCode
 
+import httpx
 import limelight_httpclient
-from limelight.testing import Harness
+import pytest
+from conftest import LocalServer
 from limelight_httpclient import (
     AsyncInstrumentedTransport,
     InstrumentedTransport,
     instrument_httpx,
     uninstrument_httpx,
 )
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind, StatusCode
 
-from conftest import LocalServer
+from limelight.testing import Harness
 
 pytestmark = pytest.mark.limelight(plugins=[limelight_httpclient.plugin])
 
@@ -54,23 +54,23 @@ class TestClientSpan:
             "http.response.status_code": 200,
             "network.protocol.version": "1.1",
         } == dict(span.attributes or {})
-        assert StatusCode.UNSET == span.status.status_code
+        assert span.status.status_code == StatusCode.UNSET
 
     def test_unknown_method_is_other(self, telemetry: Harness, server: LocalServer) -> None:
         with httpx.Client() as client:
             client.request("PURGE", server.url("/ok"))
         span = telemetry.span("HTTP", kind="client")
-        assert "_OTHER" == (span.attributes or {})["http.request.method"]
-        assert "PURGE" == (span.attributes or {})["http.request.method_original"]
+        assert (span.attributes or {})["http.request.method"] == "_OTHER"
+        assert (span.attributes or {})["http.request.method_original"] == "PURGE"
 
     def test_each_redirect_hop_is_a_span(self, telemetry: Harness, server: LocalServer) -> None:
         with httpx.Client(follow_redirects=True) as client:
-            assert 200 == client.get(server.url("/redirect")).status_code
+            assert client.get(server.url("/redirect")).status_code == 200
         statuses = sorted(
             (s.attributes or {})["http.response.status_code"]
             for s in telemetry.find_spans("GET", kind="client")
         )
-        assert [200, 302] == statuses
+        assert statuses == [200, 302]
 
 
 class TestPropagation:
@@ -84,7 +84,7 @@ class TestPropagation:
         span = telemetry.span("GET", kind="client")
         assert span.context is not None
         version, trace_id, parent_id, flags = traceparent(server).split("-")
-        assert "00" == version
+        assert version == "00"
         assert f"{span.context.trace_id:032x}" == trace_id
         assert f"{span.context.span_id:016x}" == parent_id
         assert int(flags, 16) & 0x01
@@ -107,17 +107,20 @@ class TestPropagation:
             client.get(server.url("/ok"))
             with tracer.start_as_current_span("caller"):
                 client.get(server.url("/ok"))
-        assert 1 == len(telemetry.find_spans("GET", kind="client"))
-        assert 2 == telemetry.value(
-            "http_client_requests_total", method="GET", host="127.0.0.1", status_code="200"
+        assert len(telemetry.find_spans("GET", kind="client")) == 1
+        assert (
+            telemetry.value(
+                "http_client_requests_total", method="GET", host="127.0.0.1", status_code="200"
+            )
+            == 2
         )
 
     def test_root_spans_off_per_transport(self, telemetry: Harness, server: LocalServer) -> None:
         transport = InstrumentedTransport(root_spans=False)
         with httpx.Client(transport=transport) as client:
             client.get(server.url("/ok"))
-        assert [] == telemetry.find_spans("GET", kind="client")
-        assert [] == server.last().header("traceparent")
+        assert telemetry.find_spans("GET", kind="client") == []
+        assert server.last().header("traceparent") == []
 
     def test_tracestate_and_baggage_go_out(self, telemetry: Harness, server: LocalServer) -> None:
         from opentelemetry import baggage, context, propagate
@@ -129,15 +132,15 @@ class TestPropagation:
         }
         token = context.attach(propagate.extract(incoming))
         try:
-            assert "acme" == baggage.get_baggage("tenant")
+            assert baggage.get_baggage("tenant") == "acme"
             with tracer.start_as_current_span("server"), httpx.Client() as client:
                 response = client.get(server.url("/headers"))
         finally:
             context.detach(token)
         seen = {k.lower(): v for k, v in json.loads(response.text)}
         assert seen["traceparent"].startswith("00-12345678901234567890123456789012-")
-        assert "congo=t61rcWkgMzE" == seen["tracestate"]
-        assert "tenant=acme" == seen["baggage"]
+        assert seen["tracestate"] == "congo=t61rcWkgMzE"
+        assert seen["baggage"] == "tenant=acme"
 
     def test_suppressed_context_sends_untouched(
         self, telemetry: Harness, server: LocalServer
@@ -150,8 +153,8 @@ class TestPropagation:
                 client.get(server.url("/ok"))
         finally:
             context.detach(token)
-        assert [] == telemetry.find_spans(kind="client")
-        assert [] == server.last().header("traceparent")
+        assert telemetry.find_spans(kind="client") == []
+        assert server.last().header("traceparent") == []
 
 
 class TestBody:
@@ -161,12 +164,12 @@ class TestBody:
         self, telemetry: Harness, server: LocalServer
     ) -> None:
         with httpx.Client() as client, client.stream("GET", server.url("/stream?chunks=3")) as r:
-            assert [] == telemetry.find_spans("GET", kind="client")
-            assert 1 == telemetry.value("http_client_requests_in_flight", host="127.0.0.1")
+            assert telemetry.find_spans("GET", kind="client") == []
+            assert telemetry.value("http_client_requests_in_flight", host="127.0.0.1") == 1
             body = b"".join(r.iter_bytes())
             span = telemetry.span("GET", kind="client")
-        assert b"chunk0;chunk1;chunk2;" == body
-        assert 0 == telemetry.value("http_client_requests_in_flight", host="127.0.0.1")
+        assert body == b"chunk0;chunk1;chunk2;"
+        assert telemetry.value("http_client_requests_in_flight", host="127.0.0.1") == 0
         assert span.end_time is not None
         assert span.start_time is not None
         # three chunks 50 ms apart: the span covers the body
@@ -179,8 +182,8 @@ class TestBody:
             with client.stream("GET", server.url("/stream?chunks=2")):
                 pass
             span = telemetry.span("GET", kind="client")
-        assert 200 == (span.attributes or {})["http.response.status_code"]
-        assert 0 == telemetry.value("http_client_requests_in_flight", host="127.0.0.1")
+        assert (span.attributes or {})["http.response.status_code"] == 200
+        assert telemetry.value("http_client_requests_in_flight", host="127.0.0.1") == 0
 
     def test_duration_covers_the_body(self, telemetry: Harness, server: LocalServer) -> None:
         with httpx.Client() as client:
@@ -191,13 +194,13 @@ class TestBody:
             host="127.0.0.1",
             status_code="200",
         )
-        assert 1 == point.count
+        assert point.count == 1
         assert point.sum >= 0.2
 
     def test_head_request_without_body(self, telemetry: Harness, server: LocalServer) -> None:
         with httpx.Client() as client:
             client.head(server.url("/ok"))
-        assert 200 == (telemetry.span("HEAD").attributes or {})["http.response.status_code"]
+        assert (telemetry.span("HEAD").attributes or {})["http.response.status_code"] == 200
 
 
 class TestErrors:
@@ -207,41 +210,47 @@ class TestErrors:
         with httpx.Client() as client, pytest.raises(httpx.ConnectError):
             client.get(refused_url)
         span = telemetry.span("GET", kind="client")
-        assert StatusCode.ERROR == span.status.status_code
-        assert "ConnectError" == (span.attributes or {})["error.type"]
+        assert span.status.status_code == StatusCode.ERROR
+        assert (span.attributes or {})["error.type"] == "ConnectError"
         assert "http.response.status_code" not in (span.attributes or {})
         assert any(e.name == "exception" for e in span.events)
-        assert 1 == telemetry.value(
-            "http_client_requests_total", method="GET", host="127.0.0.1", status_code="error"
+        assert (
+            telemetry.value(
+                "http_client_requests_total", method="GET", host="127.0.0.1", status_code="error"
+            )
+            == 1
         )
-        assert 0 == telemetry.value("http_client_requests_in_flight", host="127.0.0.1")
+        assert telemetry.value("http_client_requests_in_flight", host="127.0.0.1") == 0
 
     def test_timeout(self, telemetry: Harness, server: LocalServer) -> None:
         with httpx.Client(timeout=0.2) as client, pytest.raises(httpx.ReadTimeout):
             client.get(server.url("/slow?delay=1"))
         span = telemetry.span("GET", kind="client")
-        assert StatusCode.ERROR == span.status.status_code
-        assert "ReadTimeout" == (span.attributes or {})["error.type"]
+        assert span.status.status_code == StatusCode.ERROR
+        assert (span.attributes or {})["error.type"] == "ReadTimeout"
 
     @pytest.mark.parametrize("status", [500, 503, 404, 400])
     def test_error_status(self, telemetry: Harness, server: LocalServer, status: int) -> None:
         with httpx.Client() as client:
             assert status == client.get(server.url(f"/status/{status}")).status_code
         span = telemetry.span("GET", kind="client")
-        assert StatusCode.ERROR == span.status.status_code
+        assert span.status.status_code == StatusCode.ERROR
         assert str(status) == (span.attributes or {})["error.type"]
-        assert 1 == telemetry.value(
-            "http_client_requests_total",
-            method="GET",
-            host="127.0.0.1",
-            status_code=str(status),
+        assert (
+            telemetry.value(
+                "http_client_requests_total",
+                method="GET",
+                host="127.0.0.1",
+                status_code=str(status),
+            )
+            == 1
         )
 
     def test_success_status_is_left_unset(self, telemetry: Harness, server: LocalServer) -> None:
         with httpx.Client() as client:
             client.get(server.url("/status/204"))
         span = telemetry.span("GET", kind="client")
-        assert StatusCode.UNSET == span.status.status_code
+        assert span.status.status_code == StatusCode.UNSET
         assert "error.type" not in (span.attributes or {})
 
     def test_error_while_reading_the_body(self, telemetry: Harness, server: LocalServer) -> None:
@@ -252,9 +261,9 @@ class TestErrors:
         ):
             response.read()
         span = telemetry.span("GET", kind="client")
-        assert StatusCode.ERROR == span.status.status_code
-        assert "ReadTimeout" == (span.attributes or {})["error.type"]
-        assert 200 == (span.attributes or {})["http.response.status_code"]
+        assert span.status.status_code == StatusCode.ERROR
+        assert (span.attributes or {})["error.type"] == "ReadTimeout"
+        assert (span.attributes or {})["http.response.status_code"] == 200
 
 
 class TestAsync:
@@ -265,7 +274,7 @@ class TestAsync:
         with tracer.start_as_current_span("caller") as caller:
             async with httpx.AsyncClient() as client:
                 response = await client.get(server.url("/ok"))
-        assert "ok" == response.text
+        assert response.text == "ok"
         span = telemetry.span("GET", kind="client")
         assert span.context is not None
         assert caller.get_span_context().trace_id == span.context.trace_id
@@ -277,10 +286,10 @@ class TestAsync:
             httpx.AsyncClient() as client,
             client.stream("GET", server.url("/stream?chunks=3")) as response,
         ):
-            assert [] == telemetry.find_spans("GET", kind="client")
+            assert telemetry.find_spans("GET", kind="client") == []
             chunks = [chunk async for chunk in response.aiter_bytes()]
             span = telemetry.span("GET", kind="client")
-        assert b"chunk0;chunk1;chunk2;" == b"".join(chunks)
+        assert b"".join(chunks) == b"chunk0;chunk1;chunk2;"
         assert span.end_time is not None
         assert span.start_time is not None
         assert span.end_time - span.start_time >= 150_000_000
@@ -291,7 +300,7 @@ class TestAsync:
             with pytest.raises(httpx.ConnectError):
                 await client.get(refused_url)
         span = telemetry.span("GET", kind="client")
-        assert "ConnectError" == (span.attributes or {})["error.type"]
+        assert (span.attributes or {})["error.type"] == "ConnectError"
 
     @pytest.mark.asyncio
     async def test_timeout_and_500(self, telemetry: Harness, server: LocalServer) -> None:
@@ -303,7 +312,7 @@ class TestAsync:
             str((s.attributes or {})["error.type"])
             for s in telemetry.find_spans("GET", status="error")
         )
-        assert ["500", "ReadTimeout"] == errors
+        assert errors == ["500", "ReadTimeout"]
 
     @pytest.mark.asyncio
     async def test_explicit_async_transport(
@@ -312,8 +321,8 @@ class TestAsync:
         transport = AsyncInstrumentedTransport(httpx.AsyncHTTPTransport())
         async with httpx.AsyncClient(transport=transport) as client:
             await client.get(server.url("/ok"))
-        assert 1 == len(telemetry.find_spans("GET", kind="client"))
-        assert 1 == len(server.last().header("traceparent"))
+        assert len(telemetry.find_spans("GET", kind="client")) == 1
+        assert len(server.last().header("traceparent")) == 1
 
 
 class _Recording(httpx.BaseTransport):
@@ -348,26 +357,26 @@ class TestTransport:
             client.get(server.url("/ok"))
             first, second = server.received[-2:]
             assert first.client_port == second.client_port
-            assert 1 == len(inner._pool.connections)
-        assert 0 == len(inner._pool.connections)
-        assert 2 == len(telemetry.find_spans("GET", kind="client"))
+            assert len(inner._pool.connections) == 1
+        assert len(inner._pool.connections) == 0
+        assert len(telemetry.find_spans("GET", kind="client")) == 2
 
     def test_enter_and_close_are_forwarded(self, telemetry: Harness) -> None:
         inner = _Recording()
         with httpx.Client(transport=InstrumentedTransport(inner)) as client:
-            assert "mock" == client.get("http://mock.example/x").text
-        assert ["enter", "close"] == inner.events
+            assert client.get("http://mock.example/x").text == "mock"
+        assert inner.events == ["enter", "close"]
         span = telemetry.span("GET", kind="client")
-        assert "mock.example" == (span.attributes or {})["server.address"]
-        assert 80 == (span.attributes or {})["server.port"]
+        assert (span.attributes or {})["server.address"] == "mock.example"
+        assert (span.attributes or {})["server.port"] == 80
 
     def test_mock_transport_with_pre_read_body(self, telemetry: Harness) -> None:
         transport = InstrumentedTransport(httpx.MockTransport(lambda r: httpx.Response(503)))
         with httpx.Client(transport=transport) as client:
             client.get("https://api.example/v1")
         span = telemetry.span("GET", kind="client")
-        assert 443 == (span.attributes or {})["server.port"]
-        assert 0 == telemetry.value("http_client_requests_in_flight", host="api.example")
+        assert (span.attributes or {})["server.port"] == 443
+        assert telemetry.value("http_client_requests_in_flight", host="api.example") == 0
 
     def test_explicit_and_global_make_one_span(
         self, telemetry: Harness, server: LocalServer
@@ -375,8 +384,8 @@ class TestTransport:
         assert limelight_httpclient._httpx.httpx_instrumented()
         with httpx.Client(transport=InstrumentedTransport(httpx.HTTPTransport())) as client:
             client.get(server.url("/ok"))
-        assert 1 == len(telemetry.find_spans("GET", kind="client"))
-        assert 1 == len(server.last().header("traceparent"))
+        assert len(telemetry.find_spans("GET", kind="client")) == 1
+        assert len(server.last().header("traceparent")) == 1
 
 
 class TestGlobal:
@@ -390,10 +399,10 @@ class TestGlobal:
     ) -> None:
         with httpx.Client() as client:
             client.get(server.url("/ok"))
-            assert [] == telemetry.find_spans(kind="client")
+            assert telemetry.find_spans(kind="client") == []
             assert instrument_httpx()
             client.get(server.url("/ok"))
-        assert 1 == len(telemetry.find_spans("GET", kind="client"))
+        assert len(telemetry.find_spans("GET", kind="client")) == 1
 
     def test_installing_twice_does_nothing_twice(
         self, telemetry: Harness, server: LocalServer
@@ -402,8 +411,8 @@ class TestGlobal:
         assert not instrument_httpx()
         with httpx.Client() as client:
             client.get(server.url("/ok"))
-        assert 1 == len(telemetry.find_spans("GET", kind="client"))
-        assert 1 == len(server.last().header("traceparent"))
+        assert len(telemetry.find_spans("GET", kind="client")) == 1
+        assert len(server.last().header("traceparent")) == 1
 
     @pytest.mark.limelight(
         plugins=[limelight_httpclient.plugin], env={"LIMELIGHT_HTTPCLIENT_INSTRUMENT": "none"}
@@ -414,7 +423,7 @@ class TestGlobal:
         assert uninstrument_httpx()
         with httpx.Client() as client:
             client.get(server.url("/ok"))
-        assert [] == telemetry.find_spans(kind="client")
+        assert telemetry.find_spans(kind="client") == []
 
 
 class TestDisabled:
@@ -423,20 +432,18 @@ class TestDisabled:
     def test_no_telemetry(self, server: LocalServer) -> None:
         instrument_httpx()
         with httpx.Client(transport=InstrumentedTransport()) as client:
-            assert "ok" == client.get(server.url("/ok")).text
-        assert [] == server.last().header("traceparent")
+            assert client.get(server.url("/ok")).text == "ok"
+        assert server.last().header("traceparent") == []
 
-    @pytest.mark.limelight(
-        plugins=[limelight_httpclient.plugin], env={"OTEL_SDK_DISABLED": "true"}
-    )
+    @pytest.mark.limelight(plugins=[limelight_httpclient.plugin], env={"OTEL_SDK_DISABLED": "true"})
     def test_sdk_disabled(self, telemetry: Harness, server: LocalServer) -> None:
         with httpx.Client(transport=InstrumentedTransport()) as client:
-            assert "ok" == client.get(server.url("/ok")).text
-        assert [] == server.last().header("traceparent")
-        assert [] == telemetry.spans()
+            assert client.get(server.url("/ok")).text == "ok"
+        assert server.last().header("traceparent") == []
+        assert telemetry.spans() == []
 
     @pytest.mark.limelight(plugins=[])
     def test_plugin_not_loaded(self, telemetry: Harness, server: LocalServer) -> None:
         with httpx.Client(transport=InstrumentedTransport()) as client:
             client.get(server.url("/ok"))
-        assert [] == telemetry.find_spans(kind="client")
+        assert telemetry.find_spans(kind="client") == []

@@ -85,7 +85,8 @@ class Instruments:
         self.durations = store.get(HTTP_CLIENT_DURATION.name)
         self.in_flight = store.get(HTTP_CLIENT_IN_FLIGHT.name)
         self.root_spans = config.get(LIMELIGHT_HTTPCLIENT_ROOT_SPANS)
-        self.redact = redacted_names(config.get(LIMELIGHT_HTTPCLIENT_REDACT_QUERY_PARAMS))
+        extra: tuple[str, ...] = config.get(LIMELIGHT_HTTPCLIENT_REDACT_QUERY_PARAMS)
+        self.redact = redacted_names(extra)
         self.active = True
 
     def begin(
@@ -121,7 +122,9 @@ class Instruments:
         root_spans: bool | None,
         ctx: otel_context.Context,
     ) -> Call | None:
-        return self._begin("_OTHER", "HTTP", url, scheme, host, port, headers, root_spans, ctx, method)
+        return self._begin(
+            "_OTHER", "HTTP", url, scheme, host, port, headers, root_spans, ctx, method
+        )
 
     def _begin(
         self,
@@ -152,9 +155,13 @@ class Instruments:
             if original is not None:
                 attributes["http.request.method_original"] = original
             span = self.tracer.start_span(name, ctx, _CLIENT, attributes)
-            _get_global_textmap().inject(headers, _set_span_in_context(span, ctx))
+            inject_ctx = _set_span_in_context(span, ctx)
         else:
-            _get_global_textmap().inject(headers, ctx)
+            inject_ctx = ctx
+        try:
+            _get_global_textmap().inject(headers, inject_ctx)
+        except Exception as exc:  # a broken propagator loses the context, not the request
+            report("inject", exc)
         in_flight = self.in_flight.labels(host)
         in_flight.inc()
         return Call(self, span, method, host, in_flight.dec)

@@ -38,7 +38,9 @@ def instrument_libraries(names: Sequence[str]) -> list[str]:
 
                 installed = instrument_requests()
         except Exception as exc:
-            _log.error("could not instrument the http client library", library=name, error=repr(exc))
+            _log.error(
+                "could not instrument the http client library", library=name, error=repr(exc)
+            )
             continue
         if installed:
             done.append(name)
@@ -61,7 +63,8 @@ class HttpClientPlugin:
 
     @hookimpl
     def limelight_start(self, telemetry: TelemetryView) -> None:
-        instrument_libraries(telemetry.config.get(LIMELIGHT_HTTPCLIENT_INSTRUMENT))
+        libraries: tuple[str, ...] = telemetry.config.get(LIMELIGHT_HTTPCLIENT_INSTRUMENT)
+        instrument_libraries(libraries)
 
 
 plugin = HttpClientPlugin()

@@ -49,7 +49,9 @@ class _Raw:
         object.__setattr__(self, "_raw", raw)
         object.__setattr__(self, "_call", call)
 
-    def stream(self, amt: int | None = 2**16, decode_content: bool | None = None) -> Iterator[bytes]:
+    def stream(
+        self, amt: int | None = 2**16, decode_content: bool | None = None
+    ) -> Iterator[bytes]:
         raw = self._raw
         try:
             if hasattr(raw, "stream"):
@@ -144,7 +146,7 @@ def _send(
         else:
             response.raw = _Raw(raw, call)
         if connection is not None:
-            response.connection = connection
+            response.connection = connection  # type: ignore[assignment]
     except Exception as exc:
         report("requests response", exc)
     return response
@@ -160,7 +162,9 @@ class InstrumentedAdapter(BaseAdapter):
         span; ``None`` follows ``LIMELIGHT_HTTPCLIENT_ROOT_SPANS``.
     """
 
-    def __init__(self, adapter: BaseAdapter | None = None, *, root_spans: bool | None = None) -> None:
+    def __init__(
+        self, adapter: BaseAdapter | None = None, *, root_spans: bool | None = None
+    ) -> None:
         super().__init__()
         self.adapter = adapter if adapter is not None else HTTPAdapter()
         self.root_spans = root_spans
@@ -195,7 +199,9 @@ class InstrumentedAdapter(BaseAdapter):
         return getattr(self.adapter, name)
 
 
-def instrument_session(session: requests.Session, *, root_spans: bool | None = None) -> requests.Session:
+def instrument_session(
+    session: requests.Session, *, root_spans: bool | None = None
+) -> requests.Session:
     """Wrap every adapter mounted on *session* (idempotent) and return it.
 
     Adapters mounted later are not wrapped: mount an :class:`InstrumentedAdapter`.
@@ -223,7 +229,9 @@ def instrument_requests() -> bool:
             return False
         original = HTTPAdapter.send
 
-        def send(self: HTTPAdapter, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
+        def send(
+            self: HTTPAdapter, request: requests.PreparedRequest, *args: Any, **kwargs: Any
+        ) -> requests.Response:
             return _send(lambda: original(self, request, *args, **kwargs), request)
 
         send.__wrapped__ = original  # type: ignore[attr-defined]

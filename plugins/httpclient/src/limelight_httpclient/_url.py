@@ -96,7 +96,9 @@ def redact_url(url: str, names: frozenset[str] = DEFAULT_REDACTED_QUERY_PARAMS) 
         return REDACTED
     if "@" in netloc:
         userinfo, _, hostport = netloc.rpartition("@")
-        netloc = f"{REDACTED}:{REDACTED}@{hostport}" if ":" in userinfo else f"{REDACTED}@{hostport}"
+        netloc = (
+            f"{REDACTED}:{REDACTED}@{hostport}" if ":" in userinfo else f"{REDACTED}@{hostport}"
+        )
     if query:
         query = _redact_pairs(query, names)
     if fragment:

@@ -1,0 +1,192 @@
+"""requests against a real local HTTP server."""
+
+from __future__ import annotations
+
+import shutil
+from io import BytesIO
+
+import limelight_httpclient
+import pytest
+import requests
+from conftest import LocalServer
+from limelight_httpclient import (
+    InstrumentedAdapter,
+    instrument_requests,
+    instrument_session,
+    uninstrument_requests,
+)
+from opentelemetry import trace
+from opentelemetry.trace import StatusCode
+from requests.adapters import HTTPAdapter
+
+from limelight.testing import Harness
+
+pytestmark = pytest.mark.limelight(plugins=[limelight_httpclient.plugin])
+NOT_GLOBAL = pytest.mark.limelight(
+    plugins=[limelight_httpclient.plugin], env={"LIMELIGHT_HTTPCLIENT_INSTRUMENT": "none"}
+)
+
+tracer = trace.get_tracer("tests")
+
+
+class TestClientSpan:
+    """requests calls get a CLIENT span in the caller's trace, and the server sees it."""
+
+    def test_span_and_injected_header(self, telemetry: Harness, server: LocalServer) -> None:
+        with tracer.start_as_current_span("caller") as caller:
+            response = requests.get(server.url("/ok?page=1"), timeout=5)
+        assert response.text == "ok"
+        span = telemetry.span("GET", kind="client")
+        assert span.context is not None
+        assert caller.get_span_context().trace_id == span.context.trace_id
+        (header,) = server.last().header("traceparent")
+        assert f"00-{span.context.trace_id:032x}-{span.context.span_id:016x}-" in header
+        assert {
+            "http.request.method": "GET",
+            "url.full": server.url("/ok?page=1"),
+            "server.address": "127.0.0.1",
+            "server.port": server.port,
+            "http.response.status_code": 200,
+            "network.protocol.version": "1.1",
+        } == dict(span.attributes or {})
+
+    def test_root_span_outside_any_span(self, telemetry: Harness, server: LocalServer) -> None:
+        requests.post(server.url("/ok"), data=b"x", timeout=5)
+        span = telemetry.span("POST", kind="client")
+        assert span.parent is None
+
+    @pytest.mark.limelight(
+        plugins=[limelight_httpclient.plugin], env={"LIMELIGHT_HTTPCLIENT_ROOT_SPANS": "0"}
+    )
+    def test_root_spans_can_be_turned_off(self, telemetry: Harness, server: LocalServer) -> None:
+        requests.get(server.url("/ok"), timeout=5)
+        assert telemetry.find_spans(kind="client") == []
+        assert server.last().header("traceparent") == []
+
+
+class TestBody:
+    """The span ends when the body is finished: read, closed or released."""
+
+    def test_streamed_body(self, telemetry: Harness, server: LocalServer) -> None:
+        with requests.get(server.url("/stream?chunks=3"), stream=True, timeout=5) as response:
+            assert telemetry.find_spans("GET", kind="client") == []
+            assert telemetry.value("http_client_requests_in_flight", host="127.0.0.1") == 1
+            body = b"".join(response.iter_content(chunk_size=None))
+            span = telemetry.span("GET", kind="client")
+        assert body == b"chunk0;chunk1;chunk2;"
+        assert span.end_time is not None
+        assert span.start_time is not None
+        assert span.end_time - span.start_time >= 150_000_000
+        assert telemetry.value("http_client_requests_in_flight", host="127.0.0.1") == 0
+
+    def test_non_streamed_body_is_read_before_return(
+        self, telemetry: Harness, server: LocalServer
+    ) -> None:
+        requests.get(server.url("/stream?chunks=2"), timeout=5)
+        assert len(telemetry.find_spans("GET", kind="client")) == 1
+
+    def test_closing_unread_ends_the_span(self, telemetry: Harness, server: LocalServer) -> None:
+        response = requests.get(server.url("/stream?chunks=2"), stream=True, timeout=5)
+        assert telemetry.find_spans("GET", kind="client") == []
+        response.close()
+        assert len(telemetry.find_spans("GET", kind="client")) == 1
+
+    def test_raw_file_object_copy(self, telemetry: Harness, server: LocalServer) -> None:
+        with requests.get(server.url("/stream?chunks=2"), stream=True, timeout=5) as response:
+            response.raw.decode_content = True
+            out = BytesIO()
+            shutil.copyfileobj(response.raw, out)
+            assert out.getvalue() == b"chunk0;chunk1;"
+            assert len(telemetry.find_spans("GET", kind="client")) == 1
+
+
+class TestErrors:
+    """Refused connections, timeouts and error statuses are errors."""
+
+    def test_refused(self, telemetry: Harness, refused_url: str) -> None:
+        with pytest.raises(requests.ConnectionError):
+            requests.get(refused_url, timeout=5)
+        span = telemetry.span("GET", kind="client")
+        assert span.status.status_code == StatusCode.ERROR
+        assert (span.attributes or {})["error.type"] == "ConnectionError"
+        assert (
+            telemetry.value(
+                "http_client_requests_total", method="GET", host="127.0.0.1", status_code="error"
+            )
+            == 1
+        )
+
+    def test_timeout(self, telemetry: Harness, server: LocalServer) -> None:
+        with pytest.raises(requests.ReadTimeout):
+            requests.get(server.url("/slow?delay=1"), timeout=0.2)
+        span = telemetry.span("GET", kind="client")
+        assert (span.attributes or {})["error.type"] == "ReadTimeout"
+
+    def test_500(self, telemetry: Harness, server: LocalServer) -> None:
+        assert requests.get(server.url("/status/500"), timeout=5).status_code == 500
+        span = telemetry.span("GET", kind="client")
+        assert span.status.status_code == StatusCode.ERROR
+        assert (span.attributes or {})["error.type"] == "500"
+
+
+class TestAdapter:
+    """The adapter wraps another one, keeps its pool and forwards close."""
+
+    @NOT_GLOBAL
+    def test_session_helper_keeps_the_pool(
+        self, no_global: None, telemetry: Harness, server: LocalServer
+    ) -> None:
+        with instrument_session(requests.Session()) as session:
+            assert isinstance(session.get_adapter(server.url()), InstrumentedAdapter)
+            session.get(server.url("/ok"), timeout=5)
+            session.get(server.url("/ok"), timeout=5)
+        first, second = server.received[-2:]
+        assert first.client_port == second.client_port
+        assert len(telemetry.find_spans("GET", kind="client")) == 2
+
+    @NOT_GLOBAL
+    def test_wrapped_adapter_settings_are_kept(
+        self, no_global: None, telemetry: Harness, server: LocalServer
+    ) -> None:
+        inner = HTTPAdapter(max_retries=2, pool_maxsize=3)
+        adapter = InstrumentedAdapter(inner)
+        assert adapter.max_retries.total == 2
+        session = requests.Session()
+        session.mount("http://", adapter)
+        response = session.get(server.url("/ok"), timeout=5)
+        assert adapter is response.connection
+        session.close()
+        assert len(inner.poolmanager.pools) == 0
+        assert len(telemetry.find_spans("GET", kind="client")) == 1
+
+    def test_session_helper_is_idempotent(self) -> None:
+        session = instrument_session(instrument_session(requests.Session()))
+        adapter = session.get_adapter("https://x")
+        assert isinstance(adapter, InstrumentedAdapter)
+        assert isinstance(adapter.adapter, HTTPAdapter)
+
+    def test_explicit_and_global_make_one_span(
+        self, telemetry: Harness, server: LocalServer
+    ) -> None:
+        session = instrument_session(requests.Session())
+        session.get(server.url("/ok"), timeout=5)
+        assert len(telemetry.find_spans("GET", kind="client")) == 1
+        assert len(server.last().header("traceparent")) == 1
+
+
+class TestGlobal:
+    """Globally installed, every session is recorded once; installing twice changes nothing."""
+
+    @NOT_GLOBAL
+    def test_install_uninstall(
+        self, no_global: None, telemetry: Harness, server: LocalServer
+    ) -> None:
+        session = requests.Session()
+        session.get(server.url("/ok"), timeout=5)
+        assert instrument_requests()
+        assert not instrument_requests()
+        session.get(server.url("/ok"), timeout=5)
+        assert uninstrument_requests()
+        assert not uninstrument_requests()
+        session.get(server.url("/ok"), timeout=5)
+        assert len(telemetry.find_spans("GET", kind="client")) == 1
