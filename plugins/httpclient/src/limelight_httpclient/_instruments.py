@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextvars
 import threading
 import time
-from collections.abc import MutableMapping
+from collections.abc import Callable, MutableMapping
 from typing import Any
 
 import structlog
@@ -34,6 +34,7 @@ ERROR_STATUS = "error"
 """The ``status_code`` label of a request that got no response."""
 
 TRACER_NAME = "limelight.httpclient"
+_CACHE_LIMIT = 1024
 
 _SUPPRESS = otel_context._SUPPRESS_INSTRUMENTATION_KEY
 _SUPPRESS_HTTP = otel_context._SUPPRESS_HTTP_INSTRUMENTATION_KEY
@@ -70,7 +71,17 @@ def report(where: str, exc: BaseException) -> None:
 class Instruments:
     """The tracer, metrics and settings of one telemetry start."""
 
-    __slots__ = ("active", "durations", "in_flight", "redact", "requests", "root_spans", "tracer")
+    __slots__ = (
+        "_finished",
+        "_flights",
+        "active",
+        "durations",
+        "in_flight",
+        "redact",
+        "requests",
+        "root_spans",
+        "tracer",
+    )
 
     def __init__(self, telemetry: Telemetry | None = None) -> None:
         self.active = False
@@ -87,7 +98,35 @@ class Instruments:
         self.root_spans = config.get(LIMELIGHT_HTTPCLIENT_ROOT_SPANS)
         extra: tuple[str, ...] = config.get(LIMELIGHT_HTTPCLIENT_REDACT_QUERY_PARAMS)
         self.redact = redacted_names(extra)
+        # bound children by label values; the store applies the series limit,
+        # these caches only save its lookups and stay small
+        self._flights: dict[str, tuple[Callable[[], None], Callable[[], None]]] = {}
+        self._finished: dict[
+            tuple[str, str, str], tuple[Callable[[], None], Callable[[float], None]]
+        ] = {}
         self.active = True
+
+    def flight(self, host: str) -> tuple[Callable[[], None], Callable[[], None]]:
+        """``(inc, dec)`` of the in-flight gauge for *host*."""
+        pair = self._flights.get(host)
+        if pair is None:
+            child = self.in_flight.labels(host)
+            pair = (child.inc, child.dec)
+            if len(self._flights) < _CACHE_LIMIT:
+                self._flights[host] = pair
+        return pair
+
+    def finished(
+        self, method: str, host: str, status: str
+    ) -> tuple[Callable[[], None], Callable[[float], None]]:
+        """``(inc, observe)`` of the request counter and duration for these labels."""
+        key = (method, host, status)
+        pair = self._finished.get(key)
+        if pair is None:
+            pair = (self.requests.labels(*key).inc, self.durations.labels(*key).observe)
+            if len(self._finished) < _CACHE_LIMIT:
+                self._finished[key] = pair
+        return pair
 
     def begin(
         self,
@@ -162,9 +201,9 @@ class Instruments:
             _get_global_textmap().inject(headers, inject_ctx)
         except Exception as exc:  # a broken propagator loses the context, not the request
             report("inject", exc)
-        in_flight = self.in_flight.labels(host)
-        in_flight.inc()
-        return Call(self, span, method, host, in_flight.dec)
+        inc, dec = self.flight(host)
+        inc()
+        return Call(self, span, method, host, dec)
 
 
 class Call:
@@ -195,12 +234,13 @@ class Call:
         span = self.span
         if span is None:
             return
-        span.set_attribute("http.response.status_code", status_code)
+        if status_code >= 400:
+            span.set_attributes({"http.response.status_code": status_code, "error.type": self.status})
+            span.set_status(Status(StatusCode.ERROR))
+        else:
+            span.set_attribute("http.response.status_code", status_code)
         if http_version:
             span.set_attribute("network.protocol.version", http_version)
-        if status_code >= 400:
-            span.set_attribute("error.type", self.status)
-            span.set_status(Status(StatusCode.ERROR))
 
     def finish(self, error: BaseException | None = None) -> None:
         """The body is finished (or the request failed with *error*); idempotent."""
@@ -210,10 +250,9 @@ class Call:
         try:
             elapsed = _perf_counter() - self.start
             self._dec()
-            inst = self._inst
-            labels = (self.method, self.host, self.status)
-            inst.requests.labels(*labels).inc()
-            inst.durations.labels(*labels).observe(elapsed)
+            inc, observe = self._inst.finished(self.method, self.host, self.status)
+            inc()
+            observe(elapsed)
             span = self.span
             if span is None:
                 return
