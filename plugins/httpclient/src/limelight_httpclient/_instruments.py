@@ -235,7 +235,9 @@ class Call:
         if span is None:
             return
         if status_code >= 400:
-            span.set_attributes({"http.response.status_code": status_code, "error.type": self.status})
+            span.set_attributes(
+                {"http.response.status_code": status_code, "error.type": self.status}
+            )
             span.set_status(Status(StatusCode.ERROR))
         else:
             span.set_attribute("http.response.status_code", status_code)
