@@ -41,6 +41,8 @@ class TestClientSpan:
         assert caller_ctx.trace_id == span.context.trace_id
         assert span.parent is not None
         assert caller_ctx.span_id == span.parent.span_id
+        assert span.instrumentation_scope is not None
+        assert span.instrumentation_scope.name == "limelight.httpclient"
 
     def test_attributes(self, telemetry: Harness, server: LocalServer) -> None:
         with httpx.Client() as client:

@@ -10,6 +10,7 @@ observed.
 from __future__ import annotations
 
 import contextvars
+import importlib.metadata
 import threading
 import time
 from collections.abc import Callable, MutableMapping
@@ -51,6 +52,13 @@ instrumenting: contextvars.ContextVar[bool] = contextvars.ContextVar(
 """True while an instrumented transport or adapter sends: a globally
 instrumented transport below it passes straight through (one span per request)."""
 
+def _version() -> str | None:
+    try:
+        return importlib.metadata.version("limelight-httpclient")
+    except importlib.metadata.PackageNotFoundError:  # pragma: no cover - run from a checkout
+        return None
+
+
 _reported: set[str] = set()
 _reported_lock = threading.Lock()
 
@@ -91,7 +99,7 @@ class Instruments:
         if HTTP_CLIENT_REQUESTS.name not in store:  # the plugin is not loaded
             return
         config = telemetry.config
-        self.tracer = telemetry.tracer(TRACER_NAME)
+        self.tracer = telemetry.tracer(TRACER_NAME, _version())
         self.requests = store.get(HTTP_CLIENT_REQUESTS.name)
         self.durations = store.get(HTTP_CLIENT_DURATION.name)
         self.in_flight = store.get(HTTP_CLIENT_IN_FLIGHT.name)
