@@ -52,6 +52,7 @@ instrumenting: contextvars.ContextVar[bool] = contextvars.ContextVar(
 """True while an instrumented transport or adapter sends: a globally
 instrumented transport below it passes straight through (one span per request)."""
 
+
 def _version() -> str | None:
     try:
         return importlib.metadata.version("limelight-httpclient")
