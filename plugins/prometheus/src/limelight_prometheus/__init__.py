@@ -16,6 +16,7 @@ from ._env import (
     PROMETHEUS_MULTIPROC_DIR,
 )
 from ._exposition import (
+    ServingRegistry,
     exposition,
     exposition_registry,
     make_asgi_app,
@@ -35,6 +36,7 @@ __all__ = [
     "MetricsServer",
     "PrometheusPlugin",
     "PrometheusReader",
+    "ServingRegistry",
     "child_exit",
     "exposition",
     "exposition_registry",

@@ -23,6 +23,7 @@ import limelight
 from limelight_hookspecs import TelemetryView
 
 __all__ = [
+    "ServingRegistry",
     "exposition",
     "exposition_registry",
     "make_asgi_app",
@@ -94,10 +95,18 @@ def exposition(store: limelight.MetricStore, openmetrics: bool = False) -> bytes
     return bytes(prometheus_client.generate_latest(registry))
 
 
-class _StoreCollector:
-    """Collects the store of *telemetry*, or of the running telemetry at scrape time."""
+class ServingRegistry(CollectorRegistry):
+    """A registry that collects a telemetry's store (or the running one's) at scrape time.
 
-    def __init__(self, telemetry: TelemetryView | None) -> None:
+    It follows restarts: an app built before :func:`limelight.start` serves
+    the telemetry running when it is scraped. ``name[]`` filters work as with
+    any prometheus_client registry.
+
+    :param telemetry: whose store to serve; ``None`` for the running telemetry.
+    """
+
+    def __init__(self, telemetry: TelemetryView | None = None) -> None:
+        super().__init__(auto_describe=False)
         self._telemetry = telemetry
 
     def _store(self) -> limelight.MetricStore:
@@ -112,16 +121,25 @@ class _StoreCollector:
         metrics: Iterator[Metric] = iter(registry.collect())
         return metrics
 
+    def restricted_registry(self, names: Iterable[str]) -> Any:
+        return _Restricted(self, frozenset(names))
 
-def serving_registry(telemetry: TelemetryView | None = None) -> CollectorRegistry:
-    """A registry that collects *telemetry*'s store (the running one when ``None``).
 
-    It follows restarts: an app built before :func:`limelight.start` serves the
-    telemetry running when it is scraped.
-    """
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(_StoreCollector(telemetry))
-    return registry
+class _Restricted:
+    def __init__(self, registry: ServingRegistry, names: frozenset[str]) -> None:
+        self._registry = registry
+        self._names = names
+
+    def collect(self) -> Iterator[Metric]:
+        for metric in self._registry.collect():
+            restricted = metric._restricted_metric(self._names)
+            if restricted is not None:
+                yield restricted
+
+
+def serving_registry(telemetry: TelemetryView | None = None) -> ServingRegistry:
+    """A :class:`ServingRegistry` for *telemetry* (the running one when ``None``)."""
+    return ServingRegistry(telemetry)
 
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
