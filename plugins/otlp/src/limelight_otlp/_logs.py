@@ -41,7 +41,10 @@ class LogGate(logging.Filter):
 
 
 def gate_for(*logger_names: str) -> LogGate:
-    """The gate installed on these loggers (one shared gate per first name)."""
+    """The gate installed on these loggers (one shared gate per first name), reopened.
+
+    Called when exporters are built, so each telemetry start begins a new episode.
+    """
     with _LOCK:
         gate = _GATES.get(logger_names[0])
         if gate is None:
@@ -49,4 +52,5 @@ def gate_for(*logger_names: str) -> LogGate:
             _GATES[logger_names[0]] = gate
             for name in logger_names:
                 logging.getLogger(name).addFilter(gate)
+        gate.reset()
         return gate
