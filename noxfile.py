@@ -79,6 +79,10 @@ def typecheck(session: nox.Session) -> None:
         str(p / "src") for p in [ROOT / "hookspecs", ROOT / "core", ROOT / "testsupport", *PLUGINS]
     ]
     session.run("mypy", *targets, "noxfile.py")
+    # test suites share module names (conftest, test_*), so each is checked on its own
+    for tests_dir in [p / "tests" for p in DISTRIBUTIONS.values()] + [ROOT / "tests"]:
+        if any(tests_dir.glob("*.py")):
+            session.run("mypy", str(tests_dir))
 
 
 @nox.session

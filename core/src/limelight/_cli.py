@@ -9,6 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import attrs
+import structlog
 
 from limelight_hookspecs import Config, EnvVar
 
@@ -167,6 +168,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``limelight`` console script."""
+    # the CLI's own output is stdout; limelight's log events go to stderr
+    structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
     parser = build_parser()
     args = parser.parse_args(argv)
     return int(args.func(args))
