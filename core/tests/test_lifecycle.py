@@ -14,14 +14,12 @@ from pathlib import Path
 
 import pytest
 from opentelemetry import trace
-from opentelemetry.context import Context
-from opentelemetry.sdk.trace import ReadableSpan, Span
+from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
-from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, Sampler
 
 import limelight
 from limelight.testing import Harness
-from limelight_hookspecs import Config, TelemetryView, hookimpl
+from limelight_hookspecs import TelemetryView, hookimpl
 
 SLOW_EXPORT_SCRIPT = textwrap.dedent(
     """
@@ -198,59 +196,6 @@ class TestStartStop:
         with Harness(plugins=[plugin], env={"OTEL_SDK_DISABLED": "true"}) as harness:
             assert not harness.telemetry.enabled
             assert isinstance(harness.telemetry.tracer("x"), trace.NoOpTracer)
-
-
-class _LatePlugin:
-    limelight_name = "late"
-
-    def __init__(self) -> None:
-        self.configured: list[Config] = []
-
-    @hookimpl
-    def limelight_lifecycle_configure(self, config: Config) -> None:
-        self.configured.append(config)
-
-
-class _SamplerPlugin:
-    limelight_name = "sampler"
-
-    @hookimpl
-    def limelight_spans_provide_sampler(self, telemetry: TelemetryView) -> Sampler:
-        return ALWAYS_OFF
-
-
-class _EnrichPlugin:
-    limelight_name = "enrich"
-
-    @hookimpl
-    def limelight_spans_enrich(self, span: Span, parent_context: Context | None) -> None:
-        span.set_attribute("tenant", "acme")
-
-
-class TestHooks:
-    """Each hook of the contract does what its specification says."""
-
-    def test_limelight_configure_reaches_a_plugin_registered_late(self) -> None:
-        with Harness() as harness:
-            late = _LatePlugin()
-            harness.telemetry.plugins.register(late)
-            assert [harness.telemetry.config] == late.configured
-
-    def test_limelight_spans_sampler_wins_over_the_configuration(self) -> None:
-        with Harness(plugins=[_SamplerPlugin()]) as harness:
-            harness.telemetry.tracer("t").start_span("dropped").end()
-            assert [] == harness.spans()
-
-    def test_limelight_spans_on_start_enriches_every_span(self) -> None:
-        with Harness(plugins=[_EnrichPlugin()]) as harness:
-            harness.telemetry.tracer("t").start_span("s").end()
-            assert "acme" == (harness.span("s").attributes or {})["tenant"]
-
-    def test_limelight_spans_on_start_adds_nothing_when_unimplemented(
-        self, telemetry: Harness
-    ) -> None:
-        processors = telemetry.telemetry.tracer_provider._active_span_processor._span_processors
-        assert "OnStartProcessor" not in [type(p).__name__ for p in processors]
 
 
 class TestResource:
