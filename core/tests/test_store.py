@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 
+import prometheus_client
 import pytest
 
 from limelight import OVERFLOW_LABEL_VALUE, MetricConflictError, MetricStore
@@ -95,6 +96,29 @@ class TestEmission:
         assert (0, 1, 0) == point.bucket_counts
         assert (0, 1, 1) == point.cumulative_counts()
         assert 1 == point.count and 0.5 == point.sum
+
+    @pytest.mark.parametrize("exemplars", [True, False])
+    def test_buckets_agree_with_prometheus_client_at_every_boundary(self, exemplars: bool) -> None:
+        values = [-1.0, 0.0, 0.005, 0.0050001, 0.1, 0.75, 1.0, 9.99, 10.0, 10.5, 1e9, float("inf")]
+        store = MetricStore(exemplars=exemplars)
+        ours = store.histogram("ours_seconds", "O.")
+        theirs = prometheus_client.Histogram(
+            "theirs_seconds", "T.", registry=prometheus_client.CollectorRegistry()
+        )
+        for value in values:
+            ours.observe(value)
+            theirs.observe(value)
+        [point] = store.snapshot().family("ours_seconds").points
+        assert isinstance(point, HistogramPoint)
+        expected = [s.value for s in theirs.collect()[0].samples if s.name.endswith("_bucket")]
+        assert expected == list(point.cumulative_counts())
+        assert len(values) == point.count
+
+    def test_nan_is_counted_in_the_inf_bucket(self) -> None:
+        store = MetricStore()
+        store.histogram("n_seconds", "N.", buckets=[1.0]).observe(float("nan"))
+        [point] = store.snapshot().family("n_seconds").points
+        assert (0, 1) == point.bucket_counts  # type: ignore[union-attr]
 
     def test_default_buckets_are_the_prometheus_defaults(self) -> None:
         store = MetricStore()
@@ -220,3 +244,32 @@ class TestExemplars:
         store.histogram("work_seconds", "Work.", buckets=[1.0]).observe(0.5)
         [point] = store.snapshot().family("work_seconds").points
         assert (None, None) == point.exemplars  # type: ignore[union-attr]
+
+    def test_a_bucket_keeps_its_exemplar_for_the_interval(self) -> None:
+        with Harness() as harness:
+            store = MetricStore(exemplar_interval=60.0)
+            histogram = store.histogram("slow_seconds", "Slow.", buckets=[1.0])
+            tracer = harness.telemetry.tracer("test")
+            with tracer.start_as_current_span("first") as first:
+                histogram.observe(0.1)
+            with tracer.start_as_current_span("second"):
+                histogram.observe(0.2)
+            with tracer.start_as_current_span("third") as third:
+                histogram.observe(5.0)  # another bucket: linked at once
+            [point] = store.snapshot().family("slow_seconds").points
+            low, high = point.exemplars  # type: ignore[union-attr]
+            assert low is not None and high is not None
+            assert f"{first.get_span_context().span_id:016x}" == low.span_id
+            assert f"{third.get_span_context().span_id:016x}" == high.span_id
+
+    def test_interval_zero_links_every_observation(self) -> None:
+        with Harness() as harness:
+            store = MetricStore(exemplar_interval=0.0)
+            histogram = store.histogram("each_seconds", "Each.", buckets=[1.0])
+            tracer = harness.telemetry.tracer("test")
+            for name in ("a", "b"):
+                with tracer.start_as_current_span(name) as span:
+                    histogram.observe(0.1)
+            [point] = store.snapshot().family("each_seconds").points
+            assert point.exemplars[0] is not None  # type: ignore[union-attr]
+            assert f"{span.get_span_context().span_id:016x}" == point.exemplars[0].span_id  # type: ignore[union-attr]
