@@ -14,6 +14,7 @@ own bound methods (no extra Python frame on the hot path).
 from __future__ import annotations
 
 import bisect
+import math
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -88,6 +89,7 @@ _get_current_span = _trace.get_current_span
 _bisect_left = bisect.bisect_left
 _monotonic = time.monotonic
 _time = time.time
+_isnan = math.isnan
 
 
 class BoundCounter:
@@ -164,7 +166,7 @@ class BoundHistogram:
         if cells is None or total is None or len(cells) != len(bounds) + 1:
             # an unexpected prometheus_client layout: use its public observe()
             self._buckets: tuple[Any, ...] = ()
-            self._sum = None
+            self._sum: Any = None
             self.observe = child.observe
             self._interval = 0.0
             self._due: list[float] = []
@@ -178,11 +180,11 @@ class BoundHistogram:
     def _observe(self, value: float) -> None:
         self._sum(value)
         # NaN compares false with every bound: count it in +Inf, not the first bucket
-        index = _bisect_left(self._bounds, value) if value == value else len(self._bounds)
+        index = _bisect_left(self._bounds, value) if not _isnan(value) else len(self._bounds)
         self._buckets[index].inc(1)
 
     def _observe_linked(self, value: float) -> None:
-        index = _bisect_left(self._bounds, value) if value == value else len(self._bounds)
+        index = _bisect_left(self._bounds, value) if not _isnan(value) else len(self._bounds)
         self._sum(value)
         cell = self._buckets[index]
         cell.inc(1)
