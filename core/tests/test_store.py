@@ -110,7 +110,8 @@ class TestEmission:
             theirs.observe(value)
         [point] = store.snapshot().family("ours_seconds").points
         assert isinstance(point, HistogramPoint)
-        expected = [s.value for s in theirs.collect()[0].samples if s.name.endswith("_bucket")]
+        [family] = list(theirs.collect())
+        expected = [s.value for s in family.samples if s.name.endswith("_bucket")]
         assert expected == list(point.cumulative_counts())
         assert len(values) == point.count
 
