@@ -86,7 +86,7 @@ def typecheck(session: nox.Session) -> None:
 
 
 @nox.session
-@nox.parametrize("dist", list(DISTRIBUTIONS))
+@nox.parametrize("dist", list(DISTRIBUTIONS), ids=list(DISTRIBUTIONS))
 def tests(session: nox.Session, dist: str) -> None:
     """One distribution's tests, with only the core and that distribution installed."""
     path = DISTRIBUTIONS[dist]
@@ -111,6 +111,8 @@ def _import_name(path: Path) -> str:
 def integration(session: nox.Session) -> None:
     """Every distribution together: the cross-distribution suite and the core suite again."""
     _install_local(session, *LOCAL)
+    for fixture in [f for d in DISTRIBUTIONS.values() for f in _fixture_dists(d)]:
+        session.install(f"--reinstall-package={_dist_name(fixture)}", str(fixture))
     session.run("pytest", str(ROOT / "tests"), str(ROOT / "core" / "tests"), *session.posargs)
 
 
