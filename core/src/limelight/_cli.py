@@ -143,7 +143,8 @@ def _demo(args: argparse.Namespace) -> int:
         from ._tour import run_tour
 
         return run_tour()
-    return int(demo_main(args.demo_args))
+    argv = ["--port", str(args.port)] + (["--once"] if args.once else [])
+    return int(demo_main(argv))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -161,7 +162,12 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--variables", action="store_true", help="also document every variable")
     c.set_defaults(func=_config)
     d = sub.add_parser("demo", help="run the embedded demo service")
-    d.add_argument("demo_args", nargs=argparse.REMAINDER)
+    d.add_argument(
+        "--once",
+        action="store_true",
+        help="drive the traffic, print the results and exit instead of serving on",
+    )
+    d.add_argument("--port", type=int, default=0, help="port of the demo service (default: any)")
     d.set_defaults(func=_demo)
     return parser
 
