@@ -127,6 +127,23 @@ def bench(session: nox.Session) -> None:
         session.run("python", script)
 
 
+@nox.session
+def docs(session: nox.Session) -> None:
+    """Build the documentation site with warnings as errors."""
+    session.install("sphinx>=8,<10", "myst-parser>=4,<6", "furo>=2024.8")
+    _install_local(session, *LOCAL, extras="")
+    session.run(
+        "sphinx-build",
+        "-W",
+        "--keep-going",
+        "-q",
+        "-b",
+        "html",
+        str(ROOT / "docs"),
+        str(ROOT / "docs" / "_build" / "html"),
+    )
+
+
 @nox.session(default=False)
 def audit(session: nox.Session) -> None:
     """pip-audit over an environment with every distribution installed."""

@@ -14,7 +14,6 @@ import structlog
 from limelight_hookspecs import Config, EnvVar
 
 from ._config import load_config
-from ._env import CORE_VARIABLES
 from ._plugins import PluginManager, discover
 
 __all__ = ["main"]
@@ -130,9 +129,17 @@ def _config(args: argparse.Namespace) -> int:
         for problem in problems:
             print(f"  {problem.message()}")
     if args.variables:
-        print("\nvariables:")
-        for var in CORE_VARIABLES:
-            print(f"  {var.name}: {var.doc}")
+        from ._catalog import config_reference_markdown
+
+        print()
+        print(config_reference_markdown())
+    return 0
+
+
+def _catalog(args: argparse.Namespace) -> int:
+    from ._catalog import catalog_text, metric_catalog_markdown
+
+    print(metric_catalog_markdown() if args.markdown else catalog_text())
     return 0
 
 
@@ -161,6 +168,9 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--json", action="store_true", help="machine-readable output")
     c.add_argument("--variables", action="store_true", help="also document every variable")
     c.set_defaults(func=_config)
+    k = sub.add_parser("catalog", help="list every metric the installed plugins declare")
+    k.add_argument("--markdown", action="store_true", help="Markdown table (as in the docs)")
+    k.set_defaults(func=_catalog)
     d = sub.add_parser("demo", help="run the embedded demo service")
     d.add_argument(
         "--once",
