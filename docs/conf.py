@@ -9,7 +9,7 @@ sys.path.insert(0, str(Path(__file__).parent / "_ext"))
 
 project = "limelight"
 author = "limelight maintainers"
-copyright = "2026, limelight maintainers"  # noqa: A001
+copyright = "2026, limelight maintainers"
 
 extensions = ["myst_parser", "limelight_docs"]
 myst_enable_extensions = ["colon_fence", "deflist"]
