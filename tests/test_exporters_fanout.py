@@ -5,8 +5,11 @@ from __future__ import annotations
 import httpx
 from limelight_prometheus import PrometheusReader
 from limelight_testsupport.otlp import otlp_receiver
+from limelight_testsupport.prometheus import promtool_check_metrics
 from prometheus_client.parser import text_string_to_metric_families
 
+from limelight import MetricKind
+from limelight._catalog import declared_metrics
 from limelight.testing import Harness
 
 
@@ -71,3 +74,39 @@ class TestFanOut:
             total += count
             cumulative.append(float(total))
         assert prom_buckets == list(zip(bounds, cumulative, strict=True))
+
+
+HOSTILE = ('say "hi"', "back\\slash", "two\nlines", "ünïcödé ✓ 🚀", "")
+
+
+class TestInstalledCatalog:
+    """Every metric the installed plugins declare passes promtool, even with hostile labels."""
+
+    def test_promtool_accepts_the_installed_catalog(self) -> None:
+        env = {
+            "LIMELIGHT_PLUGINS": "prometheus",
+            "OTEL_EXPORTER_PROMETHEUS_HOST": "127.0.0.1",
+            "OTEL_EXPORTER_PROMETHEUS_PORT": "0",
+        }
+        with Harness(entry_points=True, env=env) as harness:
+            store = harness.store
+            declared = declared_metrics()
+            for declarer, declaration in declared:
+                metric = store.declare(declaration, declarer=declarer)
+                for value in HOSTILE:
+                    child = metric.labels(*([value] * len(declaration.label_names)))
+                    if declaration.kind is MetricKind.HISTOGRAM:
+                        child.observe(0.042)
+                    elif declaration.kind is MetricKind.GAUGE_SET:
+                        child.set(3)
+                    else:
+                        child.inc()
+            reader = next(
+                r for p, r in harness.telemetry.readers if isinstance(r, PrometheusReader)
+            )
+            text = httpx.get(reader.url or "").text
+        passed, output = promtool_check_metrics(text)
+        assert passed, output
+        exposed = {f.name for f in text_string_to_metric_families(text)}
+        for _declarer, declaration in declared:
+            assert declaration.name.removesuffix("_total") in exposed

@@ -33,18 +33,20 @@ class ConsolePlugin:
     limelight_priority = 120
 
     @hookimpl
-    def limelight_config_variables(self) -> Sequence[EnvVar[Any]]:
+    def limelight_config_declare(self) -> Sequence[EnvVar[Any]]:
         return (LIMELIGHT_CONSOLE_ATTRIBUTES,)
 
     @hookimpl
-    def limelight_spans_processors(self, telemetry: TelemetryView) -> Sequence[SpanProcessor]:
+    def limelight_spans_provide_processors(
+        self, telemetry: TelemetryView
+    ) -> Sequence[SpanProcessor]:
         config = telemetry.config
         if not config.exporter_enabled("traces", self.limelight_name):
             return ()
         return (ConsoleSpanProcessor(attributes=config.get(LIMELIGHT_CONSOLE_ATTRIBUTES)),)
 
     @hookimpl
-    def limelight_metrics_readers(self, telemetry: TelemetryView) -> Sequence[StoreReader]:
+    def limelight_metrics_provide_readers(self, telemetry: TelemetryView) -> Sequence[StoreReader]:
         if not telemetry.config.exporter_enabled("metrics", self.limelight_name):
             return ()
         return (ConsoleMetricsSummary(telemetry.store),)

@@ -26,7 +26,7 @@ class OtlpPlugin:
     limelight_priority = 110
 
     @hookimpl
-    def limelight_spans_exporters(self, telemetry: TelemetryView) -> Sequence[SpanExporter]:
+    def limelight_spans_provide_exporters(self, telemetry: TelemetryView) -> Sequence[SpanExporter]:
         config = telemetry.config
         if not config.exporter_enabled("traces", self.limelight_name):
             return ()
@@ -34,7 +34,7 @@ class OtlpPlugin:
         return (GatedSpanExporter(exporter, gate),)
 
     @hookimpl
-    def limelight_metrics_readers(self, telemetry: TelemetryView) -> Sequence[StoreReader]:
+    def limelight_metrics_provide_readers(self, telemetry: TelemetryView) -> Sequence[StoreReader]:
         config = telemetry.config
         if not config.exporter_enabled("metrics", self.limelight_name):
             return ()

@@ -25,7 +25,7 @@ class PrometheusPlugin:
     limelight_priority = 100
 
     @hookimpl
-    def limelight_config_variables(self) -> Sequence[EnvVar[Any]]:
+    def limelight_config_declare(self) -> Sequence[EnvVar[Any]]:
         return (
             OTEL_EXPORTER_PROMETHEUS_HOST,
             OTEL_EXPORTER_PROMETHEUS_PORT,
@@ -34,7 +34,7 @@ class PrometheusPlugin:
         )
 
     @hookimpl
-    def limelight_metrics_readers(self, telemetry: TelemetryView) -> Sequence[StoreReader]:
+    def limelight_metrics_provide_readers(self, telemetry: TelemetryView) -> Sequence[StoreReader]:
         config = telemetry.config
         if not config.exporter_enabled("metrics", self.limelight_name):
             return ()

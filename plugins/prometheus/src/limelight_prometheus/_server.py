@@ -87,7 +87,7 @@ class PrometheusReader:
     """Reads the metric store on each scrape; runs the standalone server while started.
 
     A pull exporter: ``force_flush`` has nothing to push. Being a store reader
-    (rather than a server started in ``limelight_start``) means the core
+    (rather than a server started in ``limelight_lifecycle_start``) means the core
     starts it once every metric is declared, so the first scrape already lists
     every metric, and bounds its shutdown by the stop timeout.
 

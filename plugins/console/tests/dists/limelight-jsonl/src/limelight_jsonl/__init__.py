@@ -119,17 +119,17 @@ class JsonLinesPlugin:
     limelight_priority = 150
 
     @hookimpl
-    def limelight_config_variables(self) -> Sequence[EnvVar[Any]]:
+    def limelight_config_declare(self) -> Sequence[EnvVar[Any]]:
         return (LIMELIGHT_JSONL_PATH,)
 
     @hookimpl
-    def limelight_spans_exporters(self, telemetry: TelemetryView) -> Sequence[SpanExporter]:
+    def limelight_spans_provide_exporters(self, telemetry: TelemetryView) -> Sequence[SpanExporter]:
         if not telemetry.config.exporter_enabled("traces", self.limelight_name):
             return ()
         return (JsonLinesSpanExporter(self._file(telemetry)),)
 
     @hookimpl
-    def limelight_metrics_readers(self, telemetry: TelemetryView) -> Sequence[StoreReader]:
+    def limelight_metrics_provide_readers(self, telemetry: TelemetryView) -> Sequence[StoreReader]:
         if not telemetry.config.exporter_enabled("metrics", self.limelight_name):
             return ()
         return (JsonLinesMetricsReader(telemetry.store, self._file(telemetry)),)
