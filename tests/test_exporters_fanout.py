@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 from limelight_prometheus import PrometheusReader
 from limelight_testsupport.otlp import otlp_receiver
 from limelight_testsupport.prometheus import promtool_check_metrics
-from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client import parser
 
 from limelight import MetricKind
 from limelight._catalog import declared_metrics
 from limelight.testing import Harness
+
+_PARSE: Any = parser.text_string_to_metric_families
 
 
 class TestFanOut:
@@ -46,7 +50,7 @@ class TestFanOut:
 
         samples = {
             (s.name, tuple(sorted(s.labels.items()))): s.value
-            for family in text_string_to_metric_families(scraped)
+            for family in _PARSE(scraped)
             for s in family.samples
         }
         assert samples[("orders_total", (("channel", "web"),))] == 1.0
@@ -107,6 +111,6 @@ class TestInstalledCatalog:
             text = httpx.get(reader.url or "").text
         passed, output = promtool_check_metrics(text)
         assert passed, output
-        exposed = {f.name for f in text_string_to_metric_families(text)}
+        exposed = {f.name for f in _PARSE(text)}
         for _declarer, declaration in declared:
             assert declaration.name.removesuffix("_total") in exposed

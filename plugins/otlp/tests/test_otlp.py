@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from concurrent import futures
 from typing import Any
 
-import grpc
+import grpc  # type: ignore[import-untyped]
 import limelight_otlp
 import pytest
 import structlog
@@ -232,8 +232,8 @@ class TestGrpc:
     def test_spans_and_metrics_over_grpc(self) -> None:
         collector = _Collector()
         server = grpc.server(futures.ThreadPoolExecutor(2))
-        trace_service_pb2_grpc.add_TraceServiceServicer_to_server(collector, server)
-        metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(collector, server)
+        trace_service_pb2_grpc.add_TraceServiceServicer_to_server(collector, server)  # type: ignore[no-untyped-call]
+        metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(collector, server)  # type: ignore[no-untyped-call]
         port = server.add_insecure_port("127.0.0.1:0")
         server.start()
         try:

@@ -3,19 +3,95 @@
 from __future__ import annotations
 
 import socket
+from typing import Any
 
 import httpx
 import limelight_prometheus
 import pytest
-from catalog import CATALOG, CatalogPlugin
-from conftest import reader_of
-from limelight_prometheus import exposition, make_asgi_app, make_wsgi_app, plugin
+from limelight_prometheus import (
+    PrometheusReader,
+    exposition,
+    make_asgi_app,
+    make_wsgi_app,
+    plugin,
+)
 from limelight_testsupport import free_port
 from limelight_testsupport.prometheus import promtool_check_metrics
-from prometheus_client.openmetrics.parser import text_string_to_metric_families as om_parse
-from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client import parser as text_parser
+from prometheus_client.openmetrics import parser as om_parser
 
 from limelight.testing import Harness
+from limelight_hookspecs import Config, MetricDeclaration, MetricKind, hookimpl
+
+C, H, GA, GS = (
+    MetricKind.COUNTER,
+    MetricKind.HISTOGRAM,
+    MetricKind.GAUGE_ADD,
+    MetricKind.GAUGE_SET,
+)
+
+_ROWS: tuple[tuple[str, MetricKind, str, tuple[str, ...]], ...] = (
+    ("http_requests_total", C, "1", ("method", "route", "status_code")),
+    ("http_request_duration_seconds", H, "s", ("method", "route", "status_code")),
+    ("http_requests_in_flight", GA, "1", ("method",)),
+    ("http_client_requests_total", C, "1", ("method", "host", "status_code")),
+    ("http_client_request_duration_seconds", H, "s", ("method", "host", "status_code")),
+    ("http_client_requests_in_flight", GA, "1", ("host",)),
+    ("queue_messages_total", C, "1", ("queue", "result")),
+    ("queue_process_duration_seconds", H, "s", ("queue", "result")),
+    ("queue_in_flight", GA, "1", ("queue",)),
+    ("queue_published_total", C, "1", ("queue", "result")),
+    ("process_started_total", C, "1", ("kind",)),
+    ("process_terminated_total", C, "1", ("kind", "result")),
+    ("process_active", GA, "1", ("kind",)),
+    ("cdc_changes_total", C, "1", ("slot", "op")),
+    ("cdc_retained_wal_bytes", GS, "By", ("slot",)),
+    ("cdc_errors_total", C, "1", ("slot",)),
+    ("kv_ops_total", C, "1", ("namespace", "op", "result")),
+    ("kv_op_duration_seconds", H, "s", ("namespace", "op", "result")),
+    ("sql_ops_total", C, "1", ("op", "result")),
+    ("sql_op_duration_seconds", H, "s", ("op", "result")),
+    ("log_emissions_total", C, "1", ("level",)),
+    ("eventbus_subscribers_active", GA, "1", ("topic",)),
+    ("eventbus_rejected_total", C, "1", ("topic",)),
+)
+
+CATALOG: tuple[MetricDeclaration, ...] = tuple(
+    MetricDeclaration(name, kind, f"Catalog metric {name}.", unit, labels)
+    for name, kind, unit, labels in _ROWS
+)
+"""Every surface metric of the catalog (the core's function and self metrics are
+declared by the core itself)."""
+
+
+class CatalogPlugin:
+    """Declares the whole catalog, as the surface plugins together would."""
+
+    limelight_name = "catalog"
+    limelight_priority = 500
+
+    @hookimpl
+    def limelight_metrics_declare(self, config: Config) -> tuple[MetricDeclaration, ...]:
+        return CATALOG
+
+
+def reader_of(harness: Harness) -> PrometheusReader:
+    reader = PrometheusReader.of(harness.telemetry)
+    assert reader is not None, "no Prometheus reader"
+    return reader
+
+
+_TEXT_PARSE: Any = text_parser.text_string_to_metric_families
+_OM_PARSE: Any = om_parser.text_string_to_metric_families
+
+
+def _families(text: str) -> list[Any]:
+    return list(_TEXT_PARSE(text))
+
+
+def om_parse(text: str) -> list[Any]:
+    return list(_OM_PARSE(text))
+
 
 OPENMETRICS = "application/openmetrics-text; version=1.0.0"
 FREE = {"OTEL_EXPORTER_PROMETHEUS_PORT": "0"}
@@ -37,7 +113,7 @@ def _bind(host: str, port: int) -> dict[str, str]:
 
 def _samples(text: str, name: str) -> dict[tuple[tuple[str, str], ...], float]:
     out = {}
-    for family in text_string_to_metric_families(text):
+    for family in _families(text):
         for s in family.samples:
             if s.name == name:
                 out[tuple(sorted(s.labels.items()))] = s.value
@@ -64,7 +140,7 @@ class TestStandaloneServer:
     def test_every_declared_metric_is_listed_before_any_series_exists(self) -> None:
         with Harness(plugins=[plugin, CatalogPlugin()], env=FREE) as harness:
             text = httpx.get(reader_of(harness).url or "").text
-        families = {f.name for f in text_string_to_metric_families(text)}
+        families = {f.name for f in _families(text)}
         for decl in CATALOG:
             base = decl.name.removesuffix("_total")
             assert base in families, decl.name

@@ -9,13 +9,15 @@ import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from limelight_testsupport import free_port, wait_for_port
-from prometheus_client.parser import text_string_to_metric_families
+from prometheus_client import parser
 
 APP_DIR = Path(__file__).parent / "mpapp"
+_PARSE: Any = parser.text_string_to_metric_families
 
 
 class Server:
@@ -31,7 +33,7 @@ class Server:
         text = self.get("/metrics").text
         return {
             (s.name, tuple(sorted(s.labels.items()))): s.value
-            for f in text_string_to_metric_families(text)
+            for f in _PARSE(text)
             for s in f.samples
         }
 

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import reader_of
-from limelight_prometheus import plugin
+from limelight_prometheus import PrometheusReader, plugin
 from limelight_testsupport.prometheus import prometheus_server
 
 from limelight.testing import Harness
@@ -24,7 +23,9 @@ class TestScrapedByPrometheus:
             with harness.telemetry.tracer("test").start_as_current_span("job") as span:
                 latency.labels("mail").observe(0.3)
             trace_id = f"{span.get_span_context().trace_id:032x}"
-            server = reader_of(harness).server
+            reader = PrometheusReader.of(harness.telemetry)
+            assert reader is not None
+            server = reader.server
             assert server is not None
             with prometheus_server([f"127.0.0.1:{server.port}"], scrape_interval=0.5) as prom:
                 result = prom.wait_for_query('jobs_total{job="limelight"}', lambda r: len(r) == 2)

@@ -132,7 +132,7 @@ class _Restricted:
 
     def collect(self) -> Iterator[Metric]:
         for metric in self._registry.collect():
-            restricted = metric._restricted_metric(self._names)
+            restricted = metric._restricted_metric(self._names)  # type: ignore[no-untyped-call]
             if restricted is not None:
                 yield restricted
 

@@ -105,6 +105,17 @@ class PrometheusReader:
         self.serve = serve
         self.server: MetricsServer | None = None
 
+    @classmethod
+    def of(cls, telemetry: object) -> PrometheusReader | None:
+        """The Prometheus reader of a started :class:`limelight.Telemetry`, if it has one.
+
+        Handy with ``OTEL_EXPORTER_PROMETHEUS_PORT=0``: ``PrometheusReader.of(t).url``.
+        """
+        for _plugin, reader in getattr(telemetry, "readers", ()):
+            if isinstance(reader, cls):
+                return reader
+        return None
+
     @property
     def url(self) -> str | None:
         """The standalone server's metrics URL while it runs."""
