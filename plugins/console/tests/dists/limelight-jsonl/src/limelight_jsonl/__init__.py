@@ -24,9 +24,10 @@ __all__ = ["LIMELIGHT_JSONL_PATH", "JsonLinesPlugin", "plugin"]
 
 LIMELIGHT_JSONL_PATH = EnvVar(
     "LIMELIGHT_JSONL_PATH",
-    "limelight.jsonl",
+    "",
     parse_str,
-    "File the spans and metrics are appended to, one JSON object a line.",
+    "File the spans and metrics are appended to, one JSON object a line; "
+    "nothing is exported while it is unset.",
     "/var/log/myapp/telemetry.jsonl",
 )
 
@@ -124,18 +125,20 @@ class JsonLinesPlugin:
 
     @hookimpl
     def limelight_spans_provide_exporters(self, telemetry: TelemetryView) -> Sequence[SpanExporter]:
-        if not telemetry.config.exporter_enabled("traces", self.limelight_name):
-            return ()
-        return (JsonLinesSpanExporter(self._file(telemetry)),)
+        out = self._file(telemetry, "traces")
+        return (JsonLinesSpanExporter(out),) if out is not None else ()
 
     @hookimpl
     def limelight_metrics_provide_readers(self, telemetry: TelemetryView) -> Sequence[StoreReader]:
-        if not telemetry.config.exporter_enabled("metrics", self.limelight_name):
-            return ()
-        return (JsonLinesMetricsReader(telemetry.store, self._file(telemetry)),)
+        out = self._file(telemetry, "metrics")
+        return (JsonLinesMetricsReader(telemetry.store, out),) if out is not None else ()
 
-    def _file(self, telemetry: TelemetryView) -> JsonLinesFile:
-        return JsonLinesFile(telemetry.config.get(LIMELIGHT_JSONL_PATH))
+    def _file(self, telemetry: TelemetryView, signal: str) -> JsonLinesFile | None:
+        config = telemetry.config
+        path = config.get(LIMELIGHT_JSONL_PATH)
+        if not path or not config.exporter_enabled(signal, self.limelight_name):
+            return None
+        return JsonLinesFile(path)
 
 
 plugin = JsonLinesPlugin()
