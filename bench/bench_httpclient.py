@@ -121,7 +121,7 @@ def _measure(variant: str, target: str, requests: int, port: int) -> float:
             limelight_priority = 150
 
             @hookimpl
-            def limelight_spans_exporters(self, telemetry: Any) -> Any:
+            def limelight_spans_provide_exporters(self, telemetry: Any) -> Any:
                 return (_discarding_exporter(),)
 
         if variant == "sdk-span":

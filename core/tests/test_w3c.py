@@ -102,7 +102,7 @@ class TestTraceparentVersion:
         ],
     )
     def test_future_version_is_parsed_for_the_fields_this_level_knows(self, value: str) -> None:
-        assert extracted_trace_id(("traceparent", value)) == TRACE
+        assert TRACE == extracted_trace_id(("traceparent", value))
 
     @pytest.mark.parametrize(
         "value",
@@ -160,7 +160,7 @@ class TestTraceparentIds:
 
     def test_hex_digits_a_to_f_are_accepted(self) -> None:
         value = "00-abcdef0123456789abcdef0123456789-abcdef0123456789-01"
-        assert extracted_trace_id(("traceparent", value)) == "abcdef0123456789abcdef0123456789"
+        assert "abcdef0123456789abcdef0123456789" == extracted_trace_id(("traceparent", value))
 
 
 class TestTraceparentFlags:
@@ -263,7 +263,7 @@ class TestRepeatedTraceparent:
             [("traceparent", VALID), ("traceparent", VALID), ("tracestate", "foo=1")],
             getter=header_getter,
         )
-        assert trace.get_current_span(ctx).get_span_context() == trace.INVALID_SPAN_CONTEXT
+        assert trace.INVALID_SPAN_CONTEXT == trace.get_current_span(ctx).get_span_context()
 
 
 class TestHeaderNames:
@@ -271,7 +271,7 @@ class TestHeaderNames:
 
     @pytest.mark.parametrize("name", ["traceparent", "TraceParent", "TrAcEpArEnT", "TRACEPARENT"])
     def test_traceparent_in_any_case(self, name: str) -> None:
-        assert extracted_trace_id((name, VALID)) == TRACE
+        assert TRACE == extracted_trace_id((name, VALID))
 
     @pytest.mark.parametrize("name", ["trace-parent", "trace.parent", "traceparent2", "parent"])
     def test_other_names_are_ignored(self, name: str) -> None:
@@ -280,17 +280,17 @@ class TestHeaderNames:
     @pytest.mark.parametrize("name", ["TraceState", "TrAcEsTaTe", "TRACESTATE"])
     def test_tracestate_in_any_case(self, name: str) -> None:
         span_context = extract(("traceparent", VALID), (name, "foo=1"))
-        assert dict(span_context.trace_state.items()) == {"foo": "1"}
+        assert {"foo": "1"} == dict(span_context.trace_state.items())
 
     @pytest.mark.parametrize("name", ["trace-state", "trace.state"])
     def test_misnamed_tracestate_is_ignored(self, name: str) -> None:
-        assert dict(extract(("traceparent", VALID), (name, "foo=1")).trace_state.items()) == {}
+        assert {} == dict(extract(("traceparent", VALID), (name, "foo=1")).trace_state.items())
 
     def test_case_insensitive_even_with_the_default_getter(self) -> None:
         ctx = W3C.extract({"TraceParent": VALID, "TRACESTATE": "foo=1"})
         span_context = trace.get_current_span(ctx).get_span_context()
         assert int(TRACE, 16) == span_context.trace_id
-        assert span_context.trace_state["foo"] == "1"
+        assert "1" == span_context.trace_state["foo"]
 
     def test_headers_are_sent_lowercase(self) -> None:
         state = TraceState([("foo", "1")])
@@ -306,7 +306,7 @@ class TestWhitespace:
         "value", [f" {VALID}", f"\t{VALID}", f"{VALID} ", f"{VALID}\t", f"\t {VALID} \t"]
     )
     def test_traceparent_ows_is_ignored(self, value: str) -> None:
-        assert extracted_trace_id(("traceparent", value)) == TRACE
+        assert TRACE == extracted_trace_id(("traceparent", value))
 
     @pytest.mark.parametrize(
         "value",
@@ -325,10 +325,10 @@ class TestWhitespace:
         ],
     )
     def test_tracestate_ows_around_members_is_ignored(self, value: str) -> None:
-        assert tracestate(value) == {"foo": "1", "bar": "2", "baz": "3"}
+        assert {"foo": "1", "bar": "2", "baz": "3"} == tracestate(value)
 
     def test_leading_spaces_belong_to_the_value_trailing_ones_do_not(self) -> None:
-        assert tracestate("foo=  1 2  ") == {"foo": "  1 2"}
+        assert {"foo": "  1 2"} == tracestate("foo=  1 2  ")
 
     @pytest.mark.parametrize("value", ["foo =1", "foo= 1\t2", "foo=1\n"])
     def test_whitespace_inside_keys_or_tabs_in_values_discard_tracestate(self, value: str) -> None:
@@ -340,7 +340,7 @@ class TestTracestateList:
 
     def test_members_of_several_fields_are_combined_in_order(self) -> None:
         state = tracestate("foo=1,bar=2", "rojo=1,congo=2", "baz=3")
-        assert list(state or {}) == ["foo", "bar", "rojo", "congo", "baz"]
+        assert ["foo", "bar", "rojo", "congo", "baz"] == list(state or {})
 
     @pytest.mark.parametrize(
         "values",
@@ -358,8 +358,8 @@ class TestTracestateList:
         members = [f"bar{i:02d}={i:02d}" for i in range(1, 33)]
         state = tracestate(",".join(members[:10]), ",".join(members[10:30]), ",".join(members[30:]))
         assert state is not None
-        assert len(state) == 32
-        assert state["bar01"] == "01"
+        assert 32 == len(state)
+        assert "01" == state["bar01"]
 
     def test_33_members_discard_the_list(self) -> None:
         members = [f"bar{i:02d}={i:02d}" for i in range(1, 34)]
@@ -376,7 +376,7 @@ class TestTracestateList:
         span_context = extract(
             ("traceparent", VALID), ("tracestate", "rojo=00f067aa, congo=t61rcW")
         )
-        assert inject(span_context)["tracestate"] == "rojo=00f067aa,congo=t61rcW"
+        assert "rojo=00f067aa,congo=t61rcW" == inject(span_context)["tracestate"]
 
     def test_invalid_tracestate_keeps_the_traceparent(self) -> None:
         span_context = extract(("traceparent", VALID), ("tracestate", "FOO=1"))
@@ -444,10 +444,10 @@ class TestTracestateValues:
     ALL_CHARS = "".join(chr(c) for c in range(0x20, 0x7F) if chr(c) not in ",=")
 
     def test_every_allowed_character(self) -> None:
-        assert tracestate(f"foo={self.ALL_CHARS}") == {"foo": self.ALL_CHARS}
+        assert {"foo": self.ALL_CHARS} == tracestate(f"foo={self.ALL_CHARS}")
 
     def test_256_characters(self) -> None:
-        assert tracestate("foo=" + "v" * 256) == {"foo": "v" * 256}
+        assert {"foo": "v" * 256} == tracestate("foo=" + "v" * 256)
 
     @pytest.mark.parametrize(
         "member", ["foo=bar=baz", "foo=", "foo= ", "foo=" + "v" * 257, "foo=é", "foo=\x7f", "foo"]
@@ -465,11 +465,11 @@ class TestTracestateTruncation:
         carrier: dict[str, str] = {}
         span = NonRecordingSpan(SpanContext(1, 2, False, TraceFlags(1), state))
         propagator.inject(carrier, trace.set_span_in_context(span))
-        assert carrier["tracestate"] == "a=1,b=2,c=" + "3" * 30
+        assert "a=1,b=2,c=" + "3" * 30 == carrier["tracestate"]
         propagator = W3CTraceContextPropagator(max_tracestate_length=10)
         carrier = {}
         propagator.inject(carrier, trace.set_span_in_context(span))
-        assert carrier["tracestate"] == "a=1,b=2"
+        assert "a=1,b=2" == carrier["tracestate"]
 
     def test_negative_limit_is_refused(self) -> None:
         with pytest.raises(ValueError, match="max_tracestate_length"):
@@ -486,7 +486,7 @@ class TestInject:
     def test_nothing_without_a_valid_span(self) -> None:
         carrier: dict[str, str] = {}
         W3C.inject(carrier, Context())
-        assert carrier == {}
+        assert {} == carrier
 
     def test_round_trip_through_a_server_span(self) -> None:
         tracer = TracerProvider().get_tracer("test")
@@ -496,7 +496,7 @@ class TestInject:
             W3C.inject(outgoing)
         span_id = f"{span.get_span_context().span_id:016x}"
         assert f"00-{TRACE}-{span_id}-01" == outgoing["traceparent"]
-        assert outgoing["tracestate"] == "congo=t61rcWkgMzE"
+        assert "congo=t61rcWkgMzE" == outgoing["tracestate"]
 
 
 class TestParsers:
@@ -509,7 +509,7 @@ class TestParsers:
     def test_parse_tracestate(self) -> None:
         state = parse_tracestate(["a=1", "b=2"])
         assert state is not None
-        assert list(state.items()) == [("a", "1"), ("b", "2")]
+        assert [("a", "1"), ("b", "2")] == list(state.items())
 
 
 class _GetList:
@@ -540,22 +540,22 @@ class TestHeaderGetter:
         ],
     )
     def test_one_value(self, carrier: Any) -> None:
-        assert header_getter.get(carrier, "traceparent") == [VALID]
+        assert [VALID] == header_getter.get(carrier, "traceparent")
 
     def test_repeated_in_asgi_pairs(self) -> None:
         carrier = [(b"traceparent", b"a"), (b"host", b"x"), (b"TraceParent", b"b")]
-        assert header_getter.get(carrier, "traceparent") == ["a", "b"]
+        assert ["a", "b"] == header_getter.get(carrier, "traceparent")
 
     def test_repeated_in_an_http_message(self) -> None:
         message = email.message.Message()
         message["Traceparent"] = "a"
         message["traceparent"] = "b"
-        assert header_getter.get(message, "traceparent") == ["a", "b"]
-        assert header_getter.keys(message) == ["Traceparent", "traceparent"]
+        assert ["a", "b"] == header_getter.get(message, "traceparent")
+        assert ["Traceparent", "traceparent"] == header_getter.keys(message)
 
     def test_repeated_in_a_getlist_multidict(self) -> None:
         carrier = _GetList([("traceparent", "a"), ("TRACEPARENT", "b")])
-        assert header_getter.get(carrier, "traceparent") == ["a", "b"]
+        assert ["a", "b"] == header_getter.get(carrier, "traceparent")
 
     def test_absent(self) -> None:
         assert header_getter.get({"host": "x"}, "traceparent") is None
@@ -563,10 +563,10 @@ class TestHeaderGetter:
         assert header_getter.get(object(), "traceparent") is None
 
     def test_keys(self) -> None:
-        assert header_getter.keys(
+        assert ["host", "traceparent"] == header_getter.keys(
             [(b"host", b"x"), (b"traceparent", b"a"), (b"traceparent", b"b")]
-        ) == ["host", "traceparent"]
-        assert HeaderGetter().keys({"a": "1"}) == ["a"]
+        )
+        assert ["a"] == HeaderGetter().keys({"a": "1"})
 
 
 class TestDefault:

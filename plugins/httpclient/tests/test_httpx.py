@@ -7,13 +7,13 @@ import json
 import httpx
 import limelight_httpclient
 import pytest
-from conftest import LocalServer
 from limelight_httpclient import (
     AsyncInstrumentedTransport,
     InstrumentedTransport,
     instrument_httpx,
     uninstrument_httpx,
 )
+from limelight_testsupport.httpserver import LocalHTTPServer
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, StatusCode
 
@@ -24,7 +24,7 @@ pytestmark = pytest.mark.limelight(plugins=[limelight_httpclient.plugin])
 tracer = trace.get_tracer("tests")
 
 
-def traceparent(server: LocalServer) -> str:
+def traceparent(server: LocalHTTPServer) -> str:
     (value,) = server.last().header("traceparent")
     return value
 
@@ -32,7 +32,9 @@ def traceparent(server: LocalServer) -> str:
 class TestClientSpan:
     """A request inside a span gets a CLIENT child span of the same trace."""
 
-    def test_span_shares_the_callers_trace(self, telemetry: Harness, server: LocalServer) -> None:
+    def test_span_shares_the_callers_trace(
+        self, telemetry: Harness, server: LocalHTTPServer
+    ) -> None:
         with tracer.start_as_current_span("caller") as caller, httpx.Client() as client:
             client.get(server.url("/ok"))
         span = telemetry.span("GET", kind="client")
@@ -42,9 +44,9 @@ class TestClientSpan:
         assert span.parent is not None
         assert caller_ctx.span_id == span.parent.span_id
         assert span.instrumentation_scope is not None
-        assert span.instrumentation_scope.name == "limelight.httpclient"
+        assert "limelight.httpclient" == span.instrumentation_scope.name
 
-    def test_attributes(self, telemetry: Harness, server: LocalServer) -> None:
+    def test_attributes(self, telemetry: Harness, server: LocalHTTPServer) -> None:
         with httpx.Client() as client:
             client.post(server.url("/ok?page=2"), content=b"hello")
         span = telemetry.span("POST", kind=SpanKind.CLIENT)
@@ -56,43 +58,43 @@ class TestClientSpan:
             "http.response.status_code": 200,
             "network.protocol.version": "1.1",
         } == dict(span.attributes or {})
-        assert span.status.status_code == StatusCode.UNSET
+        assert StatusCode.UNSET == span.status.status_code
 
-    def test_unknown_method_is_other(self, telemetry: Harness, server: LocalServer) -> None:
+    def test_unknown_method_is_other(self, telemetry: Harness, server: LocalHTTPServer) -> None:
         with httpx.Client() as client:
             client.request("PURGE", server.url("/ok"))
         span = telemetry.span("HTTP", kind="client")
-        assert (span.attributes or {})["http.request.method"] == "_OTHER"
-        assert (span.attributes or {})["http.request.method_original"] == "PURGE"
+        assert "_OTHER" == (span.attributes or {})["http.request.method"]
+        assert "PURGE" == (span.attributes or {})["http.request.method_original"]
 
-    def test_each_redirect_hop_is_a_span(self, telemetry: Harness, server: LocalServer) -> None:
+    def test_each_redirect_hop_is_a_span(self, telemetry: Harness, server: LocalHTTPServer) -> None:
         with httpx.Client(follow_redirects=True) as client:
-            assert client.get(server.url("/redirect")).status_code == 200
+            assert 200 == client.get(server.url("/redirect")).status_code
         statuses = sorted(
-            (s.attributes or {})["http.response.status_code"]
+            str((s.attributes or {})["http.response.status_code"])
             for s in telemetry.find_spans("GET", kind="client")
         )
-        assert statuses == [200, 302]
+        assert ["200", "302"] == statuses
 
 
 class TestPropagation:
     """The context goes out in the request headers through the global propagator."""
 
     def test_server_sees_the_client_span_as_parent(
-        self, telemetry: Harness, server: LocalServer
+        self, telemetry: Harness, server: LocalHTTPServer
     ) -> None:
         with tracer.start_as_current_span("caller"), httpx.Client() as client:
             client.get(server.url("/ok"))
         span = telemetry.span("GET", kind="client")
         assert span.context is not None
         version, trace_id, parent_id, flags = traceparent(server).split("-")
-        assert version == "00"
+        assert "00" == version
         assert f"{span.context.trace_id:032x}" == trace_id
         assert f"{span.context.span_id:016x}" == parent_id
         assert int(flags, 16) & 0x01
 
     def test_request_outside_any_span_gets_a_root_client_span(
-        self, telemetry: Harness, server: LocalServer
+        self, telemetry: Harness, server: LocalHTTPServer
     ) -> None:
         with httpx.Client() as client:
             client.get(server.url("/ok"))
@@ -104,27 +106,30 @@ class TestPropagation:
     @pytest.mark.limelight(
         plugins=[limelight_httpclient.plugin], env={"LIMELIGHT_HTTPCLIENT_ROOT_SPANS": "false"}
     )
-    def test_root_spans_can_be_turned_off(self, telemetry: Harness, server: LocalServer) -> None:
+    def test_root_spans_can_be_turned_off(
+        self, telemetry: Harness, server: LocalHTTPServer
+    ) -> None:
         with httpx.Client() as client:
             client.get(server.url("/ok"))
             with tracer.start_as_current_span("caller"):
                 client.get(server.url("/ok"))
-        assert len(telemetry.find_spans("GET", kind="client")) == 1
-        assert (
-            telemetry.value(
-                "http_client_requests_total", method="GET", host="127.0.0.1", status_code="200"
-            )
-            == 2
+        assert 1 == len(telemetry.find_spans("GET", kind="client"))
+        assert 2 == telemetry.value(
+            "http_client_requests_total", method="GET", host="127.0.0.1", status_code="200"
         )
 
-    def test_root_spans_off_per_transport(self, telemetry: Harness, server: LocalServer) -> None:
+    def test_root_spans_off_per_transport(
+        self, telemetry: Harness, server: LocalHTTPServer
+    ) -> None:
         transport = InstrumentedTransport(root_spans=False)
         with httpx.Client(transport=transport) as client:
             client.get(server.url("/ok"))
-        assert telemetry.find_spans("GET", kind="client") == []
-        assert server.last().header("traceparent") == []
+        assert [] == telemetry.find_spans("GET", kind="client")
+        assert [] == server.last().header("traceparent")
 
-    def test_tracestate_and_baggage_go_out(self, telemetry: Harness, server: LocalServer) -> None:
+    def test_tracestate_and_baggage_go_out(
+        self, telemetry: Harness, server: LocalHTTPServer
+    ) -> None:
         from opentelemetry import baggage, context, propagate
 
         incoming = {
@@ -134,18 +139,18 @@ class TestPropagation:
         }
         token = context.attach(propagate.extract(incoming))
         try:
-            assert baggage.get_baggage("tenant") == "acme"
+            assert "acme" == baggage.get_baggage("tenant")
             with tracer.start_as_current_span("server"), httpx.Client() as client:
                 response = client.get(server.url("/headers"))
         finally:
             context.detach(token)
         seen = {k.lower(): v for k, v in json.loads(response.text)}
         assert seen["traceparent"].startswith("00-12345678901234567890123456789012-")
-        assert seen["tracestate"] == "congo=t61rcWkgMzE"
-        assert seen["baggage"] == "tenant=acme"
+        assert "congo=t61rcWkgMzE" == seen["tracestate"]
+        assert "tenant=acme" == seen["baggage"]
 
     def test_suppressed_context_sends_untouched(
-        self, telemetry: Harness, server: LocalServer
+        self, telemetry: Harness, server: LocalHTTPServer
     ) -> None:
         from opentelemetry import context
 
@@ -155,39 +160,39 @@ class TestPropagation:
                 client.get(server.url("/ok"))
         finally:
             context.detach(token)
-        assert telemetry.find_spans(kind="client") == []
-        assert server.last().header("traceparent") == []
+        assert [] == telemetry.find_spans(kind="client")
+        assert [] == server.last().header("traceparent")
 
 
 class TestBody:
     """The span and the duration end when the body is finished, not at the headers."""
 
     def test_streamed_body_ends_the_span_when_read(
-        self, telemetry: Harness, server: LocalServer
+        self, telemetry: Harness, server: LocalHTTPServer
     ) -> None:
         with httpx.Client() as client, client.stream("GET", server.url("/stream?chunks=3")) as r:
-            assert telemetry.find_spans("GET", kind="client") == []
-            assert telemetry.value("http_client_requests_in_flight", host="127.0.0.1") == 1
+            assert [] == telemetry.find_spans("GET", kind="client")
+            assert 1 == telemetry.value("http_client_requests_in_flight", host="127.0.0.1")
             body = b"".join(r.iter_bytes())
             span = telemetry.span("GET", kind="client")
-        assert body == b"chunk0;chunk1;chunk2;"
-        assert telemetry.value("http_client_requests_in_flight", host="127.0.0.1") == 0
+        assert b"chunk0;chunk1;chunk2;" == body
+        assert 0 == telemetry.value("http_client_requests_in_flight", host="127.0.0.1")
         assert span.end_time is not None
         assert span.start_time is not None
         # three chunks 50 ms apart: the span covers the body
         assert span.end_time - span.start_time >= 150_000_000
 
     def test_closing_an_unread_stream_ends_the_span(
-        self, telemetry: Harness, server: LocalServer
+        self, telemetry: Harness, server: LocalHTTPServer
     ) -> None:
         with httpx.Client() as client:
             with client.stream("GET", server.url("/stream?chunks=2")):
                 pass
             span = telemetry.span("GET", kind="client")
-        assert (span.attributes or {})["http.response.status_code"] == 200
-        assert telemetry.value("http_client_requests_in_flight", host="127.0.0.1") == 0
+        assert 200 == (span.attributes or {})["http.response.status_code"]
+        assert 0 == telemetry.value("http_client_requests_in_flight", host="127.0.0.1")
 
-    def test_duration_covers_the_body(self, telemetry: Harness, server: LocalServer) -> None:
+    def test_duration_covers_the_body(self, telemetry: Harness, server: LocalHTTPServer) -> None:
         with httpx.Client() as client:
             client.get(server.url("/stream?chunks=4&delay=0.05"))
         point = telemetry.histogram(
@@ -196,13 +201,13 @@ class TestBody:
             host="127.0.0.1",
             status_code="200",
         )
-        assert point.count == 1
+        assert 1 == point.count
         assert point.sum >= 0.2
 
-    def test_head_request_without_body(self, telemetry: Harness, server: LocalServer) -> None:
+    def test_head_request_without_body(self, telemetry: Harness, server: LocalHTTPServer) -> None:
         with httpx.Client() as client:
             client.head(server.url("/ok"))
-        assert (telemetry.span("HEAD").attributes or {})["http.response.status_code"] == 200
+        assert 200 == (telemetry.span("HEAD").attributes or {})["http.response.status_code"]
 
 
 class TestErrors:
@@ -212,50 +217,48 @@ class TestErrors:
         with httpx.Client() as client, pytest.raises(httpx.ConnectError):
             client.get(refused_url)
         span = telemetry.span("GET", kind="client")
-        assert span.status.status_code == StatusCode.ERROR
-        assert (span.attributes or {})["error.type"] == "ConnectError"
+        assert StatusCode.ERROR == span.status.status_code
+        assert "ConnectError" == (span.attributes or {})["error.type"]
         assert "http.response.status_code" not in (span.attributes or {})
         assert any(e.name == "exception" for e in span.events)
-        assert (
-            telemetry.value(
-                "http_client_requests_total", method="GET", host="127.0.0.1", status_code="error"
-            )
-            == 1
+        assert 1 == telemetry.value(
+            "http_client_requests_total", method="GET", host="127.0.0.1", status_code="error"
         )
-        assert telemetry.value("http_client_requests_in_flight", host="127.0.0.1") == 0
+        assert 0 == telemetry.value("http_client_requests_in_flight", host="127.0.0.1")
 
-    def test_timeout(self, telemetry: Harness, server: LocalServer) -> None:
+    def test_timeout(self, telemetry: Harness, server: LocalHTTPServer) -> None:
         with httpx.Client(timeout=0.2) as client, pytest.raises(httpx.ReadTimeout):
             client.get(server.url("/slow?delay=1"))
         span = telemetry.span("GET", kind="client")
-        assert span.status.status_code == StatusCode.ERROR
-        assert (span.attributes or {})["error.type"] == "ReadTimeout"
+        assert StatusCode.ERROR == span.status.status_code
+        assert "ReadTimeout" == (span.attributes or {})["error.type"]
 
     @pytest.mark.parametrize("status", [500, 503, 404, 400])
-    def test_error_status(self, telemetry: Harness, server: LocalServer, status: int) -> None:
+    def test_error_status(self, telemetry: Harness, server: LocalHTTPServer, status: int) -> None:
         with httpx.Client() as client:
             assert status == client.get(server.url(f"/status/{status}")).status_code
         span = telemetry.span("GET", kind="client")
-        assert span.status.status_code == StatusCode.ERROR
+        assert StatusCode.ERROR == span.status.status_code
         assert str(status) == (span.attributes or {})["error.type"]
-        assert (
-            telemetry.value(
-                "http_client_requests_total",
-                method="GET",
-                host="127.0.0.1",
-                status_code=str(status),
-            )
-            == 1
+        assert 1 == telemetry.value(
+            "http_client_requests_total",
+            method="GET",
+            host="127.0.0.1",
+            status_code=str(status),
         )
 
-    def test_success_status_is_left_unset(self, telemetry: Harness, server: LocalServer) -> None:
+    def test_success_status_is_left_unset(
+        self, telemetry: Harness, server: LocalHTTPServer
+    ) -> None:
         with httpx.Client() as client:
             client.get(server.url("/status/204"))
         span = telemetry.span("GET", kind="client")
-        assert span.status.status_code == StatusCode.UNSET
+        assert StatusCode.UNSET == span.status.status_code
         assert "error.type" not in (span.attributes or {})
 
-    def test_error_while_reading_the_body(self, telemetry: Harness, server: LocalServer) -> None:
+    def test_error_while_reading_the_body(
+        self, telemetry: Harness, server: LocalHTTPServer
+    ) -> None:
         with (
             httpx.Client(timeout=httpx.Timeout(5, read=0.1)) as client,
             client.stream("GET", server.url("/stream?chunks=3&delay=0.5")) as response,
@@ -263,35 +266,35 @@ class TestErrors:
         ):
             response.read()
         span = telemetry.span("GET", kind="client")
-        assert span.status.status_code == StatusCode.ERROR
-        assert (span.attributes or {})["error.type"] == "ReadTimeout"
-        assert (span.attributes or {})["http.response.status_code"] == 200
+        assert StatusCode.ERROR == span.status.status_code
+        assert "ReadTimeout" == (span.attributes or {})["error.type"]
+        assert 200 == (span.attributes or {})["http.response.status_code"]
 
 
 class TestAsync:
     """The async transport behaves like the sync one."""
 
     @pytest.mark.asyncio
-    async def test_span_and_header(self, telemetry: Harness, server: LocalServer) -> None:
+    async def test_span_and_header(self, telemetry: Harness, server: LocalHTTPServer) -> None:
         with tracer.start_as_current_span("caller") as caller:
             async with httpx.AsyncClient() as client:
                 response = await client.get(server.url("/ok"))
-        assert response.text == "ok"
+        assert "ok" == response.text
         span = telemetry.span("GET", kind="client")
         assert span.context is not None
         assert caller.get_span_context().trace_id == span.context.trace_id
         assert f"{span.context.span_id:016x}" == traceparent(server).split("-")[2]
 
     @pytest.mark.asyncio
-    async def test_streamed_body(self, telemetry: Harness, server: LocalServer) -> None:
+    async def test_streamed_body(self, telemetry: Harness, server: LocalHTTPServer) -> None:
         async with (
             httpx.AsyncClient() as client,
             client.stream("GET", server.url("/stream?chunks=3")) as response,
         ):
-            assert telemetry.find_spans("GET", kind="client") == []
+            assert [] == telemetry.find_spans("GET", kind="client")
             chunks = [chunk async for chunk in response.aiter_bytes()]
             span = telemetry.span("GET", kind="client")
-        assert b"".join(chunks) == b"chunk0;chunk1;chunk2;"
+        assert b"chunk0;chunk1;chunk2;" == b"".join(chunks)
         assert span.end_time is not None
         assert span.start_time is not None
         assert span.end_time - span.start_time >= 150_000_000
@@ -302,10 +305,10 @@ class TestAsync:
             with pytest.raises(httpx.ConnectError):
                 await client.get(refused_url)
         span = telemetry.span("GET", kind="client")
-        assert (span.attributes or {})["error.type"] == "ConnectError"
+        assert "ConnectError" == (span.attributes or {})["error.type"]
 
     @pytest.mark.asyncio
-    async def test_timeout_and_500(self, telemetry: Harness, server: LocalServer) -> None:
+    async def test_timeout_and_500(self, telemetry: Harness, server: LocalHTTPServer) -> None:
         async with httpx.AsyncClient(timeout=0.2) as client:
             with pytest.raises(httpx.ReadTimeout):
                 await client.get(server.url("/slow?delay=1"))
@@ -314,17 +317,17 @@ class TestAsync:
             str((s.attributes or {})["error.type"])
             for s in telemetry.find_spans("GET", status="error")
         )
-        assert errors == ["500", "ReadTimeout"]
+        assert ["500", "ReadTimeout"] == errors
 
     @pytest.mark.asyncio
     async def test_explicit_async_transport(
-        self, no_global: None, telemetry: Harness, server: LocalServer
+        self, no_global: None, telemetry: Harness, server: LocalHTTPServer
     ) -> None:
         transport = AsyncInstrumentedTransport(httpx.AsyncHTTPTransport())
         async with httpx.AsyncClient(transport=transport) as client:
             await client.get(server.url("/ok"))
-        assert len(telemetry.find_spans("GET", kind="client")) == 1
-        assert len(server.last().header("traceparent")) == 1
+        assert 1 == len(telemetry.find_spans("GET", kind="client"))
+        assert 1 == len(server.last().header("traceparent"))
 
 
 class _Recording(httpx.BaseTransport):
@@ -351,7 +354,7 @@ class TestTransport:
         plugins=[limelight_httpclient.plugin], env={"LIMELIGHT_HTTPCLIENT_INSTRUMENT": "none"}
     )
     def test_keep_alive_pool_is_reused(
-        self, no_global: None, telemetry: Harness, server: LocalServer
+        self, no_global: None, telemetry: Harness, server: LocalHTTPServer
     ) -> None:
         inner = httpx.HTTPTransport()
         with httpx.Client(transport=InstrumentedTransport(inner)) as client:
@@ -359,35 +362,35 @@ class TestTransport:
             client.get(server.url("/ok"))
             first, second = server.received[-2:]
             assert first.client_port == second.client_port
-            assert len(inner._pool.connections) == 1
-        assert len(inner._pool.connections) == 0
-        assert len(telemetry.find_spans("GET", kind="client")) == 2
+            assert 1 == len(inner._pool.connections)
+        assert 0 == len(inner._pool.connections)
+        assert 2 == len(telemetry.find_spans("GET", kind="client"))
 
     def test_enter_and_close_are_forwarded(self, telemetry: Harness) -> None:
         inner = _Recording()
         with httpx.Client(transport=InstrumentedTransport(inner)) as client:
-            assert client.get("http://mock.example/x").text == "mock"
-        assert inner.events == ["enter", "close"]
+            assert "mock" == client.get("http://mock.example/x").text
+        assert ["enter", "close"] == inner.events
         span = telemetry.span("GET", kind="client")
-        assert (span.attributes or {})["server.address"] == "mock.example"
-        assert (span.attributes or {})["server.port"] == 80
+        assert "mock.example" == (span.attributes or {})["server.address"]
+        assert 80 == (span.attributes or {})["server.port"]
 
     def test_mock_transport_with_pre_read_body(self, telemetry: Harness) -> None:
         transport = InstrumentedTransport(httpx.MockTransport(lambda r: httpx.Response(503)))
         with httpx.Client(transport=transport) as client:
             client.get("https://api.example/v1")
         span = telemetry.span("GET", kind="client")
-        assert (span.attributes or {})["server.port"] == 443
-        assert telemetry.value("http_client_requests_in_flight", host="api.example") == 0
+        assert 443 == (span.attributes or {})["server.port"]
+        assert 0 == telemetry.value("http_client_requests_in_flight", host="api.example")
 
     def test_explicit_and_global_make_one_span(
-        self, telemetry: Harness, server: LocalServer
+        self, telemetry: Harness, server: LocalHTTPServer
     ) -> None:
         assert limelight_httpclient._httpx.httpx_instrumented()
         with httpx.Client(transport=InstrumentedTransport(httpx.HTTPTransport())) as client:
             client.get(server.url("/ok"))
-        assert len(telemetry.find_spans("GET", kind="client")) == 1
-        assert len(server.last().header("traceparent")) == 1
+        assert 1 == len(telemetry.find_spans("GET", kind="client"))
+        assert 1 == len(server.last().header("traceparent"))
 
 
 class TestGlobal:
@@ -397,55 +400,55 @@ class TestGlobal:
         plugins=[limelight_httpclient.plugin], env={"LIMELIGHT_HTTPCLIENT_INSTRUMENT": "none"}
     )
     def test_existing_client_is_recorded_after_install(
-        self, no_global: None, telemetry: Harness, server: LocalServer
+        self, no_global: None, telemetry: Harness, server: LocalHTTPServer
     ) -> None:
         with httpx.Client() as client:
             client.get(server.url("/ok"))
-            assert telemetry.find_spans(kind="client") == []
+            assert [] == telemetry.find_spans(kind="client")
             assert instrument_httpx()
             client.get(server.url("/ok"))
-        assert len(telemetry.find_spans("GET", kind="client")) == 1
+        assert 1 == len(telemetry.find_spans("GET", kind="client"))
 
     def test_installing_twice_does_nothing_twice(
-        self, telemetry: Harness, server: LocalServer
+        self, telemetry: Harness, server: LocalHTTPServer
     ) -> None:
         assert not instrument_httpx()  # the plugin installed it at start
         assert not instrument_httpx()
         with httpx.Client() as client:
             client.get(server.url("/ok"))
-        assert len(telemetry.find_spans("GET", kind="client")) == 1
-        assert len(server.last().header("traceparent")) == 1
+        assert 1 == len(telemetry.find_spans("GET", kind="client"))
+        assert 1 == len(server.last().header("traceparent"))
 
     @pytest.mark.limelight(
         plugins=[limelight_httpclient.plugin], env={"LIMELIGHT_HTTPCLIENT_INSTRUMENT": "none"}
     )
-    def test_uninstall(self, no_global: None, telemetry: Harness, server: LocalServer) -> None:
+    def test_uninstall(self, no_global: None, telemetry: Harness, server: LocalHTTPServer) -> None:
         assert not uninstrument_httpx()
         assert instrument_httpx()
         assert uninstrument_httpx()
         with httpx.Client() as client:
             client.get(server.url("/ok"))
-        assert telemetry.find_spans(kind="client") == []
+        assert [] == telemetry.find_spans(kind="client")
 
 
 class TestDisabled:
     """Without running telemetry requests pass straight through."""
 
-    def test_no_telemetry(self, server: LocalServer) -> None:
+    def test_no_telemetry(self, server: LocalHTTPServer) -> None:
         instrument_httpx()
         with httpx.Client(transport=InstrumentedTransport()) as client:
-            assert client.get(server.url("/ok")).text == "ok"
-        assert server.last().header("traceparent") == []
+            assert "ok" == client.get(server.url("/ok")).text
+        assert [] == server.last().header("traceparent")
 
     @pytest.mark.limelight(plugins=[limelight_httpclient.plugin], env={"OTEL_SDK_DISABLED": "true"})
-    def test_sdk_disabled(self, telemetry: Harness, server: LocalServer) -> None:
+    def test_sdk_disabled(self, telemetry: Harness, server: LocalHTTPServer) -> None:
         with httpx.Client(transport=InstrumentedTransport()) as client:
-            assert client.get(server.url("/ok")).text == "ok"
-        assert server.last().header("traceparent") == []
-        assert telemetry.spans() == []
+            assert "ok" == client.get(server.url("/ok")).text
+        assert [] == server.last().header("traceparent")
+        assert [] == telemetry.spans()
 
     @pytest.mark.limelight(plugins=[])
-    def test_plugin_not_loaded(self, telemetry: Harness, server: LocalServer) -> None:
+    def test_plugin_not_loaded(self, telemetry: Harness, server: LocalHTTPServer) -> None:
         with httpx.Client(transport=InstrumentedTransport()) as client:
             client.get(server.url("/ok"))
-        assert telemetry.find_spans(kind="client") == []
+        assert [] == telemetry.find_spans(kind="client")

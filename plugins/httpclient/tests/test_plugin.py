@@ -9,7 +9,6 @@ import httpx
 import limelight_httpclient
 import pytest
 import structlog.testing
-from conftest import LocalServer
 from limelight_httpclient import (
     VARIABLES,
     HttpClientPlugin,
@@ -18,6 +17,7 @@ from limelight_httpclient import (
     _requests,
     instrument_libraries,
 )
+from limelight_testsupport.httpserver import LocalHTTPServer
 from opentelemetry import propagate
 from opentelemetry.context import Context
 from opentelemetry.propagators.textmap import TextMapPropagator
@@ -48,36 +48,36 @@ class TestRegistration:
         assert limelight_httpclient.plugin is ep.load()
 
     def test_name_and_priority(self) -> None:
-        assert (
+        assert ("httpclient", 210) == (
             HttpClientPlugin.limelight_name,
             HttpClientPlugin.limelight_priority,
-        ) == ("httpclient", 210)
+        )
 
     def test_variables_are_declared(self) -> None:
-        names = [v.name for v in limelight_httpclient.plugin.limelight_config_variables()]
-        assert names == [
+        names = [v.name for v in limelight_httpclient.plugin.limelight_config_declare()]
+        assert [
             "LIMELIGHT_HTTPCLIENT_INSTRUMENT",
             "LIMELIGHT_HTTPCLIENT_ROOT_SPANS",
             "LIMELIGHT_HTTPCLIENT_REDACT_QUERY_PARAMS",
-        ]
+        ] == names
         assert all(v.doc and v.example for v in VARIABLES)
 
     def test_plugin_found_by_discovery(self) -> None:
         with Harness(entry_points=True, env={"LIMELIGHT_PLUGINS": "httpclient"}) as harness:
             assert "http_client_requests_total" in harness.store
 
-    def test_disabled_by_name(self, server: LocalServer) -> None:
+    def test_disabled_by_name(self, server: LocalHTTPServer) -> None:
         env = {"LIMELIGHT_DISABLED_PLUGINS": "httpclient"}
         with Harness(entry_points=True, env=env) as harness, httpx.Client() as client:
             client.get(server.url("/ok"))
             assert "http_client_requests_total" not in harness.store
-            assert harness.find_spans(kind="client") == []
+            assert [] == harness.find_spans(kind="client")
 
 
 class TestConfiguration:
     """Invalid values are reported once and replaced by the default."""
 
-    def test_invalid_values_fall_back(self, server: LocalServer) -> None:
+    def test_invalid_values_fall_back(self, server: LocalHTTPServer) -> None:
         _httpx.uninstrument_httpx()
         with structlog.testing.capture_logs() as logs:
             harness = Harness(
@@ -89,7 +89,7 @@ class TestConfiguration:
             )
             with harness, httpx.Client() as client:
                 client.get(server.url("/ok"))
-                assert len(harness.find_spans("GET", kind="client")) == 1
+                assert 1 == len(harness.find_spans("GET", kind="client"))
         assert _httpx.httpx_instrumented()
         assert _requests.requests_instrumented()
         reported = {e["variable"] for e in logs if e["event"] == "invalid configuration value"}
@@ -97,7 +97,7 @@ class TestConfiguration:
 
     def test_instrument_libraries_is_idempotent(self) -> None:
         instrument_libraries(["httpx", "requests"])
-        assert instrument_libraries(["httpx", "requests"]) == []
+        assert [] == instrument_libraries(["httpx", "requests"])
         assert _httpx.httpx_instrumented()
         assert _requests.requests_instrumented()
 
@@ -117,13 +117,13 @@ class _Broken(TextMapPropagator):
 class TestRobustness:
     """A failing propagator never breaks the request."""
 
-    def test_broken_propagator(self, telemetry: Harness, server: LocalServer) -> None:
+    def test_broken_propagator(self, telemetry: Harness, server: LocalHTTPServer) -> None:
         previous = propagate.get_global_textmap()
         propagate.set_global_textmap(_Broken())
         try:
             with httpx.Client(transport=InstrumentedTransport()) as client:
-                assert client.get(server.url("/ok")).text == "ok"
+                assert "ok" == client.get(server.url("/ok")).text
         finally:
             propagate.set_global_textmap(previous)
-        assert len(telemetry.find_spans("GET", kind="client")) == 1
-        assert telemetry.value("http_client_requests_in_flight", host="127.0.0.1") == 0
+        assert 1 == len(telemetry.find_spans("GET", kind="client"))
+        assert 0 == telemetry.value("http_client_requests_in_flight", host="127.0.0.1")

@@ -8,13 +8,13 @@ from io import BytesIO
 import limelight_httpclient
 import pytest
 import requests
-from conftest import LocalServer
 from limelight_httpclient import (
     InstrumentedAdapter,
     instrument_requests,
     instrument_session,
     uninstrument_requests,
 )
+from limelight_testsupport.httpserver import LocalHTTPServer
 from opentelemetry import trace
 from opentelemetry.trace import StatusCode
 from requests.adapters import HTTPAdapter
@@ -32,10 +32,10 @@ tracer = trace.get_tracer("tests")
 class TestClientSpan:
     """requests calls get a CLIENT span in the caller's trace, and the server sees it."""
 
-    def test_span_and_injected_header(self, telemetry: Harness, server: LocalServer) -> None:
+    def test_span_and_injected_header(self, telemetry: Harness, server: LocalHTTPServer) -> None:
         with tracer.start_as_current_span("caller") as caller:
             response = requests.get(server.url("/ok?page=1"), timeout=5)
-        assert response.text == "ok"
+        assert "ok" == response.text
         span = telemetry.span("GET", kind="client")
         assert span.context is not None
         assert caller.get_span_context().trace_id == span.context.trace_id
@@ -50,7 +50,7 @@ class TestClientSpan:
             "network.protocol.version": "1.1",
         } == dict(span.attributes or {})
 
-    def test_root_span_outside_any_span(self, telemetry: Harness, server: LocalServer) -> None:
+    def test_root_span_outside_any_span(self, telemetry: Harness, server: LocalHTTPServer) -> None:
         requests.post(server.url("/ok"), data=b"x", timeout=5)
         span = telemetry.span("POST", kind="client")
         assert span.parent is None
@@ -58,46 +58,50 @@ class TestClientSpan:
     @pytest.mark.limelight(
         plugins=[limelight_httpclient.plugin], env={"LIMELIGHT_HTTPCLIENT_ROOT_SPANS": "0"}
     )
-    def test_root_spans_can_be_turned_off(self, telemetry: Harness, server: LocalServer) -> None:
+    def test_root_spans_can_be_turned_off(
+        self, telemetry: Harness, server: LocalHTTPServer
+    ) -> None:
         requests.get(server.url("/ok"), timeout=5)
-        assert telemetry.find_spans(kind="client") == []
-        assert server.last().header("traceparent") == []
+        assert [] == telemetry.find_spans(kind="client")
+        assert [] == server.last().header("traceparent")
 
 
 class TestBody:
     """The span ends when the body is finished: read, closed or released."""
 
-    def test_streamed_body(self, telemetry: Harness, server: LocalServer) -> None:
+    def test_streamed_body(self, telemetry: Harness, server: LocalHTTPServer) -> None:
         with requests.get(server.url("/stream?chunks=3"), stream=True, timeout=5) as response:
-            assert telemetry.find_spans("GET", kind="client") == []
-            assert telemetry.value("http_client_requests_in_flight", host="127.0.0.1") == 1
+            assert [] == telemetry.find_spans("GET", kind="client")
+            assert 1 == telemetry.value("http_client_requests_in_flight", host="127.0.0.1")
             body = b"".join(response.iter_content(chunk_size=None))
             span = telemetry.span("GET", kind="client")
-        assert body == b"chunk0;chunk1;chunk2;"
+        assert b"chunk0;chunk1;chunk2;" == body
         assert span.end_time is not None
         assert span.start_time is not None
         assert span.end_time - span.start_time >= 150_000_000
-        assert telemetry.value("http_client_requests_in_flight", host="127.0.0.1") == 0
+        assert 0 == telemetry.value("http_client_requests_in_flight", host="127.0.0.1")
 
     def test_non_streamed_body_is_read_before_return(
-        self, telemetry: Harness, server: LocalServer
+        self, telemetry: Harness, server: LocalHTTPServer
     ) -> None:
         requests.get(server.url("/stream?chunks=2"), timeout=5)
-        assert len(telemetry.find_spans("GET", kind="client")) == 1
+        assert 1 == len(telemetry.find_spans("GET", kind="client"))
 
-    def test_closing_unread_ends_the_span(self, telemetry: Harness, server: LocalServer) -> None:
+    def test_closing_unread_ends_the_span(
+        self, telemetry: Harness, server: LocalHTTPServer
+    ) -> None:
         response = requests.get(server.url("/stream?chunks=2"), stream=True, timeout=5)
-        assert telemetry.find_spans("GET", kind="client") == []
+        assert [] == telemetry.find_spans("GET", kind="client")
         response.close()
-        assert len(telemetry.find_spans("GET", kind="client")) == 1
+        assert 1 == len(telemetry.find_spans("GET", kind="client"))
 
-    def test_raw_file_object_copy(self, telemetry: Harness, server: LocalServer) -> None:
+    def test_raw_file_object_copy(self, telemetry: Harness, server: LocalHTTPServer) -> None:
         with requests.get(server.url("/stream?chunks=2"), stream=True, timeout=5) as response:
             response.raw.decode_content = True
             out = BytesIO()
             shutil.copyfileobj(response.raw, out)
-            assert out.getvalue() == b"chunk0;chunk1;"
-            assert len(telemetry.find_spans("GET", kind="client")) == 1
+            assert b"chunk0;chunk1;" == out.getvalue()
+            assert 1 == len(telemetry.find_spans("GET", kind="client"))
 
 
 class TestErrors:
@@ -107,26 +111,23 @@ class TestErrors:
         with pytest.raises(requests.ConnectionError):
             requests.get(refused_url, timeout=5)
         span = telemetry.span("GET", kind="client")
-        assert span.status.status_code == StatusCode.ERROR
-        assert (span.attributes or {})["error.type"] == "ConnectionError"
-        assert (
-            telemetry.value(
-                "http_client_requests_total", method="GET", host="127.0.0.1", status_code="error"
-            )
-            == 1
+        assert StatusCode.ERROR == span.status.status_code
+        assert "ConnectionError" == (span.attributes or {})["error.type"]
+        assert 1 == telemetry.value(
+            "http_client_requests_total", method="GET", host="127.0.0.1", status_code="error"
         )
 
-    def test_timeout(self, telemetry: Harness, server: LocalServer) -> None:
+    def test_timeout(self, telemetry: Harness, server: LocalHTTPServer) -> None:
         with pytest.raises(requests.ReadTimeout):
             requests.get(server.url("/slow?delay=1"), timeout=0.2)
         span = telemetry.span("GET", kind="client")
-        assert (span.attributes or {})["error.type"] == "ReadTimeout"
+        assert "ReadTimeout" == (span.attributes or {})["error.type"]
 
-    def test_500(self, telemetry: Harness, server: LocalServer) -> None:
-        assert requests.get(server.url("/status/500"), timeout=5).status_code == 500
+    def test_500(self, telemetry: Harness, server: LocalHTTPServer) -> None:
+        assert 500 == requests.get(server.url("/status/500"), timeout=5).status_code
         span = telemetry.span("GET", kind="client")
-        assert span.status.status_code == StatusCode.ERROR
-        assert (span.attributes or {})["error.type"] == "500"
+        assert StatusCode.ERROR == span.status.status_code
+        assert "500" == (span.attributes or {})["error.type"]
 
 
 class TestAdapter:
@@ -134,7 +135,7 @@ class TestAdapter:
 
     @NOT_GLOBAL
     def test_session_helper_keeps_the_pool(
-        self, no_global: None, telemetry: Harness, server: LocalServer
+        self, no_global: None, telemetry: Harness, server: LocalHTTPServer
     ) -> None:
         with instrument_session(requests.Session()) as session:
             assert isinstance(session.get_adapter(server.url()), InstrumentedAdapter)
@@ -142,22 +143,23 @@ class TestAdapter:
             session.get(server.url("/ok"), timeout=5)
         first, second = server.received[-2:]
         assert first.client_port == second.client_port
-        assert len(telemetry.find_spans("GET", kind="client")) == 2
+        assert 2 == len(telemetry.find_spans("GET", kind="client"))
 
     @NOT_GLOBAL
     def test_wrapped_adapter_settings_are_kept(
-        self, no_global: None, telemetry: Harness, server: LocalServer
+        self, no_global: None, telemetry: Harness, server: LocalHTTPServer
     ) -> None:
         inner = HTTPAdapter(max_retries=2, pool_maxsize=3)
         adapter = InstrumentedAdapter(inner)
-        assert adapter.max_retries.total == 2
+        assert 2 == adapter.max_retries.total
         session = requests.Session()
         session.mount("http://", adapter)
         response = session.get(server.url("/ok"), timeout=5)
-        assert adapter is response.connection
+        connection: object = response.connection
+        assert adapter is connection
         session.close()
-        assert len(inner.poolmanager.pools) == 0
-        assert len(telemetry.find_spans("GET", kind="client")) == 1
+        assert 0 == len(inner.poolmanager.pools)
+        assert 1 == len(telemetry.find_spans("GET", kind="client"))
 
     def test_session_helper_is_idempotent(self) -> None:
         session = instrument_session(instrument_session(requests.Session()))
@@ -166,12 +168,12 @@ class TestAdapter:
         assert isinstance(adapter.adapter, HTTPAdapter)
 
     def test_explicit_and_global_make_one_span(
-        self, telemetry: Harness, server: LocalServer
+        self, telemetry: Harness, server: LocalHTTPServer
     ) -> None:
         session = instrument_session(requests.Session())
         session.get(server.url("/ok"), timeout=5)
-        assert len(telemetry.find_spans("GET", kind="client")) == 1
-        assert len(server.last().header("traceparent")) == 1
+        assert 1 == len(telemetry.find_spans("GET", kind="client"))
+        assert 1 == len(server.last().header("traceparent"))
 
 
 class TestGlobal:
@@ -179,7 +181,7 @@ class TestGlobal:
 
     @NOT_GLOBAL
     def test_install_uninstall(
-        self, no_global: None, telemetry: Harness, server: LocalServer
+        self, no_global: None, telemetry: Harness, server: LocalHTTPServer
     ) -> None:
         session = requests.Session()
         session.get(server.url("/ok"), timeout=5)
@@ -189,4 +191,4 @@ class TestGlobal:
         assert uninstrument_requests()
         assert not uninstrument_requests()
         session.get(server.url("/ok"), timeout=5)
-        assert len(telemetry.find_spans("GET", kind="client")) == 1
+        assert 1 == len(telemetry.find_spans("GET", kind="client"))

@@ -54,7 +54,7 @@ class HttpClientPlugin:
     limelight_priority = 210
 
     @hookimpl
-    def limelight_config_variables(self) -> Sequence[EnvVar[Any]]:
+    def limelight_config_declare(self) -> Sequence[EnvVar[Any]]:
         return VARIABLES
 
     @hookimpl
@@ -62,7 +62,7 @@ class HttpClientPlugin:
         return ALL_METRICS
 
     @hookimpl
-    def limelight_start(self, telemetry: TelemetryView) -> None:
+    def limelight_lifecycle_start(self, telemetry: TelemetryView) -> None:
         libraries: tuple[str, ...] = telemetry.config.get(LIMELIGHT_HTTPCLIENT_INSTRUMENT)
         instrument_libraries(libraries)
 
