@@ -542,6 +542,16 @@ class TestHeaderGetter:
     def test_one_value(self, carrier: Any) -> None:
         assert [VALID] == header_getter.get(carrier, "traceparent")
 
+    def test_wsgi_environ(self) -> None:
+        environ = {"REQUEST_METHOD": "GET", "HTTP_TRACEPARENT": VALID, "HTTP_TRACESTATE": "a=1"}
+        assert [VALID] == header_getter.get(environ, "traceparent")
+        ctx = W3C.extract(environ, getter=header_getter)
+        assert "1" == trace.get_current_span(ctx).get_span_context().trace_state["a"]
+
+    def test_wsgi_environ_with_repeated_fields_joined(self) -> None:
+        ctx = W3C.extract({"HTTP_TRACEPARENT": f"{VALID},{VALID}"}, getter=header_getter)
+        assert not trace.get_current_span(ctx).get_span_context().is_valid
+
     def test_repeated_in_asgi_pairs(self) -> None:
         carrier = [(b"traceparent", b"a"), (b"host", b"x"), (b"TraceParent", b"b")]
         assert ["a", "b"] == header_getter.get(carrier, "traceparent")

@@ -315,7 +315,8 @@ class HeaderGetter(Getter[Any]):
     """Reads headers from any common carrier, case-insensitively, every occurrence.
 
     Understood carriers: a mapping of names to a value, bytes or a list of
-    values; a sequence of ``(name, value)`` pairs in ``str`` or ``bytes`` (ASGI
+    values (a WSGI ``environ`` too, through its ``HTTP_*`` keys); a sequence
+    of ``(name, value)`` pairs in ``str`` or ``bytes`` (ASGI
     ``scope["headers"]``); ``httpx.Headers`` (``multi_items``), multidict's
     ``CIMultiDict`` (``getall``), ``email.message.Message`` and
     ``http.client.HTTPMessage`` (``get_all``), starlette and werkzeug
@@ -349,6 +350,8 @@ class HeaderGetter(Getter[Any]):
             for k, v in carrier.items():
                 if _text(k).lower() == name:
                     _extend(out, v)
+            if not out:  # a WSGI environ: HTTP_TRACEPARENT (repeated fields arrive comma-joined)
+                _extend(out, carrier.get("HTTP_" + name.upper().replace("-", "_")))
             return out or None
         if isinstance(carrier, Sequence) and not isinstance(carrier, str | bytes | bytearray):
             bname = name.encode("latin-1")
