@@ -352,3 +352,32 @@ class TestSpans:
             r.get(prefix + "a")
         parent = telemetry.span(name="request")
         assert telemetry.span(name="GET", parent=parent)
+
+
+class TestRecordingFailures:
+    """A failure inside the instrumentation never changes what the caller sees."""
+
+    @pytest.mark.limelight(plugins=[plugin], env={"LIMELIGHT_KV_SPANS": "true"})
+    def test_broken_recording_is_swallowed(
+        self,
+        telemetry: Harness,
+        redis_server: Any,
+        prefix: str,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        from limelight_kv._instruments import Bound, Op
+
+        def broken(*args: Any, **kwargs: Any) -> None:
+            raise RuntimeError("instrumentation bug")
+
+        monkeypatch.setattr(Op, "reply", broken)
+        monkeypatch.setattr(Op, "error", broken)
+        monkeypatch.setattr(Op, "ok", broken)
+        monkeypatch.setattr(Bound, "start_span", broken)
+        r = client(redis_server)
+        assert r.set(prefix + "s", "v")
+        assert r.get(prefix + "s") == b"v"
+        with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
+            r.lpush(prefix + "s", "x")
+        assert r.pipeline().get(prefix + "s").execute() == [b"v"]
+        assert telemetry.spans() == []

@@ -248,3 +248,34 @@ class TestSpans:
         with tracer.start_as_current_span("request"):
             conn.execute("SELECT 1")
         assert telemetry.span(name="SELECT", parent=telemetry.span(name="request"))
+
+
+class TestRecordingFailures:
+    """A failure inside the instrumentation never changes what the caller sees."""
+
+    @staticmethod
+    def run_statements(conn: sqlite3.Connection, monkeypatch: pytest.MonkeyPatch) -> None:
+        from limelight_sql._instruments import Bound, System
+
+        def broken(*args: object, **kwargs: object) -> None:
+            raise RuntimeError("instrumentation bug")
+
+        monkeypatch.setattr(System, "ok", broken)
+        monkeypatch.setattr(System, "failed", broken)
+        monkeypatch.setattr(Bound, "start_span", broken)
+        conn.execute("INSERT INTO items (name) VALUES ('a')")
+        assert conn.execute("SELECT name FROM items").fetchall() == [("a",)]
+        with pytest.raises(sqlite3.IntegrityError):
+            conn.execute("INSERT INTO items (name) VALUES ('a')")
+
+    def test_metrics_only(
+        self, telemetry: Harness, conn: sqlite3.Connection, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        self.run_statements(conn, monkeypatch)
+
+    @pytest.mark.limelight(plugins=[plugin], env={"LIMELIGHT_SQL_SPANS": "true"})
+    def test_with_spans(
+        self, telemetry: Harness, conn: sqlite3.Connection, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        self.run_statements(conn, monkeypatch)
+        assert telemetry.spans() == []

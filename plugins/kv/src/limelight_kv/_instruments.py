@@ -314,6 +314,16 @@ class Bound:
         assert self.tracer is not None
         return self.tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes)
 
+    def try_start_span(
+        self, name: str, extra: Mapping[str, AttributeValue] | None = None
+    ) -> trace.Span | None:
+        """:meth:`start_span`, or ``None`` (logged once) when making the span failed."""
+        try:
+            return self.start_span(name, extra)
+        except Exception as exc:
+            report_failure("kv span", exc)
+            return None
+
     def end_span(self, span: trace.Span, exc: BaseException | None) -> None:
         """End *span*, marking it failed when *exc* is set (never with the message)."""
         if exc is not None:
@@ -347,7 +357,11 @@ def client_binding(
     attrs = {**attributes, "limelight.kv.namespace": namespace}
 
     def build(telemetry: Telemetry) -> Bound:
-        ns = shared.get()
+        try:
+            ns = shared.get()
+        except Exception as exc:  # never let instrumentation break the client
+            report_failure("kv binding", exc)
+            return Bound(None, None, attrs, status_code)
         if not ns.active:
             return Bound(None, None, attrs, status_code)
         want_spans = ns.spans if spans is None else spans

@@ -90,7 +90,7 @@ class MemoryStore(Generic[V]):
             found, value = self._get(key)
             return value if found else default
         op = bound.ns.op("get", IF_NONE)
-        span = bound.start_span("get") if bound.tracer is not None else None
+        span = bound.try_start_span("get") if bound.tracer is not None else None
         start = perf_counter()
         try:
             found, value = self._get(key)
@@ -121,7 +121,7 @@ class MemoryStore(Generic[V]):
         if bound.ns is None:
             return self._delete(key)
         op = bound.ns.op("delete", NEVER)
-        span = bound.start_span("delete") if bound.tracer is not None else None
+        span = bound.try_start_span("delete") if bound.tracer is not None else None
         start = perf_counter()
         try:
             removed = self._delete(key)
@@ -138,7 +138,7 @@ class MemoryStore(Generic[V]):
         if bound.ns is None:
             return self._store(key, value, ttl, replace)
         op = bound.ns.op(name, NEVER)
-        span = bound.start_span(name) if bound.tracer is not None else None
+        span = bound.try_start_span(name) if bound.tracer is not None else None
         start = perf_counter()
         try:
             stored = self._store(key, value, ttl, replace)

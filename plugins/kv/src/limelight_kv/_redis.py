@@ -189,58 +189,58 @@ def _instrument_pipeline(pipe: Any, state: _State) -> None:
 
 
 # -- commands ---------------------------------------------------------------------------
+#
+# Recording never changes what the caller sees: a failure to record is logged once and
+# swallowed, and the client's own exception is re-raised as it was.
+
+
+def _failed(bound: Bound, op: Op, span: Any, exc: BaseException, elapsed: float) -> None:
+    try:
+        op.error(elapsed)
+        if span is not None:
+            bound.end_span(span, exc)
+    except Exception as failure:
+        report_failure("redis error", failure)
+
+
+def _replied(bound: Bound, op: Op, span: Any, reply: Any, elapsed: float) -> None:
+    try:
+        op.reply(reply, elapsed)
+        if span is not None:
+            bound.end_span(span, None)
+    except Exception as exc:
+        report_failure("redis reply", exc)
+
+
+def _op_for(bound: Bound, args: tuple[Any, ...]) -> Op | None:
+    ns = bound.ns
+    if ns is None or not args:
+        return None
+    try:
+        return ns.ops.get(args[0]) or ns.op(args[0])
+    except Exception as exc:  # an unusable command name: let redis-py judge it
+        report_failure("redis command", exc)
+        return None
 
 
 def _sync_command(execute: Callable[..., Any], get: Callable[[], Bound]) -> Callable[..., Any]:
     def execute_command(*args: Any, **options: Any) -> Any:
         bound = get()
-        ns = bound.ns
-        if ns is None or not args:
+        op = _op_for(bound, args)
+        if op is None:
             return execute(*args, **options)
-        op = ns.ops.get(args[0]) or ns.op(args[0])
-        if bound.tracer is not None:
-            return _traced_command(bound, op, execute, args, options)
+        span = bound.try_start_span(op.name) if bound.tracer is not None else None
         start = perf_counter()
         try:
             reply = execute(*args, **options)
-        except BaseException:
-            _error(op, perf_counter() - start)
+        except BaseException as exc:
+            _failed(bound, op, span, exc, perf_counter() - start)
             raise
-        elapsed = perf_counter() - start
-        try:
-            op.reply(reply, elapsed)
-        except Exception as exc:
-            report_failure("redis reply", exc)
+        _replied(bound, op, span, reply, perf_counter() - start)
         return reply
 
     execute_command.__wrapped__ = execute  # type: ignore[attr-defined]
     return execute_command
-
-
-def _error(op: Op, elapsed: float) -> None:
-    try:
-        op.error(elapsed)
-    except Exception as exc:
-        report_failure("redis error", exc)
-
-
-def _traced_command(
-    bound: Bound, op: Op, execute: Callable[..., Any], args: tuple[Any, ...], options: Any
-) -> Any:
-    span = bound.start_span(op.name)
-    start = perf_counter()
-    try:
-        reply = execute(*args, **options)
-    except BaseException as exc:
-        _error(op, perf_counter() - start)
-        bound.end_span(span, exc)
-        raise
-    try:
-        op.reply(reply, perf_counter() - start)
-        bound.end_span(span, None)
-    except Exception as exc:
-        report_failure("redis span", exc)
-    return reply
 
 
 def _async_command(
@@ -248,25 +248,17 @@ def _async_command(
 ) -> Callable[..., Awaitable[Any]]:
     async def execute_command(*args: Any, **options: Any) -> Any:
         bound = get()
-        ns = bound.ns
-        if ns is None or not args:
+        op = _op_for(bound, args)
+        if op is None:
             return await execute(*args, **options)
-        op = ns.ops.get(args[0]) or ns.op(args[0])
-        span = bound.start_span(op.name) if bound.tracer is not None else None
+        span = bound.try_start_span(op.name) if bound.tracer is not None else None
         start = perf_counter()
         try:
             reply = await execute(*args, **options)
         except BaseException as exc:
-            _error(op, perf_counter() - start)
-            if span is not None:
-                bound.end_span(span, exc)
+            _failed(bound, op, span, exc, perf_counter() - start)
             raise
-        try:
-            op.reply(reply, perf_counter() - start)
-            if span is not None:
-                bound.end_span(span, None)
-        except Exception as exc:
-            report_failure("redis reply", exc)
+        _replied(bound, op, span, reply, perf_counter() - start)
         return reply
 
     execute_command.__wrapped__ = execute  # type: ignore[attr-defined]
@@ -276,66 +268,38 @@ def _async_command(
 # -- pipelines --------------------------------------------------------------------------
 
 
-def _pipeline_op(bound: Bound, pipe: Any) -> tuple[Op, dict[str, AttributeValue] | None]:
-    """The op of one pipeline execution, and its span attributes when traced."""
-    # sync pipelines keep the flag in ``transaction``, asyncio ones in ``is_transaction``
-    # (where ``transaction`` is the inherited method)
-    flag = getattr(pipe, "is_transaction", None)
-    if not isinstance(flag, bool):
-        flag = getattr(pipe, "transaction", False)
-    transaction = flag is True or bool(getattr(pipe, "explicit_transaction", False))
-    kind = MULTI if transaction else PIPELINE
-    assert bound.ns is not None
-    op = bound.ns.op(kind)
-    if bound.tracer is None:
-        return op, None
-    stack = pipe.command_stack
-    names = {str(entry[0][0]) for entry in stack if entry and entry[0]}
-    extra: dict[str, AttributeValue] = {}
-    if len(stack) != 1:
-        extra["db.operation.batch.size"] = len(stack)
-    if len(names) == 1:
-        extra["db.operation.name"] = f"{kind} {next(iter(names))}"
-    return op, extra
-
-
-def _failed_in_results(results: Any) -> BaseException | None:
-    if isinstance(results, list):
-        for item in results:
-            if isinstance(item, BaseException):
-                return item
-    return None
-
-
-def _sync_pipeline(
-    pipe: Any, execute: Callable[..., Any], get: Callable[[], Bound]
-) -> Callable[..., Any]:
-    def execute_pipeline(*args: Any, **kwargs: Any) -> Any:
-        bound = get()
-        if bound.ns is None or (not pipe.command_stack and not pipe.watching):
-            return execute(*args, **kwargs)
-        op, extra = _pipeline_op(bound, pipe)
-        span = None
-        if extra is not None:
-            span = bound.start_span(str(extra.pop("db.operation.name", op.name)), extra)
-        start = perf_counter()
-        try:
-            results = execute(*args, **kwargs)
-        except BaseException as exc:
-            _error(op, perf_counter() - start)
-            if span is not None:
-                bound.end_span(span, exc)
-            raise
-        _pipeline_done(bound, op, span, results, perf_counter() - start)
-        return results
-
-    execute_pipeline.__wrapped__ = execute  # type: ignore[attr-defined]
-    return execute_pipeline
+def _pipeline_op(bound: Bound, pipe: Any) -> tuple[Op, Any] | None:
+    """The op of one pipeline execution and its span, or None when nothing is recorded."""
+    if bound.ns is None or (not pipe.command_stack and not pipe.watching):
+        return None
+    try:
+        # sync pipelines keep the flag in ``transaction``, asyncio ones in ``is_transaction``
+        # (where ``transaction`` is the inherited method)
+        flag = getattr(pipe, "is_transaction", None)
+        if not isinstance(flag, bool):
+            flag = getattr(pipe, "transaction", False)
+        transaction = flag is True or bool(getattr(pipe, "explicit_transaction", False))
+        kind = MULTI if transaction else PIPELINE
+        op = bound.ns.op(kind)
+        if bound.tracer is None:
+            return op, None
+        stack = pipe.command_stack
+        names = {str(entry[0][0]) for entry in stack if entry and entry[0]}
+        extra: dict[str, AttributeValue] = {}
+        if len(stack) != 1:
+            extra["db.operation.batch.size"] = len(stack)
+        name = f"{kind} {next(iter(names))}" if len(names) == 1 else kind
+        return op, bound.try_start_span(name, extra)
+    except Exception as exc:
+        report_failure("redis pipeline", exc)
+        return None
 
 
 def _pipeline_done(bound: Bound, op: Op, span: Any, results: Any, elapsed: float) -> None:
     try:
-        failed = _failed_in_results(results)
+        failed = None
+        if isinstance(results, list):
+            failed = next((r for r in results if isinstance(r, BaseException)), None)
         if failed is None:
             op.ok(elapsed)
         else:
@@ -346,24 +310,42 @@ def _pipeline_done(bound: Bound, op: Op, span: Any, results: Any, elapsed: float
         report_failure("redis pipeline", exc)
 
 
+def _sync_pipeline(
+    pipe: Any, execute: Callable[..., Any], get: Callable[[], Bound]
+) -> Callable[..., Any]:
+    def execute_pipeline(*args: Any, **kwargs: Any) -> Any:
+        bound = get()
+        started = _pipeline_op(bound, pipe)
+        if started is None:
+            return execute(*args, **kwargs)
+        op, span = started
+        start = perf_counter()
+        try:
+            results = execute(*args, **kwargs)
+        except BaseException as exc:
+            _failed(bound, op, span, exc, perf_counter() - start)
+            raise
+        _pipeline_done(bound, op, span, results, perf_counter() - start)
+        return results
+
+    execute_pipeline.__wrapped__ = execute  # type: ignore[attr-defined]
+    return execute_pipeline
+
+
 def _async_pipeline(
     pipe: Any, execute: Callable[..., Awaitable[Any]], get: Callable[[], Bound]
 ) -> Callable[..., Awaitable[Any]]:
     async def execute_pipeline(*args: Any, **kwargs: Any) -> Any:
         bound = get()
-        if bound.ns is None or (not pipe.command_stack and not pipe.watching):
+        started = _pipeline_op(bound, pipe)
+        if started is None:
             return await execute(*args, **kwargs)
-        op, extra = _pipeline_op(bound, pipe)
-        span = None
-        if extra is not None:
-            span = bound.start_span(str(extra.pop("db.operation.name", op.name)), extra)
+        op, span = started
         start = perf_counter()
         try:
             results = await execute(*args, **kwargs)
         except BaseException as exc:
-            _error(op, perf_counter() - start)
-            if span is not None:
-                bound.end_span(span, exc)
+            _failed(bound, op, span, exc, perf_counter() - start)
             raise
         _pipeline_done(bound, op, span, results, perf_counter() - start)
         return results

@@ -255,7 +255,11 @@ def binding_for(
     attrs = {"db.system.name": db_system, **attributes}
 
     def build(telemetry: Telemetry) -> Bound:
-        system = shared.get()
+        try:
+            system = shared.get()
+        except Exception as exc:  # never let instrumentation break the connection
+            report_failure("sql binding", exc)
+            return Bound(None, None, attrs)
         if not system.active:
             return Bound(None, None, attrs)
         want_spans = system.spans if spans is None else spans
