@@ -51,7 +51,7 @@ class NullExporterPlugin:
     limelight_priority = 190
 
     @hookimpl
-    def limelight_spans_exporters(self, telemetry: TelemetryView) -> Sequence[SpanExporter]:
+    def limelight_spans_provide_exporters(self, telemetry: TelemetryView) -> Sequence[SpanExporter]:
         return (NullExporter(),)
 
 

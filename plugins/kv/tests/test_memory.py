@@ -28,25 +28,25 @@ class TestMemoryStoreBehaviour:
     def test_set_get_delete(self, telemetry: Harness) -> None:
         store: MemoryStore[str] = MemoryStore("sessions")
         store.set("a", "1")
-        assert store.get("a") == "1"
+        assert "1" == store.get("a")
         assert store.delete("a") is True
         assert store.get("a") is None
-        assert store.get("a", "fallback") == "fallback"
+        assert "fallback" == store.get("a", "fallback")
         assert store.delete("a") is False
 
     def test_stored_none_is_found(self, telemetry: Harness) -> None:
         store: MemoryStore[None] = MemoryStore("sessions")
         store.set("a", None)
         assert store.get("a", "missing") is None
-        assert telemetry.value("kv_ops_total", namespace="sessions", op="get", result="ok") == 1
+        assert 1 == telemetry.value("kv_ops_total", namespace="sessions", op="get", result="ok")
 
     def test_put_only_stores_when_absent(self, telemetry: Harness) -> None:
         store: MemoryStore[int] = MemoryStore("locks")
         assert store.put("job", 1) is True
         assert store.put("job", 2) is False
-        assert store.get("job") == 1
+        assert 1 == store.get("job")
         store.set("job", 3)
-        assert store.get("job") == 3
+        assert 3 == store.get("job")
 
     def test_ttl_expires_entries(self, telemetry: Harness) -> None:
         clock = FakeClock()
@@ -54,11 +54,11 @@ class TestMemoryStoreBehaviour:
         store.set("short", "s", ttl=10)
         store.set("forever", "f")
         clock.now += 9.9
-        assert store.get("short") == "s"
+        assert "s" == store.get("short")
         clock.now += 0.1
         assert store.get("short") is None
-        assert store.get("forever") == "f"
-        assert len(store) == 1
+        assert "f" == store.get("forever")
+        assert 1 == len(store)
 
     def test_put_replaces_an_expired_entry(self, telemetry: Harness) -> None:
         clock = FakeClock()
@@ -66,7 +66,7 @@ class TestMemoryStoreBehaviour:
         assert store.put("job", 1, ttl=5)
         clock.now += 5
         assert store.put("job", 2, ttl=5)
-        assert store.get("job") == 2
+        assert 2 == store.get("job")
 
     def test_delete_of_an_expired_entry_reports_nothing_removed(self, telemetry: Harness) -> None:
         clock = FakeClock()
@@ -83,12 +83,12 @@ class TestMemoryStoreBehaviour:
         with pytest.raises(ValueError, match="ttl must be a positive number"):
             store.set("a", 1, ttl=ttl)  # type: ignore[arg-type]
         assert store.get("a") is None
-        assert telemetry.value("kv_ops_total", namespace="sessions", op="set", result="error") == 1
+        assert 1 == telemetry.value("kv_ops_total", namespace="sessions", op="set", result="error")
 
     def test_works_without_telemetry(self) -> None:
         store: MemoryStore[int] = MemoryStore("sessions")
         store.set("a", 1)
-        assert store.get("a") == 1
+        assert 1 == store.get("a")
         assert store.put("a", 2) is False
         assert store.delete("a")
 
@@ -105,9 +105,9 @@ class TestMemoryStoreBehaviour:
             t.start()
         for t in threads:
             t.join()
-        assert len(store) == 2000
-        assert telemetry.value("kv_ops_total", namespace="counter", op="set", result="ok") == 2000
-        assert telemetry.value("kv_ops_total", namespace="counter", op="get", result="ok") == 2000
+        assert 2000 == len(store)
+        assert 2000 == telemetry.value("kv_ops_total", namespace="counter", op="set", result="ok")
+        assert 2000 == telemetry.value("kv_ops_total", namespace="counter", op="get", result="ok")
 
 
 class TestMemoryStoreMetrics:
@@ -127,16 +127,16 @@ class TestMemoryStoreMetrics:
                 "kv_ops_total", namespace="sessions", op=op, result=result, default=0
             )
 
-        assert count("set", "ok") == 1
-        assert count("put", "ok") == 1
-        assert count("get", "ok") == 1
-        assert count("get", "not_found") == 2
-        assert count("delete", "ok") == 1
-        assert count("get", "error") == 0
+        assert 1 == count("set", "ok")
+        assert 1 == count("put", "ok")
+        assert 1 == count("get", "ok")
+        assert 2 == count("get", "not_found")
+        assert 1 == count("delete", "ok")
+        assert 0 == count("get", "error")
         hist = telemetry.histogram(
             "kv_op_duration_seconds", namespace="sessions", op="get", result="not_found"
         )
-        assert hist.count == 2
+        assert 2 == hist.count
         assert 0 < hist.sum < 1
 
     def test_writes_have_no_not_found_series(self, telemetry: Harness) -> None:
@@ -151,21 +151,21 @@ class TestMemoryStoreMetrics:
     ) -> None:
         store: MemoryStore[int] = MemoryStore("sessions")
         with pytest.raises(TypeError, match="unhashable"):
-            store.get(["not", "hashable"])  # type: ignore[arg-type]
-        assert telemetry.value("kv_ops_total", namespace="sessions", op="get", result="error") == 1
+            store.get(["not", "hashable"])  # type: ignore[call-overload]
+        assert 1 == telemetry.value("kv_ops_total", namespace="sessions", op="get", result="error")
 
     def test_stores_share_a_namespace(self, telemetry: Harness) -> None:
         one: MemoryStore[int] = MemoryStore("cache")
         two: MemoryStore[int] = MemoryStore("cache")
         one.set("a", 1)
         two.set("a", 1)
-        assert telemetry.value("kv_ops_total", namespace="cache", op="set", result="ok") == 2
+        assert 2 == telemetry.value("kv_ops_total", namespace="cache", op="set", result="ok")
 
     def test_no_spans_by_default(self, telemetry: Harness) -> None:
         store: MemoryStore[int] = MemoryStore("sessions")
         store.set("a", 1)
         store.get("a")
-        assert telemetry.spans() == []
+        assert [] == telemetry.spans()
 
     def test_namespace_must_be_given(self) -> None:
         with pytest.raises(ValueError, match="namespace must be a non-empty string"):
@@ -181,11 +181,11 @@ class TestMemoryStoreSpans:
         store.set("secret-key", "secret-value")
         store.get("secret-key")
         span = telemetry.span(name="get", kind="client")
-        assert dict(span.attributes or {}) == {
+        assert {
             "db.system.name": "memory",
             "db.operation.name": "get",
             "limelight.kv.namespace": "sessions",
-        }
+        } == dict(span.attributes or {})
         for captured in telemetry.spans():
             values = " ".join(str(v) for v in (captured.attributes or {}).values())
             assert "secret" not in values + captured.name
@@ -196,20 +196,20 @@ class TestMemoryStoreSpans:
         with pytest.raises(ValueError, match="ttl"):
             store.set("a", 1, ttl=-5)
         span = telemetry.span(name="set", status="error")
-        assert (span.attributes or {})["error.type"] == "ValueError"
+        assert "ValueError" == (span.attributes or {})["error.type"]
 
     def test_per_store_opt_in(self, telemetry: Harness) -> None:
         traced: MemoryStore[int] = MemoryStore("traced", spans=True)
         quiet: MemoryStore[int] = MemoryStore("quiet")
         traced.set("a", 1)
         quiet.set("a", 1)
-        assert [
+        assert [{"limelight.kv.namespace": "traced"}] == [
             {"limelight.kv.namespace": (s.attributes or {})["limelight.kv.namespace"]}
             for s in telemetry.spans()
-        ] == [{"limelight.kv.namespace": "traced"}]
+        ]
 
     @pytest.mark.limelight(plugins=[plugin], env={"LIMELIGHT_KV_SPANS": "true"})
     def test_per_store_opt_out(self, telemetry: Harness) -> None:
         store: MemoryStore[int] = MemoryStore("quiet", spans=False)
         store.set("a", 1)
-        assert telemetry.spans() == []
+        assert [] == telemetry.spans()

@@ -17,9 +17,9 @@ class TestPlugin:
     def test_discovered_through_the_entry_point(self) -> None:
         manager = limelight.discover(limelight.load_config({}))
         info = next(i for i in manager.infos() if i.name == "kv")
-        assert (info.status, info.priority, info.distribution) == ("loaded", 220, "limelight-kv")
+        assert ("loaded", 220, "limelight-kv") == (info.status, info.priority, info.distribution)
         assert "limelight_metrics_declare" in info.hooks
-        assert "limelight_config_variables" in info.hooks
+        assert "limelight_config_declare" in info.hooks
 
     @pytest.mark.limelight(plugins=[plugin])
     def test_declares_the_catalog_metrics(self, telemetry: Harness) -> None:
@@ -35,26 +35,25 @@ class TestPlugin:
     @pytest.mark.limelight(plugins=[plugin], env={"LIMELIGHT_METRICS_NAMESPACE": "shop"})
     def test_metrics_namespace_prefix(self, telemetry: Harness) -> None:
         MemoryStore("cache").get("a")
-        assert (
-            telemetry.value("shop_kv_ops_total", namespace="cache", op="get", result="not_found")
-            == 1
+        assert 1 == telemetry.value(
+            "shop_kv_ops_total", namespace="cache", op="get", result="not_found"
         )
 
     @pytest.mark.limelight(plugins=[plugin], env={"LIMELIGHT_KV_SPANS": "maybe"})
     def test_invalid_spans_setting_falls_back_to_off(self, telemetry: Harness) -> None:
         MemoryStore("cache").get("a")
-        assert telemetry.spans() == []
-        assert telemetry.value("kv_ops_total", namespace="cache", op="get", result="not_found") == 1
+        assert [] == telemetry.spans()
+        assert 1 == telemetry.value("kv_ops_total", namespace="cache", op="get", result="not_found")
 
     def test_variables_are_declared(self) -> None:
-        names = [v.name for v in plugin.limelight_config_variables()]
-        assert names == ["LIMELIGHT_KV_SPANS"]
+        names = [v.name for v in plugin.limelight_config_declare()]
+        assert ["LIMELIGHT_KV_SPANS"] == names
 
     @pytest.mark.limelight(plugins=[plugin], env={"OTEL_SDK_DISABLED": "true"})
     def test_sdk_disabled_records_nothing(self, telemetry: Harness) -> None:
         store: MemoryStore[int] = MemoryStore("cache")
         store.set("a", 1)
-        assert store.get("a") == 1
+        assert 1 == store.get("a")
         assert "kv_ops_total" not in telemetry.store
 
 

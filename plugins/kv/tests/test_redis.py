@@ -21,6 +21,11 @@ def client(server: tuple[str, int], namespace: str = "sessions", **kwargs: Any) 
     return instrument_redis(redis.Redis(host=server[0], port=server[1], **kwargs), namespace)
 
 
+def pipeline(r: redis.Redis, transaction: bool = True) -> Any:
+    """A pipeline of *r*, typed loosely: redis-py's stubs do not allow command chaining."""
+    return r.pipeline(transaction=transaction)
+
+
 def count(telemetry: Harness, op: str, result: str, namespace: str = "sessions") -> float:
     return telemetry.value("kv_ops_total", namespace=namespace, op=op, result=result, default=0)
 
@@ -31,18 +36,18 @@ class TestCommands:
     def test_get_set_delete(self, telemetry: Harness, redis_server: Any, prefix: str) -> None:
         r = client(redis_server)
         assert r.set(prefix + "a", "1") is True
-        assert r.get(prefix + "a") == b"1"
+        assert b"1" == r.get(prefix + "a")
         assert r.get(prefix + "missing") is None
-        assert r.delete(prefix + "a") == 1
-        assert count(telemetry, "set", "ok") == 1
-        assert count(telemetry, "get", "ok") == 1
-        assert count(telemetry, "get", "not_found") == 1
-        assert count(telemetry, "delete", "ok") == 1
-        assert count(telemetry, "get", "error") == 0
+        assert 1 == r.delete(prefix + "a")
+        assert 1 == count(telemetry, "set", "ok")
+        assert 1 == count(telemetry, "get", "ok")
+        assert 1 == count(telemetry, "get", "not_found")
+        assert 1 == count(telemetry, "delete", "ok")
+        assert 0 == count(telemetry, "get", "error")
         hist = telemetry.histogram(
             "kv_op_duration_seconds", namespace="sessions", op="get", result="ok"
         )
-        assert hist.count == 1
+        assert 1 == hist.count
         assert 0 < hist.sum < 5
 
     def test_other_commands_use_their_lowercased_name(
@@ -61,16 +66,16 @@ class TestCommands:
     ) -> None:
         r = client(redis_server)
         r.hset(prefix + "h", "f", "v")
-        assert r.hgetall(prefix + "nohash") == {}
-        assert r.hgetall(prefix + "h") == {b"f": b"v"}
-        assert r.exists(prefix + "nothing") == 0
-        assert r.mget(prefix + "x", prefix + "y") == [None, None]
+        assert {} == r.hgetall(prefix + "nohash")
+        assert {b"f": b"v"} == r.hgetall(prefix + "h")
+        assert 0 == r.exists(prefix + "nothing")
+        assert [None, None] == r.mget(prefix + "x", prefix + "y")
         assert r.hget(prefix + "h", "other") is None
-        assert count(telemetry, "hgetall", "not_found") == 1
-        assert count(telemetry, "hgetall", "ok") == 1
-        assert count(telemetry, "exists", "not_found") == 1
-        assert count(telemetry, "mget", "not_found") == 1
-        assert count(telemetry, "hget", "not_found") == 1
+        assert 1 == count(telemetry, "hgetall", "not_found")
+        assert 1 == count(telemetry, "hgetall", "ok")
+        assert 1 == count(telemetry, "exists", "not_found")
+        assert 1 == count(telemetry, "mget", "not_found")
+        assert 1 == count(telemetry, "hget", "not_found")
 
     def test_wrong_type_error_is_counted_and_reraised_unchanged(
         self, telemetry: Harness, redis_server: Any, prefix: str
@@ -85,13 +90,14 @@ class TestCommands:
         assert type(bare_error.value) is type(error.value)
         assert bare_error.value.args == error.value.args
         assert str(error.value).startswith("WRONGTYPE")
-        assert count(telemetry, "lpush", "error") == 1
-        assert count(telemetry, "lpush", "ok") == 0
+        assert 1 == count(telemetry, "lpush", "error")
+        assert 0 == count(telemetry, "lpush", "ok")
         assert (
-            telemetry.histogram(
+            1
+            == telemetry.histogram(
                 "kv_op_duration_seconds", namespace="sessions", op="lpush", result="error"
             ).count
-        ) == 1
+        )
 
     def test_dropped_connection_is_an_error(
         self, telemetry: Harness, redis_server: Any, prefix: str
@@ -107,14 +113,15 @@ class TestCommands:
                 r.blpop([prefix + "queue"], timeout=10)
         finally:
             killer.join()
-        assert count(telemetry, "blpop", "error") == 1
-        assert (r.set(prefix + "a", "v") and r.get(prefix + "a")) == b"v"
+        assert 1 == count(telemetry, "blpop", "error")
+        assert r.set(prefix + "a", "v")
+        assert b"v" == r.get(prefix + "a")
 
     def test_unreachable_server_is_an_error(self, telemetry: Harness) -> None:
         r = client(("127.0.0.1", free_port()), retry=Retry(NoBackoff(), 0))
         with pytest.raises(redis.ConnectionError):
             r.get("anything")
-        assert count(telemetry, "get", "error") == 1
+        assert 1 == count(telemetry, "get", "error")
 
     def test_namespaces_are_separate(
         self, telemetry: Harness, redis_server: Any, prefix: str
@@ -124,8 +131,8 @@ class TestCommands:
         sessions.get(prefix + "a")
         cache.get(prefix + "a")
         cache.get(prefix + "a")
-        assert count(telemetry, "get", "not_found", "sessions") == 1
-        assert count(telemetry, "get", "not_found", "cache") == 2
+        assert 1 == count(telemetry, "get", "not_found", "sessions")
+        assert 2 == count(telemetry, "get", "not_found", "cache")
 
     def test_key_values_never_become_labels(
         self, telemetry: Harness, redis_server: Any, prefix: str
@@ -135,15 +142,15 @@ class TestCommands:
             r.set(f"{prefix}user:{i}", i)
         values = {v for s in telemetry.series("kv_ops_total") for v in s.values()}
         assert not any(prefix in v for v in values)
-        assert count(telemetry, "set", "ok") == 20
+        assert 20 == count(telemetry, "set", "ok")
 
     def test_unusual_command_names_are_bounded(
         self, telemetry: Harness, redis_server: Any, prefix: str
     ) -> None:
         r = client(redis_server)
         with pytest.raises(redis.ResponseError):
-            r.execute_command(f"NOT A COMMAND {prefix}", "x")
-        assert count(telemetry, "other", "error") == 1
+            r.execute_command(f"NOT A COMMAND {prefix}", "x")  # type: ignore[no-untyped-call]
+        assert 1 == count(telemetry, "other", "error")
 
 
 class TestPipelines:
@@ -151,35 +158,35 @@ class TestPipelines:
 
     def test_transaction_pipeline(self, telemetry: Harness, redis_server: Any, prefix: str) -> None:
         r = client(redis_server)
-        with r.pipeline() as pipe:
+        with pipeline(r) as pipe:
             pipe.set(prefix + "a", 1).incr(prefix + "a").get(prefix + "a")
-            assert pipe.execute() == [True, 2, b"2"]
-        assert count(telemetry, "multi", "ok") == 1
-        assert count(telemetry, "set", "ok") == 0
+            assert [True, 2, b"2"] == pipe.execute()
+        assert 1 == count(telemetry, "multi", "ok")
+        assert 0 == count(telemetry, "set", "ok")
 
     def test_plain_pipeline(self, telemetry: Harness, redis_server: Any, prefix: str) -> None:
         r = client(redis_server)
-        pipe = r.pipeline(transaction=False)
+        pipe = pipeline(r, transaction=False)
         pipe.set(prefix + "a", 1)
         pipe.get(prefix + "a")
-        assert pipe.execute() == [True, b"1"]
-        assert pipe.execute() == []
-        assert count(telemetry, "pipeline", "ok") == 1
+        assert [True, b"1"] == pipe.execute()
+        assert [] == pipe.execute()
+        assert 1 == count(telemetry, "pipeline", "ok")
 
     def test_failed_command_in_pipeline_is_an_error(
         self, telemetry: Harness, redis_server: Any, prefix: str
     ) -> None:
         r = client(redis_server)
         r.set(prefix + "s", "string")
-        pipe = r.pipeline(transaction=False)
+        pipe = pipeline(r, transaction=False)
         pipe.get(prefix + "s").lpush(prefix + "s", "x")
         with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
             pipe.execute()
         pipe.get(prefix + "s").lpush(prefix + "s", "x")
         results = pipe.execute(raise_on_error=False)
-        assert results[0] == b"string"
+        assert b"string" == results[0]
         assert isinstance(results[1], redis.ResponseError)
-        assert count(telemetry, "pipeline", "error") == 2
+        assert 2 == count(telemetry, "pipeline", "error")
 
     def test_watch_and_transaction(
         self, telemetry: Harness, redis_server: Any, prefix: str
@@ -192,11 +199,11 @@ class TestPipelines:
             pipe.multi()
             pipe.set(prefix + "balance", balance - 3)
 
-        assert r.transaction(withdraw, prefix + "balance") == [True]
-        assert r.get(prefix + "balance") == b"7"
-        assert count(telemetry, "watch", "ok") == 1
-        assert count(telemetry, "get", "ok") == 2  # one while watching, one after
-        assert count(telemetry, "multi", "ok") == 1
+        assert [True] == r.transaction(withdraw, prefix + "balance")
+        assert b"7" == r.get(prefix + "balance")
+        assert 1 == count(telemetry, "watch", "ok")
+        assert 2 == count(telemetry, "get", "ok")  # one while watching, one after
+        assert 1 == count(telemetry, "multi", "ok")
 
     def test_discarded_transaction_rolls_back(
         self, telemetry: Harness, redis_server: Any, prefix: str
@@ -204,15 +211,15 @@ class TestPipelines:
         r = client(redis_server)
         other = redis.Redis(host=redis_server[0], port=redis_server[1])
         r.set(prefix + "k", "before")
-        with r.pipeline() as pipe:
+        with pipeline(r) as pipe:
             pipe.watch(prefix + "k")
             pipe.multi()
             pipe.set(prefix + "k", "mine")
             other.set(prefix + "k", "theirs")
             with pytest.raises(redis.WatchError):
                 pipe.execute()
-        assert r.get(prefix + "k") == b"theirs"
-        assert count(telemetry, "multi", "error") == 1
+        assert b"theirs" == r.get(prefix + "k")
+        assert 1 == count(telemetry, "multi", "error")
 
 
 class TestInstrumentation:
@@ -225,7 +232,7 @@ class TestInstrumentation:
         plain = redis.Redis(host=redis_server[0], port=redis_server[1])
         plain.get(prefix + "a")
         assert "execute_command" not in vars(plain)
-        assert telemetry.series("kv_ops_total") == []
+        assert [] == telemetry.series("kv_ops_total")
 
     def test_instrumenting_twice_counts_once(
         self, telemetry: Harness, redis_server: Any, prefix: str
@@ -233,16 +240,16 @@ class TestInstrumentation:
         r = client(redis_server, "first")
         instrument_redis(r, "second")
         r.get(prefix + "a")
-        assert count(telemetry, "get", "not_found", "first") == 0
-        assert count(telemetry, "get", "not_found", "second") == 1
+        assert 0 == count(telemetry, "get", "not_found", "first")
+        assert 1 == count(telemetry, "get", "not_found", "second")
 
     def test_uninstrument(self, telemetry: Harness, redis_server: Any, prefix: str) -> None:
         r = client(redis_server)
         uninstrument_redis(r)
         assert not is_instrumented(r)
         r.get(prefix + "a")
-        r.pipeline().get(prefix + "a").execute()
-        assert telemetry.series("kv_ops_total") == []
+        pipeline(r).get(prefix + "a").execute()
+        assert [] == telemetry.series("kv_ops_total")
 
     def test_returns_the_same_client(self, redis_server: Any) -> None:
         r = redis.Redis(host=redis_server[0], port=redis_server[1])
@@ -258,19 +265,20 @@ class TestInstrumentation:
     def test_passes_through_without_telemetry(self, redis_server: Any, prefix: str) -> None:
         r = client(redis_server)
         assert r.set(prefix + "a", "1")
-        assert r.get(prefix + "a") == b"1"
+        assert b"1" == r.get(prefix + "a")
 
     def test_records_once_telemetry_starts(self, redis_server: Any, prefix: str) -> None:
         r = client(redis_server)
         r.get(prefix + "before")
         with Harness(plugins=[plugin]) as harness:
             r.get(prefix + "during")
-            assert count(harness, "get", "not_found") == 1
+            assert 1 == count(harness, "get", "not_found")
 
     def test_plugin_not_loaded_means_nothing_recorded(self, redis_server: Any, prefix: str) -> None:
         r = client(redis_server)
         with Harness() as harness:
-            assert (r.set(prefix + "a", "1") and r.get(prefix + "a")) == b"1"
+            assert r.set(prefix + "a", "1")
+            assert b"1" == r.get(prefix + "a")
             assert "kv_ops_total" not in harness.store
 
 
@@ -280,7 +288,7 @@ class TestSpans:
     def test_off_by_default(self, telemetry: Harness, redis_server: Any, prefix: str) -> None:
         r = client(redis_server)
         r.get(prefix + "a")
-        assert telemetry.spans() == []
+        assert [] == telemetry.spans()
 
     @pytest.mark.limelight(plugins=[plugin], env={"LIMELIGHT_KV_SPANS": "true"})
     def test_command_span(self, telemetry: Harness, redis_server: Any, prefix: str) -> None:
@@ -308,8 +316,8 @@ class TestSpans:
         with pytest.raises(redis.ResponseError):
             r.lpush(prefix + "s", "x")
         span = telemetry.span(name="LPUSH", status="error")
-        assert (span.attributes or {})["error.type"] == "WRONGTYPE"
-        assert (span.attributes or {})["db.response.status_code"] == "WRONGTYPE"
+        assert "WRONGTYPE" == (span.attributes or {})["error.type"]
+        assert "WRONGTYPE" == (span.attributes or {})["db.response.status_code"]
         assert not span.status.description
 
     @pytest.mark.limelight(plugins=[plugin], env={"LIMELIGHT_KV_SPANS": "true"})
@@ -318,18 +326,18 @@ class TestSpans:
         with pytest.raises(redis.ConnectionError):
             r.get("a")
         span = telemetry.span(name="GET", status="error")
-        assert (span.attributes or {})["error.type"] == "redis.exceptions.ConnectionError"
+        assert "redis.exceptions.ConnectionError" == (span.attributes or {})["error.type"]
 
     @pytest.mark.limelight(plugins=[plugin], env={"LIMELIGHT_KV_SPANS": "true"})
     def test_pipeline_span(self, telemetry: Harness, redis_server: Any, prefix: str) -> None:
         r = client(redis_server)
-        r.pipeline().set(prefix + "a", 1).set(prefix + "b", 2).execute()
-        r.pipeline(transaction=False).set(prefix + "a", 1).get(prefix + "b").execute()
+        pipeline(r).set(prefix + "a", 1).set(prefix + "b", 2).execute()
+        pipeline(r, transaction=False).set(prefix + "a", 1).get(prefix + "b").execute()
         same = telemetry.span(name="MULTI SET")
-        assert (same.attributes or {})["db.operation.batch.size"] == 2
-        assert (same.attributes or {})["db.operation.name"] == "MULTI SET"
+        assert 2 == (same.attributes or {})["db.operation.batch.size"]
+        assert "MULTI SET" == (same.attributes or {})["db.operation.name"]
         mixed = telemetry.span(name="PIPELINE")
-        assert (mixed.attributes or {})["db.operation.name"] == "PIPELINE"
+        assert "PIPELINE" == (mixed.attributes or {})["db.operation.name"]
 
     def test_per_client_opt_in(self, telemetry: Harness, redis_server: Any, prefix: str) -> None:
         traced = instrument_redis(
@@ -338,8 +346,8 @@ class TestSpans:
         quiet = client(redis_server, "quiet")
         traced.get(prefix + "a")
         quiet.get(prefix + "a")
-        assert [(s.attributes or {})["limelight.kv.namespace"] for s in telemetry.spans()] == [
-            "traced"
+        assert ["traced"] == [
+            (s.attributes or {})["limelight.kv.namespace"] for s in telemetry.spans()
         ]
 
     @pytest.mark.limelight(plugins=[plugin], env={"LIMELIGHT_KV_SPANS": "true"})
@@ -376,8 +384,8 @@ class TestRecordingFailures:
         monkeypatch.setattr(Bound, "start_span", broken)
         r = client(redis_server)
         assert r.set(prefix + "s", "v")
-        assert r.get(prefix + "s") == b"v"
+        assert b"v" == r.get(prefix + "s")
         with pytest.raises(redis.ResponseError, match="WRONGTYPE"):
             r.lpush(prefix + "s", "x")
-        assert r.pipeline().get(prefix + "s").execute() == [b"v"]
-        assert telemetry.spans() == []
+        assert [b"v"] == pipeline(r).get(prefix + "s").execute()
+        assert [] == telemetry.spans()

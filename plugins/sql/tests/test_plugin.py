@@ -19,9 +19,9 @@ class TestPlugin:
     def test_discovered_through_the_entry_point(self) -> None:
         manager = limelight.discover(limelight.load_config({}))
         info = next(i for i in manager.infos() if i.name == "sql")
-        assert (info.status, info.priority, info.distribution) == ("loaded", 230, "limelight-sql")
+        assert ("loaded", 230, "limelight-sql") == (info.status, info.priority, info.distribution)
         assert "limelight_metrics_declare" in info.hooks
-        assert "limelight_config_variables" in info.hooks
+        assert "limelight_config_declare" in info.hooks
 
     @pytest.mark.limelight(plugins=[plugin])
     def test_declares_the_catalog_metrics(self, telemetry: Harness) -> None:
@@ -35,24 +35,24 @@ class TestPlugin:
     @pytest.mark.limelight(plugins=[plugin], env={"LIMELIGHT_METRICS_NAMESPACE": "shop"})
     def test_metrics_namespace_prefix(self, telemetry: Harness) -> None:
         instrument_connection(sqlite3.connect(":memory:")).execute("SELECT 1")
-        assert (
-            telemetry.value("shop_sql_ops_total", db_system="sqlite", op="query", result="ok") == 1
+        assert 1 == telemetry.value(
+            "shop_sql_ops_total", db_system="sqlite", op="query", result="ok"
         )
 
     @pytest.mark.limelight(plugins=[plugin], env={"LIMELIGHT_SQL_SPANS": "sometimes"})
     def test_invalid_spans_setting_falls_back_to_off(self, telemetry: Harness) -> None:
         instrument_connection(sqlite3.connect(":memory:")).execute("SELECT 1")
-        assert telemetry.spans() == []
-        assert telemetry.value("sql_ops_total", db_system="sqlite", op="query", result="ok") == 1
+        assert [] == telemetry.spans()
+        assert 1 == telemetry.value("sql_ops_total", db_system="sqlite", op="query", result="ok")
 
     @pytest.mark.limelight(plugins=[plugin], env={"OTEL_SDK_DISABLED": "true"})
     def test_sdk_disabled_passes_through(self, telemetry: Harness) -> None:
         conn = instrument_connection(sqlite3.connect(":memory:"))
-        assert conn.execute("SELECT 1").fetchone() == (1,)
+        assert (1,) == conn.execute("SELECT 1").fetchone()
         assert "sql_ops_total" not in telemetry.store
 
     def test_variables_are_declared(self) -> None:
-        assert [v.name for v in plugin.limelight_config_variables()] == ["LIMELIGHT_SQL_SPANS"]
+        assert ["LIMELIGHT_SQL_SPANS"] == [v.name for v in plugin.limelight_config_declare()]
 
 
 class TestPublicApi:

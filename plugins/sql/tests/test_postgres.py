@@ -64,22 +64,22 @@ class TestStatements:
         with conn.cursor() as cur:
             cur.execute(f"INSERT INTO {table} (name, n) VALUES (%s, %s)", ("a", 1))
             cur.execute(f"SELECT name, n FROM {table} WHERE name = %s", ("a",))
-            assert cur.fetchone() == ("a", 1)
+            assert ("a", 1) == cur.fetchone()
             cur.execute(f"SELECT name FROM {table} WHERE name = %s", ("none",))
-            assert cur.fetchall() == []
+            assert [] == cur.fetchall()
         conn.commit()
-        assert count(telemetry, "exec", "ok") == 1
-        assert count(telemetry, "query", "ok") == 2
+        assert 1 == count(telemetry, "exec", "ok")
+        assert 2 == count(telemetry, "query", "ok")
         hist = telemetry.histogram(
             "sql_op_duration_seconds", db_system="postgresql", op="query", result="ok"
         )
-        assert hist.count == 2
+        assert 2 == hist.count
 
     def test_returning_is_a_query(self, telemetry: Harness, conn: Any, table: str) -> None:
         with conn.cursor() as cur:
             cur.execute(f"INSERT INTO {table} (name) VALUES (%s) RETURNING id", ("a",))
-            assert cur.fetchone() == (1,)
-        assert count(telemetry, "query", "ok") == 1
+            assert (1,) == cur.fetchone()
+        assert 1 == count(telemetry, "query", "ok")
 
     def test_executemany(self, telemetry: Harness, conn: Any, table: str) -> None:
         with conn.cursor() as cur:
@@ -87,21 +87,21 @@ class TestStatements:
                 f"INSERT INTO {table} (name, n) VALUES (%s, %s)", [(f"n{i}", i) for i in range(5)]
             )
             cur.execute(f"SELECT count(*) FROM {table}")
-            assert cur.fetchone() == (5,)
-        assert count(telemetry, "exec", "ok") == 1
-        assert count(telemetry, "query", "ok") == 1
+            assert (5,) == cur.fetchone()
+        assert 1 == count(telemetry, "exec", "ok")
+        assert 1 == count(telemetry, "query", "ok")
 
     def test_sql_prepared_statement(self, telemetry: Harness, conn: Any, table: str) -> None:
         with conn.cursor() as cur:
             cur.execute(f"PREPARE get_item (text) AS SELECT n FROM {table} WHERE name = $1")
             cur.execute(f"INSERT INTO {table} (name, n) VALUES ('a', 7)")
             cur.execute("EXECUTE get_item ('a')")
-            assert cur.fetchone() == (7,)
+            assert (7,) == cur.fetchone()
             cur.execute("EXECUTE get_item ('b')")
             assert cur.fetchone() is None
             cur.execute("DEALLOCATE get_item")
-        assert count(telemetry, "query", "ok") == 2
-        assert count(telemetry, "exec", "ok") == 3
+        assert 2 == count(telemetry, "query", "ok")
+        assert 3 == count(telemetry, "exec", "ok")
 
     def test_syntax_error(self, telemetry: Harness, conn: Any, driver: str) -> None:
         expected = (
@@ -109,7 +109,7 @@ class TestStatements:
         )
         with conn.cursor() as cur, pytest.raises(expected):
             cur.execute("SELEC 1")
-        assert count(telemetry, "exec", "error") == 1
+        assert 1 == count(telemetry, "exec", "error")
 
     def test_failure_inside_a_transaction_then_rollback(
         self, telemetry: Harness, conn: Any, table: str, driver: str
@@ -124,11 +124,11 @@ class TestStatements:
         conn.rollback()
         with conn.cursor() as cur:
             cur.execute(f"SELECT count(*) FROM {table}")
-            assert cur.fetchone() == (0,)
-        assert count(telemetry, "exec", "ok") == 1
-        assert count(telemetry, "exec", "error") == 1
-        assert count(telemetry, "query", "error") == 1
-        assert count(telemetry, "query", "ok") == 1
+            assert (0,) == cur.fetchone()
+        assert 1 == count(telemetry, "exec", "ok")
+        assert 1 == count(telemetry, "exec", "error")
+        assert 1 == count(telemetry, "query", "error")
+        assert 1 == count(telemetry, "query", "ok")
 
     def test_commit_keeps_and_rollback_drops(
         self, telemetry: Harness, conn: Any, table: str
@@ -139,8 +139,8 @@ class TestStatements:
             cur.execute(f"INSERT INTO {table} (name) VALUES ('dropped')")
             conn.rollback()
             cur.execute(f"SELECT name FROM {table}")
-            assert cur.fetchall() == [("kept",)]
-        assert count(telemetry, "exec", "ok") == 2
+            assert [("kept",)] == cur.fetchall()
+        assert 2 == count(telemetry, "exec", "ok")
 
     def test_dropped_connection(self, telemetry: Harness, conn: Any, driver: str) -> None:
         with conn.cursor() as cur:
@@ -149,7 +149,7 @@ class TestStatements:
         operational = psycopg.OperationalError if driver == "psycopg" else psycopg2.OperationalError
         with pytest.raises(operational), conn.cursor() as cur:
             cur.execute("SELECT pg_terminate_backend(pg_backend_pid())")
-        assert count(telemetry, "query", "error") == 1
+        assert 1 == count(telemetry, "query", "error")
         assert conn.closed
         with pytest.raises((psycopg.Error, psycopg2.Error)):
             conn.cursor().execute("SELECT 1")
@@ -161,8 +161,8 @@ class TestStatements:
         with conn.cursor() as cur:
             assert cur.connection is conn
             cur.execute("SELECT %s::int + 1", (1,))
-            assert cur.fetchone() == (2,)
-            assert cur.rowcount == 1
+            assert (2,) == cur.fetchone()
+            assert 1 == cur.rowcount
 
 
 class TestPsycopg:
@@ -178,9 +178,9 @@ class TestPsycopg:
             row = conn.execute(
                 f"SELECT n FROM {table} WHERE name = %s", ("a",), prepare=True
             ).fetchone()
-            assert row == (1,)
-        assert count(telemetry, "query", "ok") == 3
-        assert count(telemetry, "exec", "ok") == 1
+            assert (1,) == row
+        assert 3 == count(telemetry, "query", "ok")
+        assert 1 == count(telemetry, "exec", "ok")
 
     def test_transaction_block_rolls_back(self, telemetry: Harness, conn: Any, table: str) -> None:
         def insert_twice() -> None:
@@ -190,21 +190,21 @@ class TestPsycopg:
 
         with pytest.raises(psycopg.errors.UniqueViolation):
             insert_twice()
-        assert conn.execute(f"SELECT count(*) FROM {table}").fetchone() == (0,)
-        assert count(telemetry, "exec", "ok") == 1
-        assert count(telemetry, "exec", "error") == 1
+        assert (0,) == conn.execute(f"SELECT count(*) FROM {table}").fetchone()
+        assert 1 == count(telemetry, "exec", "ok")
+        assert 1 == count(telemetry, "exec", "error")
 
     @pytest.mark.limelight(plugins=[plugin], env={"LIMELIGHT_SQL_SPANS": "true"})
     def test_composed_statement(self, telemetry: Harness, conn: Any, table: str) -> None:
         query = sql.SQL("SELECT {} FROM {} WHERE name = {}").format(
             sql.Identifier("n"), sql.Identifier(table), sql.Literal("secret")
         )
-        assert conn.execute(query).fetchall() == []
+        assert [] == conn.execute(query).fetchall()
         span = telemetry.span(name=f'SELECT "{table}"')
-        assert (span.attributes or {})["db.query.text"] == (
-            f'SELECT "n" FROM "{table}" WHERE name = ?'
+        assert (
+            f'SELECT "n" FROM "{table}" WHERE name = ?' == (span.attributes or {})["db.query.text"]
         )
-        assert count(telemetry, "query", "ok") == 1
+        assert 1 == count(telemetry, "query", "ok")
 
 
 class TestSpans:
@@ -234,7 +234,7 @@ class TestSpans:
                 cur.execute(f"INSERT INTO {table} (name) VALUES ('secret-key')")
         failed = telemetry.span(name=f"INSERT {table}", status="error")
         attributes = dict(failed.attributes or {})
-        assert attributes["db.response.status_code"] == "23505"
-        assert attributes["error.type"] == "23505"
+        assert "23505" == attributes["db.response.status_code"]
+        assert "23505" == attributes["error.type"]
         everything = str(attributes) + str(failed.events) + str(failed.status.description)
         assert "secret" not in everything

@@ -45,14 +45,14 @@ class TestAsyncStatements:
         async with aconn.cursor() as cur:
             await cur.execute(f"INSERT INTO {table} (name) VALUES (%s)", ("a",))
             await cur.execute(f"SELECT name FROM {table}")
-            assert await cur.fetchall() == [("a",)]
+            assert [("a",)] == await cur.fetchall()
             await cur.execute(f"SELECT name FROM {table}")
-            assert [row async for row in cur] == [("a",)]
+            assert [("a",)] == [row async for row in cur]
         cur2 = await aconn.execute(f"SELECT count(*) FROM {table}")
-        assert await cur2.fetchone() == (1,)
+        assert (1,) == await cur2.fetchone()
         await aconn.commit()
-        assert count(telemetry, "exec", "ok") == 1
-        assert count(telemetry, "query", "ok") == 3
+        assert 1 == count(telemetry, "exec", "ok")
+        assert 3 == count(telemetry, "query", "ok")
 
     async def test_executemany_and_rollback(
         self, telemetry: Harness, aconn: Any, table: str
@@ -63,8 +63,8 @@ class TestAsyncStatements:
             )
         await aconn.rollback()
         cur = await aconn.execute(f"SELECT count(*) FROM {table}")
-        assert await cur.fetchone() == (0,)
-        assert count(telemetry, "exec", "ok") == 1
+        assert (0,) == await cur.fetchone()
+        assert 1 == count(telemetry, "exec", "ok")
 
     async def test_errors(self, telemetry: Harness, aconn: Any, table: str) -> None:
         with pytest.raises(psycopg.errors.SyntaxError):
@@ -73,13 +73,13 @@ class TestAsyncStatements:
         with pytest.raises(psycopg.errors.UndefinedTable):
             await aconn.execute("SELECT * FROM no_such_table")
         await aconn.rollback()
-        assert count(telemetry, "exec", "error") == 1
-        assert count(telemetry, "query", "error") == 1
+        assert 1 == count(telemetry, "exec", "error")
+        assert 1 == count(telemetry, "query", "error")
 
     async def test_dropped_connection(self, telemetry: Harness, aconn: Any) -> None:
         with pytest.raises(psycopg.OperationalError):
             await aconn.execute("SELECT pg_terminate_backend(pg_backend_pid())")
-        assert count(telemetry, "query", "error") == 1
+        assert 1 == count(telemetry, "query", "error")
 
     async def test_transaction_block(self, telemetry: Harness, aconn: Any, table: str) -> None:
         async def insert_twice() -> None:
@@ -90,14 +90,14 @@ class TestAsyncStatements:
         with pytest.raises(psycopg.errors.UniqueViolation):
             await insert_twice()
         cur = await aconn.execute(f"SELECT count(*) FROM {table}")
-        assert await cur.fetchone() == (0,)
-        assert count(telemetry, "exec", "ok") == 1
-        assert count(telemetry, "exec", "error") == 1
+        assert (0,) == await cur.fetchone()
+        assert 1 == count(telemetry, "exec", "ok")
+        assert 1 == count(telemetry, "exec", "error")
 
     async def test_cancelled_statement_is_an_error(self, telemetry: Harness, aconn: Any) -> None:
         with pytest.raises(TimeoutError):
             await asyncio.wait_for(aconn.execute("SELECT pg_sleep(5)"), 0.2)
-        assert count(telemetry, "query", "error") == 1
+        assert 1 == count(telemetry, "query", "error")
 
     @pytest.mark.limelight(plugins=[plugin], env={"LIMELIGHT_SQL_SPANS": "true"})
     async def test_spans(self, telemetry: Harness, aconn: Any, table: str) -> None:
@@ -105,4 +105,4 @@ class TestAsyncStatements:
         with tracer.start_as_current_span("request"):
             await aconn.execute(f"SELECT name FROM {table} WHERE id = 3")
         span = telemetry.span(name=f"SELECT {table}", parent=telemetry.span(name="request"))
-        assert (span.attributes or {})["db.query.text"] == f"SELECT name FROM {table} WHERE id = ?"
+        assert f"SELECT name FROM {table} WHERE id = ?" == (span.attributes or {})["db.query.text"]

@@ -69,9 +69,9 @@ class TestSyncEngine:
         with sqlite_engine.begin() as conn:
             conn.execute(sa.text("INSERT INTO items (name) VALUES (:name)"), {"name": "a"})
             rows = conn.execute(sa.text("SELECT name FROM items")).all()
-        assert [tuple(r) for r in rows] == [("a",)]
-        assert count(telemetry, "exec", "ok", "sqlite") == 1
-        assert count(telemetry, "query", "ok", "sqlite") == 1
+        assert [("a",)] == [tuple(r) for r in rows]
+        assert 1 == count(telemetry, "exec", "ok", "sqlite")
+        assert 1 == count(telemetry, "query", "ok", "sqlite")
 
     def test_executemany(self, telemetry: Harness, sqlite_engine: sa.Engine) -> None:
         with sqlite_engine.begin() as conn:
@@ -79,22 +79,22 @@ class TestSyncEngine:
                 sa.text("INSERT INTO items (name) VALUES (:name)"),
                 [{"name": "a"}, {"name": "b"}, {"name": "c"}],
             )
-        assert count(telemetry, "exec", "ok", "sqlite") == 1
+        assert 1 == count(telemetry, "exec", "ok", "sqlite")
 
     def test_syntax_error_is_raised_as_sqlalchemy_raises_it(
         self, telemetry: Harness, sqlite_engine: sa.Engine
     ) -> None:
         with sqlite_engine.connect() as conn, pytest.raises(sa_exc.OperationalError):
             conn.execute(sa.text("SELEC 1"))
-        assert count(telemetry, "exec", "error", "sqlite") == 1
+        assert 1 == count(telemetry, "exec", "error", "sqlite")
 
     def test_rollback(self, telemetry: Harness, sqlite_engine: sa.Engine) -> None:
         with sqlite_engine.connect() as conn:
             conn.execute(sa.text("INSERT INTO items (name) VALUES ('x')"))
             conn.rollback()
-            assert conn.execute(sa.text("SELECT count(*) FROM items")).scalar() == 0
-        assert count(telemetry, "exec", "ok", "sqlite") == 1
-        assert count(telemetry, "query", "ok", "sqlite") == 1
+            assert 0 == conn.execute(sa.text("SELECT count(*) FROM items")).scalar()
+        assert 1 == count(telemetry, "exec", "ok", "sqlite")
+        assert 1 == count(telemetry, "query", "ok", "sqlite")
 
     def test_orm_session(self, telemetry: Harness, pg_engine: tuple[sa.Engine, Any]) -> None:
         engine, model = pg_engine
@@ -102,10 +102,10 @@ class TestSyncEngine:
             session.add_all([model(name="a"), model(name="b")])
             session.commit()
             names = session.scalars(sa.select(model.name).order_by(model.name)).all()
-        assert names == ["a", "b"]
+        assert ["a", "b"] == names
         assert count(telemetry, "query", "ok", "postgresql") >= 1
-        assert count(telemetry, "query", "error", "postgresql") == 0
-        assert count(telemetry, "exec", "error", "postgresql") == 0
+        assert 0 == count(telemetry, "query", "error", "postgresql")
+        assert 0 == count(telemetry, "exec", "error", "postgresql")
 
     def test_orm_rollback_on_error(
         self, telemetry: Harness, pg_engine: tuple[sa.Engine, Any]
@@ -118,27 +118,27 @@ class TestSyncEngine:
             with pytest.raises(sa_exc.IntegrityError):
                 session.commit()
             session.rollback()
-            assert session.scalar(sa.select(sa.func.count()).select_from(model)) == 1
+            assert 1 == session.scalar(sa.select(sa.func.count()).select_from(model))
         errors = count(telemetry, "query", "error", "postgresql") + count(
             telemetry, "exec", "error", "postgresql"
         )
-        assert errors == 1
+        assert 1 == errors
 
     def test_dropped_connection(self, telemetry: Harness, pg_engine: tuple[sa.Engine, Any]) -> None:
         engine, _model = pg_engine
         with engine.connect() as conn, pytest.raises(sa_exc.OperationalError) as raised:
             conn.execute(sa.text("SELECT pg_terminate_backend(pg_backend_pid())"))
         assert raised.value.connection_invalidated
-        assert count(telemetry, "query", "error", "postgresql") == 1
+        assert 1 == count(telemetry, "query", "error", "postgresql")
         with engine.connect() as conn:  # the pool recovers
-            assert conn.execute(sa.text("SELECT 1")).scalar() == 1
-        assert count(telemetry, "query", "ok", "postgresql") == 1
+            assert 1 == conn.execute(sa.text("SELECT 1")).scalar()
+        assert 1 == count(telemetry, "query", "ok", "postgresql")
 
     def test_uninstrument(self, telemetry: Harness, sqlite_engine: sa.Engine) -> None:
         uninstrument_engine(sqlite_engine)
         with sqlite_engine.connect() as conn:
             conn.execute(sa.text("SELECT 1"))
-        assert telemetry.series("sql_ops_total") == []
+        assert [] == telemetry.series("sql_ops_total")
 
     def test_instrumenting_twice_counts_once(
         self, telemetry: Harness, sqlite_engine: sa.Engine
@@ -146,7 +146,7 @@ class TestSyncEngine:
         instrument_engine(sqlite_engine)
         with sqlite_engine.connect() as conn:
             conn.execute(sa.text("SELECT 1"))
-        assert count(telemetry, "query", "ok", "sqlite") == 1
+        assert 1 == count(telemetry, "query", "ok", "sqlite")
 
     def test_not_an_engine(self) -> None:
         with pytest.raises(TypeError, match="SQLAlchemy Engine"):
@@ -164,13 +164,13 @@ class TestSyncEngine:
         table = model.__tablename__
         span = telemetry.span(name=f"SELECT {table}", kind="client")
         attributes = dict(span.attributes or {})
-        assert attributes["db.system.name"] == "postgresql"
+        assert "postgresql" == attributes["db.system.name"]
         assert attributes["db.namespace"] == pg_params["dbname"]
         assert attributes["server.address"] == pg_params["host"]
         assert "secret" not in str(attributes)
         assert "%(name_1)s" in str(attributes["db.query.text"])
         failed = telemetry.span(status="error")
-        assert (failed.attributes or {})["db.response.status_code"] == "42601"
+        assert "42601" == (failed.attributes or {})["db.response.status_code"]
 
 
 @pytest_asyncio.fixture
@@ -199,9 +199,9 @@ class TestAsyncEngine:
             # SQLAlchemy adds RETURNING to fetch the new primary key: a query
             await conn.execute(sa.insert(model).values(name="b"))
             result = await conn.execute(sa.select(model.name).order_by(model.name))
-            assert result.scalars().all() == ["a", "b"]
-        assert count(telemetry, "exec", "ok", "postgresql") == 1
-        assert count(telemetry, "query", "ok", "postgresql") == 2
+            assert ["a", "b"] == result.scalars().all()
+        assert 1 == count(telemetry, "exec", "ok", "postgresql")
+        assert 2 == count(telemetry, "query", "ok", "postgresql")
 
     async def test_error_and_rollback(
         self, telemetry: Harness, async_engine: tuple[Any, Any]
@@ -213,9 +213,9 @@ class TestAsyncEngine:
             with pytest.raises(sa_exc.IntegrityError):
                 await conn.execute(insert)
             await conn.rollback()
-            assert await conn.scalar(sa.select(sa.func.count()).select_from(model)) == 0
-        assert count(telemetry, "exec", "ok", "postgresql") == 1
-        assert count(telemetry, "exec", "error", "postgresql") == 1
+            assert 0 == await conn.scalar(sa.select(sa.func.count()).select_from(model))
+        assert 1 == count(telemetry, "exec", "ok", "postgresql")
+        assert 1 == count(telemetry, "exec", "error", "postgresql")
 
     async def test_dropped_connection(
         self, telemetry: Harness, async_engine: tuple[Any, Any]
@@ -224,7 +224,7 @@ class TestAsyncEngine:
         async with engine.connect() as conn:
             with pytest.raises(sa_exc.DBAPIError):
                 await conn.execute(sa.text("SELECT pg_terminate_backend(pg_backend_pid())"))
-        assert count(telemetry, "query", "error", "postgresql") == 1
+        assert 1 == count(telemetry, "query", "error", "postgresql")
 
     @pytest.mark.limelight(plugins=[plugin], env={"LIMELIGHT_SQL_SPANS": "true"})
     async def test_span_parent(self, telemetry: Harness, async_engine: tuple[Any, Any]) -> None:

@@ -33,16 +33,16 @@ class TestStatements:
         conn.execute("INSERT INTO items (name, price) VALUES (?, ?)", ("apple", 1.5))
         cur = conn.cursor()
         cur.execute("SELECT name, price FROM items WHERE id = ?", (1,))
-        assert cur.fetchone() == ("apple", 1.5)
+        assert ("apple", 1.5) == cur.fetchone()
         cur.execute("SELECT name FROM items WHERE id = ?", (42,))
         assert cur.fetchone() is None
-        assert count(telemetry, "query", "ok") == 2
-        assert count(telemetry, "exec", "ok") == 1
-        assert count(telemetry, "query", "error") == 0
+        assert 2 == count(telemetry, "query", "ok")
+        assert 1 == count(telemetry, "exec", "ok")
+        assert 0 == count(telemetry, "query", "error")
         hist = telemetry.histogram(
             "sql_op_duration_seconds", db_system="sqlite", op="query", result="ok"
         )
-        assert hist.count == 2
+        assert 2 == hist.count
         assert 0 < hist.sum < 1
 
     def test_executemany_is_one_operation(
@@ -51,23 +51,23 @@ class TestStatements:
         conn.executemany(
             "INSERT INTO items (name, price) VALUES (?, ?)", [(f"n{i}", i) for i in range(10)]
         )
-        assert conn.execute("SELECT count(*) FROM items").fetchone() == (10,)
-        assert count(telemetry, "exec", "ok") == 1
-        assert count(telemetry, "query", "ok") == 1
+        assert (10,) == conn.execute("SELECT count(*) FROM items").fetchone()
+        assert 1 == count(telemetry, "exec", "ok")
+        assert 1 == count(telemetry, "query", "ok")
 
     def test_executescript(self, telemetry: Harness, conn: sqlite3.Connection) -> None:
         conn.executescript(
             "INSERT INTO items (name) VALUES ('a'); INSERT INTO items (name) VALUES ('b');"
         )
-        assert count(telemetry, "exec", "ok") == 1
-        assert conn.execute("SELECT count(*) FROM items").fetchone() == (2,)
+        assert 1 == count(telemetry, "exec", "ok")
+        assert (2,) == conn.execute("SELECT count(*) FROM items").fetchone()
 
     def test_returning_is_a_query(self, telemetry: Harness, conn: sqlite3.Connection) -> None:
         if sqlite3.sqlite_version_info < (3, 35):
             pytest.skip("RETURNING needs SQLite 3.35")
         row = conn.execute("INSERT INTO items (name) VALUES (?) RETURNING id", ("a",)).fetchone()
-        assert row == (1,)
-        assert count(telemetry, "query", "ok") == 1
+        assert (1,) == row
+        assert 1 == count(telemetry, "query", "ok")
 
     def test_syntax_error(self, telemetry: Harness, conn: sqlite3.Connection) -> None:
         bare = sqlite3.connect(":memory:")
@@ -76,25 +76,25 @@ class TestStatements:
         with pytest.raises(sqlite3.OperationalError) as actual:
             conn.execute("SELEC name FROM items")
         assert expected.value.args == actual.value.args
-        assert count(telemetry, "exec", "error") == 1
+        assert 1 == count(telemetry, "exec", "error")
 
     def test_failed_select_is_a_query_error(
         self, telemetry: Harness, conn: sqlite3.Connection
     ) -> None:
         with pytest.raises(sqlite3.OperationalError, match="no such table"):
             conn.execute("SELECT * FROM missing_table")
-        assert count(telemetry, "query", "error") == 1
+        assert 1 == count(telemetry, "query", "error")
         hist = telemetry.histogram(
             "sql_op_duration_seconds", db_system="sqlite", op="query", result="error"
         )
-        assert hist.count == 1
+        assert 1 == hist.count
 
     def test_constraint_violation(self, telemetry: Harness, conn: sqlite3.Connection) -> None:
         conn.execute("INSERT INTO items (name) VALUES (?)", ("a",))
         with pytest.raises(sqlite3.IntegrityError):
             conn.execute("INSERT INTO items (name) VALUES (?)", ("a",))
-        assert count(telemetry, "exec", "ok") == 1
-        assert count(telemetry, "exec", "error") == 1
+        assert 1 == count(telemetry, "exec", "ok")
+        assert 1 == count(telemetry, "exec", "error")
 
     def test_closed_connection(self, telemetry: Harness) -> None:
         conn = instrument_connection(sqlite3.connect(":memory:"))
@@ -102,7 +102,7 @@ class TestStatements:
         conn.close()
         with pytest.raises(sqlite3.ProgrammingError):
             cur.execute("SELECT 1")
-        assert count(telemetry, "query", "error") == 1
+        assert 1 == count(telemetry, "query", "error")
 
 
 class TestTransactions:
@@ -113,8 +113,8 @@ class TestTransactions:
         conn.commit()
         conn.execute("INSERT INTO items (name) VALUES ('dropped')")
         conn.rollback()
-        assert conn.execute("SELECT name FROM items").fetchall() == [("kept",)]
-        assert count(telemetry, "exec", "ok") == 2
+        assert [("kept",)] == conn.execute("SELECT name FROM items").fetchall()
+        assert 2 == count(telemetry, "exec", "ok")
 
     def test_with_block_rolls_back_on_error(
         self, telemetry: Harness, conn: sqlite3.Connection
@@ -126,9 +126,9 @@ class TestTransactions:
 
         with pytest.raises(sqlite3.IntegrityError):
             insert_twice()
-        assert conn.execute("SELECT count(*) FROM items").fetchone() == (0,)
-        assert count(telemetry, "exec", "ok") == 1
-        assert count(telemetry, "exec", "error") == 1
+        assert (0,) == conn.execute("SELECT count(*) FROM items").fetchone()
+        assert 1 == count(telemetry, "exec", "ok")
+        assert 1 == count(telemetry, "exec", "error")
 
     def test_explicit_transaction_statements(
         self, telemetry: Harness, conn: sqlite3.Connection
@@ -137,8 +137,8 @@ class TestTransactions:
         conn.execute("BEGIN")
         conn.execute("INSERT INTO items (name) VALUES ('x')")
         conn.execute("ROLLBACK")
-        assert conn.execute("SELECT count(*) FROM items").fetchone() == (0,)
-        assert count(telemetry, "exec", "ok") == 3
+        assert (0,) == conn.execute("SELECT count(*) FROM items").fetchone()
+        assert 3 == count(telemetry, "exec", "ok")
 
 
 class TestDropIn:
@@ -148,35 +148,36 @@ class TestDropIn:
         conn.row_factory = sqlite3.Row
         assert conn.__wrapped__.row_factory is sqlite3.Row  # type: ignore[attr-defined]
         cur = conn.execute("INSERT INTO items (name, price) VALUES ('a', 2.0)")
-        assert (cur.lastrowid, cur.rowcount) == (1, 1)
+        assert (1, 1) == (cur.lastrowid, cur.rowcount)
         row = conn.execute("SELECT name, price FROM items").fetchone()
-        assert (row["name"], row["price"]) == ("a", 2.0)
+        assert ("a", 2.0) == (row["name"], row["price"])
         assert conn.in_transaction
-        assert conn.total_changes == 1
+        assert 1 == conn.total_changes
 
     def test_cursor_iteration_and_fetch(self, conn: sqlite3.Connection) -> None:
         conn.executemany("INSERT INTO items (name) VALUES (?)", [("a",), ("b",), ("c",)])
         cur = conn.execute("SELECT name FROM items ORDER BY name")
-        assert [r[0] for r in cur] == ["a", "b", "c"]
+        assert ["a", "b", "c"] == [r[0] for r in cur]
         cur = conn.cursor()
         assert cur.execute("SELECT name FROM items ORDER BY name") is cur
-        assert cur.fetchmany(2) == [("a",), ("b",)]
-        assert cur.fetchall() == [("c",)]
+        assert [("a",), ("b",)] == cur.fetchmany(2)
+        assert [("c",)] == cur.fetchall()
         assert cur.connection is conn
-        assert cur.description[0][0] == "name"
+        assert "name" == cur.description[0][0]
 
     def test_wrapping_twice_returns_the_wrapper(self, conn: sqlite3.Connection) -> None:
         assert instrument_connection(conn) is conn
-        assert isinstance(conn, Connection)
+        wrapper: object = conn  # typed as the driver's connection, it is the wrapper
+        assert isinstance(wrapper, Connection)
 
     def test_no_telemetry_passes_through(self) -> None:
         conn = instrument_connection(sqlite3.connect(":memory:"))
-        assert conn.execute("SELECT 1").fetchone() == (1,)
+        assert (1,) == conn.execute("SELECT 1").fetchone()
 
     def test_db_system_can_be_named(self, telemetry: Harness) -> None:
         conn = instrument_connection(sqlite3.connect(":memory:"), db_system="other_sql")
         conn.execute("SELECT 1")
-        assert count(telemetry, "query", "ok", "other_sql") == 1
+        assert 1 == count(telemetry, "query", "ok", "other_sql")
 
     def test_empty_db_system_is_rejected(self) -> None:
         with pytest.raises(ValueError, match="db_system"):
@@ -185,7 +186,7 @@ class TestDropIn:
     def test_plugin_not_loaded(self) -> None:
         conn = instrument_connection(sqlite3.connect(":memory:"))
         with Harness() as harness:
-            assert conn.execute("SELECT 1").fetchone() == (1,)
+            assert (1,) == conn.execute("SELECT 1").fetchone()
             assert "sql_ops_total" not in harness.store
 
 
@@ -194,21 +195,22 @@ class TestSpans:
 
     def test_off_by_default(self, telemetry: Harness, conn: sqlite3.Connection) -> None:
         conn.execute("SELECT * FROM items")
-        assert telemetry.spans() == []
+        assert [] == telemetry.spans()
 
     @pytest.mark.limelight(plugins=[plugin], env={"LIMELIGHT_SQL_SPANS": "true"})
     def test_statement_span(self, telemetry: Harness, conn: sqlite3.Connection) -> None:
         conn.execute("INSERT INTO items (name, price) VALUES ('secret literal', 9.75)")
         conn.execute("SELECT name FROM items WHERE name = ? AND price > 3", ("secret param",))
         span = telemetry.span(name="SELECT items", kind="client", status="unset")
-        assert dict(span.attributes or {}) == {
+        assert {
             "db.system.name": "sqlite",
             "db.query.text": "SELECT name FROM items WHERE name = ? AND price > ?",
             "db.query.summary": "SELECT items",
-        }
+        } == dict(span.attributes or {})
         insert = telemetry.span(name="INSERT items")
-        assert (insert.attributes or {})["db.query.text"] == (
+        assert (
             "INSERT INTO items (name, price) VALUES (?, ?)"
+            == (insert.attributes or {})["db.query.text"]
         )
         for captured in telemetry.spans():
             text = captured.name + " ".join(map(str, (captured.attributes or {}).values()))
@@ -221,7 +223,7 @@ class TestSpans:
         with pytest.raises(sqlite3.IntegrityError):
             conn.execute("INSERT INTO items (name) VALUES ('dup')")
         failed = telemetry.find_spans(name="INSERT items", status="error")
-        assert len(failed) == 1
+        assert 1 == len(failed)
         attributes = dict(failed[0].attributes or {})
         assert attributes["db.response.status_code"] == str(sqlite3.SQLITE_CONSTRAINT_UNIQUE)
         assert attributes["error.type"] == attributes["db.response.status_code"]
@@ -232,15 +234,15 @@ class TestSpans:
     def test_batch_span(self, telemetry: Harness, conn: sqlite3.Connection) -> None:
         conn.executemany("INSERT INTO items (name) VALUES (?)", [("a",), ("b",), ("c",)])
         span = telemetry.span(name="BATCH INSERT items")
-        assert (span.attributes or {})["db.operation.batch.size"] == 3
+        assert 3 == (span.attributes or {})["db.operation.batch.size"]
 
     def test_per_connection_opt_in(self, telemetry: Harness) -> None:
         traced = instrument_connection(sqlite3.connect(":memory:"), spans=True)
         quiet = instrument_connection(sqlite3.connect(":memory:"))
         traced.execute("SELECT 1")
         quiet.execute("SELECT 2")
-        assert [s.name for s in telemetry.spans()] == ["SELECT"]
-        assert [(s.attributes or {})["db.query.text"] for s in telemetry.spans()] == ["SELECT ?"]
+        assert ["SELECT"] == [s.name for s in telemetry.spans()]
+        assert ["SELECT ?"] == [(s.attributes or {})["db.query.text"] for s in telemetry.spans()]
 
     @pytest.mark.limelight(plugins=[plugin], env={"LIMELIGHT_SQL_SPANS": "true"})
     def test_span_parent(self, telemetry: Harness, conn: sqlite3.Connection) -> None:
@@ -264,7 +266,7 @@ class TestRecordingFailures:
         monkeypatch.setattr(System, "failed", broken)
         monkeypatch.setattr(Bound, "start_span", broken)
         conn.execute("INSERT INTO items (name) VALUES ('a')")
-        assert conn.execute("SELECT name FROM items").fetchall() == [("a",)]
+        assert [("a",)] == conn.execute("SELECT name FROM items").fetchall()
         with pytest.raises(sqlite3.IntegrityError):
             conn.execute("INSERT INTO items (name) VALUES ('a')")
 
@@ -278,4 +280,4 @@ class TestRecordingFailures:
         self, telemetry: Harness, conn: sqlite3.Connection, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         self.run_statements(conn, monkeypatch)
-        assert telemetry.spans() == []
+        assert [] == telemetry.spans()

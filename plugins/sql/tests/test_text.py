@@ -33,11 +33,11 @@ class TestSanitize:
         ],
     )
     def test_text(self, statement: str, text: str) -> None:
-        assert describe(statement).text == text
+        assert text == describe(statement).text
 
     def test_long_statements_are_cut(self) -> None:
         statement = "SELECT " + ", ".join(f"c{i}" for i in range(3000)) + " FROM t"
-        assert len(describe(statement).text) == 4096
+        assert 4096 == len(describe(statement).text)
 
 
 class TestSummary:
@@ -81,7 +81,7 @@ class TestSummary:
         ],
     )
     def test_summary(self, statement: str, summary: str) -> None:
-        assert describe(statement).summary == summary
+        assert summary == describe(statement).summary
 
     def test_summary_is_cut_between_words(self) -> None:
         statement = "SELECT * FROM " + ", ".join(f"table_number_{i}" for i in range(40))
@@ -112,4 +112,4 @@ class TestReturnsRows:
         ],
     )
     def test_returns_rows(self, statement: str, rows: bool) -> None:
-        assert describe(statement).returns_rows is rows
+        assert rows is describe(statement).returns_rows

@@ -82,7 +82,7 @@ class KvPlugin:
         return (KV_OPS, KV_OP_DURATION)
 
     @hookimpl
-    def limelight_config_variables(self) -> Sequence[EnvVar[Any]]:
+    def limelight_config_declare(self) -> Sequence[EnvVar[Any]]:
         return (LIMELIGHT_KV_SPANS,)
 
 

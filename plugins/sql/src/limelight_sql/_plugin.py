@@ -86,7 +86,7 @@ class SqlPlugin:
         return (SQL_OPS, SQL_OP_DURATION)
 
     @hookimpl
-    def limelight_config_variables(self) -> Sequence[EnvVar[Any]]:
+    def limelight_config_declare(self) -> Sequence[EnvVar[Any]]:
         return (LIMELIGHT_SQL_SPANS,)
 
 
