@@ -114,6 +114,7 @@ def _handle(
     send: Callable[[httpx.Request], httpx.Response],
     request: httpx.Request,
     root_spans: bool | None = None,
+    guard: bool = True,
 ) -> httpx.Response:
     inst = _get()
     if not inst.active or _instrumenting_get():
@@ -125,14 +126,17 @@ def _handle(
         call = None
     if call is None:
         return send(request)
-    token = instrumenting.set(True)
+    # an explicit wrapper marks the send so a globally instrumented transport
+    # below it passes straight through (the patched transport has nothing below)
+    token = instrumenting.set(True) if guard else None
     try:
         response = send(request)
     except BaseException as exc:
         call.finish(exc)
         raise
     finally:
-        instrumenting.reset(token)
+        if token is not None:
+            instrumenting.reset(token)
     try:
         call.response(response.status_code, _http_version(response))
         if response.is_closed:  # a body given as bytes was read already
@@ -141,6 +145,7 @@ def _handle(
             response.stream = _SyncStream(response.stream, call)  # type: ignore[arg-type]
     except Exception as exc:
         report("httpx response", exc)
+        call.finish()
     return response
 
 
@@ -148,6 +153,7 @@ async def _handle_async(
     send: Callable[[httpx.Request], Awaitable[httpx.Response]],
     request: httpx.Request,
     root_spans: bool | None = None,
+    guard: bool = True,
 ) -> httpx.Response:
     inst = _get()
     if not inst.active or _instrumenting_get():
@@ -159,14 +165,15 @@ async def _handle_async(
         call = None
     if call is None:
         return await send(request)
-    token = instrumenting.set(True)
+    token = instrumenting.set(True) if guard else None
     try:
         response = await send(request)
     except BaseException as exc:
         call.finish(exc)
         raise
     finally:
-        instrumenting.reset(token)
+        if token is not None:
+            instrumenting.reset(token)
     try:
         call.response(response.status_code, _http_version(response))
         if response.is_closed:
@@ -175,6 +182,7 @@ async def _handle_async(
             response.stream = _AsyncStream(response.stream, call)  # type: ignore[arg-type]
     except Exception as exc:
         report("httpx response", exc)
+        call.finish()
     return response
 
 
@@ -274,12 +282,12 @@ def instrument_httpx() -> bool:
         async_send = httpx.AsyncHTTPTransport.handle_async_request
 
         def handle_request(self: httpx.HTTPTransport, request: httpx.Request) -> httpx.Response:
-            return _handle(lambda r: sync_send(self, r), request)
+            return _handle(lambda r: sync_send(self, r), request, None, False)
 
         async def handle_async_request(
             self: httpx.AsyncHTTPTransport, request: httpx.Request
         ) -> httpx.Response:
-            return await _handle_async(lambda r: async_send(self, r), request)
+            return await _handle_async(lambda r: async_send(self, r), request, None, False)
 
         handle_request.__wrapped__ = sync_send  # type: ignore[attr-defined]
         handle_async_request.__wrapped__ = async_send  # type: ignore[attr-defined]

@@ -109,6 +109,7 @@ def _send(
     request: requests.PreparedRequest,
     root_spans: bool | None = None,
     connection: BaseAdapter | None = None,
+    guard: bool = True,
 ) -> requests.Response:
     inst = _get()
     if not inst.active or instrumenting.get():
@@ -130,14 +131,15 @@ def _send(
         report("requests request", exc)
     if call is None:
         return do()
-    token = instrumenting.set(True)
+    token = instrumenting.set(True) if guard else None
     try:
         response = do()
     except BaseException as exc:
         call.finish(exc)
         raise
     finally:
-        instrumenting.reset(token)
+        if token is not None:
+            instrumenting.reset(token)
     try:
         raw = response.raw
         call.response(response.status_code, _VERSIONS.get(getattr(raw, "version", None) or 0))
@@ -149,6 +151,7 @@ def _send(
             response.connection = connection  # type: ignore[assignment]
     except Exception as exc:
         report("requests response", exc)
+        call.finish()
     return response
 
 
@@ -232,7 +235,7 @@ def instrument_requests() -> bool:
         def send(
             self: HTTPAdapter, request: requests.PreparedRequest, *args: Any, **kwargs: Any
         ) -> requests.Response:
-            return _send(lambda: original(self, request, *args, **kwargs), request)
+            return _send(lambda: original(self, request, *args, **kwargs), request, guard=False)
 
         send.__wrapped__ = original  # type: ignore[attr-defined]
         _originals["send"] = original
