@@ -254,6 +254,10 @@ class TestRepeatedTraceparent:
         future = f"cc-{TRACE}-{PARENT}-01"
         assert extracted_trace_id(("traceparent", f"{future},{future}")) is None
 
+    def test_default_getter_sees_both_spellings(self) -> None:
+        ctx = W3C.extract({"traceparent": VALID, "TraceParent": VALID})
+        assert not trace.get_current_span(ctx).get_span_context().is_valid
+
     def test_list_valued_mapping_carrier_is_repeated(self) -> None:
         ctx = W3C.extract({"traceparent": [VALID, VALID]})
         assert not trace.get_current_span(ctx).get_span_context().is_valid

@@ -10,8 +10,8 @@ OpenTelemetry's ``TraceContextTextMapPropagator`` does not:
   are sent; reserved bits are set to zero (OpenTelemetry forwards every bit);
 - the ``random-trace-id`` flag of a received ``traceparent`` is sent on
   unchanged while the trace id is unchanged, whatever the SDK version does;
-- header names are matched in any case even when the getter is case sensitive
-  (OpenTelemetry's default getter over a ``dict`` is).
+- header names are matched in any case with OpenTelemetry's default getter
+  over a ``dict`` (which matches keys exactly), repeated spellings included.
 
 :class:`HeaderGetter` reads header values from every common carrier shape
 (a ``dict``, ASGI's list of byte pairs, multi-dicts such as ``httpx.Headers``,
@@ -29,6 +29,7 @@ from opentelemetry import trace
 from opentelemetry.context import Context, create_key, get_value, set_value
 from opentelemetry.propagators.textmap import (
     CarrierT,
+    DefaultGetter,
     Getter,
     Setter,
     TextMapPropagator,
@@ -273,25 +274,24 @@ class W3CTraceContextPropagator(TextMapPropagator):
 
 
 def _values(carrier: Any, getter: Getter[Any], name: str) -> list[str] | None:
-    """Every value of header *name* (any case) that *getter* finds in *carrier*."""
+    """Every value of header *name* that *getter* finds in *carrier*.
+
+    OpenTelemetry's default getter matches ``dict`` keys exactly; with it,
+    every key equal to *name* in any case is read (``TraceParent`` and
+    ``traceparent`` both count). Other getters (framework carriers, where
+    names are normalised already, and :class:`HeaderGetter`) are trusted.
+    """
     try:
+        if type(getter) is DefaultGetter and isinstance(carrier, Mapping):
+            values: list[str] = []
+            for key in carrier:
+                if isinstance(key, str) and key.lower() == name:
+                    values.extend(getter.get(carrier, key) or ())
+            return values or None
         found = getter.get(carrier, name)
     except Exception:
         return None
-    if found:
-        return list(found)
-    # The name in another case, for getters that match names exactly.
-    try:
-        keys = getter.keys(carrier)
-    except Exception:
-        return None
-    values: list[str] = []
-    for key in keys:
-        if isinstance(key, str) and key != name and key.lower() == name:
-            more = getter.get(carrier, key)
-            if more:
-                values.extend(more)
-    return values or None
+    return list(found) if found else None
 
 
 def _text(value: object) -> str:
