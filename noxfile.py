@@ -79,10 +79,14 @@ def typecheck(session: nox.Session) -> None:
         str(p / "src") for p in [ROOT / "hookspecs", ROOT / "core", ROOT / "testsupport", *PLUGINS]
     ]
     session.run("mypy", *targets, "noxfile.py")
+    # test suites share module names (conftest, test_*), so each is checked on its own
+    for tests_dir in [p / "tests" for p in DISTRIBUTIONS.values()] + [ROOT / "tests"]:
+        if any(tests_dir.glob("*.py")):
+            session.run("mypy", str(tests_dir))
 
 
 @nox.session
-@nox.parametrize("dist", list(DISTRIBUTIONS))
+@nox.parametrize("dist", list(DISTRIBUTIONS), ids=list(DISTRIBUTIONS))
 def tests(session: nox.Session, dist: str) -> None:
     """One distribution's tests, with only the core and that distribution installed."""
     path = DISTRIBUTIONS[dist]
@@ -107,6 +111,8 @@ def _import_name(path: Path) -> str:
 def integration(session: nox.Session) -> None:
     """Every distribution together: the cross-distribution suite and the core suite again."""
     _install_local(session, *LOCAL)
+    for fixture in [f for d in DISTRIBUTIONS.values() for f in _fixture_dists(d)]:
+        session.install(f"--reinstall-package={_dist_name(fixture)}", str(fixture))
     session.run("pytest", str(ROOT / "tests"), str(ROOT / "core" / "tests"), *session.posargs)
 
 
@@ -119,6 +125,23 @@ def bench(session: nox.Session) -> None:
     scripts = session.posargs or sorted(str(p) for p in (ROOT / "bench").glob("bench_*.py"))
     for script in scripts:
         session.run("python", script)
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """Build the documentation site with warnings as errors."""
+    session.install("sphinx>=8,<10", "myst-parser>=4,<6", "furo>=2024.8")
+    _install_local(session, *LOCAL, extras="")
+    session.run(
+        "sphinx-build",
+        "-W",
+        "--keep-going",
+        "-q",
+        "-b",
+        "html",
+        str(ROOT / "docs"),
+        str(ROOT / "docs" / "_build" / "html"),
+    )
 
 
 @nox.session(default=False)

@@ -103,7 +103,7 @@ class FunctionMetricsPlugin:
         return (FUNCTION_CALLS, FUNCTION_DURATION, FUNCTION_IN_FLIGHT)
 
     @hookimpl
-    def limelight_interceptors(self, telemetry: TelemetryView) -> Sequence[Interceptor]:
+    def limelight_interceptors_provide(self, telemetry: TelemetryView) -> Sequence[Interceptor]:
         store = telemetry.store
         if not isinstance(store, MetricStore) or FUNCTION_CALLS.name not in store:
             return ()
@@ -178,7 +178,7 @@ class FunctionTracingPlugin:
     limelight_name = "limelight.function_tracing"
 
     @hookimpl
-    def limelight_interceptors(self, telemetry: TelemetryView) -> Sequence[Interceptor]:
+    def limelight_interceptors_provide(self, telemetry: TelemetryView) -> Sequence[Interceptor]:
         tracer = telemetry.tracer_provider.get_tracer("limelight.function")
 
         def bind(target: FunctionTarget) -> CallHandler:

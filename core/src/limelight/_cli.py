@@ -9,11 +9,11 @@ from collections.abc import Sequence
 from typing import Any
 
 import attrs
+import structlog
 
 from limelight_hookspecs import Config, EnvVar
 
 from ._config import load_config
-from ._env import CORE_VARIABLES
 from ._plugins import PluginManager, discover
 
 __all__ = ["main"]
@@ -129,9 +129,17 @@ def _config(args: argparse.Namespace) -> int:
         for problem in problems:
             print(f"  {problem.message()}")
     if args.variables:
-        print("\nvariables:")
-        for var in CORE_VARIABLES:
-            print(f"  {var.name}: {var.doc}")
+        from ._catalog import config_reference_markdown
+
+        print()
+        print(config_reference_markdown())
+    return 0
+
+
+def _catalog(args: argparse.Namespace) -> int:
+    from ._catalog import catalog_text, metric_catalog_markdown
+
+    print(metric_catalog_markdown() if args.markdown else catalog_text())
     return 0
 
 
@@ -142,7 +150,8 @@ def _demo(args: argparse.Namespace) -> int:
         from ._tour import run_tour
 
         return run_tour()
-    return int(demo_main(args.demo_args))
+    argv = ["--port", str(args.port)] + (["--once"] if args.once else [])
+    return int(demo_main(argv))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -159,14 +168,24 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--json", action="store_true", help="machine-readable output")
     c.add_argument("--variables", action="store_true", help="also document every variable")
     c.set_defaults(func=_config)
+    k = sub.add_parser("catalog", help="list every metric the installed plugins declare")
+    k.add_argument("--markdown", action="store_true", help="Markdown table (as in the docs)")
+    k.set_defaults(func=_catalog)
     d = sub.add_parser("demo", help="run the embedded demo service")
-    d.add_argument("demo_args", nargs=argparse.REMAINDER)
+    d.add_argument(
+        "--once",
+        action="store_true",
+        help="drive the traffic, print the results and exit instead of serving on",
+    )
+    d.add_argument("--port", type=int, default=0, help="port of the demo service (default: any)")
     d.set_defaults(func=_demo)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``limelight`` console script."""
+    # the CLI's own output is stdout; limelight's log events go to stderr
+    structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
     parser = build_parser()
     args = parser.parse_args(argv)
     return int(args.func(args))

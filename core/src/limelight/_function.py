@@ -24,16 +24,20 @@ _NO_HANDLERS: tuple[CallHandler, ...] = ()
 
 
 class _Chain:
-    """The handlers of one function for one telemetry generation."""
+    """The handlers of one function for one telemetry generation, with their
+    bound methods resolved once so a call does no attribute lookups."""
 
-    __slots__ = ("activator_index", "activators", "generation", "handlers", "reversed")
+    __slots__ = ("activate", "deactivate", "enters", "exits", "generation", "handlers")
 
     def __init__(self, generation: int, handlers: tuple[CallHandler, ...]) -> None:
         self.generation = generation
         self.handlers = handlers
-        self.reversed = tuple(reversed(handlers))
-        self.activator_index = tuple(i for i, h in enumerate(handlers) if h.activates)
-        self.activators = tuple(handlers[i] for i in self.activator_index)
+        self.enters = tuple((h, h.enter) for h in handlers)
+        n = len(handlers)
+        # innermost first, with the index of the state each exit receives
+        self.exits = tuple((n - 1 - i, h, h.exit) for i, h in enumerate(reversed(handlers)))
+        self.activate = tuple((i, h, h.activate) for i, h in enumerate(handlers) if h.activates)
+        self.deactivate = tuple((h, h.deactivate) for h in reversed(handlers) if h.activates)
 
 
 _EMPTY = _Chain(-1, _NO_HANDLERS)
@@ -96,24 +100,25 @@ class _Instrumented:
 
 def _enter(chain: _Chain) -> list[object]:
     states: list[object] = []
-    for handler in chain.handlers:
+    append = states.append
+    for handler, enter in chain.enters:
         try:
-            states.append(handler.enter())
+            append(enter())
         except Exception as exc:
             _report(handler, "enter", exc)
-            states.append(_FAILED)
+            append(_FAILED)
     return states
 
 
 def _activate(chain: _Chain, states: list[object]) -> list[object]:
     tokens: list[object] = []
-    for index, handler in zip(chain.activator_index, chain.activators, strict=True):
+    for index, handler, activate in chain.activate:
         state = states[index]
         if state is _FAILED:
             tokens.append(_FAILED)
             continue
         try:
-            tokens.append(handler.activate(state))
+            tokens.append(activate(state))
         except Exception as exc:
             _report(handler, "activate", exc)
             tokens.append(_FAILED)
@@ -121,23 +126,25 @@ def _activate(chain: _Chain, states: list[object]) -> list[object]:
 
 
 def _deactivate(chain: _Chain, tokens: list[object]) -> None:
-    for handler, token in zip(reversed(chain.activators), reversed(tokens), strict=True):
+    i = len(tokens)
+    for handler, deactivate in chain.deactivate:
+        i -= 1
+        token = tokens[i]
         if token is _FAILED:
             continue
         try:
-            handler.deactivate(token)
+            deactivate(token)
         except Exception as exc:
             _report(handler, "deactivate", exc)
 
 
 def _exit(chain: _Chain, states: list[object], error: BaseException | None) -> None:
-    n = len(states)
-    for i, handler in enumerate(chain.reversed):
-        state = states[n - 1 - i]
+    for index, handler, exit_ in chain.exits:
+        state = states[index]
         if state is _FAILED:
             continue
         try:
-            handler.exit(state, error)
+            exit_(state, error)
         except Exception as exc:
             _report(handler, "exit", exc)
 
@@ -248,7 +255,7 @@ def _wrap(fn: F, target: FunctionTarget) -> F:
             if not chain.handlers:
                 return await fn(*args, **kwargs)
             states = _enter(chain)
-            tokens = _activate(chain, states) if chain.activators else None
+            tokens = _activate(chain, states) if chain.activate else None
             try:
                 result = await fn(*args, **kwargs)
             except BaseException as exc:
@@ -270,7 +277,7 @@ def _wrap(fn: F, target: FunctionTarget) -> F:
             if not chain.handlers:
                 return fn(*args, **kwargs)
             states = _enter(chain)
-            tokens = _activate(chain, states) if chain.activators else None
+            tokens = _activate(chain, states) if chain.activate else None
             try:
                 result = fn(*args, **kwargs)
             except BaseException as exc:
@@ -296,7 +303,7 @@ def _drive_gen(gen: Generator[Any, Any, Any], chain: _Chain) -> Generator[Any, A
     value: Any = None
     try:
         while True:
-            tokens = _activate(chain, states) if chain.activators else None
+            tokens = _activate(chain, states) if chain.activate else None
             try:
                 item = send(value)
             except StopIteration as stop:
@@ -308,7 +315,7 @@ def _drive_gen(gen: Generator[Any, Any, Any], chain: _Chain) -> Generator[Any, A
                 value = yield item
                 send = gen.send
             except GeneratorExit:
-                tokens = _activate(chain, states) if chain.activators else None
+                tokens = _activate(chain, states) if chain.activate else None
                 try:
                     gen.close()
                 finally:
@@ -336,7 +343,7 @@ async def _drive_async_gen(
     throw: BaseException | None = None
     try:
         while True:
-            tokens = _activate(chain, states) if chain.activators else None
+            tokens = _activate(chain, states) if chain.activate else None
             try:
                 if throw is not None:
                     item = await agen.athrow(throw)
@@ -351,7 +358,7 @@ async def _drive_async_gen(
             try:
                 value = yield item
             except GeneratorExit:
-                tokens = _activate(chain, states) if chain.activators else None
+                tokens = _activate(chain, states) if chain.activate else None
                 try:
                     await agen.aclose()
                 finally:

@@ -179,7 +179,6 @@ class PluginManager:
         self._failures = _Failures(strict)
         self._infos: dict[str, PluginInfo] = {}
         self._order: list[str] = []
-        self._configured: Config | None = None
 
     # -- registration -----------------------------------------------------------------
 
@@ -230,14 +229,18 @@ class PluginManager:
         :param entry_points: scan the ``limelight.plugins`` entry-point group.
         :param builtins: when not scanning entry points, still register the
             core's built-in plugins.
-        :param extra: plugin objects (or ``(name, object)`` pairs) to register too.
+        :param extra: plugin objects (or ``(name, object)`` pairs) to register too;
+            passed explicitly in code, they are not subject to the allow-list
+            (the block-list still applies).
         """
         candidates = _entry_point_candidates() if entry_points else []
         if builtins and not any(c.name.startswith("limelight.") for c in candidates):
             candidates = _builtin_candidates() + candidates
+        explicit: set[str] = set()
         for item in extra:
             name, obj = item if isinstance(item, tuple) else (_object_name(item), item)
             candidates.append(_Candidate(name, functools.partial(_identity, obj)))
+            explicit.add(name)
 
         allow = config.plugins
         block = set(config.disabled_plugins)
@@ -276,7 +279,8 @@ class PluginManager:
                 )
                 continue
             seen.add(cand.name)
-            if (allow is not None and cand.name not in allow) or cand.name in block:
+            allowed = allow is None or cand.name in allow or cand.name in explicit
+            if not allowed or cand.name in block:
                 self._infos[cand.name] = attrs.evolve(info, status="disabled")
                 continue
             try:
@@ -291,7 +295,7 @@ class PluginManager:
             self._register(name, obj, info, priority)
 
     def register(self, plugin: object, name: str | None = None) -> None:
-        """Register one more plugin now (it still receives ``limelight_configure``)."""
+        """Register one more plugin now (it still receives ``limelight_lifecycle_configure``)."""
         name = name or _object_name(plugin)
         info = PluginInfo(name, DEFAULT_PRIORITY, None, None, "loaded")
         try:
@@ -317,6 +321,16 @@ class PluginManager:
             return
         hooks = []
         for caller in self.pm.get_hookcallers(obj) or ():
+            if caller.spec is None:
+                # a typo or a hook from another version of the contract: say so
+                self._failures.record(
+                    name,
+                    "load",
+                    LookupError(f"implements {caller.name}, which is not a limelight hook"),
+                )
+                if self.strict:
+                    raise PluginError(f"plugin {name!r} implements unknown hook {caller.name}")
+                continue
             hooks.append(caller.name)
             for impl in caller.get_hookimpls():
                 if impl.plugin is obj and not (impl.hookwrapper or impl.wrapper):
@@ -327,8 +341,7 @@ class PluginManager:
         # keep the resolved order sorted even for late registrations
         self._order.append(name)
         self._order.sort(key=lambda n: (self._infos[n].priority, n))
-        if self._configured is not None:
-            self.pm.hook.limelight_configure.call_historic(kwargs={"config": self._configured})
+        # pluggy replays the historic limelight_lifecycle_configure call to a late plugin itself
 
     def _guard(self, fn: Callable[..., Any], plugin: str, hook: str) -> Callable[..., Any]:
         failures = self._failures
@@ -387,51 +400,52 @@ class PluginManager:
     # -- the facade: one typed method per hook ----------------------------------------
 
     def configure(self, config: Config) -> None:
-        """``limelight_configure`` (historic: late plugins receive it too)."""
-        self._configured = config
-        self.pm.hook.limelight_configure.call_historic(kwargs={"config": config})
+        """``limelight_lifecycle_configure`` (historic: late plugins receive it too)."""
+        self.pm.hook.limelight_lifecycle_configure.call_historic(kwargs={"config": config})
 
     def start(self, telemetry: TelemetryView) -> None:
-        """``limelight_start``, in priority order."""
-        self._call_each("limelight_start", telemetry=telemetry)
+        """``limelight_lifecycle_start``, in priority order."""
+        self._call_each("limelight_lifecycle_start", telemetry=telemetry)
 
     def stop(self, telemetry: TelemetryView, timeout: float) -> None:
-        """``limelight_stop``, in reverse priority order."""
-        self._call_each("limelight_stop", reverse=True, telemetry=telemetry, timeout=timeout)
+        """``limelight_lifecycle_stop``, in reverse priority order."""
+        self._call_each(
+            "limelight_lifecycle_stop", reverse=True, telemetry=telemetry, timeout=timeout
+        )
 
     def metrics_declare(self, config: Config) -> list[tuple[str, MetricDeclaration]]:
         """``limelight_metrics_declare``: ``(plugin, declaration)`` pairs."""
         return self._collect("limelight_metrics_declare", config=config)
 
     def metrics_readers(self, telemetry: TelemetryView) -> list[tuple[str, StoreReader]]:
-        """``limelight_metrics_readers``: ``(plugin, reader)`` pairs."""
-        return self._collect("limelight_metrics_readers", telemetry=telemetry)
+        """``limelight_metrics_provide_readers``: ``(plugin, reader)`` pairs."""
+        return self._collect("limelight_metrics_provide_readers", telemetry=telemetry)
 
     def metrics_otel_readers(self, telemetry: TelemetryView) -> list[tuple[str, MetricReader]]:
-        """``limelight_metrics_otel_readers``: ``(plugin, reader)`` pairs."""
-        return self._collect("limelight_metrics_otel_readers", telemetry=telemetry)
+        """``limelight_metrics_provide_otel_readers``: ``(plugin, reader)`` pairs."""
+        return self._collect("limelight_metrics_provide_otel_readers", telemetry=telemetry)
 
     def spans_exporters(self, telemetry: TelemetryView) -> list[tuple[str, SpanExporter]]:
-        """``limelight_spans_exporters``: ``(plugin, exporter)`` pairs."""
-        return self._collect("limelight_spans_exporters", telemetry=telemetry)
+        """``limelight_spans_provide_exporters``: ``(plugin, exporter)`` pairs."""
+        return self._collect("limelight_spans_provide_exporters", telemetry=telemetry)
 
     def spans_processors(self, telemetry: TelemetryView) -> list[tuple[str, SpanProcessor]]:
-        """``limelight_spans_processors``: ``(plugin, processor)`` pairs."""
-        return self._collect("limelight_spans_processors", telemetry=telemetry)
+        """``limelight_spans_provide_processors``: ``(plugin, processor)`` pairs."""
+        return self._collect("limelight_spans_provide_processors", telemetry=telemetry)
 
     def spans_sampler(self, telemetry: TelemetryView) -> Sampler | None:
-        """``limelight_spans_sampler``: the first sampler in priority order, if any."""
-        for _plugin, impl in self._impls("limelight_spans_sampler"):
+        """``limelight_spans_provide_sampler``: the first sampler in priority order, if any."""
+        for _plugin, impl in self._impls("limelight_spans_provide_sampler"):
             result = impl.function(telemetry)
             if result is not None:
                 return result  # type: ignore[no-any-return]
         return None
 
     def spans_on_start_callers(self) -> list[Callable[..., Any]]:
-        """The guarded ``limelight_spans_on_start`` implementations, in priority order,
+        """The guarded ``limelight_spans_enrich`` implementations, in priority order,
         each callable as ``(span, parent_context)``."""
         callers: list[Callable[..., Any]] = []
-        for _p, impl in self._impls("limelight_spans_on_start"):
+        for _p, impl in self._impls("limelight_spans_enrich"):
             fn, names = impl.function, tuple(impl.argnames)
             if names == ("span", "parent_context"):
                 callers.append(fn)
@@ -447,12 +461,12 @@ class PluginManager:
         return callers
 
     def interceptors(self, telemetry: TelemetryView) -> list[tuple[str, Interceptor]]:
-        """``limelight_interceptors``: ``(plugin, interceptor)`` pairs."""
-        return self._collect("limelight_interceptors", telemetry=telemetry)
+        """``limelight_interceptors_provide``: ``(plugin, interceptor)`` pairs."""
+        return self._collect("limelight_interceptors_provide", telemetry=telemetry)
 
     def config_variables(self) -> list[tuple[str, EnvVar[Any]]]:
-        """``limelight_config_variables``: ``(plugin, variable)`` pairs."""
-        return self._collect("limelight_config_variables")
+        """``limelight_config_declare``: ``(plugin, variable)`` pairs."""
+        return self._collect("limelight_config_declare")
 
     def record_failure(self, plugin: str, phase: str, exc: BaseException) -> None:
         """Report a failure attributed to *plugin* (raises when strict)."""

@@ -13,6 +13,8 @@ own bound methods (no extra Python frame on the hot path).
 
 from __future__ import annotations
 
+import bisect
+import math
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -20,6 +22,7 @@ from typing import Any, Generic, TypeVar
 
 import prometheus_client
 from opentelemetry import trace as _trace
+from prometheus_client.samples import Exemplar as _Exemplar
 from prometheus_client.samples import Sample
 
 from limelight_hookspecs import (
@@ -83,6 +86,10 @@ class MetricConflictError(ValueError):
 
 
 _get_current_span = _trace.get_current_span
+_bisect_left = bisect.bisect_left
+_monotonic = time.monotonic
+_time = time.time
+_isnan = math.isnan
 
 
 class BoundCounter:
@@ -116,28 +123,86 @@ class BoundGaugeSet:
         self.labels = labels
 
 
+_UNSAMPLED_RECHECK = 0.01
+"""Seconds before a bucket looks for a sampled span again after finding none."""
+
+
 class BoundHistogram:
     """One series of a histogram. ``observe(value)``.
 
+    The bucket is found by bisection over the bounds (prometheus_client's own
+    ``observe`` scans them linearly) and the value recorded in the same
+    prometheus_client cells, so exposition and multiprocess mode are unchanged.
+
     Inside a sampled span the observation carries the span's trace and span
     ids as an exemplar (shown in OpenMetrics exposition and exported over OTLP).
+    Each bucket takes a new exemplar at most once per ``exemplar_interval``
+    seconds, so the cost of linking is paid once per bucket and interval, not
+    per observation; a rare slow bucket gets the exemplar of its first
+    observation at once.
     """
 
-    __slots__ = ("_observe", "labels", "observe")
+    __slots__ = (
+        "_bounds",
+        "_buckets",
+        "_due",
+        "_interval",
+        "_sum",
+        "labels",
+        "observe",
+    )
 
-    def __init__(self, child: Any, labels: Mapping[str, str], exemplars: bool) -> None:
-        self._observe = child.observe
+    def __init__(
+        self,
+        child: Any,
+        labels: Mapping[str, str],
+        bounds: tuple[float, ...],
+        exemplar_interval: float | None,
+    ) -> None:
         self.labels = labels
-        self.observe = self._observe_with_exemplar if exemplars else child.observe
+        self._bounds = bounds
+        cells = getattr(child, "_buckets", None)
+        total = getattr(child, "_sum", None)
+        if cells is None or total is None or len(cells) != len(bounds) + 1:
+            # an unexpected prometheus_client layout: use its public observe()
+            self._buckets: tuple[Any, ...] = ()
+            self._sum: Any = None
+            self.observe = child.observe
+            self._interval = 0.0
+            self._due: list[float] = []
+            return
+        self._buckets = tuple(cells)
+        self._sum = total.inc
+        self._interval = exemplar_interval or 0.0
+        self._due = [0.0] * (len(bounds) + 1)
+        self.observe = self._observe if exemplar_interval is None else self._observe_linked
 
-    def _observe_with_exemplar(self, value: float) -> None:
+    def _observe(self, value: float) -> None:
+        self._sum(value)
+        # NaN compares false with every bound: count it in +Inf, not the first bucket
+        index = _bisect_left(self._bounds, value) if not _isnan(value) else len(self._bounds)
+        self._buckets[index].inc(1)
+
+    def _observe_linked(self, value: float) -> None:
+        index = _bisect_left(self._bounds, value) if not _isnan(value) else len(self._bounds)
+        self._sum(value)
+        cell = self._buckets[index]
+        cell.inc(1)
+        now = _monotonic()
+        if now < self._due[index]:
+            return
         ctx = _get_current_span().get_span_context()
         if ctx.trace_flags & 1:
-            self._observe(
-                value, {"trace_id": f"{ctx.trace_id:032x}", "span_id": f"{ctx.span_id:016x}"}
+            self._due[index] = now + self._interval
+            cell.set_exemplar(
+                _Exemplar(
+                    {"trace_id": f"{ctx.trace_id:032x}", "span_id": f"{ctx.span_id:016x}"},
+                    value,
+                    _time(),
+                )
             )
         else:
-            self._observe(value)
+            self._due[index] = now + _UNSAMPLED_RECHECK
 
 
 B = TypeVar("B", BoundCounter, BoundGaugeAdd, BoundGaugeSet, BoundHistogram)
@@ -310,7 +375,13 @@ class Histogram(Metric[BoundHistogram]):
     __slots__ = ()
 
     def _make(self, child: Any, labels: Mapping[str, str]) -> BoundHistogram:
-        return BoundHistogram(child, labels, self._store.exemplars)
+        store = self._store
+        return BoundHistogram(
+            child,
+            labels,
+            self.declaration.bucket_bounds,
+            store.exemplar_interval if store.exemplars else None,
+        )
 
     def observe(self, value: float) -> None:
         """Observe a value on a histogram that has no labels."""
@@ -340,14 +411,21 @@ class MetricStore:
         ``shop_http_requests_total``).
     :param series_limit: default number of label sets per metric.
     :param exemplars: attach the current sampled span to histogram observations.
+    :param exemplar_interval: seconds before a bucket's exemplar may be replaced
+        (``0`` links every observation).
     """
 
     def __init__(
-        self, namespace: str = "", series_limit: int = 2000, exemplars: bool = True
+        self,
+        namespace: str = "",
+        series_limit: int = 2000,
+        exemplars: bool = True,
+        exemplar_interval: float = 1.0,
     ) -> None:
         self.namespace = namespace
         self.series_limit = series_limit
         self.exemplars = exemplars
+        self.exemplar_interval = exemplar_interval
         self.registry = prometheus_client.CollectorRegistry(auto_describe=False)
         """The prometheus_client registry holding the values (for Prometheus exposition)."""
         self._lock = threading.RLock()

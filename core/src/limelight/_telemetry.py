@@ -279,7 +279,7 @@ class Telemetry:
         sampler = self.plugins.spans_sampler(self) or build_sampler(config)
         provider = TracerProvider(sampler=sampler, resource=self.resource, shutdown_on_exit=False)
         self._tracer_provider = provider
-        if self.plugins.has_impls("limelight_spans_on_start"):
+        if self.plugins.has_impls("limelight_spans_enrich"):
             provider.add_span_processor(OnStartProcessor(self.plugins.spans_on_start_callers()))
         for plugin, exporter in self.plugins.spans_exporters(self):
             processor = BoundedBatchSpanProcessor(exporter, plugin, config.batch, self.self_metrics)
@@ -337,7 +337,7 @@ class Telemetry:
     def stop(self, timeout: float | None = None) -> bool:
         """Flush and shut everything down within *timeout* seconds.
 
-        Order: ``limelight_stop`` hooks (reverse priority), then span processors
+        Order: ``limelight_lifecycle_stop`` hooks (reverse priority), then span processors
         (every queued span is exported), then metric readers (a final push),
         then the providers. Returns true when everything finished in time.
         Idempotent; also run at interpreter exit and on SIGTERM.

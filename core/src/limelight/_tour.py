@@ -65,8 +65,10 @@ def run_tour() -> int:
     print("limelight tour: the core on its own (install the demo for the full service)\n")
     with Harness(service_name="limelight-tour") as harness:
         results = [_checkout(i) for i in range(1, 9)]
-        print(f"ran tour.checkout 8 times: {results.count('paid')} paid, "
-              f"{results.count('declined')} declined\n")
+        print(
+            f"ran tour.checkout 8 times: {results.count('paid')} paid, "
+            f"{results.count('declined')} declined\n"
+        )
         root = harness.find_spans("tour.checkout")[-1]
         assert root.context is not None
         print("one trace (the last call):")

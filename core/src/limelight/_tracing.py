@@ -48,7 +48,7 @@ def build_sampler(config: Config) -> sampling.Sampler:
 
 
 class OnStartProcessor(SpanProcessor):
-    """Calls every ``limelight_spans_on_start`` implementation as a span starts.
+    """Calls every ``limelight_spans_enrich`` implementation as a span starts.
 
     Only added to the tracer provider when some plugin implements the hook.
     The implementations are already guarded by the plugin manager.

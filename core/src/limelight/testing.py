@@ -49,7 +49,9 @@ class SpanCapturePlugin:
         self.exporter = InMemorySpanExporter()
 
     @hookimpl
-    def limelight_spans_processors(self, telemetry: TelemetryView) -> Sequence[SpanProcessor]:
+    def limelight_spans_provide_processors(
+        self, telemetry: TelemetryView
+    ) -> Sequence[SpanProcessor]:
         return (SimpleSpanProcessor(self.exporter),)
 
 

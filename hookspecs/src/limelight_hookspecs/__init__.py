@@ -17,7 +17,7 @@ hooks with :data:`hookimpl`::
 
 from __future__ import annotations
 
-from types import ModuleType
+import typing
 
 from . import config, interceptors, lifecycle, metrics, spans
 from ._config import BatchSettings, Config, OtlpSettings
@@ -48,6 +48,9 @@ from ._metrics import (
     StoreReader,
 )
 from ._telemetry import SelfMetrics, TelemetryView
+
+if typing.TYPE_CHECKING:
+    from types import ModuleType
 
 SPEC_MODULES: tuple[ModuleType, ...] = (lifecycle, metrics, spans, interceptors, config)
 """Every module holding hook specifications, in documentation order."""

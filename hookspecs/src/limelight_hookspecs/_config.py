@@ -74,7 +74,7 @@ class Config:
     """What limelight runs with, resolved once from arguments and environment.
 
     Built by the core (``limelight.Config.from_env``) and passed to
-    ``limelight_configure``. Plugins read their own variables with
+    ``limelight_lifecycle_configure``. Plugins read their own variables with
     :meth:`get`, which reports an invalid value once and returns the default.
 
     :param sdk_disabled: ``OTEL_SDK_DISABLED``: no spans, no metrics, no export.

@@ -250,7 +250,7 @@ class SnapshotSource(Protocol):
 
 @runtime_checkable
 class StoreReader(Protocol):
-    """A metric exporter that reads the store, contributed by ``limelight_metrics_readers``.
+    """A metric exporter that reads the store, contributed by ``limelight_metrics_provide_readers``.
 
     The core calls :meth:`start` once the store holds every declaration,
     :meth:`force_flush` and then :meth:`shutdown` when telemetry stops, each

@@ -35,7 +35,7 @@ class TelemetryView(Protocol):
     Which parts exist when a hook is called: ``config``, ``resource`` and
     ``store`` always; ``tracer_provider`` from ``limelight_spans_*`` on (it is
     being built while they are called, so use it only in
-    ``limelight_start``); ``meter_provider`` from ``limelight_metrics_readers``
+    ``limelight_lifecycle_start``); ``meter_provider`` from ``limelight_metrics_provide_readers``
     on.
     """
 

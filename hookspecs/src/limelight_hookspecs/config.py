@@ -10,7 +10,7 @@ from ._markers import hookspec
 
 
 @hookspec
-def limelight_config_variables() -> Sequence[EnvVar[Any]]:
+def limelight_config_declare() -> Sequence[EnvVar[Any]]:
     """Declare the environment variables a plugin reads.
 
     They appear in ``limelight config`` (with their effective value and its

@@ -10,7 +10,7 @@ from ._telemetry import TelemetryView
 
 
 @hookspec
-def limelight_interceptors(telemetry: TelemetryView) -> Sequence[Interceptor]:
+def limelight_interceptors_provide(telemetry: TelemetryView) -> Sequence[Interceptor]:
     """Contribute interceptors to the chain around instrumented functions.
 
     Called once per telemetry start. The core sorts every contribution by

@@ -1,7 +1,7 @@
 """Lifecycle hooks: configure, start, stop.
 
-The core calls ``limelight_start`` in plugin priority order and
-``limelight_stop`` in reverse priority order; an implementation that raises is
+The core calls ``limelight_lifecycle_start`` in plugin priority order and
+``limelight_lifecycle_stop`` in reverse priority order; an implementation that raises is
 reported with its plugin's name and the others still run.
 """
 
@@ -13,7 +13,7 @@ from ._telemetry import TelemetryView
 
 
 @hookspec(historic=True)
-def limelight_configure(config: Config) -> None:
+def limelight_lifecycle_configure(config: Config) -> None:
     """Receive the effective configuration before anything starts.
 
     Called once per telemetry start, before any other hook. It is historic: a
@@ -25,7 +25,7 @@ def limelight_configure(config: Config) -> None:
 
 
 @hookspec
-def limelight_start(telemetry: TelemetryView) -> None:
+def limelight_lifecycle_start(telemetry: TelemetryView) -> None:
     """Start background work (servers, threads) once tracing and metrics are set up.
 
     Called in plugin priority order after the tracer provider, meter provider
@@ -36,7 +36,7 @@ def limelight_start(telemetry: TelemetryView) -> None:
 
 
 @hookspec
-def limelight_stop(telemetry: TelemetryView, timeout: float) -> None:
+def limelight_lifecycle_stop(telemetry: TelemetryView, timeout: float) -> None:
     """Stop background work and release resources.
 
     Called in reverse priority order before the core flushes and shuts down

@@ -30,7 +30,7 @@ def limelight_metrics_declare(config: Config) -> Sequence[MetricDeclaration]:
 
 
 @hookspec
-def limelight_metrics_readers(telemetry: TelemetryView) -> Sequence[StoreReader]:
+def limelight_metrics_provide_readers(telemetry: TelemetryView) -> Sequence[StoreReader]:
     """Contribute exporters that read the metric store.
 
     Called once per telemetry start after every metric is declared. The core
@@ -45,12 +45,12 @@ def limelight_metrics_readers(telemetry: TelemetryView) -> Sequence[StoreReader]
 
 
 @hookspec
-def limelight_metrics_otel_readers(telemetry: TelemetryView) -> Sequence[MetricReader]:
+def limelight_metrics_provide_otel_readers(telemetry: TelemetryView) -> Sequence[MetricReader]:
     """Contribute OpenTelemetry SDK metric readers for the core's MeterProvider.
 
     These export instruments created through the OpenTelemetry metrics API (by
     libraries that instrument themselves), not limelight's own store, which
-    :func:`limelight_metrics_readers` covers.
+    :func:`limelight_metrics_provide_readers` covers.
 
     :param telemetry: the telemetry being started.
     :return: SDK metric readers, possibly empty.

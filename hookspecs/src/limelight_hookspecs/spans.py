@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 
 @hookspec
-def limelight_spans_exporters(telemetry: TelemetryView) -> Sequence[SpanExporter]:
+def limelight_spans_provide_exporters(telemetry: TelemetryView) -> Sequence[SpanExporter]:
     """Contribute span exporters; the core batches for them.
 
     Each exporter gets its own batch processor configured from ``OTEL_BSP_*``,
@@ -31,7 +31,7 @@ def limelight_spans_exporters(telemetry: TelemetryView) -> Sequence[SpanExporter
 
 
 @hookspec
-def limelight_spans_processors(telemetry: TelemetryView) -> Sequence[SpanProcessor]:
+def limelight_spans_provide_processors(telemetry: TelemetryView) -> Sequence[SpanProcessor]:
     """Contribute span processors added to the tracer provider as given.
 
     For processors that do their own batching or need every span synchronously.
@@ -43,7 +43,7 @@ def limelight_spans_processors(telemetry: TelemetryView) -> Sequence[SpanProcess
 
 
 @hookspec(firstresult=True)
-def limelight_spans_sampler(telemetry: TelemetryView) -> Sampler | None:
+def limelight_spans_provide_sampler(telemetry: TelemetryView) -> Sampler | None:
     """Provide the sampler instead of the one ``OTEL_TRACES_SAMPLER`` names.
 
     Stops at first non-None result. The first plugin in priority order that
@@ -56,7 +56,7 @@ def limelight_spans_sampler(telemetry: TelemetryView) -> Sampler | None:
 
 
 @hookspec
-def limelight_spans_on_start(span: Span, parent_context: Context | None) -> None:
+def limelight_spans_enrich(span: Span, parent_context: Context | None) -> None:
     """Enrich a span as it starts (add attributes from the context, for example).
 
     Only called when at least one plugin implements it: the core then adds one

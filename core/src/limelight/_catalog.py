@@ -1,0 +1,125 @@
+"""The configuration reference and the metric catalog, generated from declarations."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from limelight_hookspecs import EnvVar, MetricDeclaration
+
+from ._config import load_config
+from ._env import CORE_VARIABLES
+from ._plugins import discover
+from ._store import SELF_METRICS
+
+__all__ = [
+    "config_reference_markdown",
+    "declared_metrics",
+    "declared_variables",
+    "metric_catalog_markdown",
+]
+
+
+def declared_variables() -> list[tuple[str, EnvVar[Any]]]:
+    """``(owner, variable)`` for the core and every installed plugin."""
+    manager = discover(load_config(environ={}))
+    return [("limelight (core)", v) for v in CORE_VARIABLES] + manager.config_variables()
+
+
+def declared_metrics() -> list[tuple[str, MetricDeclaration]]:
+    """``(declarer, declaration)`` for limelight's own metrics and every installed plugin's."""
+    config = load_config(environ={})
+    manager = discover(config)
+    return [("limelight", d) for d in SELF_METRICS] + manager.metrics_declare(config)
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _default(var: EnvVar[Any]) -> str:
+    value = var.default
+    if value is None:
+        return "(unset)"
+    if isinstance(value, tuple):
+        return ",".join(str(v) for v in value) or "(empty)"
+    if value == "":
+        return "(empty)"
+    return str(value)
+
+
+def config_reference_markdown() -> str:
+    """Every environment variable, grouped by owner, as a Markdown page."""
+    lines = [
+        "# Configuration reference",
+        "",
+        "Generated from the `EnvVar` declarations of the core and of every installed",
+        "plugin (`limelight config` shows the effective values and their sources).",
+        "An invalid value never stops the service: it is reported once, naming the",
+        "variable, the value and the fallback, and the fallback is used.",
+        "",
+    ]
+    owner = None
+    for who, var in declared_variables():
+        if who != owner:
+            owner = who
+            lines += [
+                f"## {who}",
+                "",
+                "| variable | default | meaning | example |",
+                "|---|---|---|---|",
+            ]
+        lines.append(
+            f"| `{var.name}` | `{_cell(_default(var))}` | {_cell(var.doc)} | "
+            f"`{_cell(var.example)}` |"
+        )
+    return "\n".join(_close_tables(lines)) + "\n"
+
+
+def _close_tables(lines: Iterable[str]) -> list[str]:
+    out: list[str] = []
+    for line in lines:
+        if line.startswith("## ") and out and out[-1] != "":
+            out.append("")
+        out.append(line)
+    return out
+
+
+def _labels(decl: MetricDeclaration) -> str:
+    return ", ".join(decl.label_names) or "—"
+
+
+def metric_catalog_markdown() -> str:
+    """Every metric installed plugins declare, as a Markdown page."""
+    lines = [
+        "# Metric catalog",
+        "",
+        "Generated from the metrics the installed plugins declare "
+        "(`limelight catalog` prints the same).",
+        "Names are Prometheus names in base units; `LIMELIGHT_METRICS_NAMESPACE` adds a",
+        "prefix. Over OTLP the same names are used, counters as monotonic sums,",
+        "`gauge_add` as non-monotonic sums, `gauge_set` as gauges, histograms with the",
+        "same bucket bounds.",
+        "",
+        "| metric | kind | unit | labels | declared by | help |",
+        "|---|---|---|---|---|---|",
+    ]
+    for who, decl in declared_metrics():
+        lines.append(
+            f"| `{decl.name}` | {decl.kind.value} | {decl.unit or '—'} | {_labels(decl)} | "
+            f"{who} | {_cell(decl.help)} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def catalog_text() -> str:
+    """The metric catalog as a plain-text table (``limelight catalog``)."""
+    rows = [(d.name, d.kind.value, d.unit or "-", _labels(d), who) for who, d in declared_metrics()]
+    header = ("metric", "kind", "unit", "labels", "declared by")
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    out = [
+        "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip(),
+        "  ".join("-" * w for w in widths),
+    ]
+    out += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    return "\n".join(out)

@@ -1,0 +1,257 @@
+"""Lifecycle: start, stop, flush at exit and on SIGTERM, bounded shutdown, resource, hooks."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+from opentelemetry import trace
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+
+import limelight
+from limelight.testing import Harness
+from limelight_hookspecs import TelemetryView, hookimpl
+
+SLOW_EXPORT_SCRIPT = textwrap.dedent(
+    """
+    import os, sys, time
+    from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
+    import limelight
+    from limelight_hookspecs import hookimpl
+
+    OUT = sys.argv[1]
+    N = int(sys.argv[2])
+    MODE = sys.argv[3]
+
+    class SlowFileExporter(SpanExporter):
+        def export(self, spans):
+            time.sleep(0.05)  # a slow collector
+            with open(OUT, "a") as f:
+                f.write("".join(s.name + "\\n" for s in spans))
+            return SpanExportResult.SUCCESS
+
+    class Plugin:
+        limelight_name = "slow-file"
+
+        @hookimpl
+        def limelight_spans_provide_exporters(self, telemetry):
+            return [SlowFileExporter()]
+
+    limelight.start(plugins=[Plugin()], entry_points=False, traces_sampler="always_on")
+    tracer = limelight.current().tracer("exit-test")
+    for i in range(N):
+        tracer.start_span(f"span-{i}").end()
+    if MODE == "sigterm":
+        os.kill(os.getpid(), __import__("signal").SIGTERM)
+        time.sleep(30)  # never reached: SIGTERM ends the process after the flush
+    """
+)
+
+
+def _run_exit_script(tmp_path: Path, n: int, mode: str) -> tuple[int, list[str]]:
+    script = tmp_path / "app.py"
+    script.write_text(SLOW_EXPORT_SCRIPT)
+    out = tmp_path / "spans.txt"
+    env = {
+        **os.environ,
+        "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "100",
+        "OTEL_BSP_SCHEDULE_DELAY": "60000",
+        "LIMELIGHT_SHUTDOWN_TIMEOUT": "30",
+    }
+    proc = subprocess.run(
+        [sys.executable, str(script), str(out), str(n), mode],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    lines = out.read_text().split() if out.exists() else []
+    return proc.returncode, lines
+
+
+class TestFlushAtExit:
+    """No queued span is lost on a clean exit, even with a slow exporter."""
+
+    def test_interpreter_exit_flushes_every_queued_span(self, tmp_path: Path) -> None:
+        code, spans = _run_exit_script(tmp_path, 1500, "exit")
+        assert 0 == code
+        assert 1500 == len(spans)
+        assert {f"span-{i}" for i in range(1500)} == set(spans)
+
+    def test_sigterm_flushes_then_terminates_as_sigterm(self, tmp_path: Path) -> None:
+        code, spans = _run_exit_script(tmp_path, 1200, "sigterm")
+        assert -signal.SIGTERM == code
+        assert 1200 == len(spans)
+
+
+class _HangingExporter(SpanExporter):
+    def __init__(self) -> None:
+        self.release = threading.Event()
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        self.release.wait(30)
+        return SpanExportResult.SUCCESS
+
+
+class _FailingExporter(SpanExporter):
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        return SpanExportResult.FAILURE
+
+
+class _ExporterPlugin:
+    def __init__(self, name: str, exporter: SpanExporter) -> None:
+        self.limelight_name = name
+        self.exporter = exporter
+
+    @hookimpl
+    def limelight_spans_provide_exporters(self, telemetry: TelemetryView) -> Sequence[SpanExporter]:
+        return [self.exporter]
+
+
+class TestBoundedShutdown:
+    """Stop returns within its timeout whatever the exporters do, and counts what it lost."""
+
+    def test_hanging_exporter_cannot_hold_stop(self) -> None:
+        exporter = _HangingExporter()
+        harness = Harness(
+            plugins=[_ExporterPlugin("hanging", exporter)],
+            env={"OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "10"},
+        ).start()
+        tracer = harness.telemetry.tracer("t")
+        for i in range(50):
+            tracer.start_span(f"s{i}").end()
+        started = time.monotonic()
+        finished = harness.telemetry.stop(timeout=1.0)
+        elapsed = time.monotonic() - started
+        exporter.release.set()
+        assert not finished
+        assert elapsed < 3.0
+        # the batch held by the exporter is in flight; everything still queued was dropped
+        assert harness.value("limelight_spans_dropped_total") >= 40
+
+    def test_failed_exports_are_counted(self) -> None:
+        with Harness(plugins=[_ExporterPlugin("failing", _FailingExporter())]) as harness:
+            tracer = harness.telemetry.tracer("t")
+            for i in range(7):
+                tracer.start_span(f"s{i}").end()
+            assert harness.telemetry.force_flush(5)
+            assert 1 == harness.value("limelight_export_errors_total", exporter="failing")
+            assert 7 == harness.value("limelight_spans_dropped_total")
+
+    def test_full_queue_drops_new_spans_and_counts_them(self) -> None:
+        exporter = _HangingExporter()
+        harness = Harness(
+            plugins=[_ExporterPlugin("hanging", exporter)],
+            env={"OTEL_BSP_MAX_QUEUE_SIZE": "20", "OTEL_BSP_MAX_EXPORT_BATCH_SIZE": "5"},
+        ).start()
+        try:
+            tracer = harness.telemetry.tracer("t")
+            for i in range(100):
+                tracer.start_span(f"s{i}").end()
+            # at most one batch in flight plus a full queue survive
+            assert harness.value("limelight_spans_dropped_total") >= 100 - 20 - 5
+        finally:
+            exporter.release.set()
+            harness.stop()
+
+
+class TestStartStop:
+    """start is idempotent, stop is idempotent, and the process-wide instance is tracked."""
+
+    def test_process_wide_start_and_stop(self) -> None:
+        telemetry = limelight.start(entry_points=False, handle_signals=False)
+        try:
+            assert telemetry is limelight.current()
+            assert telemetry is limelight.start()
+        finally:
+            assert limelight.stop()
+        assert (False, True) == (telemetry.enabled, telemetry.stopped)
+        assert telemetry is not limelight.current()
+        assert telemetry.stop()
+
+    def test_harness_restores_the_previous_telemetry(self) -> None:
+        with Harness() as outer:
+            with Harness() as inner:
+                assert inner.telemetry is limelight.current()
+            assert outer.telemetry is limelight.current()
+        assert not limelight.current().enabled
+
+    def test_global_tracer_follows_the_running_telemetry(self, telemetry: Harness) -> None:
+        with trace.get_tracer("user-code").start_as_current_span("manual"):
+            pass
+        telemetry.span("manual")
+
+    def test_sdk_disabled_starts_nothing(self) -> None:
+        plugin = _ExporterPlugin("never", _FailingExporter())
+        with Harness(plugins=[plugin], env={"OTEL_SDK_DISABLED": "true"}) as harness:
+            assert not harness.telemetry.enabled
+            assert isinstance(harness.telemetry.tracer("x"), trace.NoOpTracer)
+
+
+class TestResource:
+    """Every signal shares one resource with service, host, process, os and sdk attributes."""
+
+    def test_resource_attributes(self) -> None:
+        harness = Harness(
+            env={
+                "OTEL_SERVICE_NAME": "checkout",
+                "OTEL_RESOURCE_ATTRIBUTES": (
+                    "service.version=2.0.1,deployment.environment.name=prod"
+                ),
+            }
+        )
+        with harness:
+            attributes = dict(harness.telemetry.resource.attributes)
+            span_resource = None
+            harness.telemetry.tracer("t").start_span("s").end()
+            span_resource = dict(harness.span("s").resource.attributes)
+        assert attributes == span_resource
+        assert "checkout" == attributes["service.name"]
+        assert "2.0.1" == attributes["service.version"]
+        assert "prod" == attributes["deployment.environment.name"]
+        assert os.getpid() == attributes["process.pid"]
+        for key in (
+            "host.name",
+            "host.arch",
+            "os.type",
+            "process.runtime.name",
+            "process.runtime.version",
+            "telemetry.sdk.name",
+            "telemetry.sdk.version",
+            "telemetry.sdk.language",
+            "service.instance.id",
+        ):
+            assert key in attributes, key
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM])
+def test_sigterm_handler_chains_to_a_previous_handler(tmp_path: Path, signum: int) -> None:
+    """An application's own SIGTERM handler still runs after limelight flushed."""
+    script = tmp_path / "chain.py"
+    script.write_text(
+        textwrap.dedent(
+            """
+        import os, signal, sys
+        seen = []
+        signal.signal(signal.SIGTERM, lambda s, f: (print("app handler ran"), sys.exit(3)))
+        import limelight
+        limelight.start(entry_points=False)
+        os.kill(os.getpid(), signal.SIGTERM)
+        """
+        )
+    )
+    proc = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=30, check=False
+    )
+    assert 3 == proc.returncode
+    assert "app handler ran" in proc.stdout

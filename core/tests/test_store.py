@@ -1,0 +1,276 @@
+"""The metric store: declaration, bound children, series limit, namespace, snapshot."""
+
+from __future__ import annotations
+
+import threading
+
+import prometheus_client
+import pytest
+
+from limelight import OVERFLOW_LABEL_VALUE, MetricConflictError, MetricStore
+from limelight.testing import Harness
+from limelight_hookspecs import (
+    DEFAULT_BUCKETS,
+    HistogramPoint,
+    MetricDeclaration,
+    MetricKind,
+    NumberPoint,
+)
+
+
+def _points(store: MetricStore, name: str) -> dict[tuple[str, ...], NumberPoint]:
+    family = store.snapshot().family(name)
+    return {tuple(p.labels.values()): p for p in family.points}  # type: ignore[misc]
+
+
+class TestDeclaration:
+    """One name has one shape; a conflicting declaration names both declarers."""
+
+    def test_same_declaration_twice_returns_the_same_metric(self) -> None:
+        store = MetricStore()
+        decl = MetricDeclaration("jobs_total", MetricKind.COUNTER, "Jobs.", label_names=("q",))
+        assert store.declare(decl, "a") is store.declare(decl, "b")
+
+    def test_other_kind_is_an_error_naming_both_declarers(self) -> None:
+        store = MetricStore()
+        store.declare(MetricDeclaration("depth", MetricKind.GAUGE_SET, "Depth."), "queue-plugin")
+        with pytest.raises(MetricConflictError) as info:
+            store.declare(MetricDeclaration("depth", MetricKind.GAUGE_ADD, "Depth."), "other")
+        message = str(info.value)
+        assert "'queue-plugin'" in message and "'other'" in message
+        assert "gauge_set" in message and "gauge_add" in message
+
+    def test_other_labels_are_an_error(self) -> None:
+        store = MetricStore()
+        store.counter("jobs_total", "Jobs.", ["queue"], declarer="a")
+        with pytest.raises(MetricConflictError, match=r"'b'.*'a'"):
+            store.counter("jobs_total", "Jobs.", ["queue", "result"], declarer="b")
+
+    def test_other_buckets_are_an_error(self) -> None:
+        store = MetricStore()
+        store.histogram("wait_seconds", "Wait.", buckets=[0.1, 1], declarer="a")
+        with pytest.raises(MetricConflictError, match="buckets"):
+            store.histogram("wait_seconds", "Wait.", buckets=[0.5, 1], declarer="b")
+
+    @pytest.mark.parametrize(
+        ("kwargs", "message"),
+        [
+            ({"name": "jobs", "kind": "counter"}, "must end in '_total'"),
+            ({"name": "bad-name", "kind": "gauge_set"}, "invalid metric name"),
+            ({"name": "x", "kind": "gauge_set", "label_names": ("__x",)}, "invalid label"),
+            ({"name": "x", "kind": "gauge_set", "label_names": ("a", "a")}, "duplicate"),
+            ({"name": "x", "kind": "histogram", "buckets": (1, 0.5)}, "strictly increasing"),
+            ({"name": "x", "kind": "gauge_add", "buckets": (1,)}, "only histograms"),
+            ({"name": "x", "kind": "summary"}, "summary"),
+        ],
+    )
+    def test_invalid_declarations_are_rejected_clearly(
+        self, kwargs: dict[str, object], message: str
+    ) -> None:
+        with pytest.raises(ValueError, match=message):
+            MetricDeclaration(help="h", **kwargs)  # type: ignore[arg-type]
+
+
+class TestEmission:
+    """Bound children are cached per label set and record into the one store."""
+
+    def test_labels_returns_the_same_child_for_the_same_values(self) -> None:
+        store = MetricStore()
+        counter = store.counter("hits_total", "Hits.", ["route", "code"])
+        assert counter.labels("/a", "200") is counter.labels("/a", "200")
+        assert counter.labels("/a", 200) is counter.labels("/a", "200")
+        assert counter.labels(route="/a", code="200") is counter.labels("/a", "200")
+
+    def test_every_kind_records(self) -> None:
+        store = MetricStore()
+        store.counter("c_total", "C.", ["k"]).labels("x").inc(2)
+        store.gauge_add("g_add", "G.", ["k"]).labels("x").inc(5)
+        store.gauge_add("g_add", "G.", ["k"]).labels("x").dec(2)
+        store.gauge_set("g_set", "G.").set(7.5)
+        store.histogram("h_seconds", "H.", buckets=[0.1, 1.0]).observe(0.5)
+        assert 2 == _points(store, "c_total")[("x",)].value
+        assert 3 == _points(store, "g_add")[("x",)].value
+        assert 7.5 == _points(store, "g_set")[()].value
+        [point] = store.snapshot().family("h_seconds").points
+        assert isinstance(point, HistogramPoint)
+        assert (0, 1, 0) == point.bucket_counts
+        assert (0, 1, 1) == point.cumulative_counts()
+        assert 1 == point.count and 0.5 == point.sum
+
+    @pytest.mark.parametrize("exemplars", [True, False])
+    def test_buckets_agree_with_prometheus_client_at_every_boundary(self, exemplars: bool) -> None:
+        values = [-1.0, 0.0, 0.005, 0.0050001, 0.1, 0.75, 1.0, 9.99, 10.0, 10.5, 1e9, float("inf")]
+        store = MetricStore(exemplars=exemplars)
+        ours = store.histogram("ours_seconds", "O.")
+        theirs = prometheus_client.Histogram(
+            "theirs_seconds", "T.", registry=prometheus_client.CollectorRegistry()
+        )
+        for value in values:
+            ours.observe(value)
+            theirs.observe(value)
+        [point] = store.snapshot().family("ours_seconds").points
+        assert isinstance(point, HistogramPoint)
+        [family] = list(theirs.collect())
+        expected = [s.value for s in family.samples if s.name.endswith("_bucket")]
+        assert expected == list(point.cumulative_counts())
+        assert len(values) == point.count
+
+    def test_nan_is_counted_in_the_inf_bucket(self) -> None:
+        store = MetricStore()
+        store.histogram("n_seconds", "N.", buckets=[1.0]).observe(float("nan"))
+        [point] = store.snapshot().family("n_seconds").points
+        assert (0, 1) == point.bucket_counts  # type: ignore[union-attr]
+
+    def test_default_buckets_are_the_prometheus_defaults(self) -> None:
+        store = MetricStore()
+        store.histogram("d_seconds", "D.").observe(3)
+        [point] = store.snapshot().family("d_seconds").points
+        assert DEFAULT_BUCKETS == point.bounds  # type: ignore[union-attr]
+        assert len(DEFAULT_BUCKETS) + 1 == len(point.bucket_counts)  # type: ignore[union-attr]
+
+    def test_wrong_number_of_label_values_is_a_clear_error(self) -> None:
+        counter = MetricStore().counter("hits_total", "Hits.", ["route", "code"])
+        with pytest.raises(ValueError, match=r"expected 2 label values \('route', 'code'\)"):
+            counter.labels("/a")
+        with pytest.raises(ValueError, match="expected labels"):
+            counter.labels(route="/a", status="200")
+
+    def test_unlabelled_use_of_a_labelled_metric_is_a_clear_error(self) -> None:
+        counter = MetricStore().counter("hits_total", "Hits.", ["route"])
+        with pytest.raises(ValueError, match="call labels"):
+            counter.inc()
+
+    def test_concurrent_emission_loses_nothing(self) -> None:
+        store = MetricStore()
+        counter = store.counter("race_total", "Race.", ["worker"])
+        gauge = store.gauge_add("race_in_flight", "Race.")
+
+        def work(i: int) -> None:
+            child = counter.labels(str(i % 3))
+            for _ in range(5000):
+                gauge.inc()
+                child.inc()
+                gauge.dec()
+
+        threads = [threading.Thread(target=work, args=(i,)) for i in range(6)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        total = sum(p.value for p in _points(store, "race_total").values())
+        assert 30000 == total
+        assert 0 == _points(store, "race_in_flight")[()].value
+
+
+class TestSeriesLimit:
+    """Past its series limit a metric collapses new label sets into one overflow series."""
+
+    def test_new_label_sets_go_to_the_overflow_series_and_are_counted(self) -> None:
+        store = MetricStore(series_limit=3)
+        counter = store.counter("paths_total", "Paths.", ["path"])
+        for i in range(10):
+            counter.labels(f"/user/{i}").inc()
+        points = _points(store, "paths_total")
+        assert {("/user/0",), ("/user/1",), ("/user/2",), (OVERFLOW_LABEL_VALUE,)} == set(points)
+        assert 7 == points[(OVERFLOW_LABEL_VALUE,)].value
+        overflow = _points(store, "limelight_series_overflow_total")
+        assert 7 == overflow[("paths_total",)].value
+
+    def test_existing_series_keep_working_past_the_limit(self) -> None:
+        store = MetricStore(series_limit=1)
+        counter = store.counter("paths_total", "Paths.", ["path"])
+        counter.labels("/a").inc()
+        counter.labels("/b").inc()
+        counter.labels("/a").inc()
+        assert 2 == _points(store, "paths_total")[("/a",)].value
+
+    def test_a_declaration_can_set_its_own_limit(self) -> None:
+        store = MetricStore(series_limit=100)
+        metric = store.declare(
+            MetricDeclaration(
+                "t_total", MetricKind.COUNTER, "T.", label_names=("k",), series_limit=2
+            )
+        )
+        for i in range(5):
+            metric.labels(str(i)).inc()
+        assert 3 == metric.series_count()
+
+    def test_hostile_label_values_are_kept_verbatim(self) -> None:
+        store = MetricStore()
+        value = 'quote" back\\slash\nnewline ünïcode'
+        store.counter("odd_total", "Odd.", ["v"]).labels(value).inc()
+        assert (value,) in _points(store, "odd_total")
+
+
+class TestNamespace:
+    """LIMELIGHT_METRICS_NAMESPACE prefixes every exported name."""
+
+    def test_prefix_applies_to_exported_names_but_not_lookups(self) -> None:
+        store = MetricStore(namespace="shop")
+        store.counter("orders_total", "Orders.").inc()
+        names = [f.name for f in store.snapshot()]
+        assert "shop_orders_total" in names
+        assert "shop_limelight_spans_dropped_total" in names
+        assert "shop_orders_total" == store.get("orders_total").name
+
+    def test_prefix_from_the_environment(self) -> None:
+        with Harness(env={"LIMELIGHT_METRICS_NAMESPACE": "shop"}) as harness:
+            assert harness.metric("shop_function_calls_total").kind is MetricKind.COUNTER
+
+    def test_prometheus_registry_holds_the_same_values(self) -> None:
+        store = MetricStore(namespace="shop")
+        store.counter("orders_total", "Orders.", ["state"]).labels("paid").inc(3)
+        assert 3 == store.registry.get_sample_value("shop_orders_total", {"state": "paid"})
+
+
+class TestExemplars:
+    """A histogram observation inside a sampled span carries the span's ids."""
+
+    def test_observation_in_a_span_links_to_it(self) -> None:
+        with Harness() as harness:
+            histogram = harness.store.histogram("work_seconds", "Work.", buckets=[1.0])
+            tracer = harness.telemetry.tracer("test")
+            with tracer.start_as_current_span("work") as span:
+                histogram.observe(0.5)
+            [point] = harness.metric("work_seconds").points
+            assert isinstance(point, HistogramPoint)
+            exemplar = point.exemplars[0]
+            assert exemplar is not None
+            assert f"{span.get_span_context().trace_id:032x}" == exemplar.trace_id
+            assert f"{span.get_span_context().span_id:016x}" == exemplar.span_id
+            assert 0.5 == exemplar.value
+
+    def test_observation_outside_a_span_has_no_exemplar(self) -> None:
+        store = MetricStore()
+        store.histogram("work_seconds", "Work.", buckets=[1.0]).observe(0.5)
+        [point] = store.snapshot().family("work_seconds").points
+        assert (None, None) == point.exemplars  # type: ignore[union-attr]
+
+    def test_a_bucket_keeps_its_exemplar_for_the_interval(self) -> None:
+        with Harness() as harness:
+            store = MetricStore(exemplar_interval=60.0)
+            histogram = store.histogram("slow_seconds", "Slow.", buckets=[1.0])
+            tracer = harness.telemetry.tracer("test")
+            with tracer.start_as_current_span("first") as first:
+                histogram.observe(0.1)
+            with tracer.start_as_current_span("second"):
+                histogram.observe(0.2)
+            with tracer.start_as_current_span("third") as third:
+                histogram.observe(5.0)  # another bucket: linked at once
+            [point] = store.snapshot().family("slow_seconds").points
+            low, high = point.exemplars  # type: ignore[union-attr]
+            assert low is not None and high is not None
+            assert f"{first.get_span_context().span_id:016x}" == low.span_id
+            assert f"{third.get_span_context().span_id:016x}" == high.span_id
+
+    def test_interval_zero_links_every_observation(self) -> None:
+        with Harness() as harness:
+            store = MetricStore(exemplar_interval=0.0)
+            histogram = store.histogram("each_seconds", "Each.", buckets=[1.0])
+            tracer = harness.telemetry.tracer("test")
+            for name in ("a", "b"):
+                with tracer.start_as_current_span(name) as span:
+                    histogram.observe(0.1)
+            [point] = store.snapshot().family("each_seconds").points
+            assert point.exemplars[0] is not None  # type: ignore[union-attr]
+            assert f"{span.get_span_context().span_id:016x}" == point.exemplars[0].span_id  # type: ignore[union-attr]

@@ -1,0 +1,124 @@
+"""The contract is a document: every hook is named, placed and documented by the same rules."""
+
+from __future__ import annotations
+
+import inspect
+import re
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+import limelight_hookspecs
+from limelight_hookspecs import PROJECT_NAME, SPEC_MODULES
+
+
+def _hooks() -> list[tuple[str, Callable[..., Any], dict[str, Any]]]:
+    out = []
+    for module in SPEC_MODULES:
+        for fn in vars(module).values():
+            opts = getattr(fn, f"{PROJECT_NAME}_spec", None)
+            if opts is not None:
+                out.append((module.__name__.rsplit(".", 1)[1], fn, opts))
+    return out
+
+
+HOOKS = _hooks()
+IDS = [fn.__name__ for _, fn, _ in HOOKS]
+
+
+class TestNaming:
+    """Every hook is limelight_<area>_<verb> and lives in the module of its area."""
+
+    def test_there_are_hooks_in_every_module(self) -> None:
+        assert {m.__name__.rsplit(".", 1)[1] for m in SPEC_MODULES} == {a for a, _, _ in HOOKS}
+
+    @pytest.mark.parametrize(("area", "fn", "opts"), HOOKS, ids=IDS)
+    def test_name_is_area_then_verb(
+        self, area: str, fn: Callable[..., Any], opts: dict[str, Any]
+    ) -> None:
+        assert re.fullmatch(rf"limelight_{area}_[a-z]+(_[a-z]+)*", fn.__name__)
+
+
+class TestDocumentation:
+    """Every spec says when it is called, documents each parameter and what it returns."""
+
+    @pytest.mark.parametrize(("area", "fn", "opts"), HOOKS, ids=IDS)
+    def test_every_parameter_is_documented(
+        self, area: str, fn: Callable[..., Any], opts: dict[str, Any]
+    ) -> None:
+        doc = inspect.getdoc(fn) or ""
+        assert len(doc.splitlines()[0]) > 10
+        for param in inspect.signature(fn).parameters:
+            assert f":param {param}:" in doc, f"{fn.__name__} does not document {param}"
+
+    @pytest.mark.parametrize(("area", "fn", "opts"), HOOKS, ids=IDS)
+    def test_return_is_documented_when_there_is_one(
+        self, area: str, fn: Callable[..., Any], opts: dict[str, Any]
+    ) -> None:
+        doc = inspect.getdoc(fn) or ""
+        returns = inspect.signature(fn).return_annotation not in ("None", None)
+        assert returns == (":return:" in doc)
+
+    @pytest.mark.parametrize(("area", "fn", "opts"), HOOKS, ids=IDS)
+    def test_firstresult_hooks_say_so(
+        self, area: str, fn: Callable[..., Any], opts: dict[str, Any]
+    ) -> None:
+        doc = inspect.getdoc(fn) or ""
+        assert opts["firstresult"] == ("Stops at first non-None result." in doc)
+
+    def test_configure_is_historic(self) -> None:
+        from limelight_hookspecs import lifecycle
+
+        opts = lifecycle.limelight_lifecycle_configure.limelight_spec  # type: ignore[attr-defined]
+        assert opts["historic"]
+
+
+class TestPublicApi:
+    """The package's __all__ is explicit, complete and importable."""
+
+    def test_all_names_exist(self) -> None:
+        for name in limelight_hookspecs.__all__:
+            assert hasattr(limelight_hookspecs, name), name
+
+    def test_every_public_name_is_in_all(self) -> None:
+        public = {
+            n
+            for n, v in vars(limelight_hookspecs).items()
+            if not n.startswith("_") and not inspect.ismodule(v) and n not in {"annotations"}
+        }
+        assert public == set(limelight_hookspecs.__all__)
+
+
+class TestValueTypes:
+    """Value types crossing the boundary validate themselves."""
+
+    def test_envvar_reads_and_reports(self) -> None:
+        var = limelight_hookspecs.EnvVar(
+            "X_PORT", 9464, limelight_hookspecs.parse_int(minimum=1), "Port.", "9000"
+        )
+        assert 9000 == var.read({"X_PORT": " 9000 "}).value
+        assert "X_PORT" == var.read({"X_PORT": "9000"}).source
+        bad = var.read({"X_PORT": "0"})
+        assert 9464 == bad.value
+        assert bad.problem is not None
+        assert "invalid X_PORT='0': must be >= 1; using the default 9464" == bad.problem.message()
+        assert "default" == var.read({"X_PORT": ""}).source
+
+    def test_key_values_are_percent_decoded(self) -> None:
+        pairs = limelight_hookspecs.parse_key_values("a=1, b = x%2Cy ,c=")
+        assert (("a", "1"), ("b", "x,y"), ("c", "")) == pairs
+        with pytest.raises(ValueError, match="'nokey'"):
+            limelight_hookspecs.parse_key_values("a=1,nokey")
+
+    def test_histogram_point_cumulative_counts(self) -> None:
+        point = limelight_hookspecs.HistogramPoint(
+            labels={}, count=6, sum=3.0, bounds=(1.0, 2.0), bucket_counts=(1, 2, 3)
+        )
+        assert (1, 3, 6) == point.cumulative_counts()
+
+    def test_config_exporter_selection(self) -> None:
+        config = limelight_hookspecs.Config(traces_exporters=("otlp",), metrics_exporters=())
+        assert config.exporter_enabled("traces", "otlp")
+        assert not config.exporter_enabled("traces", "console")
+        assert not config.exporter_enabled("metrics", "prometheus")
