@@ -6,7 +6,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
 
-from opentelemetry.propagate import extract
+from opentelemetry.propagate import get_global_textmap
 
 from ._carriers import ASGI_GETTER, asgi_attributes
 from ._exchange import (
@@ -100,24 +100,22 @@ class ASGIMiddleware:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
-        if kind in _RECORDED:
-            inst = instruments()
-            if inst is not None and EXCHANGE_KEY not in scope:
-                options = self._options
-                if options._bound_to is not inst:
-                    options.bind(inst)
-                if not options.excluded(scope["path"], scope):
-                    if kind == "http":
-                        return await self._http(inst, options, scope, receive, send)
-                    return await self._websocket(inst, options, scope, receive, send)
-        return await self.app(scope, receive, send)
+        if kind != "http":
+            if kind == "websocket":
+                return await self._websocket(scope, receive, send)
+            return await self.app(scope, receive, send)
+        inst = instruments()
+        if inst is None or EXCHANGE_KEY in scope:
+            return await self.app(scope, receive, send)
+        options = self._options
+        if options._bound_to is not inst:
+            options.bind(inst)
+        if options.excluded(scope["path"], scope):
+            return await self.app(scope, receive, send)
 
-    async def _http(
-        self, inst: Any, options: Options, scope: Scope, receive: Receive, send: Send
-    ) -> None:
         headers = scope.get("headers") or ()
         index = dict(headers)
-        parent = extract((headers, index), getter=ASGI_GETTER)
+        parent = get_global_textmap().extract((headers, index), getter=ASGI_GETTER)
         ex: Exchange = inst.begin(
             scope.get("method") or "GET",
             parent,
@@ -202,12 +200,18 @@ class ASGIMiddleware:
         finally:
             ex.detach()
 
-    async def _websocket(
-        self, inst: Any, options: Options, scope: Scope, receive: Receive, send: Send
-    ) -> None:
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        inst = instruments()
+        if inst is None or EXCHANGE_KEY in scope:
+            return await self.app(scope, receive, send)
+        options = self._options
+        if options._bound_to is not inst:
+            options.bind(inst)
+        if options.excluded(scope["path"], scope):
+            return await self.app(scope, receive, send)
         headers = scope.get("headers") or ()
         index = dict(headers)
-        parent = extract((headers, index), getter=ASGI_GETTER)
+        parent = get_global_textmap().extract((headers, index), getter=ASGI_GETTER)
         ex: Exchange = inst.begin(
             "GET", parent, asgi_attributes(scope, index, scope.get("scheme") or "ws")
         )

@@ -17,7 +17,7 @@ from opentelemetry.context import Context
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
-from limelight import Telemetry, TelemetryBinding
+from limelight import OVERFLOW_LABEL_VALUE, Telemetry, TelemetryBinding
 
 from ._plugin import (
     HTTP_IN_FLIGHT,
@@ -160,6 +160,7 @@ class Instruments:
         "excluded_paths",
         "in_flight",
         "methods",
+        "outcomes",
         "requests",
         "response_traceparent",
         "start_span",
@@ -171,6 +172,9 @@ class Instruments:
         store = telemetry.store
         config = telemetry.config
         self.requests = store.get(HTTP_REQUESTS.name)
+        self.outcomes: dict[
+            tuple[str, str, str], tuple[Callable[[], None], Callable[[float], None]]
+        ] = {}
         self.duration = store.get(HTTP_REQUEST_DURATION.name)
         known = config.get(OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS)
         self.methods: dict[str, str] = {m: m for m in known}
@@ -179,6 +183,26 @@ class Instruments:
         self.excluded_paths: tuple[str, ...] = config.get(LIMELIGHT_HTTP_EXCLUDED_PATHS)
         self.response_traceparent: bool = config.get(LIMELIGHT_HTTP_RESPONSE_TRACEPARENT)
         self.start_span = telemetry.tracer("limelight.http", __version__).start_span
+
+    def outcome(
+        self, key: tuple[str, str, str]
+    ) -> tuple[Callable[[], None], Callable[[float], None]]:
+        """The bound ``inc`` and ``observe`` of one (method, route, status) outcome.
+
+        Children come from the store's label cache; they are kept here too
+        unless they are the overflow series (so every overflowing request is
+        still counted in ``limelight_series_overflow_total``).
+        """
+        counter = self.requests.labels(*key)
+        histogram = self.duration.labels(*key)
+        outcome = (counter.inc, histogram.observe)
+        overflowed = OVERFLOW_LABEL_VALUE in (
+            counter.labels.get("method"),
+            histogram.labels.get("method"),
+        )
+        if not overflowed and len(self.outcomes) < 10_000:
+            self.outcomes[key] = outcome
+        return outcome
 
     def begin(
         self, raw_method: str, parent: Context, attributes: dict[str, AttributeValue]
@@ -319,10 +343,12 @@ class Exchange:
         self.metrics_done = True
         elapsed = _perf_counter() - self.start
         self._dec()
-        inst = self._inst
-        route = self.route or UNMATCHED_ROUTE
-        inst.requests.labels(self.method, route, status_label).inc()
-        inst.duration.labels(self.method, route, status_label).observe(elapsed)
+        key = (self.method, self.route or UNMATCHED_ROUTE, status_label)
+        outcome = self._inst.outcomes.get(key)
+        if outcome is None:
+            outcome = self._inst.outcome(key)
+        outcome[0]()
+        outcome[1](elapsed)
 
     def finish(
         self,

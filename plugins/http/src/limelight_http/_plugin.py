@@ -119,7 +119,7 @@ class HttpPlugin:
         return (HTTP_REQUESTS, HTTP_REQUEST_DURATION, HTTP_IN_FLIGHT)
 
     @hookimpl
-    def limelight_config_variables(self) -> Sequence[EnvVar[Any]]:
+    def limelight_config_declare(self) -> Sequence[EnvVar[Any]]:
         return (
             OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS,
             LIMELIGHT_HTTP_EXCLUDED_PATHS,
