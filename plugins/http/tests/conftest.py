@@ -9,7 +9,6 @@ from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
 import pytest
-
 from limelight_testsupport import free_port, wait_for_port
 
 T = TypeVar("T")

@@ -9,9 +9,11 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
+import limelight_http
 import pytest
 from conftest import UvicornServer, wait_for
 from fastapi import APIRouter, FastAPI, HTTPException
+from limelight_http import UNMATCHED_ROUTE, instrument_fastapi, instrument_starlette
 from opentelemetry.trace import SpanKind, StatusCode
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -19,9 +21,7 @@ from starlette.responses import PlainTextResponse, StreamingResponse
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
-import limelight_http
 from limelight.testing import Harness
-from limelight_http import UNMATCHED_ROUTE, instrument_fastapi, instrument_starlette
 
 PLUGIN = pytest.mark.limelight(plugins=[limelight_http.plugin])
 TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
@@ -125,7 +125,9 @@ def starlette_server(serve_asgi: Any, gate: Gate) -> UvicornServer:
 class TestRouteTemplates:
     """The span name and the route label are the route template, resolved after routing."""
 
-    def test_route_template_without_the_converter(self, telemetry: Harness, starlette_server: Any) -> None:
+    def test_route_template_without_the_converter(
+        self, telemetry: Harness, starlette_server: Any
+    ) -> None:
         response = httpx.get(starlette_server.url + "/items/42")
         assert 200 == response.status_code
         span = server_span(telemetry, "GET /items/{item_id}")
@@ -204,9 +206,12 @@ class TestStatus:
         assert 1 == telemetry.value(
             "http_requests_total", method="GET", route="/boom", status_code="500"
         )
-        assert 1 == telemetry.histogram(
-            "http_request_duration_seconds", method="GET", route="/boom", status_code="500"
-        ).count
+        assert (
+            1
+            == telemetry.histogram(
+                "http_request_duration_seconds", method="GET", route="/boom", status_code="500"
+            ).count
+        )
         assert wait_for(lambda: 0 == in_flight(telemetry))
         # the 500 written by Starlette's error handler carries the trace too
         assert span.context.span_id == int(response.headers["traceparent"].split("-")[2], 16)
@@ -224,9 +229,7 @@ class TestAttributes:
     """Server-side semantic-convention attributes are recorded."""
 
     def test_semantic_conventions(self, telemetry: Harness, starlette_server: Any) -> None:
-        httpx.get(
-            starlette_server.url + "/items/3?q=secret", headers={"user-agent": "probe/1.0"}
-        )
+        httpx.get(starlette_server.url + "/items/3?q=secret", headers={"user-agent": "probe/1.0"})
         span = server_span(telemetry, "GET /items/{item_id}")
         attributes = dict(span.attributes)
         assert {
@@ -302,9 +305,12 @@ class TestStreaming:
         span = server_span(telemetry, "GET /events")
         assert StatusCode.UNSET == span.status.status_code
         assert span.end_time / 1e9 >= gate.produced[1][1]
-        assert 1 == telemetry.histogram(
-            "http_request_duration_seconds", method="GET", route="/events", status_code="200"
-        ).count
+        assert (
+            1
+            == telemetry.histogram(
+                "http_request_duration_seconds", method="GET", route="/events", status_code="200"
+            ).count
+        )
         assert wait_for(lambda: 0 == in_flight(telemetry))
 
     def test_client_disconnect_mid_stream(
@@ -334,7 +340,9 @@ class TestWebSocket:
         from websockets.sync.client import connect
 
         url = starlette_server.url.replace("http://", "ws://") + "/ws"
-        with connect(url, additional_headers={"traceparent": f"00-{TRACE_ID}-{PARENT_ID}-01"}) as ws:
+        with connect(
+            url, additional_headers={"traceparent": f"00-{TRACE_ID}-{PARENT_ID}-01"}
+        ) as ws:
             assert ws.response is not None
             assert TRACE_ID == ws.response.headers["traceparent"].split("-")[1]
             for text in ("one", "two", "three"):

@@ -17,11 +17,12 @@ Every request gets a SERVER span named ``"{method} {route}"`` and counts in
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
+from importlib.metadata import PackageNotFoundError as _PackageNotFoundError
+from importlib.metadata import version as _version
 
 try:
-    __version__ = version("limelight-http")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = _version("limelight-http")
+except _PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0"
 
 from ._asgi import EXCHANGE_KEY, ASGIMiddleware, RouteResolver
