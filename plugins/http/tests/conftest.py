@@ -6,26 +6,10 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 from limelight_testsupport import free_port, wait_for_port
-
-T = TypeVar("T")
-
-
-def wait_for(probe: Callable[[], T], timeout: float = 5.0) -> T:
-    """Poll *probe* until it returns something truthy.
-
-    The server finishes a request right after it wrote the last byte, so a
-    client can hold the response a moment before the span has ended.
-    """
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value or time.monotonic() > deadline:
-            return value
-        time.sleep(0.005)
 
 
 class UvicornServer:

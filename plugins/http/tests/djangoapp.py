@@ -7,8 +7,8 @@ import threading
 import time
 from collections.abc import AsyncIterator, Iterator
 
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
-from django.urls import include, path, re_path
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse  # type: ignore[import-untyped]
+from django.urls import include, path, re_path  # type: ignore[import-untyped]
 
 RELEASE = threading.Event()
 PRODUCED: list[tuple[str, float]] = []

@@ -11,7 +11,6 @@ from typing import Any
 import httpx
 import limelight_http
 import pytest
-from conftest import UvicornServer, wait_for
 from fastapi import APIRouter, FastAPI, HTTPException
 from limelight_http import UNMATCHED_ROUTE, instrument_fastapi, instrument_starlette
 from opentelemetry.trace import SpanKind, StatusCode
@@ -22,6 +21,7 @@ from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
 from limelight.testing import Harness
+from limelight_hookspecs import NumberPoint
 
 PLUGIN = pytest.mark.limelight(plugins=[limelight_http.plugin])
 TRACE_ID = "0af7651916cd43dd8448eb211c80319c"
@@ -29,14 +29,12 @@ PARENT_ID = "b7ad6b7169203331"
 
 
 def in_flight(telemetry: Harness) -> float:
-    return sum(p.value for p in telemetry.metric("http_requests_in_flight").points)  # type: ignore[union-attr]
+    points = telemetry.metric("http_requests_in_flight").points
+    return sum(p.value for p in points if isinstance(p, NumberPoint))
 
 
 def server_span(telemetry: Harness, name: str) -> Any:
-    found = wait_for(lambda: telemetry.find_spans(name, kind="server"))
-    assert found, f"no server span {name!r}; captured: {[s.name for s in telemetry.spans()]}"
-    assert 1 == len(found)
-    return found[0]
+    return telemetry.wait_for_span(name, kind="server")
 
 
 class Gate:
@@ -111,8 +109,8 @@ def gate() -> Gate:
 
 
 @pytest.fixture
-def starlette_server(serve_asgi: Any, gate: Gate) -> UvicornServer:
-    return serve_asgi(  # type: ignore[no-any-return]
+def starlette_server(serve_asgi: Any, gate: Gate) -> Any:
+    return serve_asgi(
         instrument_starlette(
             starlette_app(gate),
             exclude_paths=["/healthz"],
@@ -153,10 +151,10 @@ class TestRouteTemplates:
     ) -> None:
         for path in ("/nope", "/nope/again", "/tenants/acme/nowhere"):
             assert 404 == httpx.get(starlette_server.url + path).status_code
-        wait_for(lambda: 3 == len(telemetry.find_spans("GET")))
+        telemetry.wait_until(lambda: 3 == len(telemetry.find_spans("GET")))
         spans = telemetry.find_spans("GET", kind="server")
         assert 3 == len(spans)
-        assert all("http.route" not in s.attributes for s in spans)
+        assert all("http.route" not in (s.attributes or {}) for s in spans)
         assert 3 == telemetry.value(
             "http_requests_total", method="GET", route=UNMATCHED_ROUTE, status_code="404"
         )
@@ -212,7 +210,7 @@ class TestStatus:
                 "http_request_duration_seconds", method="GET", route="/boom", status_code="500"
             ).count
         )
-        assert wait_for(lambda: 0 == in_flight(telemetry))
+        assert telemetry.wait_until(lambda: 0 == in_flight(telemetry))
         # the 500 written by Starlette's error handler carries the trace too
         assert span.context.span_id == int(response.headers["traceparent"].split("-")[2], 16)
 
@@ -311,7 +309,7 @@ class TestStreaming:
                 "http_request_duration_seconds", method="GET", route="/events", status_code="200"
             ).count
         )
-        assert wait_for(lambda: 0 == in_flight(telemetry))
+        assert telemetry.wait_until(lambda: 0 == in_flight(telemetry))
 
     def test_client_disconnect_mid_stream(
         self, telemetry: Harness, starlette_server: Any, gate: Gate
@@ -328,7 +326,7 @@ class TestStreaming:
         assert 1 == telemetry.value(
             "http_requests_total", method="GET", route="/events", status_code="499"
         )
-        assert wait_for(lambda: 0 == in_flight(telemetry))
+        assert telemetry.wait_until(lambda: 0 == in_flight(telemetry))
         assert ["one"] == [name for name, _ in gate.produced]
 
 
@@ -358,7 +356,7 @@ class TestWebSocket:
         assert 1 == telemetry.value(
             "http_requests_total", method="GET", route="/ws", status_code="101"
         )
-        assert wait_for(lambda: 0 == in_flight(telemetry))
+        assert telemetry.wait_until(lambda: 0 == in_flight(telemetry))
 
 
 @PLUGIN
@@ -449,8 +447,8 @@ class TestFastAPI:
     """FastAPI routes, nested and repeated included routers, and mounted apps."""
 
     @pytest.fixture
-    def server(self, serve_asgi: Any) -> UvicornServer:
-        return serve_asgi(instrument_fastapi(fastapi_app()))  # type: ignore[no-any-return]
+    def server(self, serve_asgi: Any) -> Any:
+        return serve_asgi(instrument_fastapi(fastapi_app()))
 
     def test_nested_included_routers(self, telemetry: Harness, server: Any) -> None:
         httpx.get(server.url + "/api/v1/items/3/reviews/4")

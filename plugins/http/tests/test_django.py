@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
-import django
-import djangoapp
+import django  # type: ignore[import-untyped]
 import httpx
 import limelight_http
 import pytest
-from conftest import wait_for
-from django.conf import settings
+from django.conf import settings  # type: ignore[import-untyped]
 from limelight_http import UNMATCHED_ROUTE
 from opentelemetry.trace import StatusCode
 
 from limelight.testing import Harness
+from limelight_hookspecs import NumberPoint
 
+djangoapp = importlib.import_module("djangoapp")  # the URLconf, next to this file
 if not settings.configured:
     settings.configure(**djangoapp.SETTINGS)
     django.setup()
@@ -26,14 +27,12 @@ PARENT_ID = "10f067aa0ba902b7"
 
 
 def server_span(telemetry: Harness, name: str) -> Any:
-    found = wait_for(lambda: telemetry.find_spans(name, kind="server"))
-    assert found, f"no server span {name!r}; captured: {[s.name for s in telemetry.spans()]}"
-    assert 1 == len(found)
-    return found[0]
+    return telemetry.wait_for_span(name, kind="server")
 
 
 def in_flight(telemetry: Harness) -> float:
-    return sum(p.value for p in telemetry.metric("http_requests_in_flight").points)  # type: ignore[union-attr]
+    points = telemetry.metric("http_requests_in_flight").points
+    return sum(p.value for p in points if isinstance(p, NumberPoint))
 
 
 @pytest.fixture(params=["wsgi", "asgi"])
@@ -41,10 +40,10 @@ def server(request: pytest.FixtureRequest, serve_wsgi: Any, serve_asgi: Any) -> 
     djangoapp.RELEASE.clear()
     djangoapp.PRODUCED.clear()
     if request.param == "wsgi":
-        from django.core.wsgi import get_wsgi_application
+        from django.core.wsgi import get_wsgi_application  # type: ignore[import-untyped]
 
         return serve_wsgi(get_wsgi_application())
-    from django.core.asgi import get_asgi_application
+    from django.core.asgi import get_asgi_application  # type: ignore[import-untyped]
 
     return serve_asgi(get_asgi_application())
 
@@ -100,7 +99,7 @@ class TestDjango:
         assert StatusCode.ERROR == span.status.status_code
         assert "RuntimeError" == span.attributes["error.type"]
         assert any(e.name == "exception" for e in span.events)
-        assert wait_for(lambda: 0 == in_flight(telemetry))
+        assert telemetry.wait_until(lambda: 0 == in_flight(telemetry))
 
     def test_streaming_response(self, telemetry: Harness, server: Any) -> None:
         with (
@@ -115,4 +114,4 @@ class TestDjango:
             assert b"data: two\n\n" == b"".join(chunks)
         span = server_span(telemetry, "GET /events/")
         assert span.end_time / 1e9 >= djangoapp.PRODUCED[-1][1]
-        assert wait_for(lambda: 0 == in_flight(telemetry))
+        assert telemetry.wait_until(lambda: 0 == in_flight(telemetry))

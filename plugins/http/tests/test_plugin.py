@@ -68,7 +68,7 @@ async def ok(request: Request) -> PlainTextResponse:
 
 
 def request(app: Any, method: str) -> None:
-    scope = {
+    scope: dict[str, Any] = {
         "type": "http",
         "asgi": {"version": "3.0"},
         "http_version": "1.1",

@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, MutableMapping
 from typing import Any
 
 import httpx
 import limelight_http
 import pytest
-from conftest import wait_for
 from flask import Blueprint, Flask, Response, abort, stream_with_context
 from limelight_http import UNMATCHED_ROUTE, WSGIMiddleware, instrument_flask
 from opentelemetry.trace import StatusCode
 
 from limelight.testing import Harness
+from limelight_hookspecs import NumberPoint
 
 PLUGIN = pytest.mark.limelight(plugins=[limelight_http.plugin])
 TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
@@ -23,14 +23,12 @@ PARENT_ID = "00f067aa0ba902b7"
 
 
 def in_flight(telemetry: Harness) -> float:
-    return sum(p.value for p in telemetry.metric("http_requests_in_flight").points)  # type: ignore[union-attr]
+    points = telemetry.metric("http_requests_in_flight").points
+    return sum(p.value for p in points if isinstance(p, NumberPoint))
 
 
 def server_span(telemetry: Harness, name: str) -> Any:
-    found = wait_for(lambda: telemetry.find_spans(name, kind="server"))
-    assert found, f"no server span {name!r}; captured: {[s.name for s in telemetry.spans()]}"
-    assert 1 == len(found)
-    return found[0]
+    return telemetry.wait_for_span(name, kind="server")
 
 
 class Gate:
@@ -130,7 +128,7 @@ class TestFlask:
         [event] = [e for e in span.events if e.name == "exception"]
         assert "kaboom" == event.attributes["exception.message"]
         assert f"{span.context.span_id:016x}" == response.headers["traceparent"].split("-")[2]
-        assert wait_for(lambda: 0 == in_flight(telemetry))
+        assert telemetry.wait_until(lambda: 0 == in_flight(telemetry))
 
     def test_trace_continuation(self, telemetry: Harness, flask_server: Any) -> None:
         response = httpx.get(
@@ -164,7 +162,7 @@ class TestFlask:
         span = server_span(telemetry, "GET /events")
         assert StatusCode.UNSET == span.status.status_code
         assert span.end_time / 1e9 >= gate.produced[-1][1]
-        assert wait_for(lambda: 0 == in_flight(telemetry))
+        assert telemetry.wait_until(lambda: 0 == in_flight(telemetry))
 
     def test_client_disconnect_mid_stream(
         self, telemetry: Harness, flask_server: Any, gate: Gate
@@ -182,7 +180,7 @@ class TestFlask:
         assert 1 == telemetry.value(
             "http_requests_total", method="GET", route="/events", status_code="499"
         )
-        assert wait_for(lambda: 0 == in_flight(telemetry))
+        assert telemetry.wait_until(lambda: 0 == in_flight(telemetry))
 
     def test_instrumenting_twice_records_once(
         self, telemetry: Harness, serve_wsgi: Any, gate: Gate
@@ -193,7 +191,7 @@ class TestFlask:
         server_span(telemetry, "GET /api/<version>/items/<int:item_id>")
 
 
-def plain_app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
+def plain_app(environ: MutableMapping[str, Any], start_response: Any) -> Iterable[bytes]:
     path = environ["PATH_INFO"]
     if path.startswith("/orders/"):
         start_response("201 Created", [("content-type", "text/plain")])
@@ -204,7 +202,7 @@ def plain_app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
     return [b"no"]
 
 
-def resolve(environ: dict[str, Any]) -> str | None:
+def resolve(environ: MutableMapping[str, Any]) -> str | None:
     return "/orders/{id}" if environ["PATH_INFO"].startswith("/orders/") else None
 
 
@@ -231,7 +229,7 @@ class TestPlainWSGI:
         assert 1 == telemetry.value(
             "http_requests_total", method="GET", route=UNMATCHED_ROUTE, status_code="500"
         )
-        assert wait_for(lambda: 0 == in_flight(telemetry))
+        assert telemetry.wait_until(lambda: 0 == in_flight(telemetry))
 
     def test_disabled_pass_through(self, serve_wsgi: Any) -> None:
         server = serve_wsgi(WSGIMiddleware(plain_app))
