@@ -9,6 +9,7 @@ import limelight_http
 import pytest
 from limelight_http import UNMATCHED_ROUTE, instrument_starlette
 from starlette.applications import Starlette
+from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse
@@ -114,6 +115,18 @@ class TestRouteCorners:
         assert 1 == telemetry.value(
             "http_requests_total", method="GET", route=UNMATCHED_ROUTE, status_code="307"
         )
+
+    def test_user_middleware_in_between(self, telemetry: Harness) -> None:
+        async def stamp(request: Request, call_next: Any) -> Any:
+            response = await call_next(request)
+            response.headers["x-stamp"] = "1"
+            return response
+
+        starlette = Starlette(routes=[Mount("/v1", routes=[Route("/things/{id}", endpoint)])])
+        starlette.add_middleware(BaseHTTPMiddleware, dispatch=stamp)
+        app = instrument_starlette(starlette)
+        assert 200 == call(app, "/v1/things/9")
+        assert ["GET /v1/things/{id}"] == names(telemetry)
 
     def test_route_resolver_for_other_frameworks(self, telemetry: Harness) -> None:
         app = limelight_http.ASGIMiddleware(files, route_resolver=lambda scope: "/files/{name}")

@@ -122,9 +122,10 @@ class ASGIMiddleware:
             asgi_attributes(scope, index, scope.get("scheme") or "http"),
         )
         scope[EXCHANGE_KEY] = ex
+        ex.hook = options.request_attributes
+        ex.request = scope
         root_path = scope.get("root_path", "")
         inject = options.inject
-        hook = options.request_attributes
         complete = False
         disconnected = False
         trailers = False
@@ -143,13 +144,10 @@ class ASGIMiddleware:
                 if inject:
                     value = traceparent(ex.span)
                     if value is not None:
-                        message = {
-                            **message,
-                            "headers": [
-                                *message.get("headers", ()),
-                                (b"traceparent", value.encode("ascii")),
-                            ],
-                        }
+                        message = dict(message)
+                        headers = list(message.get("headers", ()))
+                        headers.append((b"traceparent", value.encode()))
+                        message["headers"] = headers
             elif kind == "http.response.trailers":
                 last = not message.get("more_trailers", False)
             elif kind == "http.response.pathsend":
@@ -162,12 +160,14 @@ class ASGIMiddleware:
             if last:
                 complete = True
                 status = ex.status
-                if status is not None and status >= 500:
+                if status is None:
+                    ex.finish(incomplete=True)
+                elif status < 500:
+                    ex.complete()
+                else:
                     # Starlette's error middleware sends the 500 and then re-raises:
                     # the span waits for the exception, the duration does not
                     ex.finish_metrics(status_text(status))
-                else:
-                    ex.finish(hook=hook, request=scope)
 
         async def receive_wrapper() -> Message:
             nonlocal disconnected
@@ -183,20 +183,15 @@ class ASGIMiddleware:
                 if ex.route is None:
                     ex.route = self._route(scope, root_path)
                 if disconnected or _is_disconnect(exc):
-                    ex.finish(disconnected=True, hook=hook, request=scope)
+                    ex.finish(disconnected=True)
                 else:
-                    ex.finish(error=exc, hook=hook, request=scope)
+                    ex.finish(error=exc)
             raise
         else:
             if not ex.span_done:
                 if ex.route is None:
                     ex.route = self._route(scope, root_path)
-                ex.finish(
-                    disconnected=disconnected,
-                    incomplete=not complete and not disconnected,
-                    hook=hook,
-                    request=scope,
-                )
+                ex.finish(disconnected=disconnected, incomplete=not complete and not disconnected)
         finally:
             ex.detach()
 
@@ -216,9 +211,10 @@ class ASGIMiddleware:
             "GET", parent, asgi_attributes(scope, index, scope.get("scheme") or "ws")
         )
         scope[EXCHANGE_KEY] = ex
+        ex.hook = options.request_attributes
+        ex.request = scope
         root_path = scope.get("root_path", "")
         inject = options.inject
-        hook = options.request_attributes
 
         async def send_wrapper(message: Message) -> None:
             if not ex.metrics_done:
@@ -252,13 +248,13 @@ class ASGIMiddleware:
             if ex.route is None:
                 ex.route = self._route(scope, root_path)
             if _is_disconnect(exc):
-                ex.finish(disconnected=not ex.metrics_done, hook=hook, request=scope)
+                ex.finish(disconnected=not ex.metrics_done)
             else:
-                ex.finish(error=exc, hook=hook, request=scope)
+                ex.finish(error=exc)
             raise
         else:
             if ex.route is None:
                 ex.route = self._route(scope, root_path)
-            ex.finish(hook=hook, request=scope)
+            ex.finish()
         finally:
             ex.detach()

@@ -114,6 +114,8 @@ class DjangoMiddleware:
             attributes["url.scheme"] = request.scheme
             attributes["network.protocol.version"] = scope.get("http_version") or "1.1"
         ex = inst.begin(request.method or "GET", parent, attributes)
+        ex.hook = options.request_attributes
+        ex.request = request
         meta[EXCHANGE_KEY] = ex
         return ex
 
@@ -124,15 +126,14 @@ class DjangoMiddleware:
             value = traceparent(ex.span)
             if value is not None:
                 response["traceparent"] = value
-        hook = options.request_attributes
         if not getattr(response, "streaming", False):
-            ex.finish(hook=hook, request=request)
+            ex.finish()
             return response
 
         done = False
 
         def finish(*, error: BaseException | None = None, disconnected: bool = False) -> None:
-            ex.finish(error=error, disconnected=disconnected, hook=hook, request=request)
+            ex.finish(error=error, disconnected=disconnected)
 
         if getattr(response, "file_to_stream", None) is None:
             content = response.streaming_content
@@ -196,7 +197,7 @@ class DjangoMiddleware:
         try:
             response = self.get_response(request)
         except BaseException as exc:
-            ex.finish(error=exc, hook=self._options.request_attributes, request=request)
+            ex.finish(error=exc)
             raise
         else:
             return self._end(ex, request, response)
@@ -210,7 +211,7 @@ class DjangoMiddleware:
         try:
             response = await self.get_response(request)
         except BaseException as exc:
-            ex.finish(error=exc, hook=self._options.request_attributes, request=request)
+            ex.finish(error=exc)
             raise
         else:
             return self._end(ex, request, response)

@@ -281,8 +281,10 @@ class Exchange:
         "_span_name",
         "context",
         "error_recorded",
+        "hook",
         "method",
         "metrics_done",
+        "request",
         "route",
         "span",
         "span_done",
@@ -310,6 +312,8 @@ class Exchange:
         self.token = token
         self.route: str | None = None
         self.status: int | None = None
+        self.hook: AttributesHook | None = None
+        self.request: Any = None
         self.error_recorded = False
         self.metrics_done = False
         self.span_done = False
@@ -350,14 +354,43 @@ class Exchange:
         outcome[0]()
         outcome[1](elapsed)
 
+    def complete(self) -> None:
+        """The common ending: the whole response went out with a status below 500."""
+        status: int = self.status  # type: ignore[assignment]
+        if not self.metrics_done:
+            self.finish_metrics(_STATUS_TEXT.get(status) or str(status))
+        if self.span_done:
+            return
+        self.span_done = True
+        span = self.span
+        if span.is_recording():
+            attributes: dict[str, AttributeValue] = {"http.response.status_code": status}
+            route = self.route
+            if route is not None:
+                attributes["http.route"] = route
+                span.update_name(f"{self._span_name} {route}")
+            if self.hook is not None:
+                self._add_hook_attributes(attributes)
+            span.set_attributes(attributes)
+        span.end()
+
+    def _add_hook_attributes(self, attributes: dict[str, AttributeValue]) -> None:
+        hook = self.hook
+        assert hook is not None
+        try:
+            extra = hook(self.request)
+        except Exception as exc:
+            report_once("request_attributes", exc)
+        else:
+            if extra:
+                attributes.update(extra)
+
     def finish(
         self,
         *,
         error: BaseException | None = None,
         disconnected: bool = False,
         incomplete: bool = False,
-        hook: AttributesHook | None = None,
-        request: Any = None,
     ) -> None:
         """Record the outcome and end the span; idempotent.
 
@@ -365,7 +398,6 @@ class Exchange:
         :param disconnected: the client left before the response was complete.
         :param incomplete: the application returned before completing its
             response (without an exception or a disconnect).
-        :param hook: the user's request-attributes hook, called with *request*.
         """
         status = self.status
         if not self.metrics_done:
@@ -406,14 +438,8 @@ class Exchange:
                 if not self.error_recorded:
                     attributes["error.type"] = _STATUS_TEXT.get(status) or str(status)
                 failed = ""
-            if hook is not None:
-                try:
-                    extra = hook(request)
-                except Exception as exc:
-                    report_once("request_attributes", exc)
-                else:
-                    if extra:
-                        attributes.update(extra)
+            if self.hook is not None:
+                self._add_hook_attributes(attributes)
             span.set_attributes(attributes)
             if failed is not None:
                 span.set_status(Status(StatusCode.ERROR, failed or None))

@@ -127,8 +127,9 @@ class WSGIMiddleware:
         parent = extract(environ, getter=ENVIRON_GETTER)
         ex = inst.begin(environ.get("REQUEST_METHOD") or "GET", parent, environ_attributes(environ))
         environ[EXCHANGE_KEY] = ex
+        ex.hook = options.request_attributes
+        ex.request = environ
         inject = options.inject
-        hook = options.request_attributes
 
         def start(
             status: str, headers: list[tuple[str, str]], exc_info: ExcInfo | None = None
@@ -143,7 +144,7 @@ class WSGIMiddleware:
             return start_response(status, headers, exc_info)
 
         def finish(*, error: BaseException | None = None, disconnected: bool = False) -> None:
-            ex.finish(error=error, disconnected=disconnected, hook=hook, request=environ)
+            ex.finish(error=error, disconnected=disconnected)
 
         try:
             result = self.app(environ, start)
