@@ -214,10 +214,9 @@ def span_floor() -> tuple[float, float]:
         "client.address": "127.0.0.1",
         "user_agent.original": "bench/1.0",
     }
-    result = []
-    for sampler in ("parentbased_always_on", "always_off"):
-        telemetry = start_limelight(sampler)
-        def one(start_span: Any = telemetry.tracer("bench").start_span) -> None:
+
+    def make(start_span: Any) -> Callable[[], None]:
+        def one() -> None:
             span = start_span("GET", kind=SpanKind.SERVER, attributes=dict(attributes))
             if span.is_recording():
                 span.update_name("GET /items/{item_id}")
@@ -226,7 +225,14 @@ def span_floor() -> tuple[float, float]:
                 )
             span.end()
 
-        times = timeit.repeat(one, number=NUMBER, repeat=ROUNDS)
+        return one
+
+    result = []
+    for sampler in ("parentbased_always_on", "always_off"):
+        telemetry = start_limelight(sampler)
+        times = timeit.repeat(
+            make(telemetry.tracer("bench").start_span), number=NUMBER, repeat=ROUNDS
+        )
         result.append(min(times) / NUMBER * 1e6)
         telemetry.stop()
     return result[0], result[1]
