@@ -119,7 +119,7 @@ def build(variant: str) -> ASGIApp:
         tracer_provider = TracerProvider()
         tracer_provider.add_span_processor(BatchSpanProcessor(_Discard()))
         meter_provider = MeterProvider(metric_readers=[InMemoryMetricReader()])
-        return OpenTelemetryMiddleware(  # type: ignore[no-any-return]
+        return OpenTelemetryMiddleware(
             app, tracer_provider=tracer_provider, meter_provider=meter_provider
         )
     if variant == "starlette-exporter":
