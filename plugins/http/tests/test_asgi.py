@@ -13,6 +13,8 @@ import limelight_http
 import pytest
 from fastapi import APIRouter, FastAPI, HTTPException
 from limelight_http import UNMATCHED_ROUTE, instrument_fastapi, instrument_starlette
+from opentelemetry import propagate
+from opentelemetry.propagators.textmap import TextMapPropagator
 from opentelemetry.trace import SpanKind, StatusCode
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -481,3 +483,32 @@ class TestFastAPI:
         assert 1 == telemetry.value(
             "http_requests_total", method="GET", route=UNMATCHED_ROUTE, status_code="404"
         )
+
+
+class _BrokenPropagator(TextMapPropagator):
+    def extract(self, carrier: Any, context: Any = None, getter: Any = None) -> Any:
+        raise RuntimeError("propagator bug")
+
+    def inject(self, carrier: Any, context: Any = None, setter: Any = None) -> None:
+        raise RuntimeError("propagator bug")
+
+    @property
+    def fields(self) -> set[str]:
+        return set()
+
+
+@PLUGIN
+class TestTelemetryFailures:
+    """A failure inside telemetry never breaks the request it observes."""
+
+    def test_broken_propagator(self, telemetry: Harness, starlette_server: Any) -> None:
+        previous = propagate.get_global_textmap()
+        propagate.set_global_textmap(_BrokenPropagator())
+        try:
+            response = httpx.get(starlette_server.url + "/items/4")
+        finally:
+            propagate.set_global_textmap(previous)
+        assert "item 4" == response.text
+        assert "traceparent" not in response.headers
+        httpx.get(starlette_server.url + "/items/5")
+        server_span(telemetry, "GET /items/{item_id}")

@@ -113,14 +113,18 @@ class ASGIMiddleware:
         if options.excluded(scope["path"], scope):
             return await self.app(scope, receive, send)
 
-        headers = scope.get("headers") or ()
-        index = dict(headers)
-        parent = get_global_textmap().extract((headers, index), getter=ASGI_GETTER)
-        ex: Exchange = inst.begin(
-            scope.get("method") or "GET",
-            parent,
-            asgi_attributes(scope, index, scope.get("scheme") or "http"),
-        )
+        try:
+            headers = scope.get("headers") or ()
+            index = dict(headers)
+            parent = get_global_textmap().extract((headers, index), getter=ASGI_GETTER)
+            ex: Exchange = inst.begin(
+                scope.get("method") or "GET",
+                parent,
+                asgi_attributes(scope, index, scope.get("scheme") or "http"),
+            )
+        except Exception as exc:  # telemetry never breaks the request
+            report_once("begin", exc)
+            return await self.app(scope, receive, send)
         scope[EXCHANGE_KEY] = ex
         ex.hook = options.request_attributes
         ex.request = scope
@@ -204,12 +208,16 @@ class ASGIMiddleware:
             options.bind(inst)
         if options.excluded(scope["path"], scope):
             return await self.app(scope, receive, send)
-        headers = scope.get("headers") or ()
-        index = dict(headers)
-        parent = get_global_textmap().extract((headers, index), getter=ASGI_GETTER)
-        ex: Exchange = inst.begin(
-            "GET", parent, asgi_attributes(scope, index, scope.get("scheme") or "ws")
-        )
+        try:
+            headers = scope.get("headers") or ()
+            index = dict(headers)
+            parent = get_global_textmap().extract((headers, index), getter=ASGI_GETTER)
+            ex: Exchange = inst.begin(
+                "GET", parent, asgi_attributes(scope, index, scope.get("scheme") or "ws")
+            )
+        except Exception as exc:  # telemetry never breaks the connection
+            report_once("begin", exc)
+            return await self.app(scope, receive, send)
         scope[EXCHANGE_KEY] = ex
         ex.hook = options.request_attributes
         ex.request = scope

@@ -14,7 +14,7 @@ from opentelemetry.propagate import extract
 
 from ._asgi import EXCHANGE_KEY
 from ._carriers import ENVIRON_GETTER, environ_attributes
-from ._exchange import Exchange, Options, instruments, traceparent
+from ._exchange import Exchange, Options, instruments, report_once, traceparent
 
 __all__ = ["DjangoMiddleware"]
 
@@ -106,20 +106,32 @@ class DjangoMiddleware:
             options.bind(inst)
         if options.excluded(request.path, request):
             return None
-        meta = request.META
-        parent = extract(meta, getter=ENVIRON_GETTER)
-        attributes = environ_attributes(meta)
-        scope = getattr(request, "scope", None)
-        if scope is not None:
-            attributes["url.scheme"] = request.scheme
-            attributes["network.protocol.version"] = scope.get("http_version") or "1.1"
-        ex = inst.begin(request.method or "GET", parent, attributes)
+        try:
+            meta = request.META
+            parent = extract(meta, getter=ENVIRON_GETTER)
+            attributes = environ_attributes(meta)
+            scope = getattr(request, "scope", None)
+            if scope is not None:
+                attributes["url.scheme"] = request.scheme
+                attributes["network.protocol.version"] = scope.get("http_version") or "1.1"
+            ex = inst.begin(request.method or "GET", parent, attributes)
+        except Exception as exc:  # telemetry never breaks the request
+            report_once("begin", exc)
+            return None
         ex.hook = options.request_attributes
         ex.request = request
         meta[EXCHANGE_KEY] = ex
         return ex
 
     def _end(self, ex: Exchange, request: Any, response: Any) -> Any:
+        try:
+            return self._end_unguarded(ex, request, response)
+        except Exception as exc:  # telemetry never breaks the request
+            report_once("end", exc)
+            ex.finish()
+            return response
+
+    def _end_unguarded(self, ex: Exchange, request: Any, response: Any) -> Any:
         options = self._options
         ex.status = response.status_code
         if options.inject:

@@ -332,47 +332,56 @@ class Exchange:
 
     def record_exception(self, exc: BaseException) -> None:
         """Record *exc* on the span (once), for an exception the framework handled."""
-        if self.error_recorded:
-            return
-        self.error_recorded = True
-        span = self.span
-        if span.is_recording():
-            span.record_exception(exc, escaped=False)
-            span.set_attribute("error.type", type(exc).__qualname__)
+        try:
+            if self.error_recorded:
+                return
+            self.error_recorded = True
+            span = self.span
+            if span.is_recording():
+                span.record_exception(exc, escaped=False)
+                span.set_attribute("error.type", type(exc).__qualname__)
+        except Exception as failure:  # telemetry never breaks the request
+            report_once("record_exception", failure)
 
     def finish_metrics(self, status_label: str) -> None:
         """Count the request and its duration under *status_label*; leave in-flight."""
-        if self.metrics_done:
-            return
-        self.metrics_done = True
-        elapsed = _perf_counter() - self.start
-        self._dec()
-        key = (self.method, self.route or UNMATCHED_ROUTE, status_label)
-        outcome = self._inst.outcomes.get(key)
-        if outcome is None:
-            outcome = self._inst.outcome(key)
-        outcome[0]()
-        outcome[1](elapsed)
+        try:
+            if self.metrics_done:
+                return
+            self.metrics_done = True
+            elapsed = _perf_counter() - self.start
+            self._dec()
+            key = (self.method, self.route or UNMATCHED_ROUTE, status_label)
+            outcome = self._inst.outcomes.get(key)
+            if outcome is None:
+                outcome = self._inst.outcome(key)
+            outcome[0]()
+            outcome[1](elapsed)
+        except Exception as exc:  # telemetry never breaks the request
+            report_once("finish_metrics", exc)
 
     def complete(self) -> None:
         """The common ending: the whole response went out with a status below 500."""
-        status: int = self.status  # type: ignore[assignment]
-        if not self.metrics_done:
-            self.finish_metrics(_STATUS_TEXT.get(status) or str(status))
-        if self.span_done:
-            return
-        self.span_done = True
-        span = self.span
-        if span.is_recording():
-            attributes: dict[str, AttributeValue] = {"http.response.status_code": status}
-            route = self.route
-            if route is not None:
-                attributes["http.route"] = route
-                span.update_name(f"{self._span_name} {route}")
-            if self.hook is not None:
-                self._add_hook_attributes(attributes)
-            span.set_attributes(attributes)
-        span.end()
+        try:
+            status: int = self.status  # type: ignore[assignment]
+            if not self.metrics_done:
+                self.finish_metrics(_STATUS_TEXT.get(status) or str(status))
+            if self.span_done:
+                return
+            self.span_done = True
+            span = self.span
+            if span.is_recording():
+                attributes: dict[str, AttributeValue] = {"http.response.status_code": status}
+                route = self.route
+                if route is not None:
+                    attributes["http.route"] = route
+                    span.update_name(f"{self._span_name} {route}")
+                if self.hook is not None:
+                    self._add_hook_attributes(attributes)
+                span.set_attributes(attributes)
+            span.end()
+        except Exception as exc:  # telemetry never breaks the request
+            report_once("complete", exc)
 
     def _add_hook_attributes(self, attributes: dict[str, AttributeValue]) -> None:
         hook = self.hook
@@ -399,48 +408,51 @@ class Exchange:
         :param incomplete: the application returned before completing its
             response (without an exception or a disconnect).
         """
-        status = self.status
-        if not self.metrics_done:
-            if disconnected:
-                label = CLIENT_CLOSED_STATUS
-            elif error is not None or incomplete or status is None:
-                label = _SERVER_ERROR
-            else:
-                label = _STATUS_TEXT.get(status) or str(status)
-            self.finish_metrics(label)
-        if self.span_done:
-            return
-        self.span_done = True
-        span = self.span
-        if span.is_recording():
-            attributes: dict[str, AttributeValue] = {}
-            route = self.route
-            if route is not None:
-                attributes["http.route"] = route
-                span.update_name(f"{self._span_name} {route}")
-            if status is None and error is not None:
-                status = 500
-            if status is not None:
-                attributes["http.response.status_code"] = status
-            failed: str | None = None
-            if error is not None and not disconnected:
-                attributes["error.type"] = type(error).__qualname__
-                if not self.error_recorded:
-                    span.record_exception(error, escaped=True)
-                failed = f"{type(error).__name__}: {error}"
-            elif disconnected:
-                attributes["error.type"] = "client_disconnected"
-                failed = _DISCONNECT_DESCRIPTION
-            elif incomplete or status is None:
-                attributes["error.type"] = "incomplete_response"
-                failed = _INCOMPLETE_DESCRIPTION
-            elif status >= 500:
-                if not self.error_recorded:
-                    attributes["error.type"] = _STATUS_TEXT.get(status) or str(status)
-                failed = ""
-            if self.hook is not None:
-                self._add_hook_attributes(attributes)
-            span.set_attributes(attributes)
-            if failed is not None:
-                span.set_status(Status(StatusCode.ERROR, failed or None))
-        span.end()
+        try:
+            status = self.status
+            if not self.metrics_done:
+                if disconnected:
+                    label = CLIENT_CLOSED_STATUS
+                elif error is not None or incomplete or status is None:
+                    label = _SERVER_ERROR
+                else:
+                    label = _STATUS_TEXT.get(status) or str(status)
+                self.finish_metrics(label)
+            if self.span_done:
+                return
+            self.span_done = True
+            span = self.span
+            if span.is_recording():
+                attributes: dict[str, AttributeValue] = {}
+                route = self.route
+                if route is not None:
+                    attributes["http.route"] = route
+                    span.update_name(f"{self._span_name} {route}")
+                if status is None and error is not None:
+                    status = 500
+                if status is not None:
+                    attributes["http.response.status_code"] = status
+                failed: str | None = None
+                if error is not None and not disconnected:
+                    attributes["error.type"] = type(error).__qualname__
+                    if not self.error_recorded:
+                        span.record_exception(error, escaped=True)
+                    failed = f"{type(error).__name__}: {error}"
+                elif disconnected:
+                    attributes["error.type"] = "client_disconnected"
+                    failed = _DISCONNECT_DESCRIPTION
+                elif incomplete or status is None:
+                    attributes["error.type"] = "incomplete_response"
+                    failed = _INCOMPLETE_DESCRIPTION
+                elif status >= 500:
+                    if not self.error_recorded:
+                        attributes["error.type"] = _STATUS_TEXT.get(status) or str(status)
+                    failed = ""
+                if self.hook is not None:
+                    self._add_hook_attributes(attributes)
+                span.set_attributes(attributes)
+                if failed is not None:
+                    span.set_status(Status(StatusCode.ERROR, failed or None))
+            span.end()
+        except Exception as exc:  # telemetry never breaks the request
+            report_once("finish", exc)

@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 from ._asgi import EXCHANGE_KEY
-from ._exchange import AttributesHook, Exchange
+from ._exchange import AttributesHook, Exchange, report_once
 from ._wsgi import Environ, WSGIMiddleware
 
 __all__ = ["instrument_flask"]
@@ -27,17 +27,23 @@ def _on_request_started(sender: Any, **extra: Any) -> None:
     """Routing is done: record ``url_rule.rule`` (``None`` for a 404 or 405)."""
     from flask import request
 
-    ex = _exchange()
-    if ex is not None:
-        rule = request.url_rule
-        ex.set_route(rule.rule if rule is not None else None)
+    try:
+        ex = _exchange()
+        if ex is not None:
+            rule = request.url_rule
+            ex.set_route(rule.rule if rule is not None else None)
+    except Exception as exc:  # a signal receiver that raises would fail the request
+        report_once("flask request_started", exc)
 
 
 def _on_exception(sender: Any, exception: BaseException, **extra: Any) -> None:
     """Flask turned *exception* into a 500 response: keep it on the span."""
-    ex = _exchange()
-    if ex is not None:
-        ex.record_exception(exception)
+    try:
+        ex = _exchange()
+        if ex is not None:
+            ex.record_exception(exception)
+    except Exception as exc:
+        report_once("flask got_request_exception", exc)
 
 
 def instrument_flask(

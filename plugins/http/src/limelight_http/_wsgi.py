@@ -124,8 +124,14 @@ class WSGIMiddleware:
         if options.excluded(script + path if script else path, environ):
             return self.app(environ, start_response)
 
-        parent = extract(environ, getter=ENVIRON_GETTER)
-        ex = inst.begin(environ.get("REQUEST_METHOD") or "GET", parent, environ_attributes(environ))
+        try:
+            parent = extract(environ, getter=ENVIRON_GETTER)
+            ex = inst.begin(
+                environ.get("REQUEST_METHOD") or "GET", parent, environ_attributes(environ)
+            )
+        except Exception as exc:  # telemetry never breaks the request
+            report_once("begin", exc)
+            return self.app(environ, start_response)
         environ[EXCHANGE_KEY] = ex
         ex.hook = options.request_attributes
         ex.request = environ
