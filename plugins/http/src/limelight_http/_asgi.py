@@ -36,7 +36,6 @@ and the WSGI environ (and how nested middleware knows a request is already
 recorded)."""
 
 _DISCONNECTS = frozenset({"ClientDisconnect", "ClientDisconnected", "WebSocketDisconnect"})
-_RECORDED = frozenset({"http", "websocket"})
 _BODY_TYPES = frozenset({"http.response.body", "http.response.zerocopysend"})
 
 
