@@ -39,7 +39,7 @@ from limelight_hookspecs import TelemetryView, hookimpl
 NUMBER = int(os.environ.get("BENCH_NUMBER", "5000"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "7"))
 WRK_SECONDS = int(os.environ.get("BENCH_WRK_SECONDS", "4"))
-WRK_ROUNDS = int(os.environ.get("BENCH_WRK_ROUNDS", "2"))
+WRK_ROUNDS = int(os.environ.get("BENCH_WRK_ROUNDS", "3"))
 
 Scope = MutableMapping[str, Any]
 ASGIApp = Callable[[Scope, Any, Any], Awaitable[None]]

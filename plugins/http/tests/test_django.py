@@ -115,3 +115,19 @@ class TestDjango:
         span = server_span(telemetry, "GET /events/")
         assert span.end_time / 1e9 >= djangoapp.PRODUCED[-1][1]
         assert telemetry.wait_until(lambda: 0 == in_flight(telemetry))
+
+
+@PLUGIN
+class TestDjangoBehindWSGIMiddleware:
+    """Under an outer WSGI middleware the request is recorded once, with Django's route."""
+
+    def test_recorded_once(self, telemetry: Harness, serve_wsgi: Any) -> None:
+        from django.core.wsgi import get_wsgi_application
+
+        server = serve_wsgi(limelight_http.WSGIMiddleware(get_wsgi_application()))
+        response = httpx.get(server.url + "/api/v1/items/8/")
+        assert {"id": 8} == response.json()
+        span = server_span(telemetry, "GET /api/v1/items/<int:item_id>/")
+        assert 1 == len(telemetry.spans())
+        assert 1 == len(response.headers.get_list("traceparent"))
+        assert f"{span.context.span_id:016x}" == response.headers["traceparent"].split("-")[2]
