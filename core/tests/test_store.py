@@ -274,3 +274,22 @@ class TestExemplars:
             [point] = store.snapshot().family("each_seconds").points
             assert point.exemplars[0] is not None  # type: ignore[union-attr]
             assert f"{span.get_span_context().span_id:016x}" == point.exemplars[0].span_id  # type: ignore[union-attr]
+
+
+class TestSnapshotReadPaths:
+    """The direct cell read and prometheus_client's public collect() agree exactly."""
+
+    def test_both_read_paths_agree(self) -> None:
+        from limelight._store import _read_cells, _read_collected
+
+        with Harness() as harness:
+            store = harness.store
+            store.counter("r_total", "R.", ["k"]).labels("a").inc(3)
+            store.gauge_add("r_in_flight", "R.", ["k"]).labels("b").inc(2)
+            store.gauge_set("r_level", "R.").set(-4.5)
+            histogram = store.histogram("r_seconds", "R.", ["k"], buckets=[0.1, 1.0])
+            with harness.telemetry.tracer("t").start_as_current_span("s"):
+                for value in (0.05, 0.1, 0.5, 7.0):
+                    histogram.labels("c").observe(value)
+            for metric in store.metrics():
+                assert _read_collected(metric) == _read_cells(metric), metric.name

@@ -222,6 +222,7 @@ class Metric(Generic[B]):
         "_nseries",
         "_overflow",
         "_prom",
+        "_series",
         "_store",
         "declaration",
         "declarer",
@@ -247,9 +248,10 @@ class Metric(Generic[B]):
         self._lock = threading.Lock()
         self._overflow: B | None = None
         self._nseries = 0
+        self._series: list[tuple[Mapping[str, str], Any]] = []
         self._default: B | None = None
         if not declaration.label_names:
-            self._default = self._make(prom, {})
+            self._default = self._new(prom, {})
             self._children[()] = self._default
             self._nseries = 1
 
@@ -260,6 +262,11 @@ class Metric(Generic[B]):
 
     def _make(self, child: Any, labels: Mapping[str, str]) -> B:
         raise NotImplementedError
+
+    def _new(self, child: Any, labels: Mapping[str, str]) -> B:
+        bound = self._make(child, labels)
+        self._series.append((labels, child))
+        return bound
 
     def labels(self, *values: object, **by_name: object) -> B:
         """The bound child for these label values (positional, or by name).
@@ -299,7 +306,7 @@ class Metric(Generic[B]):
                     overflow = self._overflow_child()
                     self._store._series_overflow(self.name)
                     return overflow
-                child = self._make(self._prom.labels(*key), dict(zip(names, key, strict=True)))
+                child = self._new(self._prom.labels(*key), dict(zip(names, key, strict=True)))
                 self._children[key] = child
                 self._nseries += 1
             if key != values and len(self._children) < 4 * self.series_limit:
@@ -309,7 +316,7 @@ class Metric(Generic[B]):
     def _overflow_child(self) -> B:
         if self._overflow is None:
             key = (OVERFLOW_LABEL_VALUE,) * len(self.declaration.label_names)
-            self._overflow = self._make(
+            self._overflow = self._new(
                 self._prom.labels(*key), dict(zip(self.declaration.label_names, key, strict=True))
             )
         return self._overflow
@@ -609,18 +616,58 @@ class MetricStore:
 
     def _read(self, metric: Metric[Any]) -> MetricFamily:
         decl = metric.declaration
-        collected = metric._prom.collect()
-        samples: list[Sample] = [s for fam in collected for s in fam.samples]
-        points: list[Any]
-        if decl.kind is MetricKind.HISTOGRAM:
-            points = _histogram_points(samples, decl)
-        else:
-            suffix = "_total" if decl.kind is MetricKind.COUNTER else ""
-            want = _prom_base_name(decl) + suffix
-            points = [
-                NumberPoint(dict(s.labels), float(s.value)) for s in samples if s.name == want
-            ]
+        try:
+            points = _read_cells(metric)
+        except AttributeError:
+            # an unexpected prometheus_client layout: go through its public collect()
+            points = _read_collected(metric)
         return MetricFamily(decl, tuple(points), metric.start_time_ns)
+
+
+def _read_cells(metric: Metric[Any]) -> list[Any]:
+    """Read each series' prometheus_client cells directly (no sample objects)."""
+    decl = metric.declaration
+    series = list(metric._series)
+    if decl.kind is not MetricKind.HISTOGRAM:
+        return [NumberPoint(labels, float(child._value.get())) for labels, child in series]
+    bounds = decl.bucket_bounds
+    points = []
+    for labels, child in series:
+        cells = child._buckets
+        counts = tuple(round(cell.get()) for cell in cells)
+        exemplars = tuple(_exemplar(cell.get_exemplar()) for cell in cells)
+        points.append(
+            HistogramPoint(
+                labels=labels,
+                count=sum(counts),
+                sum=float(child._sum.get()),
+                bounds=bounds,
+                bucket_counts=counts,
+                exemplars=exemplars,
+            )
+        )
+    return points
+
+
+def _exemplar(ex: Any) -> Exemplar | None:
+    if ex is None:
+        return None
+    return Exemplar(
+        value=float(ex.value),
+        trace_id=ex.labels.get("trace_id", ""),
+        span_id=ex.labels.get("span_id", ""),
+        timestamp=float(ex.timestamp or 0.0),
+    )
+
+
+def _read_collected(metric: Metric[Any]) -> list[Any]:
+    decl = metric.declaration
+    samples: list[Sample] = [s for fam in metric._prom.collect() for s in fam.samples]
+    if decl.kind is MetricKind.HISTOGRAM:
+        return _histogram_points(samples, decl)
+    suffix = "_total" if decl.kind is MetricKind.COUNTER else ""
+    want = _prom_base_name(decl) + suffix
+    return [NumberPoint(dict(s.labels), float(s.value)) for s in samples if s.name == want]
 
 
 def _prom_base_name(decl: MetricDeclaration) -> str:
@@ -638,17 +685,7 @@ def _histogram_points(samples: Iterable[Sample], decl: MetricDeclaration) -> lis
             labels = {k: v for k, v in s.labels.items() if k != "le"}
             entry = series.setdefault(tuple(sorted(labels.items())), {"labels": labels})
             entry.setdefault("cumulative", []).append(float(s.value))
-            ex = s.exemplar
-            entry.setdefault("exemplars", []).append(
-                Exemplar(
-                    value=float(ex.value),
-                    trace_id=ex.labels.get("trace_id", ""),
-                    span_id=ex.labels.get("span_id", ""),
-                    timestamp=float(ex.timestamp or 0.0),
-                )
-                if ex is not None
-                else None
-            )
+            entry.setdefault("exemplars", []).append(_exemplar(s.exemplar))
         elif s.name == base + "_sum":
             entry = series.setdefault(tuple(sorted(s.labels.items())), {"labels": dict(s.labels)})
             entry["sum"] = float(s.value)

@@ -4,6 +4,12 @@ Real services: a test that needs PostgreSQL, Redis, RabbitMQ, Prometheus or an
 OTLP receiver calls :func:`require_tcp` (or a helper built on it). When the
 service cannot be reached the test is skipped with the reason, except under
 ``LIMELIGHT_REQUIRE_SERVICES=1`` (set by CI), where it fails.
+
+Runners for real services live in submodules:
+:mod:`limelight_testsupport.prometheus` (a Prometheus server with a generated
+scrape config, queried through its HTTP API; ``promtool check metrics``) and
+:mod:`limelight_testsupport.otlp` (an ``oteltap`` OTLP/HTTP receiver driven
+from synchronous tests).
 """
 
 from __future__ import annotations

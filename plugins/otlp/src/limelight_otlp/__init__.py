@@ -1,0 +1,32 @@
+"""limelight-otlp: spans and the metric store over OTLP (http/protobuf or gRPC).
+
+Installed, it exports every sampled span through the core's bounded batch
+processor and pushes the metric store every ``OTEL_METRIC_EXPORT_INTERVAL``
+milliseconds, both to the endpoints the ``OTEL_EXPORTER_OTLP_*`` variables
+name. Metrics are read from the same store Prometheus serves, so one
+observation counts once in every sink, with the same buckets.
+"""
+
+from __future__ import annotations
+
+from ._exporters import (
+    GatedSpanExporter,
+    build_metric_exporter,
+    build_span_exporter,
+    effective_protocol,
+)
+from ._logs import LogGate
+from ._metrics import OtlpMetricsReader, to_metrics_data
+from ._plugin import OtlpPlugin, plugin
+
+__all__ = [
+    "GatedSpanExporter",
+    "LogGate",
+    "OtlpMetricsReader",
+    "OtlpPlugin",
+    "build_metric_exporter",
+    "build_span_exporter",
+    "effective_protocol",
+    "plugin",
+    "to_metrics_data",
+]

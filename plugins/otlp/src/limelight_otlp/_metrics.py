@@ -1,0 +1,292 @@
+"""The metric store as OTLP: a snapshot converted to SDK ``MetricsData``, pushed periodically."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from importlib.metadata import PackageNotFoundError, version
+
+import structlog
+from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, attach, detach, set_value
+from opentelemetry.sdk.metrics import Exemplar as OtelExemplar
+from opentelemetry.sdk.metrics.export import (
+    AggregationTemporality,
+    Gauge,
+    Histogram,
+    HistogramDataPoint,
+    Metric,
+    MetricExporter,
+    MetricExportResult,
+    MetricsData,
+    NumberDataPoint,
+    ResourceMetrics,
+    ScopeMetrics,
+    Sum,
+)
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.util.instrumentation import InstrumentationScope
+
+from limelight_hookspecs import (
+    Exemplar,
+    HistogramPoint,
+    MetricFamily,
+    MetricKind,
+    MetricsSnapshot,
+    NumberPoint,
+    SelfMetrics,
+    SnapshotSource,
+)
+
+from ._logs import LogGate
+
+__all__ = ["OtlpMetricsReader", "to_metrics_data"]
+
+_log = structlog.get_logger("limelight.otlp")
+_CUMULATIVE = AggregationTemporality.CUMULATIVE
+
+
+def _scope() -> InstrumentationScope:
+    try:
+        core_version: str | None = version("limelight")
+    except PackageNotFoundError:  # pragma: no cover - source tree
+        core_version = None
+    return InstrumentationScope("limelight", core_version)
+
+
+def _exemplars(point: HistogramPoint) -> list[OtelExemplar]:
+    out = []
+    for ex in point.exemplars:
+        if ex is None:
+            continue
+        out.append(_exemplar(ex))
+    return out
+
+
+def _exemplar(ex: Exemplar) -> OtelExemplar:
+    return OtelExemplar(
+        filtered_attributes={},
+        value=ex.value,
+        time_unix_nano=int(ex.timestamp * 1e9),
+        span_id=int(ex.span_id, 16) if ex.span_id else None,
+        trace_id=int(ex.trace_id, 16) if ex.trace_id else None,
+    )
+
+
+def _metric(family: MetricFamily, now: int) -> Metric | None:
+    if not family.points:
+        return None
+    decl = family.declaration
+    start = family.start_time_ns
+    data: Sum | Gauge | Histogram
+    if decl.kind is MetricKind.HISTOGRAM:
+        hist_points: Sequence[HistogramPoint] = family.points  # type: ignore[assignment]
+        data = Histogram(
+            data_points=[
+                HistogramDataPoint(
+                    attributes=dict(p.labels),
+                    start_time_unix_nano=start,
+                    time_unix_nano=now,
+                    count=p.count,
+                    sum=p.sum,
+                    bucket_counts=list(p.bucket_counts),
+                    explicit_bounds=list(p.bounds),
+                    # Prometheus histograms keep no min/max: left unset in OTLP
+                    min=None,  # type: ignore[arg-type]
+                    max=None,  # type: ignore[arg-type]
+                    exemplars=_exemplars(p),
+                )
+                for p in hist_points
+            ],
+            aggregation_temporality=_CUMULATIVE,
+        )
+    else:
+        number_points: Sequence[NumberPoint] = family.points  # type: ignore[assignment]
+        points = [
+            NumberDataPoint(
+                attributes=dict(p.labels),
+                start_time_unix_nano=start,
+                time_unix_nano=now,
+                value=p.value,
+            )
+            for p in number_points
+        ]
+        if decl.kind is MetricKind.GAUGE_SET:
+            data = Gauge(data_points=points)
+        else:
+            data = Sum(
+                data_points=points,
+                aggregation_temporality=_CUMULATIVE,
+                is_monotonic=decl.kind is MetricKind.COUNTER,
+            )
+    return Metric(name=decl.name, description=decl.help, unit=decl.unit, data=data)
+
+
+def to_metrics_data(
+    snapshot: MetricsSnapshot, resource: Resource, scope: InstrumentationScope | None = None
+) -> MetricsData:
+    """A store snapshot as OpenTelemetry SDK ``MetricsData`` (cumulative temporality).
+
+    Counters become monotonic sums, additive gauges non-monotonic sums,
+    absolute gauges gauges, histograms explicit-bucket histograms with the
+    store's own bounds and exemplars. Metrics without series are left out.
+    """
+    metrics = [m for m in (_metric(f, snapshot.time_ns) for f in snapshot) if m is not None]
+    return MetricsData(
+        resource_metrics=[
+            ResourceMetrics(
+                resource=resource,
+                scope_metrics=[
+                    ScopeMetrics(scope=scope or _scope(), metrics=metrics, schema_url="")
+                ],
+                schema_url="",
+            )
+        ]
+    )
+
+
+class OtlpMetricsReader:
+    """Pushes the metric store over OTLP every *interval* seconds and once more on shutdown.
+
+    Exports run in one worker thread; :meth:`force_flush` and :meth:`shutdown`
+    wait for it with a deadline, so a down or slow endpoint never holds the
+    caller longer than its timeout. A failed export is counted in
+    ``limelight_export_errors_total{exporter}``; a warning is logged when
+    failures start and an info line when they stop, never once per export.
+
+    :param store: what is read (``telemetry.store``).
+    :param resource: the resource every export carries.
+    :param exporter: the OTLP metric exporter.
+    :param interval: seconds between two exports.
+    :param timeout: seconds one export may take.
+    :param self_metrics: where failures are counted.
+    :param gate: the exporter's log gate, reopened on success.
+    :param name: the exporter label in ``limelight_export_errors_total``.
+    """
+
+    def __init__(
+        self,
+        store: SnapshotSource,
+        resource: Resource,
+        exporter: MetricExporter,
+        interval: float,
+        timeout: float,
+        self_metrics: SelfMetrics,
+        gate: LogGate | None = None,
+        name: str = "otlp",
+    ) -> None:
+        self.store = store
+        self.resource = resource
+        self.exporter = exporter
+        self.interval = interval
+        self.timeout = timeout
+        self.name = name
+        self._self_metrics = self_metrics
+        self._gate = gate
+        self._scope = _scope()
+        self._cond = threading.Condition(threading.Lock())
+        self._wake = threading.Event()
+        self._requested = 0
+        self._done = 0
+        self._closing = False
+        self._failing = False
+        self._worker: threading.Thread | None = None
+        self.exports = 0
+        self.failures = 0
+
+    # -- StoreReader ----------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the export thread."""
+        self._worker = threading.Thread(
+            target=self._run, name=f"limelight-metric-export-{self.name}", daemon=True
+        )
+        self._worker.start()
+
+    def force_flush(self, timeout: float) -> bool:
+        """Export the store now; true when the export finished (successfully) within *timeout*."""
+        return self._request(timeout)
+
+    def shutdown(self, timeout: float) -> None:
+        """Export a last time, stop the thread and shut the exporter down, within *timeout*."""
+        deadline = time.monotonic() + timeout
+        if self._closing:
+            return
+        self._request(timeout)
+        self._closing = True
+        self._wake.set()
+        worker = self._worker
+        if worker is not None:
+            worker.join(max(0.0, deadline - time.monotonic()))
+        try:
+            self.exporter.shutdown(timeout_millis=max(0.0, deadline - time.monotonic()) * 1000)
+        except Exception as exc:
+            _log.warning("metric exporter failed to shut down", exporter=self.name, error=repr(exc))
+
+    # -- worker ---------------------------------------------------------------------------
+
+    def _request(self, timeout: float) -> bool:
+        worker = self._worker
+        if self._closing or worker is None or not worker.is_alive():
+            return False
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            self._requested += 1
+            target = self._requested
+            failures = self.failures
+        self._wake.set()
+        with self._cond:
+            while self._done < target:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not worker.is_alive():
+                    return False
+                self._cond.wait(remaining)
+            return self.failures == failures
+
+    def _run(self) -> None:
+        while True:
+            self._wake.wait(self.interval)
+            self._wake.clear()
+            if self._closing:
+                return
+            with self._cond:
+                target = self._requested
+            self.export_once()
+            with self._cond:
+                self._done = max(self._done, target)
+                self._cond.notify_all()
+
+    def export_once(self) -> bool:
+        """Read the store and export it (in the calling thread); true on success."""
+        token = attach(set_value(_SUPPRESS_INSTRUMENTATION_KEY, True))
+        error: str | None = None
+        try:
+            data = to_metrics_data(self.store.snapshot(), self.resource, self._scope)
+            result = self.exporter.export(data, timeout_millis=self.timeout * 1000)
+            ok = result is MetricExportResult.SUCCESS
+            if not ok:
+                error = "export returned FAILURE"
+        except Exception as exc:
+            ok, error = False, repr(exc)
+        finally:
+            detach(token)
+        with self._cond:
+            self.exports += 1
+            if not ok:
+                self.failures += 1
+        if ok:
+            if self._gate is not None:
+                self._gate.reset()
+            if self._failing:
+                self._failing = False
+                _log.info("metric export recovered", exporter=self.name)
+            return True
+        self._self_metrics.export_error(self.name)
+        if not self._failing:
+            self._failing = True
+            _log.warning(
+                "metric export failing; counted in limelight_export_errors_total until it recovers",
+                exporter=self.name,
+                error=error,
+            )
+        return False

@@ -1,0 +1,50 @@
+"""limelight-prometheus: Prometheus exposition of limelight's metric store.
+
+Installed, it serves ``/metrics`` on ``OTEL_EXPORTER_PROMETHEUS_HOST:PORT``
+(default ``localhost:9464``) while telemetry runs. Mount it in your own app
+instead with :func:`make_wsgi_app` or :func:`make_asgi_app`. Under gunicorn
+with ``PROMETHEUS_MULTIPROC_DIR`` set, every worker's values are aggregated;
+add :func:`child_exit` to ``gunicorn.conf.py``.
+"""
+
+from __future__ import annotations
+
+from ._env import (
+    LIMELIGHT_PROMETHEUS_SERVER,
+    OTEL_EXPORTER_PROMETHEUS_HOST,
+    OTEL_EXPORTER_PROMETHEUS_PORT,
+    PROMETHEUS_MULTIPROC_DIR,
+)
+from ._exposition import (
+    ServingRegistry,
+    exposition,
+    exposition_registry,
+    make_asgi_app,
+    make_wsgi_app,
+    multiprocess_dir,
+    serving_registry,
+)
+from ._multiprocess import child_exit, mark_process_dead
+from ._plugin import PrometheusPlugin, plugin
+from ._server import MetricsServer, PrometheusReader, start_http_server
+
+__all__ = [
+    "LIMELIGHT_PROMETHEUS_SERVER",
+    "OTEL_EXPORTER_PROMETHEUS_HOST",
+    "OTEL_EXPORTER_PROMETHEUS_PORT",
+    "PROMETHEUS_MULTIPROC_DIR",
+    "MetricsServer",
+    "PrometheusPlugin",
+    "PrometheusReader",
+    "ServingRegistry",
+    "child_exit",
+    "exposition",
+    "exposition_registry",
+    "make_asgi_app",
+    "make_wsgi_app",
+    "mark_process_dead",
+    "multiprocess_dir",
+    "plugin",
+    "serving_registry",
+    "start_http_server",
+]

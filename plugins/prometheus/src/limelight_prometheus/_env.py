@@ -1,0 +1,61 @@
+"""The environment variables limelight-prometheus reads, declared once."""
+
+from __future__ import annotations
+
+from limelight_hookspecs import EnvVar, parse_int, parse_str
+
+__all__ = [
+    "LIMELIGHT_PROMETHEUS_SERVER",
+    "OTEL_EXPORTER_PROMETHEUS_HOST",
+    "OTEL_EXPORTER_PROMETHEUS_PORT",
+    "PROMETHEUS_MULTIPROC_DIR",
+    "parse_server_mode",
+]
+
+_SERVER_MODES = ("auto", "true", "false")
+
+
+def parse_server_mode(raw: str) -> str:
+    """``auto``, ``true`` or ``false`` (also ``1``/``0``, ``yes``/``no``, ``on``/``off``)."""
+    value = raw.strip().lower()
+    value = {"1": "true", "yes": "true", "on": "true", "0": "false", "no": "false"}.get(
+        value, "false" if value == "off" else value
+    )
+    if value not in _SERVER_MODES:
+        raise ValueError("expected auto, true or false")
+    return value
+
+
+OTEL_EXPORTER_PROMETHEUS_HOST = EnvVar(
+    "OTEL_EXPORTER_PROMETHEUS_HOST",
+    "localhost",
+    parse_str,
+    "Address the standalone /metrics server binds to. Use 0.0.0.0 to accept scrapes from "
+    "other hosts (a container, for example).",
+    "0.0.0.0",
+)
+OTEL_EXPORTER_PROMETHEUS_PORT = EnvVar(
+    "OTEL_EXPORTER_PROMETHEUS_PORT",
+    9464,
+    parse_int(minimum=0, maximum=65535),
+    "Port of the standalone /metrics server; 0 picks a free port.",
+    "9464",
+)
+LIMELIGHT_PROMETHEUS_SERVER = EnvVar(
+    "LIMELIGHT_PROMETHEUS_SERVER",
+    "auto",
+    parse_server_mode,
+    "Start the standalone /metrics server: true, false, or auto (start it unless "
+    "prometheus_client multiprocess mode is on, where workers would fight for the port; "
+    "mount make_wsgi_app/make_asgi_app or call start_http_server in the server's master).",
+    "false",
+)
+PROMETHEUS_MULTIPROC_DIR = EnvVar(
+    "PROMETHEUS_MULTIPROC_DIR",
+    "",
+    parse_str,
+    "prometheus_client multiprocess mode: a directory shared by every worker, set before the "
+    "process imports prometheus_client and emptied before the server starts. /metrics then "
+    "aggregates every process.",
+    "/run/myapp/prometheus",
+)

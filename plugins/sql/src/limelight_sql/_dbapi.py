@@ -1,0 +1,361 @@
+"""DB-API 2 connections and cursors (sqlite3, psycopg 3, psycopg2, and other drivers).
+
+:func:`instrument_connection` returns a thin wrapper around the driver's
+connection. Its cursors time ``execute``, ``executemany``, ``executescript``
+and ``callproc``; every other attribute, read or written, is the driver's own,
+so the wrapper is a drop-in. ``op`` is ``query`` when the statement returned
+rows (the cursor's ``description`` is set afterwards) and ``exec`` otherwise.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import AsyncIterator, Callable, Iterator, Sized
+from typing import Any, TypeVar, cast
+
+from limelight import TelemetryBinding
+
+from ._instruments import (
+    Bound,
+    System,
+    binding_for,
+    perf_counter,
+    report_failure,
+    server_attributes,
+    system_of_driver,
+)
+
+__all__ = ["AsyncConnection", "AsyncCursor", "Connection", "Cursor", "instrument_connection"]
+
+C = TypeVar("C")
+
+_OWN = frozenset({"__wrapped__", "_limelight", "_connection"})
+
+
+def instrument_connection(
+    connection: C, *, db_system: str | None = None, spans: bool | None = None
+) -> C:
+    """Wrap a DB-API 2 connection so that every statement is measured.
+
+    Use the returned object in place of *connection*: it behaves like the
+    driver's connection (attributes, ``with`` blocks, cursors, ``commit``),
+    and its cursors record ``sql_ops_total`` and ``sql_op_duration_seconds``.
+    psycopg's ``AsyncConnection`` gives an async wrapper. Wrapping a wrapper
+    returns it unchanged. The driver's own object is ``wrapper.__wrapped__``
+    (for APIs that insist on it, such as ``sqlite3.Connection.backup``).
+
+    :param connection: an open DB-API 2 connection.
+    :param db_system: the ``db_system`` label and ``db.system.name``; by
+        default derived from the driver (``sqlite``, ``postgresql``, ...;
+        ``other_sql`` for a driver limelight does not know).
+    :param spans: create a CLIENT span per statement; ``None`` follows
+        ``LIMELIGHT_SQL_SPANS`` (off by default).
+    :raises ValueError: *db_system* is empty.
+    """
+    if isinstance(connection, Connection | AsyncConnection):
+        return connection
+    system = db_system if db_system is not None else system_of_driver(connection)
+    binding = binding_for(system, spans, server_attributes(connection))
+    if inspect.iscoroutinefunction(getattr(type(connection), "commit", None)):
+        return cast(C, AsyncConnection(connection, binding))
+    return cast(C, Connection(connection, binding))
+
+
+def _result(cursor: object, raw: object, result: object) -> object:
+    """What the driver's call returned, with the driver's cursor replaced by the wrapper."""
+    return cursor if result is raw else result
+
+
+def _batch(parameters: object) -> int | None:
+    return len(parameters) if isinstance(parameters, Sized) else None
+
+
+def _record(system: System, rows: bool, elapsed: float) -> None:
+    try:
+        system.ok(rows, elapsed)
+    except Exception as exc:
+        report_failure("sql statement", exc)
+
+
+def _record_failure(system: System, statement: object, elapsed: float) -> None:
+    try:
+        system.failed(statement, elapsed)
+    except Exception as exc:
+        report_failure("sql failed statement", exc)
+
+
+def _start_span(bound: Bound, statement: object, batch: int | None, raw: object) -> Any:
+    try:
+        return bound.start_span(statement, batch, raw)
+    except Exception as exc:
+        report_failure("sql span", exc)
+        return None
+
+
+def _end_span(span: Any, exc: BaseException | None) -> None:
+    if span is None:
+        return
+    try:
+        Bound.end_span(span, exc)
+    except Exception as failure:
+        report_failure("sql span", failure)
+
+
+class _Proxy:
+    """Attribute access falls through to the wrapped driver object."""
+
+    __slots__ = ("__wrapped__", "_limelight")
+
+    __wrapped__: Any
+    _limelight: TelemetryBinding[Bound]
+
+    def __init__(self, wrapped: Any, binding: TelemetryBinding[Bound]) -> None:
+        object.__setattr__(self, "__wrapped__", wrapped)
+        object.__setattr__(self, "_limelight", binding)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.__wrapped__, name)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name in _OWN:
+            object.__setattr__(self, name, value)
+        else:
+            setattr(self.__wrapped__, name, value)
+
+    def __delattr__(self, name: str) -> None:
+        delattr(self.__wrapped__, name)
+
+    def __repr__(self) -> str:
+        return f"<limelight_sql.{type(self).__name__} {self.__wrapped__!r}>"
+
+    def __dir__(self) -> list[str]:
+        return sorted(set(dir(self.__wrapped__)) | set(object.__dir__(self)))
+
+
+# -- sync ---------------------------------------------------------------------------------
+
+
+class Cursor(_Proxy):
+    """A DB-API 2 cursor whose statements are measured; everything else is the driver's."""
+
+    __slots__ = ("_connection",)
+
+    def __init__(
+        self, cursor: Any, binding: TelemetryBinding[Bound], connection: Connection | None
+    ) -> None:
+        super().__init__(cursor, binding)
+        object.__setattr__(self, "_connection", connection)
+
+    @property
+    def connection(self) -> Any:
+        """The (wrapped) connection this cursor belongs to."""
+        if self._connection is not None:
+            return self._connection
+        return self.__wrapped__.connection
+
+    def _run(
+        self, method: Callable[..., Any], statement: Any, args: Any, kwargs: Any, batch: Any
+    ) -> Any:
+        raw = self.__wrapped__
+        bound = self._limelight.get()
+        system = bound.system
+        if system is None:
+            return _result(self, raw, method(statement, *args, **kwargs))
+        span = _start_span(bound, statement, batch, raw) if bound.tracer is not None else None
+        start = perf_counter()
+        try:
+            result = method(statement, *args, **kwargs)
+        except BaseException as exc:
+            _record_failure(system, statement, perf_counter() - start)
+            _end_span(span, exc)
+            raise
+        _record(system, raw.description is not None, perf_counter() - start)
+        _end_span(span, None)
+        return _result(self, raw, result)
+
+    def execute(self, operation: Any, *args: Any, **kwargs: Any) -> Any:
+        """The driver's ``execute``, measured."""
+        raw = self.__wrapped__
+        bound = self._limelight.get()
+        system = bound.system
+        if system is None or bound.tracer is not None:
+            return self._run(raw.execute, operation, args, kwargs, None)
+        start = perf_counter()
+        try:
+            result = raw.execute(operation, *args, **kwargs)
+        except BaseException:
+            _record_failure(system, operation, perf_counter() - start)
+            raise
+        elapsed = perf_counter() - start
+        try:
+            system.ok(raw.description is not None, elapsed)
+        except Exception as exc:
+            report_failure("sql statement", exc)
+        return self if result is raw else result
+
+    def executemany(self, operation: Any, seq_of_parameters: Any, *args: Any, **kwargs: Any) -> Any:
+        """The driver's ``executemany``, measured as one operation."""
+        return self._run(
+            self.__wrapped__.executemany,
+            operation,
+            (seq_of_parameters, *args),
+            kwargs,
+            _batch(seq_of_parameters),
+        )
+
+    def executescript(self, script: Any) -> Any:
+        """sqlite3's ``executescript``, measured as one operation."""
+        return self._run(self.__wrapped__.executescript, script, (), {}, None)
+
+    def callproc(self, procname: str, *args: Any, **kwargs: Any) -> Any:
+        """The driver's ``callproc``, measured."""
+        return self._run(self.__wrapped__.callproc, procname, args, kwargs, None)
+
+    def fetchone(self) -> Any:
+        """The driver's ``fetchone``."""
+        return self.__wrapped__.fetchone()
+
+    def fetchmany(self, *args: Any, **kwargs: Any) -> Any:
+        """The driver's ``fetchmany``."""
+        return self.__wrapped__.fetchmany(*args, **kwargs)
+
+    def fetchall(self) -> Any:
+        """The driver's ``fetchall``."""
+        return self.__wrapped__.fetchall()
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.__wrapped__)
+
+    def __next__(self) -> Any:
+        return next(self.__wrapped__)
+
+    def __enter__(self) -> Cursor:
+        enter = getattr(self.__wrapped__, "__enter__", None)
+        if enter is not None:
+            enter()
+        return self
+
+    def __exit__(self, *exc_info: Any) -> Any:
+        exit_ = getattr(self.__wrapped__, "__exit__", None)
+        if exit_ is not None:
+            return exit_(*exc_info)
+        self.__wrapped__.close()
+        return None
+
+
+class Connection(_Proxy):
+    """A DB-API 2 connection whose cursors measure every statement."""
+
+    __slots__ = ()
+
+    def cursor(self, *args: Any, **kwargs: Any) -> Cursor:
+        """A measuring cursor over the driver's ``cursor(...)``."""
+        return Cursor(self.__wrapped__.cursor(*args, **kwargs), self._limelight, self)
+
+    def execute(self, *args: Any, **kwargs: Any) -> Any:
+        """``execute`` on a new cursor (sqlite3's and psycopg's shortcut)."""
+        return self.cursor().execute(*args, **kwargs)
+
+    def executemany(self, *args: Any, **kwargs: Any) -> Any:
+        """``executemany`` on a new cursor (sqlite3's shortcut)."""
+        return self.cursor().executemany(*args, **kwargs)
+
+    def executescript(self, script: Any) -> Any:
+        """``executescript`` on a new cursor (sqlite3's shortcut)."""
+        return self.cursor().executescript(script)
+
+    def __enter__(self) -> Connection:
+        self.__wrapped__.__enter__()
+        return self
+
+    def __exit__(self, *exc_info: Any) -> Any:
+        return self.__wrapped__.__exit__(*exc_info)
+
+
+# -- async (psycopg) ----------------------------------------------------------------------
+
+
+class AsyncCursor(_Proxy):
+    """An async cursor (psycopg ``AsyncCursor``) whose statements are measured."""
+
+    __slots__ = ("_connection",)
+
+    def __init__(
+        self, cursor: Any, binding: TelemetryBinding[Bound], connection: AsyncConnection | None
+    ) -> None:
+        super().__init__(cursor, binding)
+        object.__setattr__(self, "_connection", connection)
+
+    @property
+    def connection(self) -> Any:
+        """The (wrapped) connection this cursor belongs to."""
+        if self._connection is not None:
+            return self._connection
+        return self.__wrapped__.connection
+
+    async def _run(
+        self, method: Callable[..., Any], statement: Any, args: Any, kwargs: Any, batch: Any
+    ) -> Any:
+        raw = self.__wrapped__
+        bound = self._limelight.get()
+        system = bound.system
+        if system is None:
+            return _result(self, raw, await method(statement, *args, **kwargs))
+        span = _start_span(bound, statement, batch, raw) if bound.tracer is not None else None
+        start = perf_counter()
+        try:
+            result = await method(statement, *args, **kwargs)
+        except BaseException as exc:
+            _record_failure(system, statement, perf_counter() - start)
+            _end_span(span, exc)
+            raise
+        _record(system, raw.description is not None, perf_counter() - start)
+        _end_span(span, None)
+        return _result(self, raw, result)
+
+    async def execute(self, operation: Any, *args: Any, **kwargs: Any) -> Any:
+        """The driver's ``execute``, measured."""
+        return await self._run(self.__wrapped__.execute, operation, args, kwargs, None)
+
+    async def executemany(
+        self, operation: Any, seq_of_parameters: Any, *args: Any, **kwargs: Any
+    ) -> Any:
+        """The driver's ``executemany``, measured as one operation."""
+        return await self._run(
+            self.__wrapped__.executemany,
+            operation,
+            (seq_of_parameters, *args),
+            kwargs,
+            _batch(seq_of_parameters),
+        )
+
+    def __aiter__(self) -> AsyncIterator[Any]:
+        return cast(AsyncIterator[Any], self.__wrapped__.__aiter__())
+
+    async def __aenter__(self) -> AsyncCursor:
+        await self.__wrapped__.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc_info: Any) -> Any:
+        return await self.__wrapped__.__aexit__(*exc_info)
+
+
+class AsyncConnection(_Proxy):
+    """An async connection (psycopg ``AsyncConnection``) whose cursors measure every statement."""
+
+    __slots__ = ()
+
+    def cursor(self, *args: Any, **kwargs: Any) -> AsyncCursor:
+        """A measuring cursor over the driver's ``cursor(...)``."""
+        return AsyncCursor(self.__wrapped__.cursor(*args, **kwargs), self._limelight, self)
+
+    async def execute(self, *args: Any, **kwargs: Any) -> Any:
+        """``execute`` on a new cursor (psycopg's shortcut)."""
+        return await self.cursor().execute(*args, **kwargs)
+
+    async def __aenter__(self) -> AsyncConnection:
+        await self.__wrapped__.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc_info: Any) -> Any:
+        return await self.__wrapped__.__aexit__(*exc_info)

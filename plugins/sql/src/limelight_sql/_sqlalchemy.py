@@ -1,0 +1,158 @@
+"""SQLAlchemy engines, sync and async, through SQLAlchemy's event system.
+
+Three listeners on the engine: ``before_cursor_execute`` notes the start
+(and starts the span), ``after_cursor_execute`` records ``ok``,
+``handle_error`` records ``error``. They see every statement the engine
+sends, Core and ORM alike; an ``AsyncEngine`` is instrumented through its
+``sync_engine``.
+"""
+
+from __future__ import annotations
+
+import threading
+import weakref
+from typing import Any, TypeVar
+
+from opentelemetry.util.types import AttributeValue
+
+from ._instruments import (
+    DIALECT_SYSTEMS,
+    Bound,
+    binding_for,
+    perf_counter,
+    report_failure,
+)
+
+__all__ = ["instrument_engine", "uninstrument_engine"]
+
+E = TypeVar("E")
+
+_KEY = "_limelight_sql"
+_listeners: weakref.WeakKeyDictionary[Any, tuple[Any, Any, Any]] = weakref.WeakKeyDictionary()
+_lock = threading.Lock()
+
+
+def _sync_engine(engine: Any) -> Any:
+    from sqlalchemy.engine import Engine
+
+    sync = getattr(engine, "sync_engine", engine)
+    if not isinstance(sync, Engine):
+        raise TypeError(
+            f"expected a SQLAlchemy Engine or AsyncEngine, got {type(engine).__qualname__}"
+        )
+    return sync
+
+
+def _system(engine: Any) -> str:
+    dialect = engine.dialect
+    if getattr(dialect, "is_mariadb", False):
+        return "mariadb"
+    name = str(dialect.name)
+    return DIALECT_SYSTEMS.get(name, name or "other_sql")
+
+
+def _attributes(engine: Any) -> dict[str, AttributeValue]:
+    url = engine.url
+    attributes: dict[str, AttributeValue] = {}
+    if url.host:
+        attributes["server.address"] = str(url.host)
+        if url.port:
+            attributes["server.port"] = int(url.port)
+    if url.database and engine.dialect.name != "sqlite":
+        attributes["db.namespace"] = str(url.database)
+    return attributes
+
+
+def instrument_engine(engine: E, *, db_system: str | None = None, spans: bool | None = None) -> E:
+    """Measure every statement a SQLAlchemy ``Engine`` or ``AsyncEngine`` executes.
+
+    Registers event listeners on the engine (nothing is patched) and returns
+    the engine. Instrumenting again replaces the previous listeners.
+
+    :param engine: a SQLAlchemy ``Engine`` or ``AsyncEngine``.
+    :param db_system: the ``db_system`` label; by default from the dialect
+        (``sqlite``, ``postgresql``, ``mysql``, ``mariadb``,
+        ``microsoft.sql_server``, ``oracle.db``, or the dialect's name).
+    :param spans: create a CLIENT span per statement; ``None`` follows
+        ``LIMELIGHT_SQL_SPANS`` (off by default).
+    :raises TypeError: *engine* is not a SQLAlchemy engine.
+    """
+    from sqlalchemy import event
+
+    sync = _sync_engine(engine)
+    binding = binding_for(db_system or _system(sync), spans, _attributes(sync))
+    get = binding.get
+
+    def before(
+        conn: Any, cursor: Any, statement: Any, parameters: Any, context: Any, executemany: bool
+    ) -> None:
+        if context is None:
+            return
+        bound = get()
+        if bound.system is None:
+            return
+        span = None
+        if bound.tracer is not None:
+            batch = len(parameters) if executemany and hasattr(parameters, "__len__") else None
+            try:
+                span = bound.start_span(statement, batch)
+            except Exception as exc:
+                report_failure("sqlalchemy span", exc)
+        setattr(context, _KEY, (bound, perf_counter(), span))
+
+    def after(
+        conn: Any, cursor: Any, statement: Any, parameters: Any, context: Any, executemany: bool
+    ) -> None:
+        state = getattr(context, _KEY, None) if context is not None else None
+        if state is None:
+            return
+        delattr(context, _KEY)
+        bound, start, span = state
+        try:
+            bound.system.ok(cursor.description is not None, perf_counter() - start)
+            if span is not None:
+                Bound.end_span(span, None)
+        except Exception as exc:
+            report_failure("sqlalchemy statement", exc)
+
+    def on_error(exception_context: Any) -> None:
+        context = exception_context.execution_context
+        state = getattr(context, _KEY, None) if context is not None else None
+        if state is None:
+            return
+        delattr(context, _KEY)
+        bound, start, span = state
+        try:
+            bound.system.failed(exception_context.statement, perf_counter() - start)
+            if span is not None:
+                error = exception_context.original_exception
+                Bound.end_span(span, error)
+        except Exception as exc:
+            report_failure("sqlalchemy error", exc)
+
+    with _lock:
+        _remove(sync)
+        event.listen(sync, "before_cursor_execute", before)
+        event.listen(sync, "after_cursor_execute", after)
+        event.listen(sync, "handle_error", on_error)
+        _listeners[sync] = (before, after, on_error)
+    return engine
+
+
+def _remove(sync: Any) -> None:
+    from sqlalchemy import event
+
+    listeners = _listeners.pop(sync, None)
+    if listeners is None:
+        return
+    before, after, on_error = listeners
+    event.remove(sync, "before_cursor_execute", before)
+    event.remove(sync, "after_cursor_execute", after)
+    event.remove(sync, "handle_error", on_error)
+
+
+def uninstrument_engine(engine: Any) -> None:
+    """Remove the listeners :func:`instrument_engine` registered on *engine*."""
+    sync = _sync_engine(engine)
+    with _lock:
+        _remove(sync)
