@@ -16,7 +16,8 @@ right after the code under test returns.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
@@ -205,6 +206,28 @@ class Harness:
         raise AssertionError(
             f"expected exactly one span with {wanted}, found {len(found)}; captured:\n  {listing}"
         )
+
+    def wait_for_span(
+        self, name: str | None = None, *, timeout: float = 5.0, **criteria: Any
+    ) -> ReadableSpan:
+        """:meth:`span`, once a matching span has ended or *timeout* seconds passed.
+
+        For spans ended on another thread than the test's: a server ends its
+        request span right after writing the response, so the client can hold
+        the response a moment before the span exists.
+        """
+        self.wait_until(lambda: self.find_spans(name, **criteria), timeout)
+        return self.span(name, **criteria)
+
+    @staticmethod
+    def wait_until(probe: Callable[[], object], timeout: float = 5.0) -> bool:
+        """Poll *probe* until it returns something truthy; false after *timeout* seconds."""
+        deadline = time.monotonic() + timeout
+        while not probe():
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.005)
+        return True
 
     def trace(self, trace_id: int | str) -> list[ReadableSpan]:
         """Every finished span of one trace."""

@@ -1,0 +1,158 @@
+"""Reading requests: propagation getters over ASGI headers and WSGI environs, and the
+semantic-convention attributes known before routing."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from opentelemetry.propagators.textmap import Getter
+from opentelemetry.util.types import AttributeValue
+
+__all__ = [
+    "ASGI_GETTER",
+    "ENVIRON_GETTER",
+    "AsgiCarrier",
+    "asgi_attributes",
+    "environ_attributes",
+    "split_host",
+]
+
+AsgiCarrier = tuple[Sequence[tuple[bytes, bytes]], Mapping[bytes, bytes]]
+"""The raw ASGI header list and a dict of it (for absent-header checks)."""
+
+_DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
+_HOST_CACHE: dict[tuple[str, str], tuple[str, int | None]] = {}
+_HOST_CACHE_SIZE = 512
+_NAME_BYTES: dict[str, bytes] = {}
+_ENVIRON_KEYS: dict[str, str] = {}
+
+
+class _AsgiGetter(Getter[AsgiCarrier]):
+    """Every value of a header, from the raw ASGI list (duplicates kept)."""
+
+    def get(self, carrier: AsgiCarrier, key: str) -> list[str] | None:
+        name = _NAME_BYTES.get(key)
+        if name is None:
+            name = _NAME_BYTES.setdefault(key, key.lower().encode("latin-1"))
+        headers, index = carrier
+        if name not in index:
+            return None
+        return [value.decode("latin-1") for n, value in headers if n == name]
+
+    def keys(self, carrier: AsgiCarrier) -> list[str]:
+        return [name.decode("latin-1") for name, _value in carrier[0]]
+
+
+class _EnvironGetter(Getter[Mapping[str, Any]]):
+    """A header from a WSGI environ (or Django ``META``): ``HTTP_<NAME>``."""
+
+    def get(self, carrier: Mapping[str, Any], key: str) -> list[str] | None:
+        name = _ENVIRON_KEYS.get(key)
+        if name is None:
+            name = _ENVIRON_KEYS.setdefault(key, "HTTP_" + key.upper().replace("-", "_"))
+        value = carrier.get(name)
+        if value is None:
+            return None
+        return [value]
+
+    def keys(self, carrier: Mapping[str, Any]) -> list[str]:
+        return [k[5:].lower().replace("_", "-") for k in carrier if k.startswith("HTTP_")]
+
+
+ASGI_GETTER = _AsgiGetter()
+ENVIRON_GETTER = _EnvironGetter()
+
+
+def split_host(host: str, scheme: str) -> tuple[str, int | None]:
+    """``server.address`` and ``server.port`` from a Host header value."""
+    key = (host, scheme)
+    cached = _HOST_CACHE.get(key)
+    if cached is not None:
+        return cached
+    address, port_text = host, ""
+    if host.startswith("["):
+        end = host.find("]")
+        if end > 0:
+            address = host[1:end]
+            rest = host[end + 1 :]
+            port_text = rest[1:] if rest.startswith(":") else ""
+    elif host.count(":") == 1:
+        address, _sep, port_text = host.partition(":")
+    port = int(port_text) if port_text.isdigit() else _DEFAULT_PORTS.get(scheme)
+    result = (address, port)
+    if len(_HOST_CACHE) < _HOST_CACHE_SIZE:
+        _HOST_CACHE[key] = result
+    return result
+
+
+def asgi_attributes(
+    scope: Mapping[str, Any], index: Mapping[bytes, bytes], scheme: str
+) -> dict[str, AttributeValue]:
+    """The attributes of an ASGI request known before routing."""
+    attributes: dict[str, AttributeValue] = {
+        "url.path": scope["path"],
+        "url.scheme": scheme,
+        "network.protocol.version": scope.get("http_version") or "1.1",
+    }
+    host = index.get(b"host")
+    if host:
+        address, port = split_host(host.decode("latin-1"), scheme)
+        attributes["server.address"] = address
+        if port is not None:
+            attributes["server.port"] = port
+    else:
+        server = scope.get("server")
+        if server:
+            attributes["server.address"] = server[0]
+            if server[1] is not None:
+                attributes["server.port"] = server[1]
+    client = scope.get("client")
+    if client:
+        attributes["client.address"] = client[0]
+    agent = index.get(b"user-agent")
+    if agent:
+        attributes["user_agent.original"] = agent.decode("latin-1")
+    return attributes
+
+
+def _wsgi_text(value: str) -> str:
+    """A PEP 3333 "bytes as latin-1" string as the text it encodes."""
+    if value.isascii():
+        return value
+    try:
+        return value.encode("latin-1").decode("utf-8")
+    except UnicodeError:
+        return value
+
+
+def environ_attributes(environ: Mapping[str, Any]) -> dict[str, AttributeValue]:
+    """The attributes of a WSGI request (or Django ``META``) known before routing."""
+    scheme = environ.get("wsgi.url_scheme") or "http"
+    path = _wsgi_text(environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", ""))
+    protocol = environ.get("SERVER_PROTOCOL", "")
+    attributes: dict[str, AttributeValue] = {
+        "url.path": path or "/",
+        "url.scheme": scheme,
+        "network.protocol.version": protocol[5:] if protocol.startswith("HTTP/") else "1.1",
+    }
+    host = environ.get("HTTP_HOST")
+    if host:
+        address, port = split_host(host, scheme)
+        attributes["server.address"] = address
+        if port is not None:
+            attributes["server.port"] = port
+    else:
+        name = environ.get("SERVER_NAME")
+        if name:
+            attributes["server.address"] = name
+            port_text = str(environ.get("SERVER_PORT", ""))
+            if port_text.isdigit():
+                attributes["server.port"] = int(port_text)
+    client = environ.get("REMOTE_ADDR")
+    if client:
+        attributes["client.address"] = client
+    agent = environ.get("HTTP_USER_AGENT")
+    if agent:
+        attributes["user_agent.original"] = agent
+    return attributes

@@ -1,0 +1,458 @@
+"""What every server integration shares: instruments bound once per telemetry start,
+and one :class:`Exchange` per request that owns its span, its in-flight count and
+its final metrics.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import structlog
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.trace import Span, SpanKind, Status, StatusCode
+from opentelemetry.util.types import AttributeValue
+
+from limelight import OVERFLOW_LABEL_VALUE, Telemetry, TelemetryBinding
+
+from ._plugin import (
+    HTTP_IN_FLIGHT,
+    HTTP_REQUEST_DURATION,
+    HTTP_REQUESTS,
+    LIMELIGHT_HTTP_EXCLUDED_PATHS,
+    LIMELIGHT_HTTP_RESPONSE_TRACEPARENT,
+    OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS,
+)
+
+__all__ = [
+    "CLIENT_CLOSED_STATUS",
+    "OTHER_METHOD",
+    "UNMATCHED_ROUTE",
+    "AttributesHook",
+    "Exchange",
+    "Instruments",
+    "Options",
+    "instruments",
+]
+
+_log = structlog.get_logger("limelight.http")
+
+UNMATCHED_ROUTE = "_unmatched"
+"""The ``route`` label of a request that matched no route (a 404 from the router,
+a redirect to the slash-terminated path, ...): raw paths never become labels."""
+
+OTHER_METHOD = "_OTHER"
+"""``http.request.method`` and the ``method`` label of a method outside the known set."""
+
+CLIENT_CLOSED_STATUS = "499"
+"""The ``status_code`` label of a request whose client went away before the response
+was complete (nginx's "client closed request")."""
+
+_SERVER_ERROR = "500"
+_DISCONNECT_DESCRIPTION = "client disconnected before the response was complete"
+_INCOMPLETE_DESCRIPTION = "the application returned without completing the response"
+
+AttributesHook = Callable[[Any], "Mapping[str, AttributeValue] | None"]
+"""Called once per recorded request with the framework's request object (ASGI
+scope, WSGI environ or Django ``HttpRequest``); returns extra span attributes."""
+
+_perf_counter = time.perf_counter
+_attach = otel_context.attach
+_detach = otel_context.detach
+_set_span_in_context = trace.set_span_in_context
+_SERVER = SpanKind.SERVER
+_STATUS_TEXT = {code: str(code) for code in range(100, 600)}
+
+_reported: set[tuple[str, str]] = set()
+_reported_lock = threading.Lock()
+
+
+def report_once(what: str, exc: BaseException) -> None:
+    """Log a failing user hook once per kind of failure; the request is unaffected."""
+    key = (what, type(exc).__qualname__)
+    with _reported_lock:
+        if key in _reported:
+            return
+        _reported.add(key)
+    _log.error("limelight-http hook failed; the request is unaffected", hook=what, error=repr(exc))
+
+
+class Options:
+    """Per-middleware settings, merged with the environment on each telemetry start.
+
+    :param exclude_paths: paths served without telemetry; a path ending in ``*``
+        excludes every path starting with what comes before it.
+    :param exclude: called with the request object (ASGI scope, WSGI environ,
+        Django request); true means serve it without telemetry.
+    :param request_attributes: see :data:`AttributesHook`.
+    :param response_traceparent: add ``traceparent`` to responses; ``None``
+        means ``LIMELIGHT_HTTP_RESPONSE_TRACEPARENT`` (default true).
+    """
+
+    __slots__ = (
+        "_bound_to",
+        "exact",
+        "exclude",
+        "exclude_paths",
+        "inject",
+        "prefixes",
+        "request_attributes",
+        "response_traceparent",
+    )
+
+    def __init__(
+        self,
+        exclude_paths: Iterable[str] = (),
+        exclude: Callable[[Any], bool] | None = None,
+        request_attributes: AttributesHook | None = None,
+        response_traceparent: bool | None = None,
+    ) -> None:
+        if isinstance(exclude_paths, str):
+            raise TypeError("exclude_paths takes a collection of paths, not one string")
+        self.exclude_paths = tuple(exclude_paths)
+        for path in self.exclude_paths:
+            if not isinstance(path, str) or not path.startswith("/"):
+                raise ValueError(f"exclude_paths: {path!r} is not a path starting with '/'")
+        self.exclude = exclude
+        self.request_attributes = request_attributes
+        self.response_traceparent = response_traceparent
+        self._bound_to: Instruments | None = None
+        self.exact: frozenset[str] = frozenset()
+        self.prefixes: tuple[str, ...] = ()
+        self.inject = True
+
+    def bind(self, inst: Instruments) -> None:
+        """Merge with the settings *inst* was built with (once per telemetry start)."""
+        paths = (*inst.excluded_paths, *self.exclude_paths)
+        self.exact = frozenset(p for p in paths if not p.endswith("*"))
+        self.prefixes = tuple(p[:-1] for p in paths if p.endswith("*"))
+        self.inject = (
+            inst.response_traceparent
+            if self.response_traceparent is None
+            else self.response_traceparent
+        )
+        self._bound_to = inst
+
+    def excluded(self, path: str, request: Any) -> bool:
+        """Whether the request for *path* is served without telemetry."""
+        if path in self.exact or (self.prefixes and path.startswith(self.prefixes)):
+            return True
+        exclude = self.exclude
+        if exclude is None:
+            return False
+        try:
+            return bool(exclude(request))
+        except Exception as exc:
+            report_once("exclude", exc)
+            return False
+
+
+class Instruments:
+    """The tracer and metric handles of one telemetry start (see :func:`instruments`)."""
+
+    __slots__ = (
+        "_in_flight_metric",
+        "duration",
+        "excluded_paths",
+        "in_flight",
+        "methods",
+        "outcomes",
+        "requests",
+        "response_traceparent",
+        "start_span",
+    )
+
+    def __init__(self, telemetry: Telemetry) -> None:
+        from . import __version__
+
+        store = telemetry.store
+        config = telemetry.config
+        self.requests = store.get(HTTP_REQUESTS.name)
+        self.outcomes: dict[
+            tuple[str, str, str], tuple[Callable[[], None], Callable[[float], None]]
+        ] = {}
+        self.duration = store.get(HTTP_REQUEST_DURATION.name)
+        known = config.get(OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS)
+        self.methods: dict[str, str] = {m: m for m in known}
+        self._in_flight_metric = store.get(HTTP_IN_FLIGHT.name)
+        self.in_flight: dict[str, Any] = {}
+        self.excluded_paths: tuple[str, ...] = config.get(LIMELIGHT_HTTP_EXCLUDED_PATHS)
+        self.response_traceparent: bool = config.get(LIMELIGHT_HTTP_RESPONSE_TRACEPARENT)
+        self.start_span = telemetry.tracer("limelight.http", __version__).start_span
+
+    def outcome(
+        self, key: tuple[str, str, str]
+    ) -> tuple[Callable[[], None], Callable[[float], None]]:
+        """The bound ``inc`` and ``observe`` of one (method, route, status) outcome.
+
+        Children come from the store's label cache; they are kept here too
+        unless they are the overflow series (so every overflowing request is
+        still counted in ``limelight_series_overflow_total``).
+        """
+        counter = self.requests.labels(*key)
+        histogram = self.duration.labels(*key)
+        outcome = (counter.inc, histogram.observe)
+        overflowed = OVERFLOW_LABEL_VALUE in (
+            counter.labels.get("method"),
+            histogram.labels.get("method"),
+        )
+        if not overflowed and len(self.outcomes) < 10_000:
+            self.outcomes[key] = outcome
+        return outcome
+
+    def begin(
+        self, raw_method: str, parent: Context, attributes: dict[str, AttributeValue]
+    ) -> Exchange:
+        """Count the request in flight and start its SERVER span.
+
+        :param raw_method: the request method as received.
+        :param parent: the context extracted from the request headers.
+        :param attributes: span attributes known before routing; the normalised
+            ``http.request.method`` (and ``_original``) are added here.
+        """
+        method = self.methods.get(raw_method)
+        if method is None:
+            method = OTHER_METHOD
+            attributes["http.request.method_original"] = raw_method
+            name = "HTTP"
+        else:
+            name = method
+        attributes["http.request.method"] = method
+        gauge = self.in_flight.get(method)
+        if gauge is None:
+            gauge = self.in_flight.setdefault(method, self._in_flight_metric.labels(method))
+        gauge.inc()
+        span = self.start_span(
+            name,
+            context=parent,
+            kind=_SERVER,
+            attributes=attributes,
+            record_exception=False,
+            set_status_on_exception=False,
+        )
+        context = _set_span_in_context(span, parent)
+        return Exchange(self, method, name, span, gauge.dec, context, _attach(context))
+
+
+def _build(telemetry: Telemetry) -> Instruments | None:
+    if not telemetry.enabled or HTTP_REQUESTS.name not in telemetry.store:
+        return None
+    return Instruments(telemetry)
+
+
+_BINDING: TelemetryBinding[Instruments | None] = TelemetryBinding(_build)
+
+instruments: Callable[[], Instruments | None] = _BINDING.get
+"""The instruments of the running telemetry, or ``None`` when telemetry is not
+enabled or the http plugin is not loaded: then every integration passes straight
+through."""
+
+
+def status_text(status: int) -> str:
+    """The ``status_code`` label of *status*."""
+    return _STATUS_TEXT.get(status) or str(status)
+
+
+def traceparent(span: Span) -> str | None:
+    """The W3C ``traceparent`` value naming *span*, or ``None`` for an invalid span."""
+    ctx = span.get_span_context()
+    if not ctx.is_valid:
+        return None
+    return f"00-{ctx.trace_id:032x}-{ctx.span_id:016x}-{ctx.trace_flags:02x}"
+
+
+class Exchange:
+    """One request: its span, its in-flight count, its route and its outcome.
+
+    Integrations call :meth:`set_route` once routing is known,
+    :meth:`record_exception` for an exception the framework turned into a
+    response, and :meth:`finish` exactly when the last byte went out (or the
+    request failed or the client left). :meth:`finish_metrics` may come earlier
+    (a WebSocket handshake is over long before its connection span ends).
+    """
+
+    __slots__ = (
+        "_dec",
+        "_inst",
+        "_span_name",
+        "context",
+        "error_recorded",
+        "hook",
+        "method",
+        "metrics_done",
+        "request",
+        "route",
+        "span",
+        "span_done",
+        "start",
+        "status",
+        "token",
+    )
+
+    def __init__(
+        self,
+        inst: Instruments,
+        method: str,
+        span_name: str,
+        span: Span,
+        dec: Callable[[], None],
+        context: Context,
+        token: object,
+    ) -> None:
+        self._inst = inst
+        self.method = method
+        self._span_name = span_name
+        self.span = span
+        self._dec = dec
+        self.context = context
+        self.token = token
+        self.route: str | None = None
+        self.status: int | None = None
+        self.hook: AttributesHook | None = None
+        self.request: Any = None
+        self.error_recorded = False
+        self.metrics_done = False
+        self.span_done = False
+        self.start = _perf_counter()
+
+    def detach(self) -> None:
+        """Make the context that was current before the request current again."""
+        token = self.token
+        if token is not None:
+            self.token = None
+            _detach(token)  # type: ignore[arg-type]
+
+    def set_route(self, route: str | None) -> None:
+        """The route template, ``None`` when no route matched."""
+        self.route = route
+
+    def record_exception(self, exc: BaseException) -> None:
+        """Record *exc* on the span (once), for an exception the framework handled."""
+        try:
+            if self.error_recorded:
+                return
+            self.error_recorded = True
+            span = self.span
+            if span.is_recording():
+                span.record_exception(exc, escaped=False)
+                span.set_attribute("error.type", type(exc).__qualname__)
+        except Exception as failure:  # telemetry never breaks the request
+            report_once("record_exception", failure)
+
+    def finish_metrics(self, status_label: str) -> None:
+        """Count the request and its duration under *status_label*; leave in-flight."""
+        try:
+            if self.metrics_done:
+                return
+            self.metrics_done = True
+            elapsed = _perf_counter() - self.start
+            self._dec()
+            key = (self.method, self.route or UNMATCHED_ROUTE, status_label)
+            outcome = self._inst.outcomes.get(key)
+            if outcome is None:
+                outcome = self._inst.outcome(key)
+            outcome[0]()
+            outcome[1](elapsed)
+        except Exception as exc:  # telemetry never breaks the request
+            report_once("finish_metrics", exc)
+
+    def complete(self) -> None:
+        """The common ending: the whole response went out with a status below 500."""
+        try:
+            status: int = self.status  # type: ignore[assignment]
+            if not self.metrics_done:
+                self.finish_metrics(_STATUS_TEXT.get(status) or str(status))
+            if self.span_done:
+                return
+            self.span_done = True
+            span = self.span
+            if span.is_recording():
+                attributes: dict[str, AttributeValue] = {"http.response.status_code": status}
+                route = self.route
+                if route is not None:
+                    attributes["http.route"] = route
+                    span.update_name(f"{self._span_name} {route}")
+                if self.hook is not None:
+                    self._add_hook_attributes(attributes)
+                span.set_attributes(attributes)
+            span.end()
+        except Exception as exc:  # telemetry never breaks the request
+            report_once("complete", exc)
+
+    def _add_hook_attributes(self, attributes: dict[str, AttributeValue]) -> None:
+        hook = self.hook
+        assert hook is not None
+        try:
+            extra = hook(self.request)
+        except Exception as exc:
+            report_once("request_attributes", exc)
+        else:
+            if extra:
+                attributes.update(extra)
+
+    def finish(
+        self,
+        *,
+        error: BaseException | None = None,
+        disconnected: bool = False,
+        incomplete: bool = False,
+    ) -> None:
+        """Record the outcome and end the span; idempotent.
+
+        :param error: an exception that escaped the application.
+        :param disconnected: the client left before the response was complete.
+        :param incomplete: the application returned before completing its
+            response (without an exception or a disconnect).
+        """
+        try:
+            status = self.status
+            if not self.metrics_done:
+                if disconnected:
+                    label = CLIENT_CLOSED_STATUS
+                elif error is not None or incomplete or status is None:
+                    label = _SERVER_ERROR
+                else:
+                    label = _STATUS_TEXT.get(status) or str(status)
+                self.finish_metrics(label)
+            if self.span_done:
+                return
+            self.span_done = True
+            span = self.span
+            if span.is_recording():
+                attributes: dict[str, AttributeValue] = {}
+                route = self.route
+                if route is not None:
+                    attributes["http.route"] = route
+                    span.update_name(f"{self._span_name} {route}")
+                if status is None and error is not None:
+                    status = 500
+                if status is not None:
+                    attributes["http.response.status_code"] = status
+                failed: str | None = None
+                if error is not None and not disconnected:
+                    attributes["error.type"] = type(error).__qualname__
+                    if not self.error_recorded:
+                        span.record_exception(error, escaped=True)
+                    failed = f"{type(error).__name__}: {error}"
+                elif disconnected:
+                    attributes["error.type"] = "client_disconnected"
+                    failed = _DISCONNECT_DESCRIPTION
+                elif incomplete or status is None:
+                    attributes["error.type"] = "incomplete_response"
+                    failed = _INCOMPLETE_DESCRIPTION
+                elif status >= 500:
+                    if not self.error_recorded:
+                        attributes["error.type"] = _STATUS_TEXT.get(status) or str(status)
+                    failed = ""
+                if self.hook is not None:
+                    self._add_hook_attributes(attributes)
+                span.set_attributes(attributes)
+                if failed is not None:
+                    span.set_status(Status(StatusCode.ERROR, failed or None))
+            span.end()
+        except Exception as exc:  # telemetry never breaks the request
+            report_once("finish", exc)

@@ -1,0 +1,131 @@
+"""The limelight plugin object: metric declarations and environment variables."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from limelight_hookspecs import (
+    Config,
+    EnvVar,
+    MetricDeclaration,
+    MetricKind,
+    hookimpl,
+    parse_bool,
+    parse_list,
+)
+
+__all__ = [
+    "DEFAULT_KNOWN_METHODS",
+    "HTTP_IN_FLIGHT",
+    "HTTP_REQUESTS",
+    "HTTP_REQUEST_DURATION",
+    "LIMELIGHT_HTTP_EXCLUDED_PATHS",
+    "LIMELIGHT_HTTP_RESPONSE_TRACEPARENT",
+    "OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS",
+    "HttpPlugin",
+    "plugin",
+]
+
+HTTP_REQUESTS = MetricDeclaration(
+    "http_requests_total",
+    MetricKind.COUNTER,
+    "HTTP requests served, by method, route template and response status code.",
+    unit="1",
+    label_names=("method", "route", "status_code"),
+)
+HTTP_REQUEST_DURATION = MetricDeclaration(
+    "http_request_duration_seconds",
+    MetricKind.HISTOGRAM,
+    "Time from receiving an HTTP request to sending the last byte of its response, in "
+    "seconds, by method, route template and response status code.",
+    unit="s",
+    label_names=("method", "route", "status_code"),
+)
+HTTP_IN_FLIGHT = MetricDeclaration(
+    "http_requests_in_flight",
+    MetricKind.GAUGE_ADD,
+    "HTTP requests being served right now, by method.",
+    unit="1",
+    label_names=("method",),
+)
+
+DEFAULT_KNOWN_METHODS: tuple[str, ...] = (
+    "CONNECT",
+    "DELETE",
+    "GET",
+    "HEAD",
+    "OPTIONS",
+    "PATCH",
+    "POST",
+    "PUT",
+    "TRACE",
+)
+"""The methods of RFC 9110 and PATCH (RFC 5789): the semantic conventions' default."""
+
+
+def _parse_methods(raw: str) -> tuple[str, ...]:
+    methods = parse_list(raw)
+    for method in methods:
+        if not method.isascii() or not method.isalpha():
+            raise ValueError(f"{method!r} is not an HTTP method name")
+    return methods
+
+
+def _parse_paths(raw: str) -> tuple[str, ...]:
+    paths = parse_list(raw)
+    for path in paths:
+        if not path.startswith("/"):
+            raise ValueError(f"{path!r} does not start with '/'")
+    return paths
+
+
+OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS = EnvVar[tuple[str, ...]](
+    "OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS",
+    DEFAULT_KNOWN_METHODS,
+    _parse_methods,
+    "HTTP methods recorded as themselves, comma separated and case-sensitive; any other "
+    "method is recorded as _OTHER (the semantic conventions' variable). Defaults to the "
+    "RFC 9110 methods and PATCH.",
+    "GET,POST,PUT,DELETE,PATCH,HEAD,OPTIONS,QUERY",
+)
+LIMELIGHT_HTTP_EXCLUDED_PATHS = EnvVar[tuple[str, ...]](
+    "LIMELIGHT_HTTP_EXCLUDED_PATHS",
+    (),
+    _parse_paths,
+    "Request paths served without a span or metrics (health checks), comma separated; a "
+    "path ending in * excludes every path starting with what comes before it. Added to "
+    "the paths given to the middleware.",
+    "/healthz,/readyz,/internal/*",
+)
+LIMELIGHT_HTTP_RESPONSE_TRACEPARENT = EnvVar(
+    "LIMELIGHT_HTTP_RESPONSE_TRACEPARENT",
+    True,
+    parse_bool,
+    "Add the server span's W3C traceparent header to every response, so a client can find "
+    "the trace of its request. Default true; the middleware argument wins.",
+    "false",
+)
+
+
+class HttpPlugin:
+    """Declares the HTTP server metrics and the plugin's environment variables."""
+
+    limelight_name = "http"
+    limelight_priority = 200
+
+    @hookimpl
+    def limelight_metrics_declare(self, config: Config) -> Sequence[MetricDeclaration]:
+        return (HTTP_REQUESTS, HTTP_REQUEST_DURATION, HTTP_IN_FLIGHT)
+
+    @hookimpl
+    def limelight_config_declare(self) -> Sequence[EnvVar[Any]]:
+        return (
+            OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS,
+            LIMELIGHT_HTTP_EXCLUDED_PATHS,
+            LIMELIGHT_HTTP_RESPONSE_TRACEPARENT,
+        )
+
+
+plugin = HttpPlugin()
+"""The plugin object registered through the ``limelight.plugins`` entry point."""

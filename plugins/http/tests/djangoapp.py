@@ -1,0 +1,71 @@
+"""A small Django project for the Django middleware tests (settings and URLconf)."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import AsyncIterator, Iterator
+
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse  # type: ignore[import-untyped]
+from django.urls import include, path, re_path  # type: ignore[import-untyped]
+
+RELEASE = threading.Event()
+PRODUCED: list[tuple[str, float]] = []
+
+
+def item(request: HttpRequest, item_id: int) -> HttpResponse:
+    if item_id == 0:
+        raise Http404("no such item")
+    return JsonResponse({"id": item_id})
+
+
+def boom(request: HttpRequest) -> HttpResponse:
+    raise RuntimeError("kaboom")
+
+
+def legacy(request: HttpRequest, year: str) -> HttpResponse:
+    return HttpResponse(year)
+
+
+def events(request: HttpRequest) -> StreamingHttpResponse:
+    if hasattr(request, "scope"):  # under ASGI Django buffers synchronous iterators
+        return StreamingHttpResponse(stream_async(), content_type="text/event-stream")
+
+    def stream() -> Iterator[bytes]:
+        PRODUCED.append(("one", time.time()))
+        yield b"data: one\n\n"
+        RELEASE.wait(5)
+        PRODUCED.append(("two", time.time()))
+        yield b"data: two\n\n"
+
+    return StreamingHttpResponse(stream(), content_type="text/event-stream")
+
+
+async def stream_async() -> AsyncIterator[bytes]:
+    PRODUCED.append(("one", time.time()))
+    yield b"data: one\n\n"
+    while not RELEASE.is_set():
+        await asyncio.sleep(0.005)
+    PRODUCED.append(("two", time.time()))
+    yield b"data: two\n\n"
+
+
+api = [path("items/<int:item_id>/", item), re_path(r"^archive/(?P<year>[0-9]{4})/$", legacy)]
+
+urlpatterns = [
+    path("api/v1/", include(api)),
+    path("boom/", boom),
+    path("events/", events),
+]
+
+SETTINGS = {
+    "DEBUG": False,
+    "ALLOWED_HOSTS": ["*"],
+    "ROOT_URLCONF": "djangoapp",
+    "MIDDLEWARE": ["limelight_http.DjangoMiddleware"],
+    "SECRET_KEY": "limelight-tests-only",
+    "INSTALLED_APPS": [],
+    "LOGGING_CONFIG": None,
+    "LIMELIGHT_HTTP": {"exclude_paths": ["/healthz/"]},
+}

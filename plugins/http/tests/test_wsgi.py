@@ -1,0 +1,238 @@
+"""Flask and plain WSGI apps served by cheroot over real sockets."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterable, Iterator, MutableMapping
+from typing import Any
+
+import httpx
+import limelight_http
+import pytest
+from flask import Blueprint, Flask, Response, abort, stream_with_context
+from limelight_http import UNMATCHED_ROUTE, WSGIMiddleware, instrument_flask
+from opentelemetry.trace import StatusCode
+
+from limelight.testing import Harness
+from limelight_hookspecs import NumberPoint
+
+PLUGIN = pytest.mark.limelight(plugins=[limelight_http.plugin])
+TRACE_ID = "4bf92f3577b34da6a3ce929d0e0e4736"
+PARENT_ID = "00f067aa0ba902b7"
+
+
+def in_flight(telemetry: Harness) -> float:
+    points = telemetry.metric("http_requests_in_flight").points
+    return sum(p.value for p in points if isinstance(p, NumberPoint))
+
+
+def server_span(telemetry: Harness, name: str) -> Any:
+    return telemetry.wait_for_span(name, kind="server")
+
+
+class Gate:
+    """Holds a streaming view between two chunks until the test releases it."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+        self.produced: list[tuple[str, float]] = []
+        self.stop_after_first = True
+
+
+def flask_app(gate: Gate) -> Flask:
+    app = Flask("shop")
+    api = Blueprint("api", "shop", url_prefix="/api/<version>")
+
+    @api.get("/items/<int:item_id>")
+    def item(version: str, item_id: int) -> dict[str, Any]:
+        if item_id == 0:
+            abort(404)
+        return {"version": version, "id": item_id}
+
+    app.register_blueprint(api)
+
+    @app.get("/boom")
+    def boom() -> str:
+        raise RuntimeError("kaboom")
+
+    @app.get("/healthz")
+    def health() -> str:
+        return "ok"
+
+    @app.get("/events")
+    def events() -> Response:
+        def stream() -> Iterator[str]:
+            gate.produced.append(("one", time.time()))
+            yield "data: one\n\n"
+            gate.release.wait(5)
+            for n in range(200):  # a disconnected client shows up on a later write
+                gate.produced.append(("more", time.time()))
+                yield f"data: {n}\n\n"
+                if n == 0 and gate.stop_after_first:
+                    return
+                time.sleep(0.01)
+
+        return Response(stream_with_context(stream()), mimetype="text/event-stream")
+
+    return app
+
+
+@pytest.fixture
+def gate() -> Gate:
+    return Gate()
+
+
+@pytest.fixture
+def flask_server(serve_wsgi: Any, gate: Gate) -> Any:
+    return serve_wsgi(instrument_flask(flask_app(gate), exclude_paths=["/healthz"]))
+
+
+@PLUGIN
+class TestFlask:
+    """Flask's URL rule is the route; exceptions Flask handles are still recorded."""
+
+    def test_blueprint_rule(self, telemetry: Harness, flask_server: Any) -> None:
+        response = httpx.get(flask_server.url + "/api/v1/items/7")
+        assert {"version": "v1", "id": 7} == response.json()
+        span = server_span(telemetry, "GET /api/<version>/items/<int:item_id>")
+        assert "/api/v1/items/7" == span.attributes["url.path"]
+        assert 200 == span.attributes["http.response.status_code"]
+        assert flask_server.port == span.attributes["server.port"]
+        assert 1 == telemetry.value(
+            "http_requests_total",
+            method="GET",
+            route="/api/<version>/items/<int:item_id>",
+            status_code="200",
+        )
+
+    def test_abort_404_keeps_the_rule(self, telemetry: Harness, flask_server: Any) -> None:
+        assert 404 == httpx.get(flask_server.url + "/api/v1/items/0").status_code
+        span = server_span(telemetry, "GET /api/<version>/items/<int:item_id>")
+        assert StatusCode.UNSET == span.status.status_code
+
+    def test_unmatched(self, telemetry: Harness, flask_server: Any) -> None:
+        assert 404 == httpx.get(flask_server.url + "/nowhere/1").status_code
+        span = server_span(telemetry, "GET")
+        assert "http.route" not in span.attributes
+        assert 1 == telemetry.value(
+            "http_requests_total", method="GET", route=UNMATCHED_ROUTE, status_code="404"
+        )
+
+    def test_exception_turned_into_500(self, telemetry: Harness, flask_server: Any) -> None:
+        response = httpx.get(flask_server.url + "/boom")
+        assert 500 == response.status_code
+        span = server_span(telemetry, "GET /boom")
+        assert StatusCode.ERROR == span.status.status_code
+        assert "RuntimeError" == span.attributes["error.type"]
+        [event] = [e for e in span.events if e.name == "exception"]
+        assert "kaboom" == event.attributes["exception.message"]
+        assert f"{span.context.span_id:016x}" == response.headers["traceparent"].split("-")[2]
+        assert telemetry.wait_until(lambda: 0 == in_flight(telemetry))
+
+    def test_trace_continuation(self, telemetry: Harness, flask_server: Any) -> None:
+        response = httpx.get(
+            flask_server.url + "/api/v2/items/1",
+            headers={"traceparent": f"00-{TRACE_ID}-{PARENT_ID}-01"},
+        )
+        span = server_span(telemetry, "GET /api/<version>/items/<int:item_id>")
+        assert int(TRACE_ID, 16) == span.context.trace_id
+        assert int(PARENT_ID, 16) == span.parent.span_id
+        assert TRACE_ID == response.headers["traceparent"].split("-")[1]
+
+    def test_excluded_path(self, telemetry: Harness, flask_server: Any) -> None:
+        assert "ok" == httpx.get(flask_server.url + "/healthz").text
+        httpx.get(flask_server.url + "/api/v1/items/1")
+        server_span(telemetry, "GET /api/<version>/items/<int:item_id>")
+        assert 1 == len(telemetry.spans())
+
+    def test_streaming_chunks_reach_the_client_as_they_are_sent(
+        self, telemetry: Harness, flask_server: Any, gate: Gate
+    ) -> None:
+        with (
+            httpx.Client(timeout=5) as client,
+            client.stream("GET", flask_server.url + "/events") as response,
+        ):
+            chunks = response.iter_raw()
+            assert b"data: one\n\n" == next(chunks)
+            assert ["one"] == [name for name, _ in gate.produced]
+            assert [] == telemetry.find_spans("GET /events")
+            gate.release.set()
+            assert b"data: 0\n\n" == b"".join(chunks)
+        span = server_span(telemetry, "GET /events")
+        assert StatusCode.UNSET == span.status.status_code
+        assert span.end_time / 1e9 >= gate.produced[-1][1]
+        assert telemetry.wait_until(lambda: 0 == in_flight(telemetry))
+
+    def test_client_disconnect_mid_stream(
+        self, telemetry: Harness, flask_server: Any, gate: Gate
+    ) -> None:
+        gate.stop_after_first = False
+        with (
+            httpx.Client(timeout=5) as client,
+            client.stream("GET", flask_server.url + "/events") as response,
+        ):
+            assert b"data: one\n\n" == next(response.iter_raw())
+        gate.release.set()
+        span = server_span(telemetry, "GET /events")
+        assert StatusCode.ERROR == span.status.status_code
+        assert "client_disconnected" == span.attributes["error.type"]
+        assert 1 == telemetry.value(
+            "http_requests_total", method="GET", route="/events", status_code="499"
+        )
+        assert telemetry.wait_until(lambda: 0 == in_flight(telemetry))
+
+    def test_instrumenting_twice_records_once(
+        self, telemetry: Harness, serve_wsgi: Any, gate: Gate
+    ) -> None:
+        app = instrument_flask(instrument_flask(flask_app(gate)))
+        server = serve_wsgi(app)
+        httpx.get(server.url + "/api/v1/items/1")
+        server_span(telemetry, "GET /api/<version>/items/<int:item_id>")
+
+
+def plain_app(environ: MutableMapping[str, Any], start_response: Any) -> Iterable[bytes]:
+    path = environ["PATH_INFO"]
+    if path.startswith("/orders/"):
+        start_response("201 Created", [("content-type", "text/plain")])
+        return [b"created"]
+    if path == "/crash":
+        raise KeyError("missing")
+    start_response("404 Not Found", [("content-type", "text/plain")])
+    return [b"no"]
+
+
+def resolve(environ: MutableMapping[str, Any]) -> str | None:
+    return "/orders/{id}" if environ["PATH_INFO"].startswith("/orders/") else None
+
+
+@PLUGIN
+class TestPlainWSGI:
+    """Any WSGI app: a route resolver names routes; an escaping exception is a 500."""
+
+    def test_route_resolver(self, telemetry: Harness, serve_wsgi: Any) -> None:
+        server = serve_wsgi(WSGIMiddleware(plain_app, route_resolver=resolve))
+        assert 201 == httpx.post(server.url + "/orders/12").status_code
+        span = server_span(telemetry, "POST /orders/{id}")
+        assert 201 == span.attributes["http.response.status_code"]
+        assert 1 == telemetry.value(
+            "http_requests_total", method="POST", route="/orders/{id}", status_code="201"
+        )
+
+    def test_escaping_exception(self, telemetry: Harness, serve_wsgi: Any) -> None:
+        server = serve_wsgi(WSGIMiddleware(plain_app, route_resolver=resolve))
+        assert 500 == httpx.get(server.url + "/crash").status_code
+        span = server_span(telemetry, "GET")
+        assert StatusCode.ERROR == span.status.status_code
+        assert "KeyError" == span.attributes["error.type"]
+        assert any(e.name == "exception" for e in span.events)
+        assert 1 == telemetry.value(
+            "http_requests_total", method="GET", route=UNMATCHED_ROUTE, status_code="500"
+        )
+        assert telemetry.wait_until(lambda: 0 == in_flight(telemetry))
+
+    def test_disabled_pass_through(self, serve_wsgi: Any) -> None:
+        server = serve_wsgi(WSGIMiddleware(plain_app))
+        response = httpx.post(server.url + "/orders/1")
+        assert "created" == response.text
+        assert "traceparent" not in response.headers
