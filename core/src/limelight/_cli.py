@@ -143,15 +143,25 @@ def _catalog(args: argparse.Namespace) -> int:
     return 0
 
 
-def _demo(args: argparse.Namespace) -> int:
+def _demo(argv: Sequence[str]) -> int:
+    """``limelight demo ...``: every argument goes to ``limelight_demo.main`` unchanged.
+
+    Without the limelight-demo distribution, a short tour of the core runs instead
+    (it accepts ``--once`` and ``--port`` and needs neither).
+    """
     try:
-        from limelight_demo import main as demo_main  # type: ignore[import-not-found]
-    except ImportError:
+        from limelight_demo import main as demo_main
+    except ModuleNotFoundError as exc:
+        if exc.name != "limelight_demo":
+            raise
         from ._tour import run_tour
 
+        tour = argparse.ArgumentParser(prog="limelight demo")
+        tour.add_argument("--once", action="store_true", help="accepted; the tour always exits")
+        tour.add_argument("--port", type=int, default=0, help="accepted; the tour serves nothing")
+        tour.parse_args(argv)
         return run_tour()
-    argv = ["--port", str(args.port)] + (["--once"] if args.once else [])
-    return int(demo_main(argv))
+    return int(demo_main(list(argv)))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -171,14 +181,12 @@ def build_parser() -> argparse.ArgumentParser:
     k = sub.add_parser("catalog", help="list every metric the installed plugins declare")
     k.add_argument("--markdown", action="store_true", help="Markdown table (as in the docs)")
     k.set_defaults(func=_catalog)
-    d = sub.add_parser("demo", help="run the embedded demo service")
-    d.add_argument(
-        "--once",
-        action="store_true",
-        help="drive the traffic, print the results and exit instead of serving on",
+    # `limelight demo ...` is dispatched before parsing (see main): the demo owns its options
+    sub.add_parser(
+        "demo",
+        help="run the demo service, send it traffic, show its traces and metrics "
+        "(limelight demo --help for its options)",
     )
-    d.add_argument("--port", type=int, default=0, help="port of the demo service (default: any)")
-    d.set_defaults(func=_demo)
     return parser
 
 
@@ -186,8 +194,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``limelight`` console script."""
     # the CLI's own output is stdout; limelight's log events go to stderr
     structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
+    arguments = list(sys.argv[1:] if argv is None else argv)
+    if arguments[:1] == ["demo"]:
+        return _demo(arguments[1:])
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(arguments)
     return int(args.func(args))
 
 
