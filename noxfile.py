@@ -13,6 +13,7 @@ import tomllib
 from pathlib import Path
 
 import nox
+from packaging.requirements import Requirement
 
 ROOT = Path(__file__).parent
 nox.options.default_venv_backend = "uv"
@@ -32,13 +33,32 @@ def _has_extra(path: Path, extra: str) -> bool:
 
 
 PLUGINS = sorted(p for p in (ROOT / "plugins").glob("*") if (p / "pyproject.toml").exists())
+DEMO = ROOT / "demo"
 DISTRIBUTIONS: dict[str, Path] = {
     "hookspecs": ROOT / "hookspecs",
     "core": ROOT / "core",
     **{p.name: p for p in PLUGINS},
+    "demo": DEMO,
 }
-LOCAL = [ROOT / "hookspecs", ROOT / "core", ROOT / "testsupport", *PLUGINS]
+LOCAL = [ROOT / "hookspecs", ROOT / "core", ROOT / "testsupport", *PLUGINS, DEMO]
 LOCAL_NAMES = [_dist_name(p) for p in LOCAL]
+E2E = ROOT / "tests" / "e2e"
+
+
+def _local_requirements(path: Path) -> list[Path]:
+    """The local distributions *path* depends on, directly or not (for uv to find them)."""
+    by_name = dict(zip(LOCAL_NAMES, LOCAL, strict=True))
+    found: list[Path] = []
+    pending = [path]
+    while pending:
+        with (pending.pop() / "pyproject.toml").open("rb") as f:
+            requirements = tomllib.load(f)["project"].get("dependencies", [])
+        for requirement in requirements:
+            dep = by_name.get(Requirement(requirement).name)
+            if dep is not None and dep not in found:
+                found.append(dep)
+                pending.append(dep)
+    return found
 
 
 def _install_local(session: nox.Session, *paths: Path, extras: str = "test") -> None:
@@ -75,9 +95,7 @@ def typecheck(session: nox.Session) -> None:
     _install_local(session, *LOCAL)
     for fixture in [f for d in DISTRIBUTIONS.values() for f in _fixture_dists(d)]:
         session.install(str(fixture))
-    targets = [
-        str(p / "src") for p in [ROOT / "hookspecs", ROOT / "core", ROOT / "testsupport", *PLUGINS]
-    ]
+    targets = [str(p / "src") for p in LOCAL]
     session.run("mypy", *targets, "noxfile.py")
     # test suites share module names (conftest, test_*), so each is checked on its own
     for tests_dir in [p / "tests" for p in DISTRIBUTIONS.values()] + [ROOT / "tests"]:
@@ -93,6 +111,7 @@ def tests(session: nox.Session, dist: str) -> None:
     needed = [ROOT / "hookspecs", ROOT / "testsupport"]
     if path.name != "hookspecs":
         needed.append(ROOT / "core")
+    needed += [p for p in _local_requirements(path) if p not in needed]
     if path not in needed:
         needed.append(path)
     _install_local(session, *needed)
@@ -113,7 +132,28 @@ def integration(session: nox.Session) -> None:
     _install_local(session, *LOCAL)
     for fixture in [f for d in DISTRIBUTIONS.values() for f in _fixture_dists(d)]:
         session.install(f"--reinstall-package={_dist_name(fixture)}", str(fixture))
-    session.run("pytest", str(ROOT / "tests"), str(ROOT / "core" / "tests"), *session.posargs)
+    session.run(
+        "pytest",
+        str(ROOT / "tests"),
+        str(ROOT / "core" / "tests"),
+        f"--ignore={E2E}",  # the e2e session runs those
+        *session.posargs,
+    )
+
+
+@nox.session
+def e2e(session: nox.Session) -> None:
+    """The demo service as a real process, scraped by a real Prometheus, exporting over OTLP."""
+    _install_local(session, *LOCAL)
+    session.run("pytest", str(E2E), *session.posargs)
+
+
+@nox.session(default=False)
+def demo(session: nox.Session) -> None:
+    """``limelight demo`` with the plugins it uses (arguments after ``--`` go to the demo)."""
+    _install_local(session, ROOT / "hookspecs", *_local_requirements(DEMO), DEMO, extras="")
+    # a clean stop on Ctrl-C (finish requests, flush telemetry) takes longer than nox waits
+    session.run("limelight", "demo", *session.posargs, interrupt_timeout=15.0)
 
 
 @nox.session(default=False)

@@ -1,0 +1,296 @@
+"""``limelight demo``: start the shop, send it traffic, show what limelight recorded."""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from types import FrameType
+from typing import Any
+
+import attrs
+import uvicorn
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+import limelight
+
+from ._report import metrics_table, waterfall
+from ._shop import build_app
+from ._traces import TraceKeeper
+
+__all__ = ["OTLP_ENDPOINT_VARIABLES", "TRAFFIC", "Service", "demo_environment", "main"]
+
+TRAFFIC: tuple[tuple[str, str], ...] = (
+    ("GET", "/orders/1"),
+    ("GET", "/orders/2"),
+    ("GET", "/orders/3"),
+    ("POST", "/orders/4/pay"),  # 500: the payment provider fails above 100.00
+    ("GET", "/orders/42"),  # 404: there is no order 42
+    *(("GET", f"/orders/{1 + i % 4}") for i in range(24)),
+    ("POST", "/orders/1/pay"),
+    ("POST", "/orders/2/pay"),
+    ("POST", "/orders/3/pay"),
+)
+"""The burst of requests the demo sends, in order."""
+
+SHOWN = ("POST", "/orders/4/pay")
+"""The request whose trace is shown: it touches every surface, and fails."""
+
+OTLP_ENDPOINT_VARIABLES = (
+    "OTEL_EXPORTER_OTLP_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+    "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT",
+)
+
+_PAUSE = 0.02
+"""Seconds between two requests of the burst, so that the progress bar can be seen."""
+
+
+def demo_environment(environ: Mapping[str, str]) -> dict[str, str]:
+    """The environment telemetry is configured from: *environ* plus the demo's defaults.
+
+    Each default is what a user would set by hand, and any of them set in
+    *environ* wins:
+
+    - ``OTEL_SERVICE_NAME=limelight-demo``;
+    - ``LIMELIGHT_PROMETHEUS_SERVER=false``: ``/metrics`` is mounted in the app
+      instead of a standalone server on port 9464;
+    - without an OTLP endpoint, ``otlp`` joins ``LIMELIGHT_DISABLED_PLUGINS``,
+      so that no exporter retries a collector that is not there.
+    """
+    env = dict(environ)
+    env.setdefault("OTEL_SERVICE_NAME", "limelight-demo")
+    env.setdefault("LIMELIGHT_PROMETHEUS_SERVER", "false")
+    if not any(env.get(name) for name in OTLP_ENDPOINT_VARIABLES):
+        disabled = [p for p in env.get("LIMELIGHT_DISABLED_PLUGINS", "").split(",") if p.strip()]
+        if "otlp" not in disabled:
+            env["LIMELIGHT_DISABLED_PLUGINS"] = ",".join([*disabled, "otlp"])
+    return env
+
+
+class Service:
+    """The shop under uvicorn on a loopback port, served from a background thread.
+
+    :param port: the port to listen on; ``0`` picks a free one.
+    :raises OSError: the port cannot be bound.
+    """
+
+    def __init__(self, port: int = 0) -> None:
+        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            self._socket.bind(("127.0.0.1", port))
+        except OSError:
+            self._socket.close()
+            raise
+        self.port: int = self._socket.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(
+            build_app(self.url), log_level="warning", access_log=False, lifespan="on"
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [self._socket]}, name="demo-service"
+        )
+
+    def start(self, timeout: float = 15.0) -> Service:
+        """Serve; :class:`RuntimeError` when the server did not start in time."""
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self._server.started:
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError("the demo service did not start")
+            time.sleep(0.01)
+        return self
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Finish the requests in progress and stop serving."""
+        self._server.should_exit = True
+        if self._thread.is_alive():
+            self._thread.join(timeout)
+        self._socket.close()
+
+
+@attrs.frozen
+class Sent:
+    """One request of the burst and what came back."""
+
+    method: str
+    path: str
+    status: int
+    trace_id: int | None
+
+
+def send(connection: http.client.HTTPConnection, method: str, path: str) -> Sent:
+    """Send one request; the trace id comes from the response's ``traceparent`` header."""
+    connection.request(method, path)
+    response = connection.getresponse()
+    response.read()
+    parts = (response.getheader("traceparent") or "").split("-")
+    trace_id = int(parts[1], 16) if len(parts) == 4 else None
+    return Sent(method, path, response.status, trace_id)
+
+
+def drive(url: str, console: Console, stop: threading.Event) -> list[Sent]:
+    """Send :data:`TRAFFIC` to the service at *url* with a progress bar."""
+    # http.client stands for the outside world here: it is not instrumented, so
+    # each request starts its trace at the shop's SERVER span.
+    host, port = url.removeprefix("http://").split(":")
+    connection = http.client.HTTPConnection(host, int(port), timeout=10)
+    sent: list[Sent] = []
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[last]}"),
+        console=console,
+    )
+    with progress:
+        task = progress.add_task("sending traffic", total=len(TRAFFIC), last="")
+        for method, path in TRAFFIC:
+            if stop.is_set():
+                break
+            result = send(connection, method, path)
+            sent.append(result)
+            progress.update(task, advance=1, last=f"{method} {path} → {result.status}")
+            time.sleep(_PAUSE)
+    connection.close()
+    return sent
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="limelight demo",
+        description=(
+            "Run a small shop service instrumented with limelight on a loopback port, "
+            "send it a burst of traffic and show one request's trace and the metrics of "
+            "each surface; then keep serving (with /metrics for Prometheus) until Ctrl-C."
+        ),
+    )
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--once", action="store_true", help="send the traffic, show the results and exit"
+    )
+    mode.add_argument(
+        "--serve",
+        action="store_true",
+        help="only serve (no traffic, no report) until Ctrl-C or SIGTERM",
+    )
+    parser.add_argument(
+        "--port", type=int, default=0, help="port on 127.0.0.1 to listen on (default: any free)"
+    )
+    return parser
+
+
+class _Stop:
+    """Ctrl-C and SIGTERM set an event instead of killing the process, so it stops cleanly."""
+
+    def __init__(self) -> None:
+        self.event = threading.Event()
+        self._previous: dict[int, Any] = {}
+
+    def _handle(self, signum: int, frame: FrameType | None) -> None:
+        self.event.set()
+
+    def __enter__(self) -> threading.Event:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self.event
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+
+def _console() -> Console:
+    if sys.stdout.isatty() or "COLUMNS" in os.environ:
+        return Console(highlight=False)
+    return Console(highlight=False, width=140)  # piped: wide enough for one line per row
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the demo (``limelight demo [--once | --serve] [--port N]``); the exit status."""
+    args = _parser().parse_args(argv)
+    console = _console()
+    env = demo_environment(os.environ)
+    keeper = TraceKeeper()
+    # limelight: start telemetry once, early; installed plugins are discovered.
+    telemetry = limelight.start(plugins=[keeper], environ=env)
+    with _Stop() as stop:
+        try:
+            service = Service(args.port).start()
+        except (OSError, RuntimeError) as exc:
+            console.print(f"[red]cannot start the demo service on port {args.port}:[/] {exc}")
+            limelight.stop()
+            return 1
+        try:
+            console.print(
+                f"[bold]limelight demo[/]: a small tea shop at {service.url}, "
+                f"instrumented with limelight"
+            )
+            otlp = ", ".join(f"{n}={env[n]}" for n in OTLP_ENDPOINT_VARIABLES if env.get(n))
+            console.print(f"[dim]plugins: {', '.join(telemetry.plugins.names())}[/]")
+            console.print(
+                f"[dim]OTLP: {otlp or 'off (set OTEL_EXPORTER_OTLP_ENDPOINT to send there)'}[/]\n"
+            )
+            if not args.serve:
+                sent = drive(service.url, console, stop)
+                _report(console, sent, keeper, telemetry)
+            if args.once:
+                console.print(
+                    f"\n[dim]--once: stopping now; `limelight demo` keeps serving "
+                    f"{service.url}/metrics/ until Ctrl-C.[/]"
+                )
+            else:
+                _serving(console, service.url)
+                while not stop.wait(0.5):
+                    pass
+                console.print("\nstopping: finishing requests, flushing telemetry")
+        finally:
+            service.stop()
+            flushed = limelight.stop()
+    console.print("stopped; telemetry flushed" if flushed else "stopped; the flush timed out")
+    return 0
+
+
+def _report(
+    console: Console, sent: Sequence[Sent], keeper: TraceKeeper, telemetry: limelight.Telemetry
+) -> None:
+    statuses = Counter(s.status for s in sent)
+    console.print(
+        f"sent {len(sent)} requests: "
+        + ", ".join(f"{n} answered {status}" for status, n in sorted(statuses.items()))
+    )
+    shown = next((s for s in sent if (s.method, s.path) == SHOWN), None)
+    if shown is not None and shown.trace_id is not None:
+        spans = keeper.trace(shown.trace_id)
+        console.print(
+            f"\n[bold]One request's trace[/]: {shown.method} {shown.path} → {shown.status}, "
+            f"{len(spans)} spans\n[dim]trace id {shown.trace_id:032x}, as in the response's "
+            "traceparent header[/]\n"
+        )
+        console.print(waterfall(spans, console.width))
+    console.print(
+        "\n[bold]Metrics by surface[/] [dim](counters with the mean of their duration "
+        "histogram, and the in-flight gauges)[/]\n"
+    )
+    console.print(metrics_table(telemetry.store))
+
+
+def _serving(console: Console, url: str) -> None:
+    console.print(
+        f"\n[bold]Serving[/] on {url} until Ctrl-C.\n"
+        f"  metrics for Prometheus: [bold]{url}/metrics/[/]\n"
+        f"  try: curl {url}/orders/1   curl -X POST {url}/orders/4/pay   "
+        f"curl {url}/prices/cup?quantity=2"
+    )

@@ -1,0 +1,173 @@
+"""The demo service: a small tea shop, instrumented the way you would instrument yours.
+
+Every line that is about limelight carries a ``# limelight:`` comment; the rest
+is an ordinary Starlette application. With telemetry started
+(``limelight.start()``, see ``_run.py``), each request gets:
+
+- a SERVER span and ``http_requests_*`` metrics (limelight-http, around the app);
+- a span and ``function_*`` metrics for each ``@limelight.instrument``-ed function;
+- ``kv_*`` metrics for the in-memory cache (limelight-kv's ``MemoryStore``);
+- ``sql_*`` metrics for the SQLite database (limelight-sql);
+- a CLIENT span and ``http_client_*`` metrics for the call the shop makes to its
+  own pricing endpoint with httpx (limelight-httpclient instruments every httpx
+  client when telemetry starts), the trace context travelling in the
+  ``traceparent`` header so that the pricing request joins the same trace.
+
+``/metrics`` serves all of it to Prometheus (limelight-prometheus).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+from limelight_http import instrument_starlette
+from limelight_kv import MemoryStore
+from limelight_prometheus import make_asgi_app
+from limelight_sql import instrument_connection
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Mount, Route
+
+import limelight
+
+__all__ = ["PaymentError", "Shop", "build_app"]
+
+SCHEMA = """
+CREATE TABLE products (sku TEXT PRIMARY KEY, name TEXT NOT NULL, price_cents INTEGER NOT NULL);
+CREATE TABLE orders (id INTEGER PRIMARY KEY, sku TEXT NOT NULL, quantity INTEGER NOT NULL);
+INSERT INTO products VALUES
+    ('sencha', 'Sencha, 100 g', 650),
+    ('cup', 'Stoneware cup', 1800),
+    ('teapot', 'Cast-iron teapot', 5400);
+INSERT INTO orders VALUES (1, 'sencha', 2), (2, 'cup', 4), (3, 'teapot', 1), (4, 'teapot', 3);
+"""
+
+
+class PaymentError(Exception):
+    """The payment provider failed."""
+
+
+class Shop:
+    """The shop's state and business logic: an order cache, a database, an HTTP client.
+
+    :param base_url: where the shop's own HTTP API listens (it calls its pricing endpoint).
+    """
+
+    def __init__(self, base_url: str) -> None:
+        database = sqlite3.connect(":memory:", check_same_thread=False)
+        database.executescript(SCHEMA)
+        # limelight: the connection wrapped by limelight-sql; spans are opt-in (off by
+        # default: a busy database floods traces), on here to show them.
+        self.db = instrument_connection(database, spans=True)
+        # limelight: an in-memory key-value store that records kv_* metrics (and spans).
+        self.cache: MemoryStore[dict[str, Any]] = MemoryStore("orders", spans=True)
+        self.http = httpx.AsyncClient(base_url=base_url, timeout=5.0)
+
+    @limelight.instrument(name="shop.load_order")  # limelight: span + function_* metrics
+    def load_order(self, order_id: int) -> dict[str, Any] | None:
+        """The order, from the cache or else from the database (then cached)."""
+        order = self.cache.get(f"order:{order_id}")
+        if order is None:
+            row = self.db.execute(
+                "SELECT id, sku, quantity FROM orders WHERE id = ?", (order_id,)
+            ).fetchone()
+            if row is None:
+                return None
+            order = {"id": row[0], "sku": row[1], "quantity": row[2]}
+            self.cache.set(f"order:{order_id}", order, ttl=60)
+        return order
+
+    @limelight.instrument(name="shop.price_order")
+    async def price_order(self, order: dict[str, Any]) -> int:
+        """The order's total in cents, asked from the pricing endpoint over HTTP."""
+        response = await self.http.get(
+            f"/prices/{order['sku']}", params={"quantity": order["quantity"]}
+        )
+        response.raise_for_status()
+        total: int = response.json()["total_cents"]
+        return total
+
+    @limelight.instrument(name="shop.charge")
+    def charge(self, order: dict[str, Any], total_cents: int) -> str:
+        """Charge the order; the (pretend) payment provider fails above 100.00."""
+        if total_cents > 10_000:
+            raise PaymentError(f"payment provider timed out charging {total_cents / 100:.2f}")
+        return f"paid-{order['id']}"
+
+    def price(self, sku: str, quantity: int) -> int | None:
+        """The price of *quantity* units of *sku* in cents, or ``None`` for an unknown sku."""
+        row = self.db.execute("SELECT price_cents FROM products WHERE sku = ?", (sku,)).fetchone()
+        return None if row is None else int(row[0]) * quantity
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+        self.db.close()
+
+
+# -- HTTP endpoints --------------------------------------------------------------------
+
+
+def _shop(request: Request) -> Shop:
+    shop: Shop = request.app.state.shop
+    return shop
+
+
+async def get_order(request: Request) -> JSONResponse:
+    shop = _shop(request)
+    order = shop.load_order(request.path_params["order_id"])
+    if order is None:
+        raise HTTPException(404, "no such order")
+    total = await shop.price_order(order)
+    return JSONResponse({**order, "total_cents": total})
+
+
+async def pay_order(request: Request) -> JSONResponse:
+    shop = _shop(request)
+    order = shop.load_order(request.path_params["order_id"])
+    if order is None:
+        raise HTTPException(404, "no such order")
+    total = await shop.price_order(order)
+    receipt = shop.charge(order, total)
+    return JSONResponse({"order": order["id"], "receipt": receipt})
+
+
+async def get_price(request: Request) -> JSONResponse:
+    quantity = int(request.query_params.get("quantity", "1"))
+    total = _shop(request).price(request.path_params["sku"], quantity)
+    if total is None:
+        raise HTTPException(404, "no such product")
+    return JSONResponse({"sku": request.path_params["sku"], "total_cents": total})
+
+
+async def payment_failed(request: Request, exc: Exception) -> JSONResponse:
+    return JSONResponse({"error": str(exc)}, status_code=500)
+
+
+def build_app(base_url: str) -> Starlette:
+    """The shop as a Starlette application whose own API listens at *base_url*."""
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        app.state.shop = Shop(base_url)
+        yield
+        await app.state.shop.aclose()
+
+    app = Starlette(
+        routes=[
+            Route("/orders/{order_id:int}", get_order),
+            Route("/orders/{order_id:int}/pay", pay_order, methods=["POST"]),
+            Route("/prices/{sku}", get_price),
+            # limelight: the Prometheus exposition of the metric store, on the app's own port
+            Mount("/metrics", make_asgi_app()),
+        ],
+        exception_handlers={PaymentError: payment_failed},
+        lifespan=lifespan,
+    )
+    # limelight: a SERVER span and http_requests_* metrics for every request but the scrapes
+    return instrument_starlette(app, exclude_paths=["/metrics*"])

@@ -1,0 +1,204 @@
+"""`limelight demo` as a user runs it: the report, the modes, a clean stop, OTLP on request."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from limelight_demo import TRAFFIC, demo_environment
+from limelight_testsupport import free_port, wait_for_port
+from limelight_testsupport.otlp import otlp_receiver
+
+
+def _script() -> str:
+    candidate = Path(sys.executable).parent / "limelight"
+    found = str(candidate) if candidate.exists() else shutil.which("limelight")
+    if found is None:
+        pytest.fail("the limelight console script is not installed next to this Python")
+    return found
+
+
+def _env(**extra: str) -> dict[str, str]:
+    return {"PATH": "/usr/bin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8", **extra}
+
+
+def _demo(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [_script(), "demo", *args],
+        env=_env(**env),
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        timeout=60,
+        check=False,
+    )
+
+
+def _tree(stdout: str) -> list[tuple[str, str]]:
+    """(tree prefix + span name, kind) of each waterfall row."""
+    rows = []
+    for line in stdout.splitlines():
+        match = re.match(r"^([│├└─ ]*)(\S.*?)\s{2,}(SERVER|INTERNAL|CLIENT)\s", line)
+        if match:
+            rows.append((match.group(1) + match.group(2), match.group(3)))
+    return rows
+
+
+class TestOnce:
+    """`limelight demo --once` sends the burst, shows one trace and every surface, and exits."""
+
+    def test_report(self) -> None:
+        proc = _demo("--once")
+        assert 0 == proc.returncode, proc.stderr
+        out = proc.stdout
+        answers = "30 answered 200, 1 answered 404, 1 answered 500"
+        assert f"sent {len(TRAFFIC)} requests: {answers}" in out
+        assert [
+            ("POST /orders/{order_id}/pay", "SERVER"),
+            ("├─ shop.load_order", "INTERNAL"),
+            ("│  ├─ get", "CLIENT"),
+            ("│  ├─ SELECT orders", "CLIENT"),
+            ("│  └─ set", "CLIENT"),
+            ("├─ shop.price_order", "INTERNAL"),
+            ("│  └─ GET", "CLIENT"),
+            ("│     └─ GET /prices/{sku}", "SERVER"),
+            ("│        └─ SELECT products", "CLIENT"),
+            ("└─ shop.charge", "INTERNAL"),
+        ] == _tree(out)
+        duration = r"\s+[\d.]+ [µm]?s\s+"
+        assert re.search(rf"^POST /orders/\{{order_id\}}/pay\s+SERVER{duration}ERROR", out, re.M)
+        assert re.search(rf"^└─ shop.charge\s+INTERNAL{duration}ERROR", out, re.M)
+        assert "PaymentError: payment provider timed out" in out
+        for surface, series in [
+            ("HTTP server", 'http_requests_total{method="GET",route="/orders/{order_id}",'),
+            ("HTTP client", 'http_client_requests_total{method="GET",host="127.0.0.1"'),
+            ("functions", 'function_calls_total{function="shop.charge",result="error"}'),
+            ("KV store", 'kv_ops_total{namespace="orders",op="get",result="not_found"}'),
+            ("SQL", 'sql_ops_total{db_system="sqlite",op="query",result="ok"}'),
+        ]:
+            assert re.search(rf"^{surface}\s", out, re.M), surface
+            assert series in out
+        assert re.search(
+            r'http_requests_total\{method="POST",route="/orders/\{order_id\}/pay",'
+            r'status_code="500"\}\s+1\s',
+            out,
+        )
+        assert re.search(r'http_requests_in_flight\{method="GET"\}\s+0\s', out)
+        assert out.rstrip().endswith("stopped; telemetry flushed")
+
+    def test_without_an_otlp_endpoint_the_exporter_stays_off_and_quiet(self) -> None:
+        proc = _demo("--once")
+        assert 0 == proc.returncode
+        plugins = re.search(r"^plugins: (.*)$", proc.stdout, re.M)
+        assert plugins is not None
+        assert "otlp" not in plugins.group(1).split(", ")
+        assert "" == proc.stderr
+
+
+class TestArguments:
+    """The arguments after `limelight demo` reach the demo unchanged."""
+
+    def test_help_lists_the_modes(self) -> None:
+        proc = _demo("--help")
+        assert 0 == proc.returncode
+        assert "--serve" in proc.stdout
+        assert "--once" in proc.stdout
+
+    def test_unknown_argument_is_an_error(self) -> None:
+        proc = _demo("--sideways")
+        assert 2 == proc.returncode
+        assert "unrecognized arguments: --sideways" in proc.stderr
+
+    def test_port_in_use_is_reported(self) -> None:
+        port = free_port()
+        with socket.socket() as busy:
+            busy.bind(("127.0.0.1", port))
+            busy.listen()
+            proc = _demo("--once", "--port", str(port))
+        assert 1 == proc.returncode
+        assert f"cannot start the demo service on port {port}" in proc.stdout
+
+
+class TestStop:
+    """Ctrl-C and SIGTERM stop a serving demo cleanly: exit status 0, telemetry flushed."""
+
+    @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+    def test_signal_flushes_what_was_recorded(self, signum: int) -> None:
+        port = free_port()
+        with otlp_receiver() as receiver:
+            # batches and metric pushes far in the future: only the stop sends them
+            env = _env(
+                OTEL_EXPORTER_OTLP_ENDPOINT=receiver.endpoint,
+                OTEL_BSP_SCHEDULE_DELAY="600000",
+                OTEL_METRIC_EXPORT_INTERVAL="600000",
+            )
+            proc = subprocess.Popen(
+                [_script(), "demo", "--serve", "--port", str(port)],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+                encoding="utf-8",
+            )
+            try:
+                assert wait_for_port("127.0.0.1", port, 30), "the demo did not listen"
+                connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+                connection.request("GET", "/orders/3")
+                assert 200 == connection.getresponse().status
+                connection.close()
+                time.sleep(0.2)
+                assert [] == [s.name for s in receiver.spans()]
+                proc.send_signal(signum)
+                out, err = proc.communicate(timeout=30)
+            finally:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+            assert 0 == proc.returncode, err
+            assert "stopped; telemetry flushed" in out
+            names = {s.name for s in receiver.wait_for_spans(9)}
+            assert {"GET /orders/{order_id}", "GET /prices/{sku}", "shop.price_order"} <= names
+            requests = receiver.wait_for_metric("http_requests_total")
+            assert requests is not None
+            assert 2 == sum(p.as_double for p in requests.sum.data_points)
+
+
+class TestEnvironment:
+    """The demo's defaults are what a user would set, and what the user set wins."""
+
+    def test_defaults(self) -> None:
+        env = demo_environment({})
+        assert "limelight-demo" == env["OTEL_SERVICE_NAME"]
+        assert "false" == env["LIMELIGHT_PROMETHEUS_SERVER"]
+        assert "otlp" == env["LIMELIGHT_DISABLED_PLUGINS"]
+
+    def test_an_otlp_endpoint_keeps_the_exporter(self) -> None:
+        for name in ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
+            env = demo_environment({name: "http://collector:4318"})
+            assert "LIMELIGHT_DISABLED_PLUGINS" not in env
+
+    def test_user_settings_win(self) -> None:
+        env = demo_environment(
+            {
+                "OTEL_SERVICE_NAME": "tea",
+                "LIMELIGHT_PROMETHEUS_SERVER": "true",
+                "LIMELIGHT_DISABLED_PLUGINS": "console",
+            }
+        )
+        assert "tea" == env["OTEL_SERVICE_NAME"]
+        assert "true" == env["LIMELIGHT_PROMETHEUS_SERVER"]
+        assert "console,otlp" == env["LIMELIGHT_DISABLED_PLUGINS"]
+
+    def test_the_process_environment_is_not_changed(self) -> None:
+        before = dict(os.environ)
+        demo_environment(os.environ)
+        assert before == dict(os.environ)

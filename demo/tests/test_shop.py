@@ -1,0 +1,181 @@
+"""The shop service: every surface is recorded, and a request is one trace across its own call."""
+
+from __future__ import annotations
+
+import http.client
+from collections.abc import Iterator
+
+import limelight_http
+import limelight_httpclient
+import limelight_kv
+import limelight_sql
+import pytest
+from limelight_demo import Sent, Service, send
+from opentelemetry.sdk.trace import ReadableSpan
+
+from limelight.testing import Harness
+
+SURFACE_PLUGINS = [
+    limelight_http.plugin,
+    limelight_httpclient.plugin,
+    limelight_kv.plugin,
+    limelight_sql.plugin,
+]
+pytestmark = pytest.mark.limelight(plugins=SURFACE_PLUGINS)
+
+
+@pytest.fixture
+def shop(telemetry: Harness) -> Iterator[http.client.HTTPConnection]:
+    """The shop served on a free port (telemetry started first), and a connection to it."""
+    service = Service().start()
+    connection = http.client.HTTPConnection("127.0.0.1", service.port, timeout=10)
+    try:
+        yield connection
+    finally:
+        connection.close()
+        service.stop()
+
+
+def _parent_id(span: ReadableSpan) -> int | None:
+    return span.parent.span_id if span.parent is not None else None
+
+
+def _id(span: ReadableSpan) -> int:
+    assert span.context is not None
+    span_id: int = span.context.span_id
+    return span_id
+
+
+def _request(telemetry: Harness, shop: http.client.HTTPConnection, method: str, path: str) -> Sent:
+    sent = send(shop, method, path)
+    trace_id = sent.trace_id
+    assert trace_id is not None
+    # the root span ends right after the response is written: wait for it
+    assert telemetry.wait_until(lambda: any(s.parent is None for s in telemetry.trace(trace_id)))
+    return sent
+
+
+class TestOneTrace:
+    """One request to the shop is one trace: its server span, its functions, its cache and
+    database calls, and its call to the pricing endpoint, whose server span joins the trace."""
+
+    def test_tree_of_a_first_order_lookup(
+        self, telemetry: Harness, shop: http.client.HTTPConnection
+    ) -> None:
+        sent = _request(telemetry, shop, "GET", "/orders/1")
+        assert 200 == sent.status
+        trace = telemetry.trace(sent.trace_id or 0)
+
+        def one(name: str, kind: str, parent: ReadableSpan | None) -> ReadableSpan:
+            found = [
+                s
+                for s in trace
+                if s.name == name
+                and s.kind.name == kind
+                and _parent_id(s) == (None if parent is None else _id(parent))
+            ]
+            assert 1 == len(found), (name, kind, [(s.name, s.kind.name) for s in trace])
+            return found[0]
+
+        root = one("GET /orders/{order_id}", "SERVER", None)
+        load = one("shop.load_order", "INTERNAL", root)
+        one("get", "CLIENT", load)
+        one("SELECT orders", "CLIENT", load)
+        one("set", "CLIENT", load)
+        price = one("shop.price_order", "INTERNAL", root)
+        client = one("GET", "CLIENT", price)
+        pricing = one("GET /prices/{sku}", "SERVER", client)
+        one("SELECT products", "CLIENT", pricing)
+        assert 9 == len(trace)
+        assert str((client.attributes or {})["url.full"]).endswith("/prices/sencha?quantity=2")
+
+    def test_a_cached_order_skips_the_database(
+        self, telemetry: Harness, shop: http.client.HTTPConnection
+    ) -> None:
+        _request(telemetry, shop, "GET", "/orders/2")
+        sent = _request(telemetry, shop, "GET", "/orders/2")
+        names = [s.name for s in telemetry.trace(sent.trace_id or 0)]
+        assert "SELECT orders" not in names
+        assert 1 == names.count("get")
+
+    def test_failed_payment_is_an_error_in_the_function_and_the_server_span(
+        self, telemetry: Harness, shop: http.client.HTTPConnection
+    ) -> None:
+        sent = _request(telemetry, shop, "POST", "/orders/4/pay")
+        assert 500 == sent.status
+        server = telemetry.span("POST /orders/{order_id}/pay", trace_id=sent.trace_id or 0)
+        charge = telemetry.span("shop.charge", trace_id=sent.trace_id or 0)
+        assert "ERROR" == server.status.status_code.name
+        assert 500 == (server.attributes or {})["http.response.status_code"]
+        assert "ERROR" == charge.status.status_code.name
+        assert _parent_id(charge) == _id(server)
+        assert ["exception"] == [e.name for e in charge.events]
+        assert "PaymentError" == (charge.attributes or {})["error.type"]
+
+    def test_unknown_order_is_a_404_without_error_status(
+        self, telemetry: Harness, shop: http.client.HTTPConnection
+    ) -> None:
+        sent = _request(telemetry, shop, "GET", "/orders/42")
+        assert 404 == sent.status
+        server = telemetry.span("GET /orders/{order_id}", trace_id=sent.trace_id or 0)
+        assert "UNSET" == server.status.status_code.name
+        assert [] == telemetry.find_spans("shop.price_order")
+
+
+class TestMetrics:
+    """Each surface counts what the requests did, and every in-flight gauge is back to 0."""
+
+    def test_counts_per_surface(self, telemetry: Harness, shop: http.client.HTTPConnection) -> None:
+        for method, path in [
+            ("GET", "/orders/1"),
+            ("GET", "/orders/1"),
+            ("GET", "/orders/42"),
+            ("POST", "/orders/4/pay"),
+        ]:
+            _request(telemetry, shop, method, path)
+
+        def http_count(method: str, route: str, status: int) -> float:
+            return telemetry.value(
+                "http_requests_total", method=method, route=route, status_code=status
+            )
+
+        assert 2 == http_count("GET", "/orders/{order_id}", 200)
+        assert 1 == http_count("GET", "/orders/{order_id}", 404)
+        assert 1 == http_count("POST", "/orders/{order_id}/pay", 500)
+        assert 3 == http_count("GET", "/prices/{sku}", 200)
+        assert 3 == telemetry.value(
+            "http_client_requests_total", method="GET", host="127.0.0.1", status_code="200"
+        )
+        assert 4 == telemetry.value("function_calls_total", function="shop.load_order", result="ok")
+        assert 1 == telemetry.value("function_calls_total", function="shop.charge", result="error")
+        assert 1 == telemetry.value("kv_ops_total", namespace="orders", op="get", result="ok")
+        assert 3 == telemetry.value(
+            "kv_ops_total", namespace="orders", op="get", result="not_found"
+        )
+        assert 2 == telemetry.value("kv_ops_total", namespace="orders", op="set", result="ok")
+        # orders 1, 42 and 4 from the database, three prices
+        assert 6 == telemetry.value("sql_ops_total", db_system="sqlite", op="query", result="ok")
+        for gauge in (
+            "http_requests_in_flight",
+            "http_client_requests_in_flight",
+            "function_in_flight",
+        ):
+            values = [telemetry.value(gauge, None, **labels) for labels in telemetry.series(gauge)]
+            assert values, gauge
+            assert [0.0] * len(values) == values, gauge
+
+    def test_metrics_endpoint_serves_the_store_and_is_not_recorded(
+        self, telemetry: Harness, shop: http.client.HTTPConnection
+    ) -> None:
+        _request(telemetry, shop, "GET", "/orders/3")
+        shop.request("GET", "/metrics/")
+        response = shop.getresponse()
+        body = response.read().decode()
+        assert 200 == response.status
+        assert (
+            'http_requests_total{method="GET",route="/orders/{order_id}",status_code="200"} 1.0'
+            in body
+        )
+        assert ["/orders/{order_id}", "/prices/{sku}"] == sorted(
+            s["route"] for s in telemetry.series("http_requests_total")
+        )
