@@ -9,6 +9,7 @@ request.
 
 from __future__ import annotations
 
+import os
 import tomllib
 from pathlib import Path
 
@@ -96,11 +97,14 @@ def typecheck(session: nox.Session) -> None:
     for fixture in [f for d in DISTRIBUTIONS.values() for f in _fixture_dists(d)]:
         session.install(str(fixture))
     targets = [str(p / "src") for p in LOCAL]
-    session.run("mypy", *targets, "noxfile.py")
+    # each src/ is a package base: a package met both as a target and as an import (uv
+    # installs workspace dependencies editable) then has one module name
+    env = {"MYPYPATH": os.pathsep.join(targets)}
+    session.run("mypy", *targets, "noxfile.py", env=env)
     # test suites share module names (conftest, test_*), so each is checked on its own
     for tests_dir in [p / "tests" for p in DISTRIBUTIONS.values()] + [ROOT / "tests"]:
         if any(tests_dir.glob("*.py")):
-            session.run("mypy", str(tests_dir))
+            session.run("mypy", str(tests_dir), env=env)
 
 
 @nox.session
@@ -151,7 +155,7 @@ def e2e(session: nox.Session) -> None:
 @nox.session(default=False)
 def demo(session: nox.Session) -> None:
     """``limelight demo`` with the plugins it uses (arguments after ``--`` go to the demo)."""
-    _install_local(session, ROOT / "hookspecs", *_local_requirements(DEMO), DEMO, extras="")
+    _install_local(session, *_local_requirements(DEMO), DEMO, extras="")
     # a clean stop on Ctrl-C (finish requests, flush telemetry) takes longer than nox waits
     session.run("limelight", "demo", *session.posargs, interrupt_timeout=15.0)
 

@@ -79,16 +79,16 @@ class TestOnce:
         assert re.search(rf"^└─ shop.charge\s+INTERNAL{duration}ERROR", out, re.M)
         assert "PaymentError: payment provider timed out" in out
         for surface, series in [
-            ("HTTP server", 'http_requests_total{method="GET",route="/orders/{order_id}",'),
-            ("HTTP client", 'http_client_requests_total{method="GET",host="127.0.0.1"'),
-            ("functions", 'function_calls_total{function="shop.charge",result="error"}'),
-            ("KV store", 'kv_ops_total{namespace="orders",op="get",result="not_found"}'),
-            ("SQL", 'sql_ops_total{db_system="sqlite",op="query",result="ok"}'),
+            ("HTTP server", 'http_requests_total{method="GET", route="/orders/{order_id}",'),
+            ("HTTP client", 'http_client_requests_total{method="GET", host="127.0.0.1"'),
+            ("functions", 'function_calls_total{function="shop.charge", result="error"}'),
+            ("KV store", 'kv_ops_total{namespace="orders", op="get", result="not_found"}'),
+            ("SQL", 'sql_ops_total{db_system="sqlite", op="query", result="ok"}'),
         ]:
             assert re.search(rf"^{surface}\s", out, re.M), surface
             assert series in out
         assert re.search(
-            r'http_requests_total\{method="POST",route="/orders/\{order_id\}/pay",'
+            r'http_requests_total\{method="POST", route="/orders/\{order_id\}/pay", '
             r'status_code="500"\}\s+1\s',
             out,
         )

@@ -126,7 +126,7 @@ def waterfall(spans: Sequence[ReadableSpan], width: int = 120) -> RenderableType
 
 
 def _selector(name: str, labels: Mapping[str, str]) -> str:
-    inner = ",".join(f'{k}="{v}"' for k, v in labels.items())
+    inner = ", ".join(f'{k}="{v}"' for k, v in labels.items())
     return f"{name}{{{inner}}}" if inner else name
 
 
@@ -141,47 +141,56 @@ def _histogram_for(family: MetricFamily, families: Sequence[MetricFamily]) -> Me
     return None
 
 
-def metrics_table(store: MetricStore) -> Table:
+def _rows(families: Sequence[MetricFamily]) -> Iterator[tuple[str, str, str]]:
+    """(series, value, mean duration) of the counters above zero and of the gauges."""
+    for family in families:
+        if family.kind is MetricKind.HISTOGRAM:
+            continue
+        histogram = _histogram_for(family, families)
+        durations = {
+            tuple(p.labels.items()): p
+            for p in (histogram.points if histogram is not None else ())
+            if isinstance(p, HistogramPoint)
+        }
+        for point in sorted(family.points, key=lambda p: tuple(p.labels.values())):
+            if not isinstance(point, NumberPoint):
+                continue
+            if family.kind is MetricKind.COUNTER and point.value == 0:
+                continue
+            hist = durations.get(tuple(point.labels.items()))
+            mean = format_duration(hist.sum / hist.count) if hist and hist.count else ""
+            yield _selector(family.name, point.labels), f"{point.value:g}", mean
+
+
+def metrics_table(store: MetricStore, width: int = 140) -> Table:
     """The series each surface recorded: counters above zero with the mean duration
-    of the matching histogram series, and every in-flight gauge."""
+    of the matching histogram series, and every in-flight gauge.
+
+    When a surface column does not fit in *width*, each surface heads its rows instead.
+    """
     declarers = {metric.name: metric.declarer for metric in store.metrics()}
     by_declarer: dict[str, list[MetricFamily]] = {}
     for family in store.snapshot():
         declarer = declarers.get(family.name, "")
         if declarer in SURFACES:
             by_declarer.setdefault(declarer, []).append(family)
+    groups = [(surface, list(_rows(by_declarer.get(d, [])))) for d, surface in SURFACES.items()]
+    groups = [(surface, rows) for surface, rows in groups if rows]
+    series_width = max((len(row[0]) for _, rows in groups for row in rows), default=0)
+    surface_width = max((len(surface) for surface, _ in groups), default=0)
+    wide = surface_width + series_width + 5 + 13 + 2 * 3 <= width
     table = Table(box=None, pad_edge=False, header_style="bold")
-    table.add_column("surface", style="bold")
+    if wide:
+        table.add_column("surface", style="bold", no_wrap=True)
     table.add_column("series (as Prometheus and OTLP see it)", overflow="fold")
-    table.add_column("value", justify="right")
-    table.add_column("mean duration", justify="right")
-    for declarer, surface in SURFACES.items():
-        families = by_declarer.get(declarer, [])
-        first = True
-        for family in families:
-            if family.kind is MetricKind.HISTOGRAM:
-                continue
-            histogram = _histogram_for(family, families)
-            durations = {
-                tuple(p.labels.items()): p
-                for p in (histogram.points if histogram is not None else ())
-                if isinstance(p, HistogramPoint)
-            }
-            for point in sorted(family.points, key=lambda p: tuple(p.labels.values())):
-                if not isinstance(point, NumberPoint):
-                    continue
-                if family.kind is MetricKind.COUNTER and point.value == 0:
-                    continue
-                hist = durations.get(tuple(point.labels.items()))
-                mean = format_duration(hist.sum / hist.count) if hist and hist.count else ""
-                table.add_row(
-                    surface if first else "",
-                    _selector(family.name, point.labels),
-                    f"{point.value:g}",
-                    mean,
-                    end_section=False,
-                )
-                first = False
-        if not first:
-            table.add_section()
+    table.add_column("value", justify="right", no_wrap=True)
+    table.add_column("mean duration", justify="right", no_wrap=True)
+    for surface, rows in groups:
+        if not wide:
+            table.add_row(Text(surface, style="bold"), "", "")
+        for i, (series, value, mean) in enumerate(rows):
+            if wide:
+                table.add_row(surface if i == 0 else "", series, value, mean)
+            else:
+                table.add_row("  " + series, value, mean)
     return table

@@ -284,13 +284,17 @@ def _report(
         "\n[bold]Metrics by surface[/] [dim](counters with the mean of their duration "
         "histogram, and the in-flight gauges)[/]\n"
     )
-    console.print(metrics_table(telemetry.store))
+    console.print(metrics_table(telemetry.store, console.width))
 
 
 def _serving(console: Console, url: str) -> None:
     console.print(
-        f"\n[bold]Serving[/] on {url} until Ctrl-C.\n"
-        f"  metrics for Prometheus: [bold]{url}/metrics/[/]\n"
-        f"  try: curl {url}/orders/1   curl -X POST {url}/orders/4/pay   "
-        f"curl {url}/prices/cup?quantity=2"
+        f"\n[bold]Serving[/] on {url} until Ctrl-C.",
+        f"Metrics for Prometheus: [bold]{url}/metrics/[/]",
+        "Try:",
+        f"  curl {url}/orders/1",
+        f"  curl -X POST {url}/orders/4/pay",
+        f"  curl {url}/metrics/",
+        sep="\n",
+        soft_wrap=True,
     )
