@@ -179,24 +179,28 @@ class TestEnvironment:
         env = demo_environment({})
         assert "limelight-demo" == env["OTEL_SERVICE_NAME"]
         assert "false" == env["LIMELIGHT_PROMETHEUS_SERVER"]
-        assert "otlp" == env["LIMELIGHT_DISABLED_PLUGINS"]
+        assert "otlp,console" == env["LIMELIGHT_DISABLED_PLUGINS"]
 
     def test_an_otlp_endpoint_keeps_the_exporter(self) -> None:
         for name in ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
             env = demo_environment({name: "http://collector:4318"})
-            assert "LIMELIGHT_DISABLED_PLUGINS" not in env
+            assert "console" == env["LIMELIGHT_DISABLED_PLUGINS"]
+
+    def test_console_stays_when_selected(self) -> None:
+        env = demo_environment({"OTEL_TRACES_EXPORTER": "console"})
+        assert "otlp" == env["LIMELIGHT_DISABLED_PLUGINS"]
 
     def test_user_settings_win(self) -> None:
         env = demo_environment(
             {
                 "OTEL_SERVICE_NAME": "tea",
                 "LIMELIGHT_PROMETHEUS_SERVER": "true",
-                "LIMELIGHT_DISABLED_PLUGINS": "console",
+                "LIMELIGHT_DISABLED_PLUGINS": "sql, console",
             }
         )
         assert "tea" == env["OTEL_SERVICE_NAME"]
         assert "true" == env["LIMELIGHT_PROMETHEUS_SERVER"]
-        assert "console,otlp" == env["LIMELIGHT_DISABLED_PLUGINS"]
+        assert "sql,console,otlp" == env["LIMELIGHT_DISABLED_PLUGINS"]
 
     def test_the_process_environment_is_not_changed(self) -> None:
         before = dict(os.environ)

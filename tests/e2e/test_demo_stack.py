@@ -130,8 +130,6 @@ def stack() -> Iterator[Stack]:
             "OTEL_EXPORTER_OTLP_ENDPOINT": otlp.endpoint,
             "OTEL_METRIC_EXPORT_INTERVAL": "1000",
             "OTEL_BSP_SCHEDULE_DELAY": "200",
-            # the console exporter, when installed, would print every trace: not here
-            "LIMELIGHT_DISABLED_PLUGINS": "console",
         }
         demo = subprocess.Popen(
             [_limelight(), "demo", "--serve", "--port", str(port)],

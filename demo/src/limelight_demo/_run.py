@@ -57,22 +57,32 @@ _PAUSE = 0.02
 def demo_environment(environ: Mapping[str, str]) -> dict[str, str]:
     """The environment telemetry is configured from: *environ* plus the demo's defaults.
 
-    Each default is what a user would set by hand, and any of them set in
-    *environ* wins:
+    Each default is what a user would set by hand, and what *environ* sets wins:
 
     - ``OTEL_SERVICE_NAME=limelight-demo``;
     - ``LIMELIGHT_PROMETHEUS_SERVER=false``: ``/metrics`` is mounted in the app
       instead of a standalone server on port 9464;
-    - without an OTLP endpoint, ``otlp`` joins ``LIMELIGHT_DISABLED_PLUGINS``,
-      so that no exporter retries a collector that is not there.
+    - ``LIMELIGHT_DISABLED_PLUGINS`` gains ``otlp`` when no OTLP endpoint is set
+      (no exporter retries a collector that is not there), and ``console`` unless
+      ``OTEL_TRACES_EXPORTER`` or ``OTEL_METRICS_EXPORTER`` names it (the demo
+      shows traces itself; limelight-console would print every one on stderr).
     """
     env = dict(environ)
     env.setdefault("OTEL_SERVICE_NAME", "limelight-demo")
     env.setdefault("LIMELIGHT_PROMETHEUS_SERVER", "false")
+    disabled = [p.strip() for p in env.get("LIMELIGHT_DISABLED_PLUGINS", "").split(",")]
+    disabled = [p for p in disabled if p]
     if not any(env.get(name) for name in OTLP_ENDPOINT_VARIABLES):
-        disabled = [p for p in env.get("LIMELIGHT_DISABLED_PLUGINS", "").split(",") if p.strip()]
-        if "otlp" not in disabled:
-            env["LIMELIGHT_DISABLED_PLUGINS"] = ",".join([*disabled, "otlp"])
+        disabled.append("otlp")
+    selected = {
+        name.strip()
+        for var in ("OTEL_TRACES_EXPORTER", "OTEL_METRICS_EXPORTER")
+        for name in env.get(var, "").split(",")
+    }
+    if "console" not in selected:
+        disabled.append("console")
+    if disabled:
+        env["LIMELIGHT_DISABLED_PLUGINS"] = ",".join(dict.fromkeys(disabled))
     return env
 
 
