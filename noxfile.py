@@ -193,4 +193,6 @@ def audit(session: nox.Session) -> None:
     """pip-audit over an environment with every distribution installed."""
     session.install("pip-audit>=2.7,<3")
     _install_local(session, *LOCAL, extras="")
-    session.run("pip-audit", "--skip-editable", "--progress-spinner=off")
+    # --strict: a dependency that could not be checked fails the audit instead of
+    # passing silently (as it would where the vulnerability service is unreachable)
+    session.run("pip-audit", "--strict", "--skip-editable", "--progress-spinner=off")

@@ -27,6 +27,7 @@ from limelight_hookspecs import (
 )
 
 from ._config import load_config
+from ._failures import report_failure
 from ._function import instrument
 from ._plugins import PluginError, PluginFailure, PluginInfo, PluginManager, discover
 from ._store import (
@@ -79,6 +80,7 @@ __all__ = [
     "hookimpl",
     "instrument",
     "load_config",
+    "report_failure",
     "start",
     "stop",
 ]

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import inspect
-import threading
 from collections.abc import AsyncGenerator, Callable, Generator, Mapping
 from typing import Any, TypeVar, overload
 
@@ -12,6 +11,7 @@ import structlog
 
 from limelight_hookspecs import AttributeValue, CallHandler, FunctionTarget, SpanRole
 
+from ._failures import report_failure
 from ._telemetry import _RT, current
 
 __all__ = ["instrument"]
@@ -41,22 +41,10 @@ class _Chain:
 
 
 _EMPTY = _Chain(-1, _NO_HANDLERS)
-_reported: set[tuple[str, str]] = set()
-_reported_lock = threading.Lock()
 
 
 def _report(handler: CallHandler, phase: str, exc: BaseException) -> None:
-    key = (type(handler).__qualname__, phase)
-    with _reported_lock:
-        if key in _reported:
-            return
-        _reported.add(key)
-    _log.error(
-        "interceptor failed; the call itself is unaffected",
-        handler=type(handler).__qualname__,
-        phase=phase,
-        error=repr(exc),
-    )
+    report_failure("function", f"{type(handler).__qualname__}.{phase}", exc)
 
 
 class _Instrumented:

@@ -5,7 +5,6 @@ its final metrics.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
@@ -17,7 +16,7 @@ from opentelemetry.context import Context
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
-from limelight import OVERFLOW_LABEL_VALUE, Telemetry, TelemetryBinding
+from limelight import OVERFLOW_LABEL_VALUE, Telemetry, TelemetryBinding, report_failure
 
 from ._plugin import (
     HTTP_IN_FLIGHT,
@@ -67,18 +66,10 @@ _set_span_in_context = trace.set_span_in_context
 _SERVER = SpanKind.SERVER
 _STATUS_TEXT = {code: str(code) for code in range(100, 600)}
 
-_reported: set[tuple[str, str]] = set()
-_reported_lock = threading.Lock()
-
 
 def report_once(what: str, exc: BaseException) -> None:
-    """Log a failing user hook once per kind of failure; the request is unaffected."""
-    key = (what, type(exc).__qualname__)
-    with _reported_lock:
-        if key in _reported:
-            return
-        _reported.add(key)
-    _log.error("limelight-http hook failed; the request is unaffected", hook=what, error=repr(exc))
+    """Log a failing step or user hook once per kind of failure; the request is unaffected."""
+    report_failure("http", what, exc)
 
 
 class Options:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextvars
 import importlib.metadata
-import threading
 import time
 from collections.abc import Callable, MutableMapping
 from typing import Any
@@ -21,7 +20,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from limelight import Telemetry, TelemetryBinding
+from limelight import Telemetry, TelemetryBinding, report_failure
 
 from ._env import LIMELIGHT_HTTPCLIENT_REDACT_QUERY_PARAMS, LIMELIGHT_HTTPCLIENT_ROOT_SPANS
 from ._metrics import HTTP_CLIENT_DURATION, HTTP_CLIENT_IN_FLIGHT, HTTP_CLIENT_REQUESTS
@@ -60,21 +59,9 @@ def _version() -> str | None:
         return None
 
 
-_reported: set[str] = set()
-_reported_lock = threading.Lock()
-
-
 def report(where: str, exc: BaseException) -> None:
     """Log a failure of the instrumentation once per place; the request is unaffected."""
-    with _reported_lock:
-        if where in _reported:
-            return
-        _reported.add(where)
-    _log.error(
-        "http client instrumentation failed; the request itself is unaffected",
-        where=where,
-        error=repr(exc),
-    )
+    report_failure("httpclient", where, exc)
 
 
 class Instruments:

@@ -19,6 +19,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
 from limelight import MetricStore, Telemetry, TelemetryBinding
+from limelight import report_failure as _report_failure
 
 from ._plugin import KV_OP_DURATION, KV_OPS, LIMELIGHT_KV_SPANS
 
@@ -118,17 +119,9 @@ def error_type(exc: BaseException) -> str:
     return f"{module}.{cls.__qualname__}"
 
 
-_reported: set[str] = set()
-
-
 def report_failure(where: str, exc: BaseException) -> None:
     """Log, once per place, that recording failed; the operation itself is unaffected."""
-    if where in _reported:
-        return
-    _reported.add(where)
-    _log.error(
-        "kv instrumentation failed; the operation is unaffected", where=where, error=repr(exc)
-    )
+    _report_failure("kv", where, exc)
 
 
 class Op:

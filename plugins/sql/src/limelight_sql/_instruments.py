@@ -18,6 +18,7 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
 from limelight import Telemetry, TelemetryBinding
+from limelight import report_failure as _report_failure
 
 from ._plugin import LIMELIGHT_SQL_SPANS, SQL_OP_DURATION, SQL_OPS
 from ._text import describe
@@ -40,17 +41,10 @@ _log = structlog.get_logger("limelight.sql")
 
 perf_counter = time.perf_counter
 
-_reported: set[str] = set()
-
 
 def report_failure(where: str, exc: BaseException) -> None:
     """Log, once per place, that recording failed; the statement itself is unaffected."""
-    if where in _reported:
-        return
-    _reported.add(where)
-    _log.error(
-        "sql instrumentation failed; the statement is unaffected", where=where, error=repr(exc)
-    )
+    _report_failure("sql", where, exc)
 
 
 class System:
