@@ -175,20 +175,28 @@ class TestStop:
 class TestEnvironment:
     """The demo's defaults are what a user would set, and what the user set wins."""
 
+    INSTALLED = ("http", "otlp", "console", "sql")
+
     def test_defaults(self) -> None:
-        env = demo_environment({})
+        env = demo_environment({}, self.INSTALLED)
         assert "limelight-demo" == env["OTEL_SERVICE_NAME"]
         assert "false" == env["LIMELIGHT_PROMETHEUS_SERVER"]
         assert "otlp,console" == env["LIMELIGHT_DISABLED_PLUGINS"]
 
     def test_an_otlp_endpoint_keeps_the_exporter(self) -> None:
         for name in ("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"):
-            env = demo_environment({name: "http://collector:4318"})
+            env = demo_environment({name: "http://collector:4318"}, self.INSTALLED)
             assert "console" == env["LIMELIGHT_DISABLED_PLUGINS"]
 
     def test_console_stays_when_selected(self) -> None:
-        env = demo_environment({"OTEL_TRACES_EXPORTER": "console"})
+        env = demo_environment({"OTEL_TRACES_EXPORTER": "console"}, self.INSTALLED)
         assert "otlp" == env["LIMELIGHT_DISABLED_PLUGINS"]
+
+    def test_only_installed_plugins_are_disabled(self) -> None:
+        # naming a plugin that is not installed would be reported as a mistake
+        env = demo_environment({}, ("http", "otlp"))
+        assert "otlp" == env["LIMELIGHT_DISABLED_PLUGINS"]
+        assert "LIMELIGHT_DISABLED_PLUGINS" not in demo_environment({}, ("http",))
 
     def test_user_settings_win(self) -> None:
         env = demo_environment(
@@ -196,7 +204,8 @@ class TestEnvironment:
                 "OTEL_SERVICE_NAME": "tea",
                 "LIMELIGHT_PROMETHEUS_SERVER": "true",
                 "LIMELIGHT_DISABLED_PLUGINS": "sql, console",
-            }
+            },
+            self.INSTALLED,
         )
         assert "tea" == env["OTEL_SERVICE_NAME"]
         assert "true" == env["LIMELIGHT_PROMETHEUS_SERVER"]

@@ -11,7 +11,8 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
+from importlib.metadata import entry_points
 from types import FrameType
 from typing import Any
 
@@ -54,7 +55,9 @@ _PAUSE = 0.02
 """Seconds between two requests of the burst, so that the progress bar can be seen."""
 
 
-def demo_environment(environ: Mapping[str, str]) -> dict[str, str]:
+def demo_environment(
+    environ: Mapping[str, str], installed: Collection[str] | None = None
+) -> dict[str, str]:
     """The environment telemetry is configured from: *environ* plus the demo's defaults.
 
     Each default is what a user would set by hand, and what *environ* sets wins:
@@ -66,23 +69,30 @@ def demo_environment(environ: Mapping[str, str]) -> dict[str, str]:
       (no exporter retries a collector that is not there), and ``console`` unless
       ``OTEL_TRACES_EXPORTER`` or ``OTEL_METRICS_EXPORTER`` names it (the demo
       shows traces itself; limelight-console would print every one on stderr).
+
+    :param installed: the installed plugin names, the only ones added to
+        ``LIMELIGHT_DISABLED_PLUGINS``; by default the ``limelight.plugins``
+        entry points.
     """
+    if installed is None:
+        installed = {ep.name for ep in entry_points(group="limelight.plugins")}
     env = dict(environ)
     env.setdefault("OTEL_SERVICE_NAME", "limelight-demo")
     env.setdefault("LIMELIGHT_PROMETHEUS_SERVER", "false")
-    disabled = [p.strip() for p in env.get("LIMELIGHT_DISABLED_PLUGINS", "").split(",")]
-    disabled = [p for p in disabled if p]
+    quiet = []
     if not any(env.get(name) for name in OTLP_ENDPOINT_VARIABLES):
-        disabled.append("otlp")
+        quiet.append("otlp")
     selected = {
         name.strip()
         for var in ("OTEL_TRACES_EXPORTER", "OTEL_METRICS_EXPORTER")
         for name in env.get(var, "").split(",")
     }
     if "console" not in selected:
-        disabled.append("console")
-    if disabled:
-        env["LIMELIGHT_DISABLED_PLUGINS"] = ",".join(dict.fromkeys(disabled))
+        quiet.append("console")
+    user = [p.strip() for p in env.get("LIMELIGHT_DISABLED_PLUGINS", "").split(",") if p.strip()]
+    added = [p for p in quiet if p in installed and p not in user]
+    if added:
+        env["LIMELIGHT_DISABLED_PLUGINS"] = ",".join(user + added)
     return env
 
 
