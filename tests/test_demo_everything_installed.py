@@ -1,24 +1,39 @@
-"""`limelight demo` with every distribution installed: the report, and no noise on stderr."""
+"""`limelight demo` with every shipped plugin installed: the report, and no noise on stderr."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
-import limelight
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _shipped_plugins() -> list[str]:
+    names = []
+    for pyproject in [ROOT / "core" / "pyproject.toml", *ROOT.glob("plugins/*/pyproject.toml")]:
+        with pyproject.open("rb") as f:
+            project = tomllib.load(f)["project"]
+        names += list(project.get("entry-points", {}).get("limelight.plugins", {}))
+    return names
 
 
 class TestDemoWithEveryPlugin:
     """The exporters the demo does not use (console, and otlp without an endpoint) stay quiet."""
 
     def test_once(self) -> None:
-        assert {"console", "otlp"} <= {
-            i.name for i in limelight.discover(limelight.load_config(environ={})).infos()
-        }
+        shipped = _shipped_plugins()
+        assert {"console", "otlp"} <= set(shipped)
         proc = subprocess.run(
             [str(Path(sys.executable).parent / "limelight"), "demo", "--once"],
-            env={"PATH": "/usr/bin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8"},
+            # the shipped plugins only: the core's test suite installs failing ones on purpose
+            env={
+                "PATH": "/usr/bin:/bin",
+                "HOME": "/tmp",
+                "LANG": "C.UTF-8",
+                "LIMELIGHT_PLUGINS": ",".join(shipped),
+            },
             capture_output=True,
             text=True,
             encoding="utf-8",
