@@ -168,7 +168,7 @@ class TestMetrics:
         self, telemetry: Harness, shop: http.client.HTTPConnection
     ) -> None:
         _request(telemetry, shop, "GET", "/orders/3")
-        shop.request("GET", "/metrics/")
+        shop.request("GET", "/metrics")
         response = shop.getresponse()
         body = response.read().decode()
         assert 200 == response.status

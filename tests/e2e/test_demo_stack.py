@@ -143,7 +143,7 @@ def stack() -> Iterator[Stack]:
                 log.seek(0)
                 pytest.fail(f"the demo service did not listen on {port}:\n{log.read()}")
             with prometheus_server(
-                [f"127.0.0.1:{port}"], metrics_path="/metrics/", scrape_interval=0.5
+                [f"127.0.0.1:{port}"], metrics_path="/metrics", scrape_interval=0.5
             ) as prometheus:
                 yield Stack(demo, port, prometheus, otlp)
         finally:

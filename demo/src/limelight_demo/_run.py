@@ -269,7 +269,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if args.once:
                 console.print(
                     f"\n[dim]--once: stopping now; `limelight demo` keeps serving "
-                    f"{service.url}/metrics/ until Ctrl-C.[/]"
+                    f"{service.url}/metrics until Ctrl-C.[/]"
                 )
             else:
                 _serving(console, service.url)
@@ -310,11 +310,11 @@ def _report(
 def _serving(console: Console, url: str) -> None:
     console.print(
         f"\n[bold]Serving[/] on {url} until Ctrl-C.",
-        f"Metrics for Prometheus: [bold]{url}/metrics/[/]",
+        f"Metrics for Prometheus: [bold]{url}/metrics[/]",
         "Try:",
         f"  curl {url}/orders/1",
         f"  curl -X POST {url}/orders/4/pay",
-        f"  curl {url}/metrics/",
+        f"  curl {url}/metrics",
         sep="\n",
         soft_wrap=True,
     )

@@ -32,7 +32,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Mount, Route
+from starlette.routing import Route
 
 import limelight
 
@@ -164,10 +164,10 @@ def build_app(base_url: str) -> Starlette:
             Route("/orders/{order_id:int}/pay", pay_order, methods=["POST"]),
             Route("/prices/{sku}", get_price),
             # limelight: the Prometheus exposition of the metric store, on the app's own port
-            Mount("/metrics", make_asgi_app()),
+            Route("/metrics", make_asgi_app()),
         ],
         exception_handlers={PaymentError: payment_failed},
         lifespan=lifespan,
     )
     # limelight: a SERVER span and http_requests_* metrics for every request but the scrapes
-    return instrument_starlette(app, exclude_paths=["/metrics*"])
+    return instrument_starlette(app, exclude_paths=["/metrics"])

@@ -161,10 +161,25 @@ def make_wsgi_app(
     return app
 
 
+class MetricsASGIApp:
+    """The ASGI app :func:`make_asgi_app` returns.
+
+    An object rather than a function, so frameworks treat it as an ASGI app
+    wherever it is routed: Starlette's ``Route("/metrics", make_asgi_app())``
+    serves ``/metrics`` itself, and ``Mount`` works as well.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self._app = app
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        await self._app(scope, receive, send)
+
+
 def make_asgi_app(
     telemetry: TelemetryView | None = None, *, disable_compression: bool = False
-) -> ASGIApp:
-    """An ASGI app serving the metrics, to mount at ``/metrics`` in your own app.
+) -> MetricsASGIApp:
+    """An ASGI app serving the metrics, to route at ``/metrics`` in your own app.
 
     :param telemetry: whose store to serve; by default the running telemetry's,
         resolved on each scrape.
@@ -173,4 +188,4 @@ def make_asgi_app(
     app: ASGIApp = prometheus_client.make_asgi_app(
         serving_registry(telemetry), disable_compression=disable_compression
     )
-    return app
+    return MetricsASGIApp(app)
