@@ -160,15 +160,21 @@ def demo(session: nox.Session) -> None:
     session.run("limelight", "demo", *session.posargs, interrupt_timeout=15.0)
 
 
+BENCHES = sorted(p.stem.removeprefix("bench_") for p in (ROOT / "bench").glob("bench_*.py"))
+
+
 @nox.session(default=False)
-def bench(session: nox.Session) -> None:
-    """Benchmarks against the tools users would otherwise pick (not a test)."""
+@nox.parametrize("name", BENCHES, ids=BENCHES)
+def bench(session: nox.Session, name: str) -> None:
+    """One benchmark against the tools users would otherwise pick (not a test).
+
+    Each benchmark gets its own environment with its own peers
+    (``bench/requirements-<name>.txt``), so one peer's pins never change another's
+    measurement. ``nox -s bench`` runs them all.
+    """
     _install_local(session, *LOCAL)
-    for requirements in sorted((ROOT / "bench").glob("requirements*.txt")):
-        session.install("-r", str(requirements))
-    scripts = session.posargs or sorted(str(p) for p in (ROOT / "bench").glob("bench_*.py"))
-    for script in scripts:
-        session.run("python", script)
+    session.install("-r", str(ROOT / "bench" / f"requirements-{name}.txt"))
+    session.run("python", str(ROOT / "bench" / f"bench_{name}.py"), *session.posargs)
 
 
 @nox.session

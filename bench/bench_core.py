@@ -1,6 +1,6 @@
 """Emission and function-decorator cost, side by side with prometheus_client and the OTel SDK.
 
-Run with ``nox -s bench -- bench/bench_core.py``. Every row is measured in this
+Run with ``nox -s "bench(core)"``. Every row is measured in this
 one process run; the ratio column compares with prometheus_client's bound
 child (the floor) for emission, and with the bare call for the decorator.
 This is a benchmark, not a test: nothing here asserts a timing.

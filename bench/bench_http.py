@@ -1,6 +1,6 @@
 """Per-request cost of the HTTP server surface, side by side with the peers.
 
-Run with ``nox -s bench -- bench/bench_http.py``. Two parts, every row from this
+Run with ``nox -s "bench(http)"``. Two parts, every row from this
 one run:
 
 1. in-process ASGI calls: the same Starlette app called directly with a fresh

@@ -14,7 +14,7 @@ CPU time (``time.process_time``: user + system, every thread of the process)
 per request is compared with bare httpx from the same round. The figures are
 ratios from one run, not assertions.
 
-    nox -s bench -- bench/bench_httpclient.py
+    nox -s "bench(httpclient)"
     python bench/bench_httpclient.py --rounds 3 --requests 2000
 """
 

@@ -6,7 +6,7 @@ interleaved so that machine noise hits every variant alike. The figure is proces
 CPU time (``time.process_time``: the Redis server's work is not in it) per
 operation, minus the bare client's, as the median of the rounds.
 
-    nox -s bench -- bench/bench_kv.py
+    nox -s "bench(kv)"
 """
 
 from __future__ import annotations

@@ -6,7 +6,7 @@ machine noise hits every variant alike. The figure is CPU time per statement
 (``time.process_time``), minus the bare connection's, as the median of the
 rounds. The lookup by primary key is ``execute`` + ``fetchone``.
 
-    nox -s bench -- bench/bench_sql.py
+    nox -s "bench(sql)"
 """
 
 from __future__ import annotations
