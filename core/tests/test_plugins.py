@@ -55,7 +55,14 @@ def started() -> Iterator[list[Telemetry]]:
 
 
 def _start(made: list[Telemetry], **env: str) -> Telemetry:
-    telemetry = Telemetry(environ={"OTEL_TRACES_SAMPLER": "always_on", **env}, handle_signals=False)
+    """Start with this suite's plugins only: other installed plugins (exporters opening
+    ports or exporting to a collector that is not there) stay out of these tests."""
+    environ = {
+        "OTEL_TRACES_SAMPLER": "always_on",
+        "LIMELIGHT_PLUGINS": ",".join(sorted(OURS)),
+        **env,
+    }
+    telemetry = Telemetry(environ=environ, handle_signals=False)
     made.append(telemetry)
     telemetry.start()
     return telemetry

@@ -293,3 +293,21 @@ class TestSnapshotReadPaths:
                     histogram.labels("c").observe(value)
             for metric in store.metrics():
                 assert _read_collected(metric) == _read_cells(metric), metric.name
+
+
+class TestBoundChildren:
+    """Bound children keep prometheus_client's rules while skipping its per-call checks."""
+
+    def test_a_counter_refuses_a_negative_increment(self) -> None:
+        counter = MetricStore().counter("n_total", "N.")
+        with pytest.raises(ValueError, match="non-negative"):
+            counter.inc(-1)
+
+    def test_values_land_in_the_prometheus_registry(self) -> None:
+        store = MetricStore()
+        store.counter("c_total", "C.", ["k"]).labels("a").inc(2.5)
+        gauge = store.gauge_add("g", "G.", ["k"]).labels("a")
+        gauge.inc(3)
+        gauge.dec()
+        assert 2.5 == store.registry.get_sample_value("c_total", {"k": "a"})
+        assert 2 == store.registry.get_sample_value("g", {"k": "a"})

@@ -20,13 +20,13 @@ from typing import TYPE_CHECKING
 
 import structlog
 from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, attach, detach, set_value
-from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from limelight_hookspecs import BatchSettings, SelfMetrics
 
 if TYPE_CHECKING:
-    from opentelemetry.context import Context
+    pass
 
 __all__ = ["BoundedBatchSpanProcessor"]
 
@@ -83,9 +83,6 @@ class BoundedBatchSpanProcessor(SpanProcessor):
         self._worker = self._start_worker()
 
     # -- SpanProcessor ----------------------------------------------------------------
-
-    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
-        return None
 
     def on_end(self, span: ReadableSpan) -> None:
         ctx = span.context

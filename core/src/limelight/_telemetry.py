@@ -17,7 +17,6 @@ from opentelemetry import metrics as otel_metrics
 from opentelemetry import trace
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.util.types import Attributes
 
 from limelight_hookspecs import Config, Interceptor, StoreReader
@@ -27,6 +26,7 @@ from ._config import REPORTER, load_config
 from ._plugins import PluginError, PluginManager
 from ._propagation import install_propagator
 from ._resource import build_resource
+from ._spans import TracerProvider
 from ._store import MetricConflictError, MetricStore
 from ._tracing import OnStartProcessor, build_sampler
 
@@ -277,7 +277,7 @@ class Telemetry:
                 self.plugins.record_failure(plugin, "hook limelight_metrics_declare", exc)
 
         sampler = self.plugins.spans_sampler(self) or build_sampler(config)
-        provider = TracerProvider(sampler=sampler, resource=self.resource, shutdown_on_exit=False)
+        provider = TracerProvider(sampler=sampler, resource=self.resource)
         self._tracer_provider = provider
         if self.plugins.has_impls("limelight_spans_enrich"):
             provider.add_span_processor(OnStartProcessor(self.plugins.spans_on_start_callers()))

@@ -16,7 +16,7 @@ from ._exchange import (
     instruments,
     report_once,
     status_text,
-    traceparent,
+    traceparent_bytes,
 )
 from ._routes import StarletteRoutes
 
@@ -145,12 +145,10 @@ class ASGIMiddleware:
                 if ex.route is None:
                     ex.route = self._route(scope, root_path)
                 if inject:
-                    value = traceparent(ex.span)
+                    value = traceparent_bytes(ex.span)
                     if value is not None:
                         message = dict(message)
-                        headers = list(message.get("headers", ()))
-                        headers.append((b"traceparent", value.encode()))
-                        message["headers"] = headers
+                        message["headers"] = [*message.get("headers", ()), (b"traceparent", value)]
             elif kind == "http.response.trailers":
                 last = not message.get("more_trailers", False)
             elif kind == "http.response.pathsend":
@@ -230,14 +228,11 @@ class ASGIMiddleware:
                 if kind == "websocket.accept":
                     status = 101
                     if inject:
-                        value = traceparent(ex.span)
+                        value = traceparent_bytes(ex.span)
                         if value is not None:
                             message = {
                                 **message,
-                                "headers": [
-                                    *message.get("headers", ()),
-                                    (b"traceparent", value.encode("ascii")),
-                                ],
+                                "headers": [*message.get("headers", ()), (b"traceparent", value)],
                             }
                 elif kind == "websocket.close":
                     status = 403

@@ -250,10 +250,16 @@ def status_text(status: int) -> str:
 
 def traceparent(span: Span) -> str | None:
     """The W3C ``traceparent`` value naming *span*, or ``None`` for an invalid span."""
+    value = traceparent_bytes(span)
+    return None if value is None else value.decode("ascii")
+
+
+def traceparent_bytes(span: Span) -> bytes | None:
+    """:func:`traceparent` as the bytes an ASGI header carries."""
     ctx = span.get_span_context()
     if not ctx.is_valid:
         return None
-    return f"00-{ctx.trace_id:032x}-{ctx.span_id:016x}-{ctx.trace_flags:02x}"
+    return b"00-%032x-%016x-%02x" % (ctx.trace_id, ctx.span_id, ctx.trace_flags)
 
 
 class Exchange:

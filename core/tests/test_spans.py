@@ -1,0 +1,271 @@
+"""limelight's span keeps the SDK span's behaviour: same exported data, same rules."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import pytest
+from opentelemetry import trace as trace_api
+from opentelemetry.context import Context
+from opentelemetry.sdk import trace as sdk_trace
+from opentelemetry.sdk.trace import ReadableSpan, SpanLimits, SpanProcessor
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased, Sampler
+from opentelemetry.trace import (
+    Link,
+    NonRecordingSpan,
+    SpanContext,
+    SpanKind,
+    Status,
+    StatusCode,
+    TraceFlags,
+)
+from structlog.testing import capture_logs
+
+from limelight._spans import Span, TracerProvider
+
+Script = Callable[[trace_api.Tracer], None]
+
+
+def _both(script: Script, limits: SpanLimits | None = None) -> tuple[ReadableSpan, ReadableSpan]:
+    """Run *script* against the SDK and against limelight; return what each exported."""
+    out = []
+    providers: list[sdk_trace.TracerProvider] = [
+        sdk_trace.TracerProvider(span_limits=limits, shutdown_on_exit=False),
+        TracerProvider(span_limits=limits),
+    ]
+    for provider in providers:
+        exporter = InMemorySpanExporter()
+        provider.add_span_processor(SimpleSpanProcessor(exporter))
+        script(provider.get_tracer("parity", "1.0"))
+        [span] = exporter.get_finished_spans()
+        out.append(span)
+    return out[0], out[1]
+
+
+def _view(span: ReadableSpan) -> dict[str, Any]:
+    return {
+        "name": span.name,
+        "kind": span.kind,
+        "attributes": dict(span.attributes or {}),
+        "dropped_attributes": span.dropped_attributes,
+        # stack traces differ by the frames of each tracer; their presence is compared
+        "events": [
+            (
+                e.name,
+                {
+                    k: (v if k != "exception.stacktrace" else bool(v))
+                    for k, v in (e.attributes or {}).items()
+                },
+            )
+            for e in span.events
+        ],
+        "dropped_events": span.dropped_events,
+        "links": [(ln.context.span_id, dict(ln.attributes or {})) for ln in span.links],
+        "dropped_links": span.dropped_links,
+        "status": (span.status.status_code, span.status.description),
+        "parent": span.parent.span_id if span.parent else None,
+        "scope": span.instrumentation_scope,
+        "flags": span.context.trace_flags if span.context else None,
+    }
+
+
+def _same(script: Script, limits: SpanLimits | None = None) -> dict[str, Any]:
+    sdk, ours = _both(script, limits)
+    assert _view(sdk) == _view(ours)
+    return _view(ours)
+
+
+class TestParity:
+    """Scripted use of a span exports the same data from both implementations."""
+
+    def test_attributes_of_every_kind(self) -> None:
+        def script(tracer: trace_api.Tracer) -> None:
+            span = tracer.start_span("s", attributes={"a": "x", "n": 3, "f": 1.5, "b": True})
+            span.set_attribute("list", ["a", "b"])
+            span.set_attribute("ints", (1, 2))
+            span.set_attributes({"a": "y", "none": None, "": "empty key"})
+            span.set_attribute("bytes", b"raw")
+            span.end()
+
+        view = _same(script)
+        assert "y" == view["attributes"]["a"]
+
+    def test_count_and_length_limits(self) -> None:
+        limits = SpanLimits(max_span_attributes=3, max_span_attribute_length=4)
+
+        def script(tracer: trace_api.Tracer) -> None:
+            span = tracer.start_span("s", attributes={"k1": "abcdefgh", "k2": 2})
+            for i in range(3, 7):
+                span.set_attribute(f"k{i}", i)
+            span.set_attribute("seq", ["long value", "ok"])
+            span.end()
+
+        view = _same(script, limits)
+        assert 3 == len(view["attributes"])
+
+    def test_events_links_and_exceptions(self) -> None:
+        remote = SpanContext(0xABC, 0xDEF, is_remote=True, trace_flags=TraceFlags(1))
+
+        def script(tracer: trace_api.Tracer) -> None:
+            span = tracer.start_span("s", links=[Link(remote, {"why": "batch"})])
+            span.add_event("cache miss", {"key.kind": "user"})
+            span.add_link(remote)
+            try:
+                raise ValueError("boom")
+            except ValueError as exc:
+                span.record_exception(exc, {"extra": 1})
+            span.end()
+
+        sdk, ours = _both(script)
+        assert _view(sdk)["links"] == _view(ours)["links"]
+        assert [e.name for e in sdk.events] == [e.name for e in ours.events]
+        sdk_ex, our_ex = dict(sdk.events[1].attributes or {}), dict(ours.events[1].attributes or {})
+        assert sdk_ex.keys() == our_ex.keys()
+        assert sdk_ex["exception.type"] == our_ex["exception.type"]
+        assert sdk_ex["exception.message"] == our_ex["exception.message"]
+
+    def test_event_and_link_limits(self) -> None:
+        limits = SpanLimits(max_events=2, max_links=1)
+        remote = SpanContext(0xABC, 0xDEF, is_remote=True, trace_flags=TraceFlags(1))
+
+        def script(tracer: trace_api.Tracer) -> None:
+            span = tracer.start_span("s")
+            for i in range(4):
+                span.add_event(f"e{i}")
+                span.add_link(remote, {"i": i})
+            span.end()
+
+        view = _same(script, limits)
+        assert (2, 3) == (view["dropped_events"], view["dropped_links"])
+
+    @pytest.mark.parametrize(
+        "calls",
+        [
+            [(StatusCode.ERROR, "bad")],
+            [(StatusCode.OK, None), (StatusCode.ERROR, "ignored after ok")],
+            [(StatusCode.ERROR, "first"), (StatusCode.UNSET, None)],
+            [(Status(StatusCode.ERROR, "as object"), None)],
+        ],
+    )
+    def test_status_rules(self, calls: Sequence[tuple[Any, str | None]]) -> None:
+        def script(tracer: trace_api.Tracer) -> None:
+            span = tracer.start_span("s")
+            for status, description in calls:
+                span.set_status(status, description)
+            span.end()
+
+        _same(script)
+
+    def test_context_manager_records_the_exception(self) -> None:
+        def script(tracer: trace_api.Tracer) -> None:
+            with pytest.raises(KeyError), tracer.start_as_current_span("s", kind=SpanKind.CLIENT):
+                raise KeyError("k")
+
+        view = _same(script)
+        assert StatusCode.ERROR == view["status"][0]
+
+    def test_nothing_changes_after_end(self) -> None:
+        def script(tracer: trace_api.Tracer) -> None:
+            span = tracer.start_span("s")
+            span.end()
+            span.set_attribute("late", 1)
+            span.update_name("renamed")
+            span.set_status(StatusCode.ERROR)
+            span.add_event("late")
+            span.end()
+
+        view = _same(script)
+        assert "s" == view["name"]
+
+    def test_parent_and_random_trace_id_flag(self) -> None:
+        def script(tracer: trace_api.Tracer) -> None:
+            with tracer.start_as_current_span("parent"):
+                tracer.start_span("child").end()
+
+        sdk, ours = _both_children(script)
+        assert sdk.context is not None and ours.context is not None
+        assert sdk.context.trace_flags == ours.context.trace_flags
+        assert ours.parent is not None
+
+
+def _both_children(script: Script) -> tuple[ReadableSpan, ReadableSpan]:
+    out = []
+    providers: list[sdk_trace.TracerProvider] = [
+        sdk_trace.TracerProvider(shutdown_on_exit=False),
+        TracerProvider(),
+    ]
+    for provider in providers:
+        exporter = InMemorySpanExporter()
+        provider.add_span_processor(SimpleSpanProcessor(exporter))
+        script(provider.get_tracer("parity"))
+        out.append(next(s for s in exporter.get_finished_spans() if s.name == "child"))
+    return out[0], out[1]
+
+
+class _Raising(SpanProcessor):
+    def on_start(self, span: sdk_trace.Span, parent_context: Context | None = None) -> None:
+        raise RuntimeError("on_start broke")
+
+    def on_end(self, span: ReadableSpan) -> None:
+        raise RuntimeError("on_end broke")
+
+
+class TestPipeline:
+    """Sampling, processors and types behave as with the SDK tracer."""
+
+    def test_a_span_is_an_sdk_span(self) -> None:
+        span = TracerProvider().get_tracer("t").start_span("s")
+        assert isinstance(span, sdk_trace.Span)
+        assert isinstance(span, ReadableSpan)
+        assert isinstance(span, Span)
+
+    def test_sampler_decides(self) -> None:
+        provider = TracerProvider(sampler=ParentBased(ALWAYS_OFF))
+        span = provider.get_tracer("t").start_span("s")
+        assert isinstance(span, NonRecordingSpan)
+        assert not span.get_span_context().trace_flags.sampled
+
+    def test_sampler_attributes_are_kept(self) -> None:
+        class Tagging(Sampler):
+            def should_sample(self, *args: Any, **kwargs: Any) -> Any:
+                from opentelemetry.sdk.trace.sampling import Decision, SamplingResult
+
+                return SamplingResult(Decision.RECORD_AND_SAMPLE, {"sampled.by": "tagging"})
+
+            def get_description(self) -> str:
+                return "Tagging"
+
+        exporter = InMemorySpanExporter()
+        provider = TracerProvider(sampler=Tagging())
+        provider.add_span_processor(SimpleSpanProcessor(exporter))
+        provider.get_tracer("t").start_span("s", attributes={"ignored": 1}).end()
+        [span] = exporter.get_finished_spans()
+        assert {"sampled.by": "tagging"} == dict(span.attributes or {})
+
+    def test_a_raising_processor_is_reported_and_the_others_still_run(self) -> None:
+        exporter = InMemorySpanExporter()
+        provider = TracerProvider()
+        provider.add_span_processor(_Raising())
+        provider.add_span_processor(SimpleSpanProcessor(exporter))
+        with capture_logs() as logs:
+            provider.get_tracer("t").start_span("s").end()
+            provider.get_tracer("t").start_span("s2").end()
+        assert ["s", "s2"] == [s.name for s in exporter.get_finished_spans()]
+        wheres = sorted(e["where"] for e in logs if e.get("component") == "spans")
+        assert ["_Raising.on_end", "_Raising.on_start"] == wheres
+
+    def test_tracers_are_cached_per_scope(self) -> None:
+        provider = TracerProvider()
+        assert provider.get_tracer("a", "1") is provider.get_tracer("a", "1")
+        assert provider.get_tracer("a", "1") is not provider.get_tracer("a", "2")
+
+    def test_ending_twice_warns(self, caplog: pytest.LogCaptureFixture) -> None:
+        span = TracerProvider().get_tracer("t").start_span("s")
+        span.end()
+        with caplog.at_level(logging.WARNING, logger="limelight.spans"):
+            span.end()
+        assert "Calling end() on an ended span." in caplog.text
