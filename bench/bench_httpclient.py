@@ -32,13 +32,13 @@ import sys
 import time
 from typing import Any
 
-VARIANTS = ("bare", "limelight", "limelight-off", "sdk-span", "otel")
+VARIANTS = ("bare", "limelight", "limelight-off", "span-only", "otel")
 DESCRIPTIONS = {
     "bare": "httpx, no instrumentation",
     "limelight": "limelight InstrumentedTransport, telemetry started (span + metrics)",
     "limelight-off": "limelight InstrumentedTransport, telemetry not started",
-    "sdk-span": "reference floor: one SDK span per request (same provider and attributes), "
-    "nothing else",
+    "span-only": "reference: one client span per request through limelight's tracer "
+    "(same attributes), nothing else",
     "otel": "opentelemetry-instrumentation-httpx instrument_client (span + metrics)",
 }
 
@@ -110,7 +110,7 @@ def _measure(variant: str, target: str, requests: int, port: int) -> float:
     telemetry: Any = None
     if variant == "bare":
         client = httpx.Client(transport=transport())
-    elif variant.startswith("limelight") or variant == "sdk-span":
+    elif variant.startswith("limelight") or variant == "span-only":
         import limelight_httpclient
 
         import limelight
@@ -124,7 +124,7 @@ def _measure(variant: str, target: str, requests: int, port: int) -> float:
             def limelight_spans_provide_exporters(self, telemetry: Any) -> Any:
                 return (_discarding_exporter(),)
 
-        if variant == "sdk-span":
+        if variant == "span-only":
             client = httpx.Client(transport=transport())
         else:
             client = httpx.Client(transport=limelight_httpclient.InstrumentedTransport(transport()))
@@ -154,7 +154,7 @@ def _measure(variant: str, target: str, requests: int, port: int) -> float:
         )
 
     get = client.get
-    if variant == "sdk-span":
+    if variant == "span-only":
         from opentelemetry.trace import SpanKind
 
         tracer = telemetry.tracer("bench")
@@ -236,7 +236,7 @@ def main() -> None:
     print()
     print(
         f"{'target':<8} {'bare µs':>8} {'limelight +µs':>14} {'off +µs':>8} "
-        f"{'sdk-span +µs':>13} {'otel +µs':>9} {'otel / limelight':>17}"
+        f"{'span-only +µs':>14} {'otel +µs':>9} {'otel / limelight':>17}"
     )
     for target, per in results.items():
         bare = per["bare"]
@@ -247,11 +247,11 @@ def main() -> None:
             return statistics.median(v - b for v, b in zip(per[variant], bare, strict=True))
 
         lime, off, otel = added("limelight"), added("limelight-off"), added("otel")
-        span = added("sdk-span")
+        span = added("span-only")
         ratio = f"{otel / lime:.1f}x" if lime > 0 else "n/a"
         print(
             f"{target:<8} {statistics.median(bare):>8.1f} {lime:>14.1f} {off:>8.1f} "
-            f"{span:>13.1f} {otel:>9.1f} {ratio:>17}"
+            f"{span:>14.1f} {otel:>9.1f} {ratio:>17}"
         )
 
 

@@ -230,15 +230,13 @@ class Call:
         span = self.span
         if span is None:
             return
-        if status_code >= 400:
-            span.set_attributes(
-                {"http.response.status_code": status_code, "error.type": self.status}
-            )
-            span.set_status(Status(StatusCode.ERROR))
-        else:
-            span.set_attribute("http.response.status_code", status_code)
+        attributes: dict[str, Any] = {"http.response.status_code": status_code}
         if http_version:
-            span.set_attribute("network.protocol.version", http_version)
+            attributes["network.protocol.version"] = http_version
+        if status_code >= 400:
+            attributes["error.type"] = self.status
+            span.set_status(Status(StatusCode.ERROR))
+        span.set_attributes(attributes)
 
     def finish(self, error: BaseException | None = None) -> None:
         """The body is finished (or the request failed with *error*); idempotent."""
