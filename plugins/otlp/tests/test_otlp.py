@@ -112,6 +112,18 @@ class TestExportToReceiver:
         assert calls is not None
         assert calls.sum.data_points[0].as_double == 1.0
 
+    def test_opentelemetry_api_instruments_travel_with_the_store(
+        self, receiver: OtlpReceiver
+    ) -> None:
+        with Harness(plugins=[plugin], env=_env(receiver)) as harness:
+            harness.store.counter("jobs_total", "Jobs.").inc()
+            meter = harness.telemetry.meter_provider.get_meter("some.library", "1.0")
+            meter.create_counter("library.requests", unit="1").add(3, {"route": "/a"})
+        metric = receiver.wait_for_metric("library.requests")
+        assert metric is not None
+        assert [3] == [p.as_int for p in metric.sum.data_points]
+        assert receiver.wait_for_metric("jobs_total") is not None
+
     def test_metrics_are_pushed_periodically(self, receiver: OtlpReceiver) -> None:
         env = _env(receiver, OTEL_METRIC_EXPORT_INTERVAL="200")
         with Harness(plugins=[plugin], env=env) as harness:

@@ -15,6 +15,7 @@ from opentelemetry.sdk.metrics.export import (
     Gauge,
     Histogram,
     HistogramDataPoint,
+    InMemoryMetricReader,
     Metric,
     MetricExporter,
     MetricExportResult,
@@ -162,6 +163,9 @@ class OtlpMetricsReader:
     :param self_metrics: where failures are counted.
     :param gate: the exporter's log gate, reopened on success.
     :param name: the exporter label in ``limelight_export_errors_total``.
+    :param api_reader: a reader on the core's OpenTelemetry ``MeterProvider``;
+        the instruments libraries create through the OpenTelemetry metrics API
+        are read from it and sent in the same export as the store.
     """
 
     def __init__(
@@ -174,8 +178,10 @@ class OtlpMetricsReader:
         self_metrics: SelfMetrics,
         gate: LogGate | None = None,
         name: str = "otlp",
+        api_reader: InMemoryMetricReader | None = None,
     ) -> None:
         self.store = store
+        self.api_reader = api_reader
         self.resource = resource
         self.exporter = exporter
         self.interval = interval
@@ -256,12 +262,40 @@ class OtlpMetricsReader:
                 self._done = max(self._done, target)
                 self._cond.notify_all()
 
+    def _with_api_metrics(self, data: MetricsData) -> MetricsData:
+        """*data* plus what OpenTelemetry API instruments recorded, in one payload."""
+        reader = self.api_reader
+        if reader is None:
+            return data
+        extra = reader.get_metrics_data()
+        if extra is None:
+            return data
+        scopes = [
+            scope
+            for resource_metrics in extra.resource_metrics
+            for scope in resource_metrics.scope_metrics
+            if scope.metrics
+        ]
+        if not scopes:
+            return data
+        [ours] = data.resource_metrics
+        return MetricsData(
+            resource_metrics=[
+                ResourceMetrics(
+                    resource=ours.resource,
+                    scope_metrics=[*ours.scope_metrics, *scopes],
+                    schema_url=ours.schema_url,
+                )
+            ]
+        )
+
     def export_once(self) -> bool:
         """Read the store and export it (in the calling thread); true on success."""
         token = attach(set_value(_SUPPRESS_INSTRUMENTATION_KEY, True))
         error: str | None = None
         try:
             data = to_metrics_data(self.store.snapshot(), self.resource, self._scope)
+            data = self._with_api_metrics(data)
             result = self.exporter.export(data, timeout_millis=self.timeout * 1000)
             ok = result is MetricExportResult.SUCCESS
             if not ok:

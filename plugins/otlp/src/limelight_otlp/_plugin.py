@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Sequence
 
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader, MetricReader
 from opentelemetry.sdk.trace.export import SpanExporter
 
 from limelight_hookspecs import StoreReader, TelemetryView, hookimpl
@@ -24,6 +26,23 @@ class OtlpPlugin:
 
     limelight_name = "otlp"
     limelight_priority = 110
+
+    def __init__(self) -> None:
+        # per running telemetry: the reader on its OpenTelemetry MeterProvider
+        self._api_readers: weakref.WeakKeyDictionary[object, InMemoryMetricReader] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    @hookimpl
+    def limelight_metrics_provide_otel_readers(
+        self, telemetry: TelemetryView
+    ) -> Sequence[MetricReader]:
+        """Read the OpenTelemetry API instruments so they travel with the store's metrics."""
+        if not telemetry.config.exporter_enabled("metrics", self.limelight_name):
+            return ()
+        reader = InMemoryMetricReader()
+        self._api_readers[telemetry] = reader
+        return (reader,)
 
     @hookimpl
     def limelight_spans_provide_exporters(self, telemetry: TelemetryView) -> Sequence[SpanExporter]:
@@ -48,6 +67,7 @@ class OtlpPlugin:
             self_metrics=telemetry.self_metrics,
             gate=gate,
             name=self.limelight_name,
+            api_reader=self._api_readers.get(telemetry),
         )
         return (reader,)
 
