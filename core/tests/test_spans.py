@@ -269,3 +269,37 @@ class TestPipeline:
         with caplog.at_level(logging.WARNING, logger="limelight.spans"):
             span.end()
         assert "Calling end() on an ended span." in caplog.text
+
+
+class TestDefaultSampler:
+    """The default sampler decides exactly as the SDK's ParentBased(ALWAYS_ON)."""
+
+    @pytest.mark.parametrize("remote", [True, False])
+    @pytest.mark.parametrize("sampled", [True, False, None])
+    def test_same_decision_attributes_and_trace_state(
+        self, remote: bool, sampled: bool | None
+    ) -> None:
+        from opentelemetry.sdk.trace.sampling import ALWAYS_ON
+        from opentelemetry.trace import TraceState
+
+        from limelight._tracing import ParentBasedAlwaysOn
+
+        context: Context | None = None
+        if sampled is not None:
+            parent = SpanContext(
+                0xABC,
+                0xDEF,
+                is_remote=remote,
+                trace_flags=TraceFlags(1 if sampled else 0),
+                trace_state=TraceState([("vendor", "v1")]),
+            )
+            context = trace_api.set_span_in_context(NonRecordingSpan(parent))
+        ours = ParentBasedAlwaysOn().should_sample(context, 0xABC, "s", attributes={"a": 1})
+        sdk = ParentBased(ALWAYS_ON).should_sample(context, 0xABC, "s", attributes={"a": 1})
+        assert (sdk.decision, dict(sdk.attributes), sdk.trace_state) == (
+            ours.decision,
+            dict(ours.attributes),
+            ours.trace_state,
+        )
+        description = ParentBasedAlwaysOn().get_description()  # type: ignore[no-untyped-call]
+        assert ParentBased(ALWAYS_ON).get_description() == description  # type: ignore[no-untyped-call]

@@ -9,10 +9,13 @@ from typing import Any
 import structlog
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import Span, SpanProcessor, sampling
+from opentelemetry.trace import Link, SpanKind, get_current_span
+from opentelemetry.trace.span import TraceState
+from opentelemetry.util.types import Attributes
 
 from limelight_hookspecs import Config
 
-__all__ = ["OnStartProcessor", "build_sampler"]
+__all__ = ["OnStartProcessor", "ParentBasedAlwaysOn", "build_sampler"]
 
 _log = structlog.get_logger("limelight")
 
@@ -32,7 +35,7 @@ def build_sampler(config: Config) -> sampling.Sampler:
     if name == "parentbased_traceidratio":
         return sampling.ParentBased(sampling.TraceIdRatioBased(ratio))
     if name == "parentbased_always_on":
-        return sampling.ParentBased(sampling.ALWAYS_ON)
+        return ParentBasedAlwaysOn()
     for ep in entry_points(group="opentelemetry_traces_sampler", name=name):
         try:
             factory = ep.load()
@@ -44,7 +47,41 @@ def build_sampler(config: Config) -> sampling.Sampler:
             _log.warning(
                 "sampler failed to load; using parentbased_always_on", sampler=name, error=repr(exc)
             )
-    return sampling.ParentBased(sampling.ALWAYS_ON)
+    return ParentBasedAlwaysOn()
+
+
+_RECORD_AND_SAMPLE = sampling.Decision.RECORD_AND_SAMPLE
+_DROP = sampling.Decision.DROP
+
+
+class ParentBasedAlwaysOn(sampling.ParentBased):
+    """``ParentBased(ALWAYS_ON)`` (the default sampler), deciding in one step.
+
+    The same decisions, attributes and trace state as the SDK's composition of
+    samplers: a root span is sampled, a child follows its parent's ``sampled``
+    flag, local or remote. The SDK's version looks the parent up twice and goes
+    through two sampler objects for every span.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(sampling.ALWAYS_ON)
+
+    def should_sample(
+        self,
+        parent_context: Context | None,
+        trace_id: int,
+        name: str,
+        kind: SpanKind | None = None,
+        attributes: Attributes = None,
+        links: Sequence[Link] | None = None,
+        trace_state: TraceState | None = None,
+    ) -> sampling.SamplingResult:
+        parent = get_current_span(parent_context).get_span_context()
+        if parent is None or not parent.is_valid:
+            return sampling.SamplingResult(_RECORD_AND_SAMPLE, attributes, None)
+        if parent.trace_flags.sampled:
+            return sampling.SamplingResult(_RECORD_AND_SAMPLE, attributes, parent.trace_state)
+        return sampling.SamplingResult(_DROP, None, parent.trace_state)
 
 
 class OnStartProcessor(SpanProcessor):
