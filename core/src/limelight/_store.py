@@ -91,11 +91,11 @@ _time = time.time
 _isnan = math.isnan
 
 
-def _cell_inc(child: Any) -> Any:
-    """The ``inc`` of a prometheus_client child's value cell, or ``None`` when the
-    layout is not the expected one (then the child's public methods are used)."""
-    cell = getattr(child, "_value", None)
-    return getattr(cell, "inc", None)
+def _cell_add(child: Any) -> Any:
+    """A function adding to a prometheus_client child: its value cell's ``inc``, or the
+    child's own ``inc`` when the cell is not where this version keeps it."""
+    cell_inc = getattr(getattr(child, "_value", None), "inc", None)
+    return cell_inc if cell_inc is not None else child.inc
 
 
 class BoundCounter:
@@ -105,49 +105,35 @@ class BoundCounter:
     own ``Counter.inc`` spends three more calls on checks done here once).
     """
 
-    __slots__ = ("_add", "_child", "labels")
+    __slots__ = ("_add", "labels")
 
     def __init__(self, child: Any, labels: Mapping[str, str]) -> None:
-        self._add = _cell_inc(child)
-        self._child = child
+        self._add = _cell_add(child)
         self.labels = labels
 
     def inc(self, amount: float = 1) -> None:
         """Add *amount* (>= 0)."""
         if amount < 0:
             raise ValueError("a counter can only be incremented by a non-negative amount")
-        add = self._add
-        if add is None:
-            self._child.inc(amount)
-        else:
-            add(amount)
+        self._add(amount)
 
 
 class BoundGaugeAdd:
     """One series of an additive gauge. ``inc(amount=1)``, ``dec(amount=1)``."""
 
-    __slots__ = ("_add", "_child", "labels")
+    __slots__ = ("_add", "labels")
 
     def __init__(self, child: Any, labels: Mapping[str, str]) -> None:
-        self._add = _cell_inc(child)
-        self._child = child
+        self._add = _cell_add(child)
         self.labels = labels
 
     def inc(self, amount: float = 1) -> None:
         """Add *amount*."""
-        add = self._add
-        if add is None:
-            self._child.inc(amount)
-        else:
-            add(amount)
+        self._add(amount)
 
     def dec(self, amount: float = 1) -> None:
         """Subtract *amount*."""
-        add = self._add
-        if add is None:
-            self._child.dec(amount)
-        else:
-            add(-amount)
+        self._add(-amount)
 
 
 class BoundGaugeSet:
@@ -256,7 +242,6 @@ class Metric(Generic[B]):
         "_children",
         "_default",
         "_lock",
-        "_nseries",
         "_overflow",
         "_prom",
         "_series",
@@ -284,13 +269,11 @@ class Metric(Generic[B]):
         self._children: dict[tuple[Any, ...], B] = {}
         self._lock = threading.Lock()
         self._overflow: B | None = None
-        self._nseries = 0
         self._series: list[tuple[Mapping[str, str], Any]] = []
         self._default: B | None = None
         if not declaration.label_names:
             self._default = self._new(prom, {})
             self._children[()] = self._default
-            self._nseries = 1
 
     @property
     def name(self) -> str:
@@ -339,13 +322,12 @@ class Metric(Generic[B]):
         with self._lock:
             child = self._children.get(key)
             if child is None:
-                if self._nseries >= self.series_limit:
+                if len(self._series) >= self.series_limit:
                     overflow = self._overflow_child()
                     self._store._series_overflow(self.name)
                     return overflow
                 child = self._new(self._prom.labels(*key), dict(zip(names, key, strict=True)))
                 self._children[key] = child
-                self._nseries += 1
             if key != values and len(self._children) < 4 * self.series_limit:
                 self._children[values] = child
             return child
@@ -367,7 +349,7 @@ class Metric(Generic[B]):
 
     def series_count(self) -> int:
         """How many label sets currently exist (the overflow series included)."""
-        return self._nseries + (1 if self._overflow is not None else 0)
+        return len(self._series)
 
 
 class Counter(Metric[BoundCounter]):
@@ -567,6 +549,20 @@ class MetricStore:
 
     # -- convenience declarations -----------------------------------------------------
 
+    def _quick(
+        self,
+        kind: MetricKind,
+        name: str,
+        help: str,
+        labels: Sequence[str],
+        unit: str,
+        declarer: str,
+        buckets: Sequence[float] | None = None,
+    ) -> Any:
+        return self.declare(
+            MetricDeclaration(name, kind, help, unit, tuple(labels), buckets), declarer
+        )
+
     def counter(
         self,
         name: str,
@@ -576,8 +572,7 @@ class MetricStore:
         declarer: str = "application",
     ) -> Counter:
         """Declare (or get) a counter."""
-        decl = MetricDeclaration(name, MetricKind.COUNTER, help, unit, tuple(labels))
-        return self.declare(decl, declarer)  # type: ignore[return-value]
+        return self._quick(MetricKind.COUNTER, name, help, labels, unit, declarer)  # type: ignore[no-any-return]
 
     def gauge_add(
         self,
@@ -588,8 +583,7 @@ class MetricStore:
         declarer: str = "application",
     ) -> GaugeAdd:
         """Declare (or get) an additive gauge."""
-        decl = MetricDeclaration(name, MetricKind.GAUGE_ADD, help, unit, tuple(labels))
-        return self.declare(decl, declarer)  # type: ignore[return-value]
+        return self._quick(MetricKind.GAUGE_ADD, name, help, labels, unit, declarer)  # type: ignore[no-any-return]
 
     def gauge_set(
         self,
@@ -600,8 +594,7 @@ class MetricStore:
         declarer: str = "application",
     ) -> GaugeSet:
         """Declare (or get) an absolute gauge."""
-        decl = MetricDeclaration(name, MetricKind.GAUGE_SET, help, unit, tuple(labels))
-        return self.declare(decl, declarer)  # type: ignore[return-value]
+        return self._quick(MetricKind.GAUGE_SET, name, help, labels, unit, declarer)  # type: ignore[no-any-return]
 
     def histogram(
         self,
@@ -612,16 +605,10 @@ class MetricStore:
         buckets: Sequence[float] | None = None,
         declarer: str = "application",
     ) -> Histogram:
-        """Declare (or get) a histogram."""
-        decl = MetricDeclaration(
-            name,
-            MetricKind.HISTOGRAM,
-            help,
-            unit,
-            tuple(labels),
-            tuple(buckets) if buckets is not None else None,
+        """Declare (or get) a histogram (Prometheus default buckets unless given)."""
+        return self._quick(  # type: ignore[no-any-return]
+            MetricKind.HISTOGRAM, name, help, labels, unit, declarer, buckets
         )
-        return self.declare(decl, declarer)  # type: ignore[return-value]
 
     # -- self metrics -------------------------------------------------------------------
 

@@ -19,7 +19,7 @@ from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.util.types import Attributes
 
-from limelight_hookspecs import Config, Interceptor, StoreReader
+from limelight_hookspecs import Config, Interceptor, SelfMetrics, StoreReader
 
 from ._batch import BoundedBatchSpanProcessor
 from ._config import REPORTER, load_config
@@ -128,19 +128,6 @@ def _run_bounded(fn: Callable[[], object], timeout: float, what: str) -> bool:
     return True
 
 
-class _SelfMetrics:
-    __slots__ = ("_store",)
-
-    def __init__(self, store: MetricStore) -> None:
-        self._store = store
-
-    def export_error(self, exporter: str, count: int = 1) -> None:
-        self._store.export_error(exporter, count)
-
-    def spans_dropped(self, count: int = 1) -> None:
-        self._store.spans_dropped(count)
-
-
 class Telemetry:
     """Tracing and metrics for one process: configure, start, stop.
 
@@ -184,7 +171,7 @@ class Telemetry:
         self._handle_signals = handle_signals
         self.plugins = PluginManager(strict=config.strict)
         self.store = MetricStore(config.metrics_namespace, config.series_limit)
-        self.self_metrics = _SelfMetrics(self.store)
+        self.self_metrics: SelfMetrics = self.store  # the store counts its own health
         self._resource: Resource | None = None
         self._tracer_provider: TracerProvider | None = None
         self._meter_provider: MeterProvider | None = None
