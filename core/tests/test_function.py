@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Generator, Iterator, Sequence
 import pytest
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, StatusCode
+from structlog.testing import capture_logs
 
 import limelight
 from limelight.testing import Harness
@@ -269,6 +270,25 @@ class TestInterceptorChain:
         exemplars = [e for e in point.exemplars if e is not None]
         assert span.context is not None
         assert [f"{span.context.span_id:016x}"] == [e.span_id for e in exemplars]
+
+    def test_an_interceptor_that_cannot_bind_stays_out_of_the_chain(self) -> None:
+        def refuse(target: FunctionTarget) -> CallHandler:
+            raise RuntimeError("bind broke")
+
+        class Refusing:
+            limelight_name = "refusing"
+
+            @hookimpl
+            def limelight_interceptors_provide(
+                self, telemetry: TelemetryView
+            ) -> Sequence[Interceptor]:
+                return [Interceptor("refusing", 60, refuse)]
+
+        with capture_logs() as logs, Harness(plugins=[Refusing()]) as harness:
+            assert 3 == add(1, 2)
+            assert 1 == harness.value("function_calls_total", function="svc.add", result="ok")
+        [event] = [e for e in logs if e.get("component") == "function"]
+        assert "bind refusing" == event["where"]
 
     @pytest.mark.parametrize("fail_at", ["enter", "exit"])
     def test_a_failing_interceptor_never_breaks_the_call(self, fail_at: str) -> None:

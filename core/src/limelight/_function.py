@@ -7,30 +7,23 @@ import inspect
 from collections.abc import AsyncGenerator, Callable, Generator, Mapping
 from typing import Any, TypeVar, overload
 
-import structlog
-
 from limelight_hookspecs import AttributeValue, CallHandler, FunctionTarget, SpanRole
 
 from ._failures import report_failure
-from ._telemetry import _RT, current
+from ._telemetry import Telemetry, TelemetryBinding
 
 __all__ = ["instrument"]
 
-_log = structlog.get_logger("limelight")
-
 F = TypeVar("F", bound=Callable[..., Any])
-
-_NO_HANDLERS: tuple[CallHandler, ...] = ()
 
 
 class _Chain:
-    """The handlers of one function for one telemetry generation, with their
-    bound methods resolved once so a call does no attribute lookups."""
+    """The handlers of one function for one telemetry start, with their bound
+    methods resolved once so a call does no attribute lookups."""
 
-    __slots__ = ("activate", "deactivate", "enters", "exits", "generation", "handlers")
+    __slots__ = ("activate", "deactivate", "enters", "exits", "handlers")
 
-    def __init__(self, generation: int, handlers: tuple[CallHandler, ...]) -> None:
-        self.generation = generation
+    def __init__(self, handlers: tuple[CallHandler, ...]) -> None:
         self.handlers = handlers
         self.enters = tuple((h, h.enter) for h in handlers)
         n = len(handlers)
@@ -40,50 +33,23 @@ class _Chain:
         self.deactivate = tuple((h, h.deactivate) for h in reversed(handlers) if h.activates)
 
 
-_EMPTY = _Chain(-1, _NO_HANDLERS)
-
-
 def _report(handler: CallHandler, phase: str, exc: BaseException) -> None:
     report_failure("function", f"{type(handler).__qualname__}.{phase}", exc)
 
 
-class _Instrumented:
-    """Binding state of one decorated function."""
-
-    __slots__ = ("chain", "target")
-
-    def __init__(self, target: FunctionTarget) -> None:
-        self.target = target
-        self.chain = _EMPTY
-
-    def get(self) -> _Chain:
-        chain = self.chain
-        if chain.generation != _RT.generation:
-            chain = self.rebind()
-        return chain
-
-    def rebind(self) -> _Chain:
-        with _RT.lock:
-            generation = _RT.generation
-            telemetry = current()
-            handlers: list[CallHandler] = []
-            if telemetry.enabled:
-                for interceptor in telemetry.interceptors:
-                    try:
-                        handler = interceptor.bind(self.target)
-                    except Exception as exc:
-                        _log.error(
-                            "interceptor failed to bind",
-                            interceptor=interceptor.name,
-                            function=self.target.name,
-                            error=repr(exc),
-                        )
-                        continue
-                    if handler is not None:
-                        handlers.append(handler)
-            chain = _Chain(generation, tuple(handlers))
-            self.chain = chain
-            return chain
+def _bind(telemetry: Telemetry, target: FunctionTarget) -> _Chain:
+    """The chain of *target* under *telemetry* (empty when telemetry is not enabled)."""
+    handlers: list[CallHandler] = []
+    if telemetry.enabled:
+        for interceptor in telemetry.interceptors:
+            try:
+                handler = interceptor.bind(target)
+            except Exception as exc:
+                report_failure("function", f"bind {interceptor.name}", exc)
+                continue
+            if handler is not None:
+                handlers.append(handler)
+    return _Chain(tuple(handlers))
 
 
 def _enter(chain: _Chain) -> list[object]:
@@ -212,8 +178,7 @@ def instrument(
 
 
 def _wrap(fn: F, target: FunctionTarget) -> F:
-    state = _Instrumented(target)
-    get = state.get
+    get = TelemetryBinding(functools.partial(_bind, target=target)).get
 
     if inspect.isasyncgenfunction(fn):
 
