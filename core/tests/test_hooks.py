@@ -336,7 +336,7 @@ class TestConfigHooks:
     def test_limelight_config_declare_lists_plugin_variables(self) -> None:
         config = limelight.load_config(environ={"DEMO_EXPORTER_PORT": "70000"})
         manager = limelight.discover(config, entry_points=False, extra=[_ConfigPlugin()])
-        assert [("portly", PORT)] == manager.config_variables()
+        assert [("portly", PORT)] == manager.config_declare()
         assert 9000 == config.get(PORT)
 
 

@@ -23,7 +23,7 @@ __all__ = [
 def declared_variables() -> list[tuple[str, EnvVar[Any]]]:
     """``(owner, variable)`` for the core and every installed plugin."""
     manager = discover(load_config(environ={}))
-    return [("limelight (core)", v) for v in CORE_VARIABLES] + manager.config_variables()
+    return [("limelight (core)", v) for v in CORE_VARIABLES] + manager.config_declare()
 
 
 def declared_metrics() -> list[tuple[str, MetricDeclaration]]:

@@ -86,7 +86,7 @@ def _render(value: Any) -> str:
 
 
 def _plugin_variables(manager: PluginManager) -> list[tuple[str, EnvVar[Any]]]:
-    return manager.config_variables()
+    return manager.config_declare()
 
 
 def _config(args: argparse.Namespace) -> int:

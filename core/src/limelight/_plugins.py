@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import threading
 import traceback
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from importlib.metadata import EntryPoint, PackageNotFoundError, entry_points, version
 from typing import TYPE_CHECKING, Any
 
@@ -371,77 +371,77 @@ class PluginManager:
         """Whether any registered plugin implements *hook*."""
         return bool(getattr(self.pm.hook, hook).get_hookimpls())
 
-    def _call_each(self, hook: str, reverse: bool = False, **kwargs: Any) -> list[tuple[str, Any]]:
+    def _results(
+        self, hook: str, reverse: bool = False, **kwargs: Any
+    ) -> Iterator[tuple[str, Any]]:
+        """``(plugin, result)`` of each implementation that returned something, lazily."""
         impls = self._impls(hook)
         if reverse:
             impls.reverse()
-        results = []
         for plugin, impl in impls:
             result = impl.function(*[kwargs[a] for a in impl.argnames])
             if result is not None:
-                results.append((plugin, result))
-        return results
+                yield plugin, result
 
     def _collect(self, hook: str, **kwargs: Any) -> list[tuple[str, Any]]:
         out: list[tuple[str, Any]] = []
-        for plugin, result in self._call_each(hook, **kwargs):
+        for plugin, result in self._results(hook, **kwargs):
             try:
                 items = list(result)
-            except TypeError as exc:
-                self._failures.record(
+            except TypeError:
+                self.record_failure(
                     plugin, f"hook {hook}", TypeError(f"expected a sequence, got {result!r}")
                 )
-                if self.strict:
-                    raise PluginError(f"plugin {plugin!r}: {hook} returned {result!r}") from exc
                 continue
             out.extend((plugin, item) for item in items)
         return out
 
     # -- the facade: one typed method per hook ----------------------------------------
 
-    def configure(self, config: Config) -> None:
+    def lifecycle_configure(self, config: Config) -> None:
         """``limelight_lifecycle_configure`` (historic: late plugins receive it too)."""
         self.pm.hook.limelight_lifecycle_configure.call_historic(kwargs={"config": config})
 
-    def start(self, telemetry: TelemetryView) -> None:
+    def lifecycle_start(self, telemetry: TelemetryView) -> None:
         """``limelight_lifecycle_start``, in priority order."""
-        self._call_each("limelight_lifecycle_start", telemetry=telemetry)
+        for _ in self._results("limelight_lifecycle_start", telemetry=telemetry):
+            pass
 
-    def stop(self, telemetry: TelemetryView, timeout: float) -> None:
+    def lifecycle_stop(self, telemetry: TelemetryView, timeout: float) -> None:
         """``limelight_lifecycle_stop``, in reverse priority order."""
-        self._call_each(
+        for _ in self._results(
             "limelight_lifecycle_stop", reverse=True, telemetry=telemetry, timeout=timeout
-        )
+        ):
+            pass
 
     def metrics_declare(self, config: Config) -> list[tuple[str, MetricDeclaration]]:
         """``limelight_metrics_declare``: ``(plugin, declaration)`` pairs."""
         return self._collect("limelight_metrics_declare", config=config)
 
-    def metrics_readers(self, telemetry: TelemetryView) -> list[tuple[str, StoreReader]]:
+    def metrics_provide_readers(self, telemetry: TelemetryView) -> list[tuple[str, StoreReader]]:
         """``limelight_metrics_provide_readers``: ``(plugin, reader)`` pairs."""
         return self._collect("limelight_metrics_provide_readers", telemetry=telemetry)
 
-    def metrics_otel_readers(self, telemetry: TelemetryView) -> list[tuple[str, MetricReader]]:
+    def metrics_provide_otel_readers(
+        self, telemetry: TelemetryView
+    ) -> list[tuple[str, MetricReader]]:
         """``limelight_metrics_provide_otel_readers``: ``(plugin, reader)`` pairs."""
         return self._collect("limelight_metrics_provide_otel_readers", telemetry=telemetry)
 
-    def spans_exporters(self, telemetry: TelemetryView) -> list[tuple[str, SpanExporter]]:
+    def spans_provide_exporters(self, telemetry: TelemetryView) -> list[tuple[str, SpanExporter]]:
         """``limelight_spans_provide_exporters``: ``(plugin, exporter)`` pairs."""
         return self._collect("limelight_spans_provide_exporters", telemetry=telemetry)
 
-    def spans_processors(self, telemetry: TelemetryView) -> list[tuple[str, SpanProcessor]]:
+    def spans_provide_processors(self, telemetry: TelemetryView) -> list[tuple[str, SpanProcessor]]:
         """``limelight_spans_provide_processors``: ``(plugin, processor)`` pairs."""
         return self._collect("limelight_spans_provide_processors", telemetry=telemetry)
 
-    def spans_sampler(self, telemetry: TelemetryView) -> Sampler | None:
+    def spans_provide_sampler(self, telemetry: TelemetryView) -> Sampler | None:
         """``limelight_spans_provide_sampler``: the first sampler in priority order, if any."""
-        for _plugin, impl in self._impls("limelight_spans_provide_sampler"):
-            result = impl.function(telemetry)
-            if result is not None:
-                return result  # type: ignore[no-any-return]
-        return None
+        first = next(self._results("limelight_spans_provide_sampler", telemetry=telemetry), None)
+        return None if first is None else first[1]
 
-    def spans_on_start_callers(self) -> list[Callable[..., Any]]:
+    def spans_enrich_callers(self) -> list[Callable[..., Any]]:
         """The guarded ``limelight_spans_enrich`` implementations, in priority order,
         each callable as ``(span, parent_context)``."""
         callers: list[Callable[..., Any]] = []
@@ -460,11 +460,11 @@ class PluginManager:
                 callers.append(call)
         return callers
 
-    def interceptors(self, telemetry: TelemetryView) -> list[tuple[str, Interceptor]]:
+    def interceptors_provide(self, telemetry: TelemetryView) -> list[tuple[str, Interceptor]]:
         """``limelight_interceptors_provide``: ``(plugin, interceptor)`` pairs."""
         return self._collect("limelight_interceptors_provide", telemetry=telemetry)
 
-    def config_variables(self) -> list[tuple[str, EnvVar[Any]]]:
+    def config_declare(self) -> list[tuple[str, EnvVar[Any]]]:
         """``limelight_config_declare``: ``(plugin, variable)`` pairs."""
         return self._collect("limelight_config_declare")
 

@@ -234,7 +234,7 @@ class Telemetry:
         for problem in config.problems:
             REPORTER(problem)
         self.plugins.load(config, entry_points=self._entry_points, extra=self._extra_plugins)
-        self.plugins.configure(config)
+        self.plugins.lifecycle_configure(config)
         try:
             if not config.sdk_disabled:
                 self._build()
@@ -243,7 +243,7 @@ class Telemetry:
             raise
         self.started = True
         if not config.sdk_disabled:
-            self.plugins.start(self)
+            self.plugins.lifecycle_start(self)
             if self._install_globals:
                 _install_globals(self)
             if self._handle_signals:
@@ -263,29 +263,30 @@ class Telemetry:
             except (MetricConflictError, ValueError) as exc:
                 self.plugins.record_failure(plugin, "hook limelight_metrics_declare", exc)
 
-        sampler = self.plugins.spans_sampler(self) or build_sampler(config)
+        sampler = self.plugins.spans_provide_sampler(self) or build_sampler(config)
         provider = TracerProvider(sampler=sampler, resource=self.resource)
         self._tracer_provider = provider
         if self.plugins.has_impls("limelight_spans_enrich"):
-            provider.add_span_processor(OnStartProcessor(self.plugins.spans_on_start_callers()))
-        for plugin, exporter in self.plugins.spans_exporters(self):
+            provider.add_span_processor(OnStartProcessor(self.plugins.spans_enrich_callers()))
+        for plugin, exporter in self.plugins.spans_provide_exporters(self):
             processor = BoundedBatchSpanProcessor(exporter, plugin, config.batch, self.self_metrics)
             self.span_processors.append(processor)
             provider.add_span_processor(processor)
-        for _plugin, span_processor in self.plugins.spans_processors(self):
+        for _plugin, span_processor in self.plugins.spans_provide_processors(self):
             provider.add_span_processor(span_processor)
 
-        otel_readers = [r for _p, r in self.plugins.metrics_otel_readers(self)]
+        otel_readers = [r for _p, r in self.plugins.metrics_provide_otel_readers(self)]
         self._meter_provider = MeterProvider(
             metric_readers=otel_readers, resource=self.resource, shutdown_on_exit=False
         )
 
         self.interceptors = tuple(
             sorted(
-                (i for _p, i in self.plugins.interceptors(self)), key=lambda i: (i.order, i.name)
+                (i for _p, i in self.plugins.interceptors_provide(self)),
+                key=lambda i: (i.order, i.name),
             )
         )
-        self.readers = list(self.plugins.metrics_readers(self))
+        self.readers = list(self.plugins.metrics_provide_readers(self))
         started = []
         for plugin, reader in self.readers:
             try:
@@ -348,7 +349,9 @@ class Telemetry:
         if self.config.sdk_disabled:
             return True
 
-        ok = _run_bounded(lambda: self.plugins.stop(self, remaining()), remaining(), "plugins")
+        ok = _run_bounded(
+            lambda: self.plugins.lifecycle_stop(self, remaining()), remaining(), "plugins"
+        )
         for processor in self.span_processors:
             ok = processor.close(remaining()) and ok
         for plugin, reader in self.readers:
