@@ -190,6 +190,12 @@ class TestOtlp:
                 "http://localhost:4318/v1/traces",
             ),
             ("OTEL_EXPORTER_OTLP_INSECURE", "maybe", "insecure", None),
+            (
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+                "ftp://collector",
+                "endpoint",
+                "http://localhost:4318/v1/traces",
+            ),
         ],
     )
     def test_invalid_values_fall_back_with_a_report(

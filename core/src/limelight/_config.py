@@ -109,36 +109,27 @@ def _otlp_settings(b: _Builder, signal: str) -> OtlpSettings:
         return b.read(f"otlp_{signal}.{key}", generic[key])
 
     protocol = pick("protocol") or "http/protobuf"
-    if b.sources[f"otlp_{signal}.protocol"] == "default":
-        b.sources[f"otlp_{signal}.protocol"] = "default"
     is_http = protocol != "grpc"
     default_base = "http://localhost:4318" if is_http else "http://localhost:4317"
     default_endpoint = f"{default_base}/v1/{signal}" if is_http else default_base
-
     source_key = f"otlp_{signal}.endpoint"
-    endpoint = b.read(source_key, specific["endpoint"])
-    if endpoint:
-        if not _valid_url(endpoint, allow_schemeless=not is_http):
-            b.problem(
-                specific["endpoint"].name,
-                endpoint,
-                default_endpoint,
-                "expected an http:// or https:// URL",
-            )
-            endpoint, b.sources[source_key] = default_endpoint, "default"
-    else:
-        base = b.read(source_key, generic["endpoint"])
-        if base and not _valid_url(base, allow_schemeless=not is_http):
-            b.problem(
-                generic["endpoint"].name, base, default_base, "expected an http:// or https:// URL"
-            )
-            base, b.sources[source_key] = "", "default"
-        if not base:
-            endpoint = default_endpoint
-        elif is_http:
-            endpoint = base.rstrip("/") + f"/v1/{signal}"
-        else:
-            endpoint = base
+
+    def checked(var: EnvVar[str], fallback: str) -> str:
+        """*var*'s URL, or ``""`` (reported, falling back to *fallback*) when malformed."""
+        value = b.read(source_key, var)
+        if value and not _valid_url(value, allow_schemeless=not is_http):
+            b.problem(var.name, value, fallback, "expected an http:// or https:// URL")
+            b.sources[source_key] = "default"
+            return ""
+        return value
+
+    endpoint = checked(specific["endpoint"], default_endpoint)
+    if not endpoint and not b.environ.get(specific["endpoint"].name, "").strip():
+        # no signal-specific endpoint: the generic one, with the signal's path for HTTP
+        base = checked(generic["endpoint"], default_base)
+        if base:
+            endpoint = base.rstrip("/") + f"/v1/{signal}" if is_http else base
+    endpoint = endpoint or default_endpoint
 
     headers_key = f"otlp_{signal}.headers"
     headers: tuple[tuple[str, str], ...] = ()
