@@ -23,6 +23,7 @@ from limelight_hookspecs import (
 )
 
 from . import _env as env
+from ._propagation import known_propagators
 
 T = TypeVar("T")
 
@@ -179,23 +180,9 @@ def load_config(environ: Mapping[str, str] | None = None, **overrides: Any) -> C
 
     sdk_disabled = b.read("sdk_disabled", env.OTEL_SDK_DISABLED)
 
-    resource_raw = environ.get(env.OTEL_RESOURCE_ATTRIBUTES.name, "")
-    resource_attributes: dict[str, str] = {}
-    if resource_raw.strip():
-        pairs, bad = split_key_values(resource_raw)
-        if bad:
-            b.problem(
-                env.OTEL_RESOURCE_ATTRIBUTES.name,
-                resource_raw,
-                "no resource attributes",
-                f"malformed member {bad[0]!r} (expected key=value)",
-            )
-            b.sources["resource_attributes"] = "default"
-        else:
-            resource_attributes = dict(pairs)
-            b.sources["resource_attributes"] = env.OTEL_RESOURCE_ATTRIBUTES.name
-    else:
-        b.sources["resource_attributes"] = "default"
+    # a malformed value is discarded whole, as the specification says
+    resource_pairs = b.read("resource_attributes", env.OTEL_RESOURCE_ATTRIBUTES)
+    resource_attributes = dict(resource_pairs)
 
     service_name = b.read("service_name", env.OTEL_SERVICE_NAME)
     if not service_name and resource_attributes.get("service.name"):
@@ -244,8 +231,6 @@ def load_config(environ: Mapping[str, str] | None = None, **overrides: Any) -> C
             sampler_arg = None
 
     propagators = b.read("propagators", env.OTEL_PROPAGATORS)
-    from ._propagation import known_propagators
-
     known = known_propagators()
     valid = tuple(p for p in propagators if p in known or p == "none")
     for name in propagators:
