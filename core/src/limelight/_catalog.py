@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from limelight_hookspecs import EnvVar, MetricDeclaration
@@ -112,14 +112,17 @@ def metric_catalog_markdown() -> str:
     return "\n".join(lines) + "\n"
 
 
+def text_table(rows: Sequence[Sequence[object]], header: Sequence[str]) -> str:
+    """Rows as left-aligned columns under *header* and a rule (the CLI's tables)."""
+    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
+
+    def line(cells: Sequence[object]) -> str:
+        return "  ".join(str(c).ljust(w) for c, w in zip(cells, widths, strict=True)).rstrip()
+
+    return "\n".join([line(header), "  ".join("-" * w for w in widths), *map(line, rows)])
+
+
 def catalog_text() -> str:
     """The metric catalog as a plain-text table (``limelight catalog``)."""
     rows = [(d.name, d.kind.value, d.unit or "-", _labels(d), who) for who, d in declared_metrics()]
-    header = ("metric", "kind", "unit", "labels", "declared by")
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    out = [
-        "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip(),
-        "  ".join("-" * w for w in widths),
-    ]
-    out += ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
-    return "\n".join(out)
+    return text_table(rows, ("metric", "kind", "unit", "labels", "declared by"))

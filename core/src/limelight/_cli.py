@@ -1,4 +1,4 @@
-"""The ``limelight`` command: ``plugins``, ``config``, ``demo``."""
+"""The ``limelight`` command: ``plugins``, ``config``, ``catalog``, ``demo``."""
 
 from __future__ import annotations
 
@@ -11,21 +11,18 @@ from typing import Any
 import attrs
 import structlog
 
-from limelight_hookspecs import Config, EnvVar
+from limelight_hookspecs import Config
 
+from ._catalog import (
+    catalog_text,
+    config_reference_markdown,
+    metric_catalog_markdown,
+    text_table,
+)
 from ._config import load_config
-from ._plugins import PluginManager, discover
+from ._plugins import discover
 
 __all__ = ["main"]
-
-
-def _table(rows: Sequence[Sequence[str]], header: Sequence[str]) -> str:
-    widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
-    lines = ["  ".join(str(h).ljust(w) for h, w in zip(header, widths, strict=True)).rstrip()]
-    lines.append("  ".join("-" * w for w in widths))
-    for row in rows:
-        lines.append("  ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
-    return "\n".join(lines)
 
 
 def _plugins(args: argparse.Namespace) -> int:
@@ -52,7 +49,7 @@ def _plugins(args: argparse.Namespace) -> int:
         status = info.status if info.error is None else f"failed: {info.error}"
         rows.append((info.name, info.version or "-", str(info.priority), status, hooks or "-"))
     print("plugins (resolved order):")
-    print(_table(rows, ("name", "version", "priority", "status", "hooks")))
+    print(text_table(rows, ("name", "version", "priority", "status", "hooks")))
     if failures:
         print("\nload errors:")
         for failure in failures:
@@ -85,10 +82,6 @@ def _render(value: Any) -> str:
     return "(unset)" if value is None else str(value)
 
 
-def _plugin_variables(manager: PluginManager) -> list[tuple[str, EnvVar[Any]]]:
-    return manager.config_declare()
-
-
 def _config(args: argparse.Namespace) -> int:
     config = load_config()
     manager = discover(config)
@@ -97,14 +90,12 @@ def _config(args: argparse.Namespace) -> int:
         for name, value in _flatten(config)
     ]
     plugin_rows = []
-    for plugin, var in _plugin_variables(manager):
+    problems = list(config.problems)
+    for plugin, var in manager.config_declare():
         reading = var.read(config.environ)
         plugin_rows.append((var.name, _render(reading.value), reading.source, plugin))
-    problems = list(config.problems)
-    for _plugin, var in _plugin_variables(manager):
-        problem = var.read(config.environ).problem
-        if problem is not None:
-            problems.append(problem)
+        if reading.problem is not None:
+            problems.append(reading.problem)
     if args.json:
         print(
             json.dumps(
@@ -120,25 +111,21 @@ def _config(args: argparse.Namespace) -> int:
         )
         return 0
     print("effective configuration:")
-    print(_table(rows, ("setting", "value", "source")))
+    print(text_table(rows, ("setting", "value", "source")))
     if plugin_rows:
         print("\nplugin variables:")
-        print(_table(plugin_rows, ("variable", "value", "source", "plugin")))
+        print(text_table(plugin_rows, ("variable", "value", "source", "plugin")))
     if problems:
         print("\nproblems (the fallback is in use):")
         for problem in problems:
             print(f"  {problem.message()}")
     if args.variables:
-        from ._catalog import config_reference_markdown
-
         print()
         print(config_reference_markdown())
     return 0
 
 
 def _catalog(args: argparse.Namespace) -> int:
-    from ._catalog import catalog_text, metric_catalog_markdown
-
     print(metric_catalog_markdown() if args.markdown else catalog_text())
     return 0
 
