@@ -273,7 +273,7 @@ class TestSpanHooks:
         self, telemetry: Harness
     ) -> None:
         provider = telemetry.telemetry.tracer_provider
-        processors = provider._active_span_processor._span_processors
+        processors = provider.processors
         assert "OnStartProcessor" not in [type(p).__name__ for p in processors]
 
 
