@@ -90,20 +90,19 @@ def ensure_debian_package(package: str, binary: str) -> str | None:
     found = shutil.which(binary)
     if found:
         return found
-    apt = shutil.which("apt-get")
-    if apt is None:
+    apt_get = shutil.which("apt-get")
+    if apt_get is None:
         return None
     prefix: list[str] = [] if os.geteuid() == 0 else ["sudo", "-n"]
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    for args in (["install", "-y", "--no-install-recommends", package],):
-        result = subprocess.run(
-            [*prefix, apt, *args], env=env, capture_output=True, text=True, check=False, timeout=900
-        )
-        if result.returncode != 0:
-            subprocess.run(
-                [*prefix, apt, "update"], env=env, capture_output=True, check=False, timeout=900
-            )
-            subprocess.run(
-                [*prefix, apt, *args], env=env, capture_output=True, check=False, timeout=900
-            )
+
+    def apt(*args: str) -> int:
+        return subprocess.run(
+            [*prefix, apt_get, *args], env=env, capture_output=True, check=False, timeout=900
+        ).returncode
+
+    install = ("install", "-y", "--no-install-recommends", package)
+    if apt(*install) != 0:  # a stale package index: refresh it once and retry
+        apt("update")
+        apt(*install)
     return shutil.which(binary)
