@@ -137,6 +137,24 @@ class TestExportToReceiver:
         assert first is not None
         assert second is not None
 
+    def test_stop_pushes_the_store_once(
+        self, receiver: OtlpReceiver, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        harness = Harness(plugins=[plugin], env=_env(receiver)).start()
+        harness.store.counter("jobs_total", "Jobs.").inc()
+        exporter = _reader(harness).exporter
+        export = exporter.export
+        pushed: list[object] = []
+
+        def counting(data: Any, **kwargs: Any) -> Any:
+            pushed.append(data)
+            return export(data, **kwargs)
+
+        monkeypatch.setattr(exporter, "export", counting)
+        assert harness.telemetry.stop()
+        assert len(pushed) == 1
+        assert receiver.wait_for_metric("jobs_total") is not None
+
     def test_stop_flushes_every_queued_span(self, receiver: OtlpReceiver) -> None:
         env = _env(receiver, OTEL_BSP_SCHEDULE_DELAY="600000")
         count = 300

@@ -147,11 +147,12 @@ def to_metrics_data(
 
 
 class OtlpMetricsReader:
-    """Pushes the metric store over OTLP every *interval* seconds and once more on shutdown.
+    """Pushes the metric store over OTLP every *interval* seconds and on :meth:`force_flush`.
 
     Exports run in one worker thread; :meth:`force_flush` and :meth:`shutdown`
     wait for it with a deadline, so a down or slow endpoint never holds the
-    caller longer than its timeout. A failed export is counted in
+    caller longer than its timeout. When telemetry stops, the core calls
+    :meth:`force_flush` (the last push) and then :meth:`shutdown`. A failed export is counted in
     ``limelight_export_errors_total{exporter}``; a warning is logged when
     failures start and an info line when they stop, never once per export.
 
@@ -214,11 +215,13 @@ class OtlpMetricsReader:
         return self._request(timeout)
 
     def shutdown(self, timeout: float) -> None:
-        """Export a last time, stop the thread and shut the exporter down, within *timeout*."""
-        deadline = time.monotonic() + timeout
+        """Stop the thread and shut the exporter down, within *timeout*.
+
+        It does not push: the core's :meth:`force_flush` just before it was the last push.
+        """
         if self._closing:
             return
-        self._request(timeout)
+        deadline = time.monotonic() + timeout
         self._closing = True
         self._wake.set()
         worker = self._worker
