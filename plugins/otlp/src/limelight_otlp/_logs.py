@@ -48,9 +48,8 @@ def gate_for(*logger_names: str) -> LogGate:
     with _LOCK:
         gate = _GATES.get(logger_names[0])
         if gate is None:
-            gate = LogGate()
-            _GATES[logger_names[0]] = gate
-            for name in logger_names:
-                logging.getLogger(name).addFilter(gate)
+            gate = _GATES[logger_names[0]] = LogGate()
+        for name in logger_names:
+            logging.getLogger(name).addFilter(gate)  # no-op when already there
         gate.reset()
         return gate
