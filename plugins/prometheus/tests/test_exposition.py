@@ -126,11 +126,7 @@ class TestStandaloneServer:
 
     def test_serves_the_store_on_the_configured_host_and_port(self) -> None:
         port = free_port()
-        env = {
-            "OTEL_EXPORTER_PROMETHEUS_HOST": "127.0.0.1",
-            "OTEL_EXPORTER_PROMETHEUS_PORT": str(port),
-        }
-        with Harness(plugins=[plugin], env=env) as harness:
+        with Harness(plugins=[plugin], env=_bind("127.0.0.1", port)) as harness:
             jobs = harness.store.counter("jobs_total", "Jobs run.", ["queue"])
             jobs.labels("mail").inc(3)
             response = httpx.get(f"http://127.0.0.1:{port}/metrics")
@@ -214,11 +210,7 @@ class TestStandaloneServer:
             taken.bind(("127.0.0.1", 0))
             taken.listen()
             port = taken.getsockname()[1]
-            env = {
-                "OTEL_EXPORTER_PROMETHEUS_HOST": "127.0.0.1",
-                "OTEL_EXPORTER_PROMETHEUS_PORT": str(port),
-            }
-            with Harness(plugins=[plugin], env=env) as harness:
+            with Harness(plugins=[plugin], env=_bind("127.0.0.1", port)) as harness:
                 jobs = harness.store.counter("jobs_total", "Jobs run.")
                 jobs.inc()
                 failures = harness.telemetry.plugins.failures
