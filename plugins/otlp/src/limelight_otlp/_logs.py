@@ -24,13 +24,11 @@ class LogGate(logging.Filter):
     def __init__(self) -> None:
         super().__init__()
         self._passed = False
-        self.suppressed = 0
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.levelno < logging.WARNING:
             return True
         if self._passed:
-            self.suppressed += 1
             return False
         self._passed = True
         return True
