@@ -70,8 +70,9 @@ def bench_scrape() -> list[tuple[str, str, str]]:
     counter = telemetry.store.counter("bench_requests_total", "Requests.", ["route", "status"])
     for i in range(SERIES):
         counter.labels(f"/route/{i // 10}", str(200 + i % 10)).inc(i)
-    reader = next(r for _p, r in telemetry.readers if isinstance(r, PrometheusReader))
-    url = reader.url or ""
+    reader = PrometheusReader.of(telemetry)
+    url = reader.url if reader is not None else None
+    assert url is not None, "the Prometheus server is not running"
 
     peer_registry = prometheus_client.CollectorRegistry()
     peer = prometheus_client.Counter(

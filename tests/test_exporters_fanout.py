@@ -40,9 +40,8 @@ class TestFanOut:
                 orders.labels("web").inc()
                 latency.labels("web").observe(0.042)
 
-                reader = next(
-                    r for p, r in harness.telemetry.readers if isinstance(r, PrometheusReader)
-                )
+                reader = PrometheusReader.of(harness.telemetry)
+                assert reader is not None
                 assert reader.url is not None
                 scraped = httpx.get(reader.url).text
             counter = receiver.wait_for_metric("orders_total")
@@ -105,9 +104,8 @@ class TestInstalledCatalog:
                         child.set(3)
                     else:
                         child.inc()
-            reader = next(
-                r for p, r in harness.telemetry.readers if isinstance(r, PrometheusReader)
-            )
+            reader = PrometheusReader.of(harness.telemetry)
+            assert reader is not None
             text = httpx.get(reader.url or "").text
         passed, output = promtool_check_metrics(text)
         assert passed, output

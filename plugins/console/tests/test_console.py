@@ -9,7 +9,7 @@ import time
 import limelight_console
 import pytest
 from limelight_console import ConsoleSpanProcessor, plugin, render_metrics
-from opentelemetry import propagate
+from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind
 
 import limelight
@@ -35,6 +35,11 @@ def checkout() -> None:
 
 def _lines(text: str) -> list[str]:
     return [line for line in text.splitlines() if line.strip()]
+
+
+def _tree(lines: list[str]) -> list[str]:
+    """The tree part of printed span lines (without trace headers and durations)."""
+    return [line.strip().split("  ", 1)[1] for line in lines if not line.startswith("trace ")]
 
 
 class TestTraceTree:
@@ -83,6 +88,28 @@ class TestTraceTree:
         lines = _lines(out.getvalue())
         assert lines[0] == "trace 0af7651916cd43dd8448eb211c80319c"
         assert "GET /items [server]" in lines[1]
+
+    def test_local_roots_of_one_trace_are_printed_apart(self) -> None:
+        out = io.StringIO()
+        with Harness() as harness:
+            harness.telemetry.tracer_provider.add_span_processor(
+                ConsoleSpanProcessor(out, attributes=False)
+            )
+            tracer = harness.telemetry.tracer("t")
+            incoming = {"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}
+            ctx = propagate.extract(incoming)
+            first = tracer.start_span("first", context=ctx)
+            second = tracer.start_span("second", context=ctx)
+            with trace.use_span(second):
+                tracer.start_span("second.child").end()
+            with trace.use_span(first), tracer.start_as_current_span("first.child"):
+                tracer.start_span("first.grandchild").end()
+            first.end()
+            printed_first = _lines(out.getvalue())
+            second.end()
+        first_tree = ["first", "└─ first.child", "   └─ first.grandchild"]
+        assert _tree(printed_first) == first_tree
+        assert _tree(_lines(out.getvalue())) == [*first_tree, "second", "└─ second.child"]
 
     def test_spans_that_outlive_their_root_are_printed_at_shutdown(self) -> None:
         out = io.StringIO()

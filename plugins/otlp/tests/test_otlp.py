@@ -13,7 +13,13 @@ import grpc  # type: ignore[import-untyped]
 import limelight_otlp
 import pytest
 import structlog
-from limelight_otlp import OtlpMetricsReader, plugin, to_metrics_data
+from limelight_otlp import (
+    OtlpMetricsReader,
+    build_metric_exporter,
+    build_span_exporter,
+    plugin,
+    to_metrics_data,
+)
 from limelight_testsupport import free_port
 from limelight_testsupport.otlp import OtlpReceiver, otlp_receiver
 from opentelemetry.proto.collector.metrics.v1 import (
@@ -136,6 +142,24 @@ class TestExportToReceiver:
             )
         assert first is not None
         assert second is not None
+
+    def test_stop_pushes_the_store_once(
+        self, receiver: OtlpReceiver, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        harness = Harness(plugins=[plugin], env=_env(receiver)).start()
+        harness.store.counter("jobs_total", "Jobs.").inc()
+        exporter = _reader(harness).exporter
+        export = exporter.export
+        pushed: list[object] = []
+
+        def counting(data: Any, **kwargs: Any) -> Any:
+            pushed.append(data)
+            return export(data, **kwargs)
+
+        monkeypatch.setattr(exporter, "export", counting)
+        assert harness.telemetry.stop()
+        assert len(pushed) == 1
+        assert receiver.wait_for_metric("jobs_total") is not None
 
     def test_stop_flushes_every_queued_span(self, receiver: OtlpReceiver) -> None:
         env = _env(receiver, OTEL_BSP_SCHEDULE_DELAY="600000")
@@ -262,6 +286,23 @@ class TestGrpc:
         assert collector.spans == ["over-grpc"]
         assert "jobs_total" in collector.metrics
         assert ("x-tenant", "acme") in collector.metadata
+
+    def test_both_grpc_exporters_have_their_logs_gated(self) -> None:
+        config = limelight.load_config(
+            {"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://x:1"}
+        )
+        span_exporter, span_gate = build_span_exporter(config)
+        metric_exporter, metric_gate = build_metric_exporter(config)
+        try:
+            for exporter, gate in ((span_exporter, span_gate), (metric_exporter, metric_gate)):
+                for name in (
+                    type(exporter).__module__,
+                    "opentelemetry.exporter.otlp.proto.grpc.exporter",
+                ):
+                    assert gate in logging.getLogger(name).filters, name
+        finally:
+            span_exporter.shutdown()
+            metric_exporter.shutdown()
 
 
 class TestSelection:

@@ -15,6 +15,7 @@ from limelight_prometheus import (
     make_wsgi_app,
     plugin,
 )
+from limelight_prometheus._env import parse_server_mode
 from limelight_testsupport import free_port
 from limelight_testsupport.prometheus import promtool_check_metrics
 from prometheus_client import parser as text_parser
@@ -125,11 +126,7 @@ class TestStandaloneServer:
 
     def test_serves_the_store_on_the_configured_host_and_port(self) -> None:
         port = free_port()
-        env = {
-            "OTEL_EXPORTER_PROMETHEUS_HOST": "127.0.0.1",
-            "OTEL_EXPORTER_PROMETHEUS_PORT": str(port),
-        }
-        with Harness(plugins=[plugin], env=env) as harness:
+        with Harness(plugins=[plugin], env=_bind("127.0.0.1", port)) as harness:
             jobs = harness.store.counter("jobs_total", "Jobs run.", ["queue"])
             jobs.labels("mail").inc(3)
             response = httpx.get(f"http://127.0.0.1:{port}/metrics")
@@ -213,11 +210,7 @@ class TestStandaloneServer:
             taken.bind(("127.0.0.1", 0))
             taken.listen()
             port = taken.getsockname()[1]
-            env = {
-                "OTEL_EXPORTER_PROMETHEUS_HOST": "127.0.0.1",
-                "OTEL_EXPORTER_PROMETHEUS_PORT": str(port),
-            }
-            with Harness(plugins=[plugin], env=env) as harness:
+            with Harness(plugins=[plugin], env=_bind("127.0.0.1", port)) as harness:
                 jobs = harness.store.counter("jobs_total", "Jobs run.")
                 jobs.inc()
                 failures = harness.telemetry.plugins.failures
@@ -299,6 +292,30 @@ class TestPromtool:
             if s.name == "log_emissions_total"
         }
         assert dict.fromkeys(HOSTILE, 1.0) == values
+
+
+@pytest.mark.parametrize(
+    ("raw", "mode"),
+    [
+        ("auto", "auto"),
+        (" AUTO ", "auto"),
+        ("true", "true"),
+        ("On", "true"),
+        ("1", "true"),
+        ("yes", "true"),
+        ("false", "false"),
+        ("off", "false"),
+        ("0", "false"),
+        ("no", "false"),
+    ],
+)
+def test_server_mode_values(raw: str, mode: str) -> None:
+    assert parse_server_mode(raw) == mode
+
+
+def test_an_unknown_server_mode_is_refused() -> None:
+    with pytest.raises(ValueError, match="auto, true or false"):
+        parse_server_mode("sometimes")
 
 
 def test_public_api() -> None:

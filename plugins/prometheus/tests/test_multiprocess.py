@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
-from limelight_testsupport import free_port, wait_for_port
+from limelight_testsupport import free_port, stop_process, wait_for_port
 from prometheus_client import parser
 
 APP_DIR = Path(__file__).parent / "mpapp"
@@ -73,12 +73,7 @@ def gunicorn(tmp_path: Path) -> Iterator[Server]:
             pytest.fail(f"gunicorn did not start: {log.read_text()}")
         yield Server(port, process, log)
     finally:
-        process.terminate()
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
+        stop_process(process, timeout=15)
 
 
 class TestGunicornWorkers:

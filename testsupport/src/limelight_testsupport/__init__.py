@@ -16,9 +16,11 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
+from typing import Any
 
 import pytest
 
@@ -27,6 +29,7 @@ __all__ = [
     "free_port",
     "require_tcp",
     "services_required",
+    "stop_process",
     "unavailable",
     "wait_for_port",
 ]
@@ -78,6 +81,20 @@ def wait_for_port(host: str, port: int, timeout: float = 15.0) -> bool:
             return True
         time.sleep(0.05)
     return False
+
+
+def stop_process(
+    process: subprocess.Popen[Any], timeout: float = 10.0, sig: int = signal.SIGTERM
+) -> None:
+    """Send *sig* to *process* and reap it; kill it when it is still running after *timeout*."""
+    if process.poll() is not None:
+        return
+    process.send_signal(sig)
+    try:
+        process.wait(timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
 
 
 def ensure_debian_package(package: str, binary: str) -> str | None:

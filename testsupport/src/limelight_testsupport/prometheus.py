@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import tempfile
 import time
@@ -14,7 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from . import ensure_debian_package, free_port, unavailable, wait_for_port
+from . import ensure_debian_package, free_port, stop_process, unavailable, wait_for_port
 
 __all__ = [
     "PrometheusError",
@@ -30,7 +29,7 @@ class PrometheusError(RuntimeError):
 
 
 def _binary(name: str) -> str | None:
-    return shutil.which(name) or ensure_debian_package("prometheus", name)
+    return ensure_debian_package("prometheus", name)
 
 
 def require_promtool() -> str:
@@ -153,14 +152,8 @@ class PrometheusServer:
 
     def stop(self) -> None:
         """Stop the server and delete its data."""
-        process = self._process
-        if process is not None and process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(5)
+        if self._process is not None:
+            stop_process(self._process)
         self._process = None
         if self._dir is not None:
             self._log.close()

@@ -7,8 +7,7 @@ import sys
 import threading
 from typing import TextIO
 
-from opentelemetry.context import Context
-from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 
 from limelight_hookspecs import SnapshotSource
 
@@ -39,9 +38,6 @@ class ConsoleSpanProcessor(SpanProcessor):
         self._pending: collections.OrderedDict[int, list[ReadableSpan]] = collections.OrderedDict()
         self._count = 0
 
-    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
-        return None
-
     def on_end(self, span: ReadableSpan) -> None:
         ctx = span.context
         if ctx is None or not ctx.trace_flags.sampled:
@@ -53,8 +49,7 @@ class ConsoleSpanProcessor(SpanProcessor):
             spans.append(span)
             self._count += 1
             if local_root:
-                tree = _subtree(spans, ctx.span_id)
-                kept = [s for s in spans if s not in tree]
+                tree, kept = _split_subtree(spans, span)
                 self._count -= len(tree)
                 if kept:
                     self._pending[ctx.trace_id] = kept
@@ -72,13 +67,7 @@ class ConsoleSpanProcessor(SpanProcessor):
             self._write(overflow)
 
     def _write(self, spans: list[ReadableSpan]) -> None:
-        lines = render_trace(spans, self._attributes)
-        stream = self._stream if self._stream is not None else sys.stderr
-        try:
-            stream.write("\n".join(lines) + "\n")
-            stream.flush()
-        except (OSError, ValueError):  # closed stream: nothing to do in development output
-            pass
+        _write_lines(self._stream, render_trace(spans, self._attributes))
 
     def shutdown(self) -> None:
         self.force_flush()
@@ -94,25 +83,32 @@ class ConsoleSpanProcessor(SpanProcessor):
         return True
 
 
-def _subtree(spans: list[ReadableSpan], root_id: int) -> list[ReadableSpan]:
-    """*root_id*'s span and its finished descendants among *spans*."""
-    wanted = {root_id}
-    out: list[ReadableSpan] = []
-    remaining = list(spans)
-    changed = True
-    while changed:
-        changed = False
-        for span in list(remaining):
-            ctx = span.context
-            if ctx is None:
-                continue
-            parent = span.parent.span_id if span.parent is not None else None
-            if ctx.span_id in wanted or parent in wanted:
-                wanted.add(ctx.span_id)
-                out.append(span)
-                remaining.remove(span)
-                changed = True
-    return out
+def _write_lines(stream: TextIO | None, lines: list[str]) -> None:
+    """Write *lines* to *stream* (``sys.stderr`` as it is now when ``None``) in one write."""
+    out = stream if stream is not None else sys.stderr
+    try:
+        out.write("\n".join(lines) + "\n")
+        out.flush()
+    except (OSError, ValueError):  # closed stream: nothing to do in development output
+        pass
+
+
+def _split_subtree(
+    spans: list[ReadableSpan], root: ReadableSpan
+) -> tuple[list[ReadableSpan], list[ReadableSpan]]:
+    """*root* with its finished descendants among *spans*, and the other spans."""
+    by_parent: dict[int, list[ReadableSpan]] = {}
+    for span in spans:
+        if span.parent is not None and span is not root:
+            by_parent.setdefault(span.parent.span_id, []).append(span)
+    tree = [root]
+    for span in tree:  # grows while it is walked: breadth first
+        if span.context is not None:
+            tree.extend(by_parent.get(span.context.span_id, ()))
+    if len(tree) == len(spans):
+        return tree, []
+    in_tree = {id(span) for span in tree}
+    return tree, [span for span in spans if id(span) not in in_tree]
 
 
 class ConsoleMetricsSummary:
@@ -138,10 +134,4 @@ class ConsoleMetricsSummary:
         if self._printed:
             return
         self._printed = True
-        lines = render_metrics(self.store.snapshot())
-        stream = self._stream if self._stream is not None else sys.stderr
-        try:
-            stream.write("\n".join(lines) + "\n")
-            stream.flush()
-        except (OSError, ValueError):
-            pass
+        _write_lines(self._stream, render_metrics(self.store.snapshot()))

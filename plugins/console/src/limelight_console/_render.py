@@ -82,9 +82,7 @@ def render_trace(spans: Sequence[ReadableSpan], attributes: bool = True) -> list
 
     def walk(span: ReadableSpan, prefix: str, branch: str) -> None:
         rows.append((format_duration(_duration(span)), prefix + branch + _label(span, attributes)))
-        kids = children.get(span.context.span_id if span.context is not None else None, [])
-        if span.context is None:
-            kids = []
+        kids = children.get(span.context.span_id, []) if span.context is not None else []
         below = prefix + ("" if not branch else ("   " if branch == "└─ " else "│  "))
         for i, kid in enumerate(kids):
             walk(kid, below, "└─ " if i == len(kids) - 1 else "├─ ")
@@ -104,10 +102,8 @@ def _labels(labels: Mapping[str, str]) -> str:
     return "{" + inner + "}"
 
 
-def _quantile_bound(point: HistogramPoint, q: float) -> float | None:
+def _quantile_bound(point: HistogramPoint, q: float) -> float:
     """The upper bound of the bucket holding quantile *q* (``inf`` past the last bound)."""
-    if point.count == 0:
-        return None
     rank = q * point.count
     for bound, cumulative in zip(
         (*point.bounds, float("inf")), point.cumulative_counts(), strict=True
@@ -145,7 +141,7 @@ def render_metrics(snapshot: MetricsSnapshot) -> list[str]:
                 mean = point.sum / point.count
                 text = (
                     f"count={point.count} mean={_value(mean, unit)} "
-                    f"p50≤{_value(p50 or 0.0, unit)} p99≤{_value(p99 or 0.0, unit)}"
+                    f"p50≤{_value(p50, unit)} p99≤{_value(p99, unit)}"
                 )
             else:
                 if family.kind is MetricKind.COUNTER and point.value == 0:

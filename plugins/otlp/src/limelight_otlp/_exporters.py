@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -93,42 +94,33 @@ def _http_kwargs(settings: OtlpSettings) -> dict[str, Any]:
     }
 
 
+def _build(config: Config, signal: str, module: str, class_name: str) -> tuple[Any, LogGate]:
+    """The OTLP exporter of *signal* for its protocol and its log gate.
+
+    *module* and *class_name* name the exporter under
+    ``opentelemetry.exporter.otlp.proto.{grpc,http}``; it is imported only
+    when chosen, so gRPC is loaded only for ``grpc``.
+    """
+    settings = config.otlp_traces if signal == "traces" else config.otlp_metrics
+    grpc = effective_protocol(config, settings, signal) == "grpc"
+    found = importlib.import_module(
+        f"opentelemetry.exporter.otlp.proto.{'grpc' if grpc else 'http'}.{module}"
+    )
+    kwargs = _grpc_kwargs(settings) if grpc else _http_kwargs(settings)
+    exporter = getattr(found, class_name)(**kwargs)
+    # the gRPC exporters log their failures through their shared base module's logger
+    loggers = (_GRPC_LOGGER, found.__name__) if grpc else (found.__name__,)
+    return exporter, gate_for(*loggers)
+
+
 def build_span_exporter(config: Config) -> tuple[SpanExporter, LogGate]:
     """The OTLP span exporter for ``config.otlp_traces`` and its log gate."""
-    settings = config.otlp_traces
-    exporter: SpanExporter
-    if effective_protocol(config, settings, "traces") == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import (
-            OTLPSpanExporter as GrpcSpanExporter,
-        )
-
-        exporter = GrpcSpanExporter(**_grpc_kwargs(settings))
-        return exporter, gate_for(_GRPC_LOGGER, type(exporter).__module__)
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import (
-        OTLPSpanExporter as HttpSpanExporter,
-    )
-
-    exporter = HttpSpanExporter(**_http_kwargs(settings))
-    return exporter, gate_for(type(exporter).__module__)
+    return _build(config, "traces", "trace_exporter", "OTLPSpanExporter")
 
 
 def build_metric_exporter(config: Config) -> tuple[MetricExporter, LogGate]:
     """The OTLP metric exporter for ``config.otlp_metrics`` and its log gate."""
-    settings = config.otlp_metrics
-    exporter: MetricExporter
-    if effective_protocol(config, settings, "metrics") == "grpc":
-        from opentelemetry.exporter.otlp.proto.grpc.metric_exporter import (
-            OTLPMetricExporter as GrpcMetricExporter,
-        )
-
-        exporter = GrpcMetricExporter(**_grpc_kwargs(settings))
-        return exporter, gate_for(_GRPC_LOGGER, type(exporter).__module__)
-    from opentelemetry.exporter.otlp.proto.http.metric_exporter import (
-        OTLPMetricExporter as HttpMetricExporter,
-    )
-
-    exporter = HttpMetricExporter(**_http_kwargs(settings))
-    return exporter, gate_for(type(exporter).__module__)
+    return _build(config, "metrics", "metric_exporter", "OTLPMetricExporter")
 
 
 class GatedSpanExporter(SpanExporter):

@@ -24,13 +24,11 @@ class LogGate(logging.Filter):
     def __init__(self) -> None:
         super().__init__()
         self._passed = False
-        self.suppressed = 0
 
     def filter(self, record: logging.LogRecord) -> bool:
         if record.levelno < logging.WARNING:
             return True
         if self._passed:
-            self.suppressed += 1
             return False
         self._passed = True
         return True
@@ -48,9 +46,8 @@ def gate_for(*logger_names: str) -> LogGate:
     with _LOCK:
         gate = _GATES.get(logger_names[0])
         if gate is None:
-            gate = LogGate()
-            _GATES[logger_names[0]] = gate
-            for name in logger_names:
-                logging.getLogger(name).addFilter(gate)
+            gate = _GATES[logger_names[0]] = LogGate()
+        for name in logger_names:
+            logging.getLogger(name).addFilter(gate)  # no-op when already there
         gate.reset()
         return gate

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 from collections.abc import Sequence
@@ -47,21 +48,13 @@ _log = structlog.get_logger("limelight.otlp")
 _CUMULATIVE = AggregationTemporality.CUMULATIVE
 
 
+@functools.cache
 def _scope() -> InstrumentationScope:
     try:
         core_version: str | None = version("limelight")
     except PackageNotFoundError:  # pragma: no cover - source tree
         core_version = None
     return InstrumentationScope("limelight", core_version)
-
-
-def _exemplars(point: HistogramPoint) -> list[OtelExemplar]:
-    out = []
-    for ex in point.exemplars:
-        if ex is None:
-            continue
-        out.append(_exemplar(ex))
-    return out
 
 
 def _exemplar(ex: Exemplar) -> OtelExemplar:
@@ -95,7 +88,7 @@ def _metric(family: MetricFamily, now: int) -> Metric | None:
                     # Prometheus histograms keep no min/max: left unset in OTLP
                     min=None,  # type: ignore[arg-type]
                     max=None,  # type: ignore[arg-type]
-                    exemplars=_exemplars(p),
+                    exemplars=[_exemplar(ex) for ex in p.exemplars if ex is not None],
                 )
                 for p in hist_points
             ],
@@ -147,11 +140,12 @@ def to_metrics_data(
 
 
 class OtlpMetricsReader:
-    """Pushes the metric store over OTLP every *interval* seconds and once more on shutdown.
+    """Pushes the metric store over OTLP every *interval* seconds and on :meth:`force_flush`.
 
     Exports run in one worker thread; :meth:`force_flush` and :meth:`shutdown`
     wait for it with a deadline, so a down or slow endpoint never holds the
-    caller longer than its timeout. A failed export is counted in
+    caller longer than its timeout. When telemetry stops, the core calls
+    :meth:`force_flush` (the last push) and then :meth:`shutdown`. A failed export is counted in
     ``limelight_export_errors_total{exporter}``; a warning is logged when
     failures start and an info line when they stop, never once per export.
 
@@ -197,7 +191,6 @@ class OtlpMetricsReader:
         self._closing = False
         self._failing = False
         self._worker: threading.Thread | None = None
-        self.exports = 0
         self.failures = 0
 
     # -- StoreReader ----------------------------------------------------------------------
@@ -214,11 +207,13 @@ class OtlpMetricsReader:
         return self._request(timeout)
 
     def shutdown(self, timeout: float) -> None:
-        """Export a last time, stop the thread and shut the exporter down, within *timeout*."""
-        deadline = time.monotonic() + timeout
+        """Stop the thread and shut the exporter down, within *timeout*.
+
+        It does not push: the core's :meth:`force_flush` just before it was the last push.
+        """
         if self._closing:
             return
-        self._request(timeout)
+        deadline = time.monotonic() + timeout
         self._closing = True
         self._wake.set()
         worker = self._worker
@@ -304,10 +299,6 @@ class OtlpMetricsReader:
             ok, error = False, repr(exc)
         finally:
             detach(token)
-        with self._cond:
-            self.exports += 1
-            if not ok:
-                self.failures += 1
         if ok:
             if self._gate is not None:
                 self._gate.reset()
@@ -315,6 +306,8 @@ class OtlpMetricsReader:
                 self._failing = False
                 _log.info("metric export recovered", exporter=self.name)
             return True
+        with self._cond:
+            self.failures += 1
         self._self_metrics.export_error(self.name)
         if not self._failing:
             self._failing = True

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from limelight_hookspecs import EnvVar, parse_int, parse_str
+from limelight_hookspecs import EnvVar, parse_bool, parse_int, parse_str
 
 __all__ = [
     "LIMELIGHT_PROMETHEUS_SERVER",
@@ -12,18 +12,15 @@ __all__ = [
     "parse_server_mode",
 ]
 
-_SERVER_MODES = ("auto", "true", "false")
-
 
 def parse_server_mode(raw: str) -> str:
     """``auto``, ``true`` or ``false`` (also ``1``/``0``, ``yes``/``no``, ``on``/``off``)."""
-    value = raw.strip().lower()
-    value = {"1": "true", "yes": "true", "on": "true", "0": "false", "no": "false"}.get(
-        value, "false" if value == "off" else value
-    )
-    if value not in _SERVER_MODES:
-        raise ValueError("expected auto, true or false")
-    return value
+    if raw.strip().lower() == "auto":
+        return "auto"
+    try:
+        return "true" if parse_bool(raw) else "false"
+    except ValueError:
+        raise ValueError("expected auto, true or false") from None
 
 
 OTEL_EXPORTER_PROMETHEUS_HOST = EnvVar(

@@ -38,10 +38,6 @@ _MP_REGISTRIES: dict[str, CollectorRegistry] = {}
 _MP_LOCK = threading.Lock()
 
 
-def _env_dir() -> str | None:
-    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
-
-
 def multiprocess_dir() -> str | None:
     """The multiprocess directory when prometheus_client runs in multiprocess mode.
 
@@ -51,7 +47,7 @@ def multiprocess_dir() -> str | None:
     is reported once and the process's own values are served.
     """
     global _LATE_WARNED
-    path = _env_dir()
+    path = os.environ.get("PROMETHEUS_MULTIPROC_DIR") or None
     if values.ValueClass is values.MutexValue:
         if path and not _LATE_WARNED:
             _LATE_WARNED = True

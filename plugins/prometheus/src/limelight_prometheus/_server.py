@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 import prometheus_client
@@ -38,6 +39,7 @@ class MetricsServer:
 
     def close(self, timeout: float = 5.0) -> bool:
         """Stop serving; true when the server thread ended within *timeout*."""
+        deadline = time.monotonic() + timeout
         done = threading.Event()
 
         def stop() -> None:
@@ -50,7 +52,7 @@ class MetricsServer:
         threading.Thread(target=stop, name="limelight-prometheus-stop", daemon=True).start()
         if not done.wait(timeout):
             return False
-        self._thread.join(max(0.0, timeout))
+        self._thread.join(max(0.0, deadline - time.monotonic()))
         return not self._thread.is_alive()
 
 
