@@ -252,11 +252,12 @@ class SnapshotSource(Protocol):
 class StoreReader(Protocol):
     """A metric exporter that reads the store, contributed by ``limelight_metrics_provide_readers``.
 
-    The core calls :meth:`start` once the store holds every declaration,
-    :meth:`force_flush` and then :meth:`shutdown` when telemetry stops, each
+    The core calls :meth:`start` once the store holds every declaration, and
+    when telemetry stops, :meth:`force_flush` and then :meth:`shutdown`, each
     bounded by *timeout* seconds. A pull exporter (Prometheus) serves
-    ``store.snapshot()`` on request; a push exporter exports periodically and
-    once more on shutdown so nothing recorded before stop is lost.
+    ``store.snapshot()`` on request; a push exporter exports periodically, and
+    its final export is the ``force_flush`` at stop, so :meth:`shutdown` only
+    releases resources (a boot that fails half-way calls ``shutdown`` alone).
     """
 
     def start(self) -> None:
@@ -268,5 +269,5 @@ class StoreReader(Protocol):
         ...
 
     def shutdown(self, timeout: float) -> None:
-        """Stop serving or exporting and release resources."""
+        """Stop serving or exporting and release resources (no further export)."""
         ...
