@@ -13,7 +13,6 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import structlog
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
@@ -34,8 +33,6 @@ __all__ = [
     "op_label",
     "report_failure",
 ]
-
-_log = structlog.get_logger("limelight.kv")
 
 perf_counter = time.perf_counter
 
@@ -193,19 +190,15 @@ class Op:
     def reply(self, value: Any, elapsed: float) -> None:
         """Record a completed operation, ``not_found`` when *value* says the read found nothing."""
         missing = self.missing
-        if missing == NEVER or (value is not None if missing == IF_NONE else not self.empty(value)):
+        if missing == NEVER or (value is not None if missing == IF_NONE else self._found(value)):
             self._ok()
             self._ok_time(elapsed)
         else:
             self.not_found(elapsed)
 
-    def empty(self, value: Any) -> bool:
-        """Whether *value* is a reply that found nothing (for the slower rules)."""
-        if self.missing == IF_EMPTY:
-            return not value
-        if self.missing == IF_ALL_NONE:
-            return _all_none(value)
-        return value is None
+    def _found(self, value: Any) -> bool:
+        """Whether *value* found something, by the ``IF_EMPTY`` or ``IF_ALL_NONE`` rule."""
+        return not _all_none(value) if self.missing == IF_ALL_NONE else bool(value)
 
 
 class Namespace:
