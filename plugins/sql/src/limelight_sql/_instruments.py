@@ -12,7 +12,6 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-import structlog
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
@@ -36,8 +35,6 @@ __all__ = [
     "statement_text",
     "system_of_driver",
 ]
-
-_log = structlog.get_logger("limelight.sql")
 
 perf_counter = time.perf_counter
 
