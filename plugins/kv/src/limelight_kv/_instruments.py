@@ -38,6 +38,8 @@ perf_counter = time.perf_counter
 
 MAX_OPS = 256
 """Distinct ``op`` label values per namespace; further commands are counted as ``other``."""
+_MAX_CACHED_OPS = 4 * MAX_OPS
+"""Command names (str or bytes, any case) whose :class:`Op` a namespace keeps."""
 OTHER_OP = "other"
 """The ``op`` label of commands past :data:`MAX_OPS` or with an unusable name."""
 
@@ -208,11 +210,12 @@ class Namespace:
     plugin is not loaded: instrumented clients then pass every call through.
     """
 
-    __slots__ = ("_lock", "_store", "active", "name", "ops", "spans", "tracer")
+    __slots__ = ("_labels", "_lock", "_store", "active", "name", "ops", "spans", "tracer")
 
     def __init__(self, name: str, telemetry: Telemetry) -> None:
         self.name = name
         self.ops: dict[object, Op] = {}
+        self._labels: set[str] = set()
         self._lock = threading.Lock()
         store = telemetry.store
         self._store = store
@@ -236,14 +239,19 @@ class Namespace:
             found = self.ops.get(command)
             if found is not None:
                 return found
-            labels = {op.label for op in self.ops.values()}
             label = op_label(name)
-            if label not in labels and len(labels) >= MAX_OPS:
-                label = OTHER_OP
+            if label not in self._labels:
+                if len(self._labels) >= MAX_OPS:
+                    label = OTHER_OP
+                else:
+                    self._labels.add(label)
             if missing is None:
                 missing = _READS.get(name.upper(), NEVER)
             op = Op(self._store, self.name, name, label, missing)
-            self.ops[command] = op
+            # names made of data would grow the cache without end: past the limit an
+            # op is built per call (its metric children still come from the store)
+            if len(self.ops) < _MAX_CACHED_OPS:
+                self.ops[command] = op
             return op
 
 
