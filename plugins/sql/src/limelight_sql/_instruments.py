@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sized
 from typing import Any
 
 from opentelemetry import trace
@@ -27,6 +27,7 @@ __all__ = [
     "DRIVER_SYSTEMS",
     "Bound",
     "System",
+    "batch_size",
     "binding_for",
     "error_attributes",
     "perf_counter",
@@ -223,6 +224,16 @@ class Bound:
         assert self.tracer is not None
         return self.tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes)
 
+    def try_start_span(
+        self, statement: object, batch: int | None = None, context: object = None
+    ) -> trace.Span | None:
+        """:meth:`start_span`, or ``None`` (logged once) when making the span failed."""
+        try:
+            return self.start_span(statement, batch, context)
+        except Exception as exc:
+            report_failure("sql span", exc)
+            return None
+
     @staticmethod
     def end_span(span: trace.Span, exc: BaseException | None) -> None:
         """End *span*, marking it failed when *exc* is set."""
@@ -230,6 +241,11 @@ class Bound:
             span.set_attributes(error_attributes(exc))
             span.set_status(Status(StatusCode.ERROR))
         span.end()
+
+
+def batch_size(parameters: object) -> int | None:
+    """The number of parameter sets of an ``executemany``, when they can be counted."""
+    return len(parameters) if isinstance(parameters, Sized) else None
 
 
 def binding_for(

@@ -18,6 +18,7 @@ from opentelemetry.util.types import AttributeValue
 from ._instruments import (
     DIALECT_SYSTEMS,
     Bound,
+    batch_size,
     binding_for,
     perf_counter,
     report_failure,
@@ -93,11 +94,7 @@ def instrument_engine(engine: E, *, db_system: str | None = None, spans: bool | 
             return
         span = None
         if bound.tracer is not None:
-            batch = len(parameters) if executemany and hasattr(parameters, "__len__") else None
-            try:
-                span = bound.start_span(statement, batch)
-            except Exception as exc:
-                report_failure("sqlalchemy span", exc)
+            span = bound.try_start_span(statement, batch_size(parameters) if executemany else None)
         setattr(context, _KEY, (bound, perf_counter(), span))
 
     def after(
