@@ -56,7 +56,7 @@ def instrument_connection(
     if isinstance(connection, Connection | AsyncConnection):
         return connection
     system = db_system if db_system is not None else system_of_driver(connection)
-    binding = binding_for(system, spans, server_attributes(connection))
+    binding = binding_for(system, spans, server_attributes(connection, system))
     if inspect.iscoroutinefunction(getattr(type(connection), "commit", None)):
         return cast(C, AsyncConnection(connection, binding))
     return cast(C, Connection(connection, binding))

@@ -27,6 +27,7 @@ __all__ = [
     "DRIVER_SYSTEMS",
     "Bound",
     "System",
+    "address_attributes",
     "batch_size",
     "binding_for",
     "error_attributes",
@@ -315,26 +316,44 @@ def system_of_driver(connection: object) -> str:
     return DRIVER_SYSTEMS.get(module, "other_sql")
 
 
-def server_attributes(connection: object) -> dict[str, AttributeValue]:
-    """``server.address``, ``server.port`` and ``db.namespace`` when the driver tells them.
+_DEFAULT_PORTS: dict[str, int] = {
+    "postgresql": 5432,
+    "mysql": 3306,
+    "mariadb": 3306,
+    "microsoft.sql_server": 1433,
+    "oracle.db": 1521,
+}
+"""The port of each database system that ``server.port`` leaves out."""
+
+
+def address_attributes(
+    db_system: str, host: object, port: object, database: object
+) -> dict[str, AttributeValue]:
+    """``server.address``, ``server.port`` (unless the system's default) and ``db.namespace``."""
+    attributes: dict[str, AttributeValue] = {}
+    if host:
+        attributes["server.address"] = str(host)
+        digits = str(port) if port else ""
+        if digits.isdigit() and int(digits) != _DEFAULT_PORTS.get(db_system):
+            attributes["server.port"] = int(digits)
+    if database:
+        attributes["db.namespace"] = str(database)
+    return attributes
+
+
+def server_attributes(connection: object, db_system: str) -> dict[str, AttributeValue]:
+    """:func:`address_attributes` of a DB-API connection, when the driver tells them.
 
     psycopg and psycopg2 expose them as ``connection.info``; the values are
     the ones given at connect time, read once.
     """
     info: Any = getattr(connection, "info", None)
-    attributes: dict[str, AttributeValue] = {}
     if info is None:
-        return attributes
+        return {}
     try:
         host = getattr(info, "host", None)
         port = getattr(info, "port", None)
         dbname = getattr(info, "dbname", None)
     except Exception:
-        return attributes
-    if host:
-        attributes["server.address"] = str(host)
-        if port and str(port).isdigit() and int(port) != 5432:
-            attributes["server.port"] = int(port)
-    if dbname:
-        attributes["db.namespace"] = str(dbname)
-    return attributes
+        return {}
+    return address_attributes(db_system, host, port, dbname)
