@@ -15,45 +15,21 @@ import os
 import socket
 import statistics
 import sys
-import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlparse
 
 import redis
+from _common import comparison, cpu_per_op, otel_provider, start_limelight
 from limelight_kv import MemoryStore, instrument_redis
 from limelight_kv import plugin as kv_plugin
 from opentelemetry.instrumentation.redis import RedisInstrumentor
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
-
-import limelight
-from limelight_hookspecs import TelemetryView, hookimpl
 
 URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
 OPS = int(os.environ.get("BENCH_OPS", "1000"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "21"))
 TARGET_US = 8.0
-# both span pipelines get a queue large enough that no span is dropped (dropping is cheaper)
-BSP_QUEUE = 1 << 17
-BSP = {"OTEL_BSP_MAX_QUEUE_SIZE": str(BSP_QUEUE), "OTEL_BSP_SCHEDULE_DELAY": "200"}
-
-
-class NullExporter(SpanExporter):
-    """Accepts spans and drops them: the cost measured is making them, not shipping them."""
-
-    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        return SpanExportResult.SUCCESS
-
-
-class NullExporterPlugin:
-    limelight_name = "bench.null_exporter"
-    limelight_priority = 190
-
-    @hookimpl
-    def limelight_spans_provide_exporters(self, telemetry: TelemetryView) -> Sequence[SpanExporter]:
-        return (NullExporter(),)
 
 
 def _reachable(url: str) -> bool:
@@ -65,33 +41,14 @@ def _reachable(url: str) -> bool:
         return False
 
 
-def _cpu_per_op(op: Callable[[int], Any], n: int) -> float:
-    start = time.process_time()
-    for i in range(n):
-        op(i)
-    return (time.process_time() - start) / n * 1e6
-
-
 def main() -> int:
     if not _reachable(URL):
         print(f"Redis is not reachable at {URL}; nothing measured", file=sys.stderr)
         return 1
     prefix = f"bench-kv:{uuid.uuid4().hex[:8]}:"
 
-    telemetry = limelight.Telemetry(
-        plugins=[kv_plugin, NullExporterPlugin()],
-        entry_points=False,
-        install_globals=False,
-        handle_signals=False,
-        environ=dict(BSP),
-        service_name="bench-kv",
-        traces_sampler="always_on",
-    ).start()
-
-    provider = TracerProvider()
-    provider.add_span_processor(
-        BatchSpanProcessor(NullExporter(), max_queue_size=BSP_QUEUE, schedule_delay_millis=200)
-    )
+    telemetry = start_limelight(kv_plugin, "bench-kv")
+    provider = otel_provider()
 
     bare = redis.Redis.from_url(URL)
     metrics = instrument_redis(redis.Redis.from_url(URL), "bench", spans=False)
@@ -122,7 +79,7 @@ def main() -> int:
         for _ in range(ROUNDS):
             for op_name, op in ops.items():
                 for name, client in clients.items():
-                    cost = _cpu_per_op(lambda i, c=client, o=op: o(c, i), OPS)
+                    cost = cpu_per_op(lambda i, c=client, o=op: o(c, i), OPS)
                     results.setdefault((op_name, name), []).append(cost)
 
         memory = MemoryStore("bench-memory", spans=False)
@@ -131,8 +88,8 @@ def main() -> int:
         plain["k"] = 1
         mem_rounds: dict[str, list[float]] = {"dict.get": [], "MemoryStore.get": []}
         for _ in range(ROUNDS):
-            mem_rounds["dict.get"].append(_cpu_per_op(lambda i: plain.get("k"), OPS * 10))
-            mem_rounds["MemoryStore.get"].append(_cpu_per_op(lambda i: memory.get("k"), OPS * 10))
+            mem_rounds["dict.get"].append(cpu_per_op(lambda i: plain.get("k"), OPS * 10))
+            mem_rounds["MemoryStore.get"].append(cpu_per_op(lambda i: memory.get("k"), OPS * 10))
     finally:
         bare.delete(key, prefix + "w")
         telemetry.stop()
@@ -150,13 +107,7 @@ def main() -> int:
             print(f"{op_name:10} {name:45} {cost:10.2f} {extra:>9}")
         ours = added["limelight-kv (metrics)"]
         theirs = added["opentelemetry-instrumentation-redis (span)"]
-        ratio = theirs / ours if ours > 0 else float("inf")
-        verdict = "within" if ours <= TARGET_US else "over"
-        print(
-            f"{'':10} limelight metrics adds {ours:.2f} µs "
-            f"({verdict} the {TARGET_US:g} µs target); "
-            f"OpenTelemetry adds {theirs:.2f} µs ({ratio:.1f}x ours)"
-        )
+        print(f"{'':10} {comparison(ours, theirs, TARGET_US)}")
     base = statistics.median(mem_rounds["dict.get"])
     store = statistics.median(mem_rounds["MemoryStore.get"])
     print(f"in-memory: dict.get {base:.2f} µs, MemoryStore.get (metrics) {store:.2f} µs")

@@ -14,45 +14,21 @@ from __future__ import annotations
 import os
 import sqlite3
 import statistics
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
+from _common import comparison, cpu_per_op, otel_provider, start_limelight
 from limelight_sql import instrument_connection, instrument_engine
 from limelight_sql import plugin as sql_plugin
 from opentelemetry.instrumentation.sqlalchemy import SQLAlchemyInstrumentor
 from opentelemetry.instrumentation.sqlite3 import SQLite3Instrumentor
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
 from sqlalchemy import create_engine, event, text
 from sqlalchemy.pool import StaticPool
-
-import limelight
-from limelight_hookspecs import TelemetryView, hookimpl
 
 OPS = int(os.environ.get("BENCH_OPS", "5000"))
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "21"))
 ROWS = 1000
 TARGET_US = 5.0
-# both span pipelines get a queue large enough that no span is dropped (dropping is cheaper)
-BSP_QUEUE = 1 << 17
-BSP = {"OTEL_BSP_MAX_QUEUE_SIZE": str(BSP_QUEUE), "OTEL_BSP_SCHEDULE_DELAY": "200"}
-
-
-class NullExporter(SpanExporter):
-    """Accepts spans and drops them: the cost measured is making them, not shipping them."""
-
-    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        return SpanExportResult.SUCCESS
-
-
-class NullExporterPlugin:
-    limelight_name = "bench.null_exporter"
-    limelight_priority = 190
-
-    @hookimpl
-    def limelight_spans_provide_exporters(self, telemetry: TelemetryView) -> Sequence[SpanExporter]:
-        return (NullExporter(),)
 
 
 def _database() -> sqlite3.Connection:
@@ -72,27 +48,9 @@ def _noop(*args: Any) -> None:
     return None
 
 
-def _cpu_per_op(op: Callable[[int], Any], n: int) -> float:
-    start = time.process_time()
-    for i in range(n):
-        op(i)
-    return (time.process_time() - start) / n * 1e6
-
-
 def main() -> int:
-    telemetry = limelight.Telemetry(
-        plugins=[sql_plugin, NullExporterPlugin()],
-        entry_points=False,
-        install_globals=False,
-        handle_signals=False,
-        environ=dict(BSP),
-        service_name="bench-sql",
-        traces_sampler="always_on",
-    ).start()
-    provider = TracerProvider()
-    provider.add_span_processor(
-        BatchSpanProcessor(NullExporter(), max_queue_size=BSP_QUEUE, schedule_delay_millis=200)
-    )
+    telemetry = start_limelight(sql_plugin, "bench-sql")
+    provider = otel_provider()
 
     connections: dict[str, Any] = {
         "bare sqlite3": _database(),
@@ -142,10 +100,10 @@ def main() -> int:
         for _ in range(ROUNDS):
             for op_name, op in ops.items():
                 for name, cursor in cursors.items():
-                    cost = _cpu_per_op(lambda i, c=cursor, o=op: o(c, i), OPS)
+                    cost = cpu_per_op(lambda i, c=cursor, o=op: o(c, i), OPS)
                     results.setdefault((op_name, name), []).append(cost)
             for name, conn in engine_conns.items():
-                cost = _cpu_per_op(
+                cost = cpu_per_op(
                     lambda i, c=conn: c.execute(query, {"id": i % ROWS}).fetchone(), OPS // 5
                 )
                 results.setdefault(("SQLAlchemy SELECT by primary key", name), []).append(cost)
@@ -184,15 +142,8 @@ def main() -> int:
             print(f"{op_name:33} {name:48} {cost:10.2f} {extra:>9}")
         ours = statistics.median(results[(op_name, ours_name)]) - base
         theirs = statistics.median(results[(op_name, theirs_name)]) - base
-        ratio = theirs / ours if ours > 0 else float("inf")
-        target = ""
-        if bare == "bare sqlite3":
-            verdict = "within" if ours <= TARGET_US else "over"
-            target = f" ({verdict} the {TARGET_US:g} µs target)"
-        print(
-            f"{'':33} limelight metrics adds {ours:.2f} µs{target}; "
-            f"OpenTelemetry adds {theirs:.2f} µs ({ratio:.1f}x ours)"
-        )
+        target = TARGET_US if bare == "bare sqlite3" else None
+        print(f"{'':33} {comparison(ours, theirs, target)}")
         if NOOP in names:
             dispatch = statistics.median(results[(op_name, NOOP)]) - base
             print(f"{'':33} of which SQLAlchemy's event dispatch alone costs {dispatch:.2f} µs")

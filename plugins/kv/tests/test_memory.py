@@ -203,13 +203,38 @@ class TestMemoryStoreSpans:
         quiet: MemoryStore[int] = MemoryStore("quiet")
         traced.set("a", 1)
         quiet.set("a", 1)
-        assert [{"limelight.kv.namespace": "traced"}] == [
-            {"limelight.kv.namespace": (s.attributes or {})["limelight.kv.namespace"]}
-            for s in telemetry.spans()
+        assert ["traced"] == [
+            (s.attributes or {})["limelight.kv.namespace"] for s in telemetry.spans()
         ]
 
     @pytest.mark.limelight(plugins=[plugin], env={"LIMELIGHT_KV_SPANS": "true"})
     def test_per_store_opt_out(self, telemetry: Harness) -> None:
         store: MemoryStore[int] = MemoryStore("quiet", spans=False)
         store.set("a", 1)
+        assert [] == telemetry.spans()
+
+
+class TestMemoryStoreRecordingFailures:
+    """A failure inside the instrumentation never changes what the caller sees."""
+
+    @pytest.mark.limelight(plugins=[plugin], env={"LIMELIGHT_KV_SPANS": "true"})
+    def test_broken_recording_is_swallowed(
+        self, telemetry: Harness, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        from limelight_kv._instruments import Bound, Op
+
+        def broken(*args: object, **kwargs: object) -> None:
+            raise RuntimeError("instrumentation bug")
+
+        for method in ("ok", "not_found", "error"):
+            monkeypatch.setattr(Op, method, broken)
+        monkeypatch.setattr(Bound, "start_span", broken)
+        store: MemoryStore[int] = MemoryStore("sessions")
+        store.set("a", 1)
+        assert 1 == store.get("a")
+        assert "missing" == store.get("b", "missing")
+        assert store.put("a", 2) is False
+        with pytest.raises(ValueError, match="ttl"):
+            store.set("a", 3, ttl=-1)
+        assert store.delete("a") is True
         assert [] == telemetry.spans()

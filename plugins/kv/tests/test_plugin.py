@@ -85,6 +85,18 @@ class TestOpLabel:
         assert len(labels) == limelight_kv.MAX_OPS + 1
         assert limelight_kv.OTHER_OP in labels
 
+    @pytest.mark.limelight(plugins=[plugin])
+    def test_command_names_made_of_data_do_not_grow_the_cache(self, telemetry: Harness) -> None:
+        from limelight_kv._instruments import _MAX_CACHED_OPS, namespace_binding
+
+        ns = namespace_binding("flooded").get()
+        for i in range(_MAX_CACHED_OPS + 500):
+            ns.op(f"GET user:{i} now").ok(0.001)
+        assert len(ns.ops) == _MAX_CACHED_OPS
+        assert _MAX_CACHED_OPS + 500 == telemetry.value(
+            "kv_ops_total", namespace="flooded", op="other", result="ok"
+        )
+
 
 class TestPublicApi:
     """The package exports exactly its documented names."""

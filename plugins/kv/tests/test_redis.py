@@ -251,12 +251,12 @@ class TestInstrumentation:
         pipeline(r).get(prefix + "a").execute()
         assert [] == telemetry.series("kv_ops_total")
 
-    def test_returns_the_same_client(self, redis_server: Any) -> None:
-        r = redis.Redis(host=redis_server[0], port=redis_server[1])
+    def test_returns_the_same_client_of_the_same_class(self) -> None:
+        r = redis.Redis()
         assert instrument_redis(r, "sessions") is r
-        assert isinstance(r, redis.Redis)
+        assert type(r) is redis.Redis
 
-    def test_bad_arguments(self, redis_server: Any) -> None:
+    def test_bad_arguments(self) -> None:
         with pytest.raises(TypeError, match="expected a redis-py client"):
             instrument_redis(object(), "sessions")
         with pytest.raises(ValueError, match="namespace"):

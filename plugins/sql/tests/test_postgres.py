@@ -218,10 +218,12 @@ class TestSpans:
             cur.execute(f"SELECT n FROM {table} WHERE name = %s AND n > 5", ("secret",))
         span = telemetry.span(name=f"SELECT {table}", kind="client")
         attributes = dict(span.attributes or {})
+        port = pg_params["port"]
         assert attributes == {
             "db.system.name": "postgresql",
             "db.namespace": pg_params["dbname"],
             "server.address": pg_params["host"],
+            **({} if port == 5432 else {"server.port": port}),
             "db.query.text": f"SELECT n FROM {table} WHERE name = %s AND n > ?",
             "db.query.summary": f"SELECT {table}",
         }

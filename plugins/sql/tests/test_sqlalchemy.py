@@ -167,6 +167,8 @@ class TestSyncEngine:
         assert "postgresql" == attributes["db.system.name"]
         assert attributes["db.namespace"] == pg_params["dbname"]
         assert attributes["server.address"] == pg_params["host"]
+        port = pg_params["port"]
+        assert attributes.get("server.port") == (None if port == 5432 else port)
         assert "secret" not in str(attributes)
         assert "%(name_1)s" in str(attributes["db.query.text"])
         failed = telemetry.span(status="error")

@@ -13,7 +13,6 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import structlog
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
@@ -35,12 +34,12 @@ __all__ = [
     "report_failure",
 ]
 
-_log = structlog.get_logger("limelight.kv")
-
 perf_counter = time.perf_counter
 
 MAX_OPS = 256
 """Distinct ``op`` label values per namespace; further commands are counted as ``other``."""
+_MAX_CACHED_OPS = 4 * MAX_OPS
+"""Command names (str or bytes, any case) whose :class:`Op` a namespace keeps."""
 OTHER_OP = "other"
 """The ``op`` label of commands past :data:`MAX_OPS` or with an unusable name."""
 
@@ -193,19 +192,15 @@ class Op:
     def reply(self, value: Any, elapsed: float) -> None:
         """Record a completed operation, ``not_found`` when *value* says the read found nothing."""
         missing = self.missing
-        if missing == NEVER or (value is not None if missing == IF_NONE else not self.empty(value)):
+        if missing == NEVER or (value is not None if missing == IF_NONE else self._found(value)):
             self._ok()
             self._ok_time(elapsed)
         else:
             self.not_found(elapsed)
 
-    def empty(self, value: Any) -> bool:
-        """Whether *value* is a reply that found nothing (for the slower rules)."""
-        if self.missing == IF_EMPTY:
-            return not value
-        if self.missing == IF_ALL_NONE:
-            return _all_none(value)
-        return value is None
+    def _found(self, value: Any) -> bool:
+        """Whether *value* found something, by the ``IF_EMPTY`` or ``IF_ALL_NONE`` rule."""
+        return not _all_none(value) if self.missing == IF_ALL_NONE else bool(value)
 
 
 class Namespace:
@@ -215,11 +210,12 @@ class Namespace:
     plugin is not loaded: instrumented clients then pass every call through.
     """
 
-    __slots__ = ("_lock", "_store", "active", "name", "ops", "spans", "tracer")
+    __slots__ = ("_labels", "_lock", "_store", "active", "name", "ops", "spans", "tracer")
 
     def __init__(self, name: str, telemetry: Telemetry) -> None:
         self.name = name
         self.ops: dict[object, Op] = {}
+        self._labels: set[str] = set()
         self._lock = threading.Lock()
         store = telemetry.store
         self._store = store
@@ -243,14 +239,19 @@ class Namespace:
             found = self.ops.get(command)
             if found is not None:
                 return found
-            labels = {op.label for op in self.ops.values()}
             label = op_label(name)
-            if label not in labels and len(labels) >= MAX_OPS:
-                label = OTHER_OP
+            if label not in self._labels:
+                if len(self._labels) >= MAX_OPS:
+                    label = OTHER_OP
+                else:
+                    self._labels.add(label)
             if missing is None:
                 missing = _READS.get(name.upper(), NEVER)
             op = Op(self._store, self.name, name, label, missing)
-            self.ops[command] = op
+            # names made of data would grow the cache without end: past the limit an
+            # op is built per call (its metric children still come from the store)
+            if len(self.ops) < _MAX_CACHED_OPS:
+                self.ops[command] = op
             return op
 
 

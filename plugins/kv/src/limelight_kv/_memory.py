@@ -6,6 +6,7 @@ hashable value; values are kept as given (not copied).
 
 from __future__ import annotations
 
+import enum
 import math
 import threading
 import time
@@ -18,9 +19,34 @@ __all__ = ["MemoryStore"]
 
 V = TypeVar("V")
 D = TypeVar("D")
+R = TypeVar("R")
 
 _SWEEP_EVERY = 1024
 """Writes between two sweeps of expired entries (reads drop what they find expired)."""
+
+
+class _Missing(enum.Enum):
+    MISSING = enum.auto()
+
+
+_MISSING = _Missing.MISSING
+"""What a read of a missing or expired key gives (a stored ``None`` is a value)."""
+
+
+def _record(
+    bound: Bound, op: Op, span: Any, elapsed: float, exc: BaseException | None, found: bool
+) -> None:
+    try:
+        if exc is not None:
+            op.error(elapsed)
+        elif found:
+            op.ok(elapsed)
+        else:
+            op.not_found(elapsed)
+        if span is not None:
+            bound.end_span(span, exc)
+    except Exception as failure:
+        report_failure("memory store", failure)
 
 
 def _expiry(ttl: float | None, now: float) -> float:
@@ -28,9 +54,7 @@ def _expiry(ttl: float | None, now: float) -> float:
         return math.inf
     if isinstance(ttl, bool) or not isinstance(ttl, int | float) or not ttl > 0:
         raise ValueError(f"ttl must be a positive number of seconds or None, got {ttl!r}")
-    if math.isinf(ttl):
-        return math.inf
-    return now + ttl
+    return now + ttl  # an infinite ttl gives math.inf
 
 
 class MemoryStore(Generic[V]):
@@ -85,27 +109,15 @@ class MemoryStore(Generic[V]):
 
     def get(self, key: Hashable, default: Any = None) -> Any:
         """The value stored under *key*, or *default* when missing or expired (``not_found``)."""
-        bound = self._binding.get()
-        if bound.ns is None:
-            found, value = self._get(key)
-            return value if found else default
-        op = bound.ns.op("get", IF_NONE)
-        span = bound.try_start_span("get") if bound.tracer is not None else None
-        start = perf_counter()
-        try:
-            found, value = self._get(key)
-        except BaseException as exc:
-            self._done(bound, op, span, start, exc, True)
-            raise
-        self._done(bound, op, span, start, None, found)
-        return value if found else default
+        value = self._measured("get", IF_NONE, self._get, key)
+        return default if value is _MISSING else value
 
     def set(self, key: Hashable, value: V, ttl: float | None = None) -> None:
         """Store *value* under *key*, replacing any entry; it expires after *ttl* seconds.
 
         :raises ValueError: *ttl* is not a positive number (nothing is stored).
         """
-        self._write("set", key, value, ttl, replace=True)
+        self._measured("set", NEVER, self._store, key, value, ttl, True)
 
     def put(self, key: Hashable, value: V, ttl: float | None = None) -> bool:
         """Store *value* under *key* only when the key is absent or expired.
@@ -113,73 +125,41 @@ class MemoryStore(Generic[V]):
         :return: true when stored, false when a live entry was already there.
         :raises ValueError: *ttl* is not a positive number (nothing is stored).
         """
-        return self._write("put", key, value, ttl, replace=False)
+        return self._measured("put", NEVER, self._store, key, value, ttl, False)
 
     def delete(self, key: Hashable) -> bool:
         """Remove *key*; true when a live entry was removed."""
-        bound = self._binding.get()
-        if bound.ns is None:
-            return self._delete(key)
-        op = bound.ns.op("delete", NEVER)
-        span = bound.try_start_span("delete") if bound.tracer is not None else None
-        start = perf_counter()
-        try:
-            removed = self._delete(key)
-        except BaseException as exc:
-            self._done(bound, op, span, start, exc, True)
-            raise
-        self._done(bound, op, span, start, None, True)
-        return removed
+        return self._measured("delete", NEVER, self._delete, key)
 
     # -- internals ----------------------------------------------------------------------
 
-    def _write(self, name: str, key: Hashable, value: V, ttl: float | None, replace: bool) -> bool:
+    def _measured(self, name: str, missing: int, fn: Callable[..., R], *args: Any) -> R:
+        """``fn(*args)``, recorded as operation *name* (``not_found`` when it returns _MISSING)."""
         bound = self._binding.get()
-        if bound.ns is None:
-            return self._store(key, value, ttl, replace)
-        op = bound.ns.op(name, NEVER)
+        ns = bound.ns
+        if ns is None:
+            return fn(*args)
+        op = ns.op(name, missing)
         span = bound.try_start_span(name) if bound.tracer is not None else None
         start = perf_counter()
         try:
-            stored = self._store(key, value, ttl, replace)
+            result = fn(*args)
         except BaseException as exc:
-            self._done(bound, op, span, start, exc, True)
+            _record(bound, op, span, perf_counter() - start, exc, True)
             raise
-        self._done(bound, op, span, start, None, True)
-        return stored
+        _record(bound, op, span, perf_counter() - start, None, result is not _MISSING)
+        return result
 
-    @staticmethod
-    def _done(
-        bound: Bound,
-        op: Op,
-        span: Any,
-        start: float,
-        exc: BaseException | None,
-        found: bool,
-    ) -> None:
-        elapsed = perf_counter() - start
-        try:
-            if exc is not None:
-                op.error(elapsed)
-            elif found:
-                op.ok(elapsed)
-            else:
-                op.not_found(elapsed)
-            if span is not None:
-                bound.end_span(span, exc)
-        except Exception as failure:
-            report_failure("memory store", failure)
-
-    def _get(self, key: Hashable) -> tuple[bool, V | None]:
+    def _get(self, key: Hashable) -> V | _Missing:
         with self._lock:
             entry = self._data.get(key)
             if entry is None:
-                return False, None
+                return _MISSING
             value, expires = entry
             if expires <= self._clock():
                 del self._data[key]
-                return False, None
-            return True, value
+                return _MISSING
+            return value
 
     def _store(self, key: Hashable, value: V, ttl: float | None, replace: bool) -> bool:
         with self._lock:

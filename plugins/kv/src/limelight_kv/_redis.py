@@ -66,11 +66,9 @@ def _server_attributes(client: Any) -> dict[str, AttributeValue]:
 class _State:
     """What :func:`instrument_redis` attached to one client or pipeline."""
 
-    __slots__ = ("binding", "namespace", "previous", "spans")
+    __slots__ = ("binding", "previous")
 
-    def __init__(self, namespace: str, spans: bool | None, binding: TelemetryBinding[Bound]):
-        self.namespace = namespace
-        self.spans = spans
+    def __init__(self, binding: TelemetryBinding[Bound]):
         self.binding = binding
         self.previous: dict[str, Any] = {}
 
@@ -127,7 +125,7 @@ def instrument_redis(client: R, namespace: str, *, spans: bool | None = None) ->
     if not isinstance(client, Redis | AsyncRedis):
         raise TypeError(f"expected a redis-py client, got {type(client).__qualname__}")
     binding = client_binding(namespace, spans, _server_attributes(client), _status_code)
-    state = _State(namespace, spans, binding)
+    state = _State(binding)
     with _lock:
         uninstrument_redis(client)
         if _is_pipeline(client):

@@ -10,7 +10,7 @@ rows (the cursor's ``description`` is set afterwards) and ``exec`` otherwise.
 from __future__ import annotations
 
 import inspect
-from collections.abc import AsyncIterator, Callable, Iterator, Sized
+from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, TypeVar, cast
 
 from limelight import TelemetryBinding
@@ -18,6 +18,7 @@ from limelight import TelemetryBinding
 from ._instruments import (
     Bound,
     System,
+    batch_size,
     binding_for,
     perf_counter,
     report_failure,
@@ -55,7 +56,7 @@ def instrument_connection(
     if isinstance(connection, Connection | AsyncConnection):
         return connection
     system = db_system if db_system is not None else system_of_driver(connection)
-    binding = binding_for(system, spans, server_attributes(connection))
+    binding = binding_for(system, spans, server_attributes(connection, system))
     if inspect.iscoroutinefunction(getattr(type(connection), "commit", None)):
         return cast(C, AsyncConnection(connection, binding))
     return cast(C, Connection(connection, binding))
@@ -64,10 +65,6 @@ def instrument_connection(
 def _result(cursor: object, raw: object, result: object) -> object:
     """What the driver's call returned, with the driver's cursor replaced by the wrapper."""
     return cursor if result is raw else result
-
-
-def _batch(parameters: object) -> int | None:
-    return len(parameters) if isinstance(parameters, Sized) else None
 
 
 def _record(system: System, rows: bool, elapsed: float) -> None:
@@ -82,14 +79,6 @@ def _record_failure(system: System, statement: object, elapsed: float) -> None:
         system.failed(statement, elapsed)
     except Exception as exc:
         report_failure("sql failed statement", exc)
-
-
-def _start_span(bound: Bound, statement: object, batch: int | None, raw: object) -> Any:
-    try:
-        return bound.start_span(statement, batch, raw)
-    except Exception as exc:
-        report_failure("sql span", exc)
-        return None
 
 
 def _end_span(span: Any, exc: BaseException | None) -> None:
@@ -132,26 +121,28 @@ class _Proxy:
         return sorted(set(dir(self.__wrapped__)) | set(object.__dir__(self)))
 
 
-# -- sync ---------------------------------------------------------------------------------
-
-
-class Cursor(_Proxy):
-    """A DB-API 2 cursor whose statements are measured; everything else is the driver's."""
+class _CursorProxy(_Proxy):
+    """A cursor wrapper that knows the connection wrapper it came from."""
 
     __slots__ = ("_connection",)
 
-    def __init__(
-        self, cursor: Any, binding: TelemetryBinding[Bound], connection: Connection | None
-    ) -> None:
+    def __init__(self, cursor: Any, binding: TelemetryBinding[Bound], connection: _Proxy) -> None:
         super().__init__(cursor, binding)
         object.__setattr__(self, "_connection", connection)
 
     @property
     def connection(self) -> Any:
         """The (wrapped) connection this cursor belongs to."""
-        if self._connection is not None:
-            return self._connection
-        return self.__wrapped__.connection
+        return self._connection
+
+
+# -- sync ---------------------------------------------------------------------------------
+
+
+class Cursor(_CursorProxy):
+    """A DB-API 2 cursor whose statements are measured; everything else is the driver's."""
+
+    __slots__ = ()
 
     def _run(
         self, method: Callable[..., Any], statement: Any, args: Any, kwargs: Any, batch: Any
@@ -161,7 +152,7 @@ class Cursor(_Proxy):
         system = bound.system
         if system is None:
             return _result(self, raw, method(statement, *args, **kwargs))
-        span = _start_span(bound, statement, batch, raw) if bound.tracer is not None else None
+        span = bound.try_start_span(statement, batch, raw) if bound.tracer is not None else None
         start = perf_counter()
         try:
             result = method(statement, *args, **kwargs)
@@ -178,7 +169,10 @@ class Cursor(_Proxy):
         raw = self.__wrapped__
         bound = self._limelight.get()
         system = bound.system
-        if system is None or bound.tracer is not None:
+        if system is None:
+            result = raw.execute(operation, *args, **kwargs)
+            return self if result is raw else result
+        if bound.tracer is not None:
             return self._run(raw.execute, operation, args, kwargs, None)
         start = perf_counter()
         try:
@@ -200,7 +194,7 @@ class Cursor(_Proxy):
             operation,
             (seq_of_parameters, *args),
             kwargs,
-            _batch(seq_of_parameters),
+            batch_size(seq_of_parameters),
         )
 
     def executescript(self, script: Any) -> Any:
@@ -275,23 +269,10 @@ class Connection(_Proxy):
 # -- async (psycopg) ----------------------------------------------------------------------
 
 
-class AsyncCursor(_Proxy):
+class AsyncCursor(_CursorProxy):
     """An async cursor (psycopg ``AsyncCursor``) whose statements are measured."""
 
-    __slots__ = ("_connection",)
-
-    def __init__(
-        self, cursor: Any, binding: TelemetryBinding[Bound], connection: AsyncConnection | None
-    ) -> None:
-        super().__init__(cursor, binding)
-        object.__setattr__(self, "_connection", connection)
-
-    @property
-    def connection(self) -> Any:
-        """The (wrapped) connection this cursor belongs to."""
-        if self._connection is not None:
-            return self._connection
-        return self.__wrapped__.connection
+    __slots__ = ()
 
     async def _run(
         self, method: Callable[..., Any], statement: Any, args: Any, kwargs: Any, batch: Any
@@ -301,7 +282,7 @@ class AsyncCursor(_Proxy):
         system = bound.system
         if system is None:
             return _result(self, raw, await method(statement, *args, **kwargs))
-        span = _start_span(bound, statement, batch, raw) if bound.tracer is not None else None
+        span = bound.try_start_span(statement, batch, raw) if bound.tracer is not None else None
         start = perf_counter()
         try:
             result = await method(statement, *args, **kwargs)
@@ -326,7 +307,7 @@ class AsyncCursor(_Proxy):
             operation,
             (seq_of_parameters, *args),
             kwargs,
-            _batch(seq_of_parameters),
+            batch_size(seq_of_parameters),
         )
 
     def __aiter__(self) -> AsyncIterator[Any]:

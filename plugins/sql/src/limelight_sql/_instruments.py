@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sized
 from typing import Any
 
-import structlog
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
@@ -28,6 +27,8 @@ __all__ = [
     "DRIVER_SYSTEMS",
     "Bound",
     "System",
+    "address_attributes",
+    "batch_size",
     "binding_for",
     "error_attributes",
     "perf_counter",
@@ -36,8 +37,6 @@ __all__ = [
     "statement_text",
     "system_of_driver",
 ]
-
-_log = structlog.get_logger("limelight.sql")
 
 perf_counter = time.perf_counter
 
@@ -226,6 +225,16 @@ class Bound:
         assert self.tracer is not None
         return self.tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes)
 
+    def try_start_span(
+        self, statement: object, batch: int | None = None, context: object = None
+    ) -> trace.Span | None:
+        """:meth:`start_span`, or ``None`` (logged once) when making the span failed."""
+        try:
+            return self.start_span(statement, batch, context)
+        except Exception as exc:
+            report_failure("sql span", exc)
+            return None
+
     @staticmethod
     def end_span(span: trace.Span, exc: BaseException | None) -> None:
         """End *span*, marking it failed when *exc* is set."""
@@ -233,6 +242,11 @@ class Bound:
             span.set_attributes(error_attributes(exc))
             span.set_status(Status(StatusCode.ERROR))
         span.end()
+
+
+def batch_size(parameters: object) -> int | None:
+    """The number of parameter sets of an ``executemany``, when they can be counted."""
+    return len(parameters) if isinstance(parameters, Sized) else None
 
 
 def binding_for(
@@ -302,26 +316,44 @@ def system_of_driver(connection: object) -> str:
     return DRIVER_SYSTEMS.get(module, "other_sql")
 
 
-def server_attributes(connection: object) -> dict[str, AttributeValue]:
-    """``server.address``, ``server.port`` and ``db.namespace`` when the driver tells them.
+_DEFAULT_PORTS: dict[str, int] = {
+    "postgresql": 5432,
+    "mysql": 3306,
+    "mariadb": 3306,
+    "microsoft.sql_server": 1433,
+    "oracle.db": 1521,
+}
+"""The port of each database system that ``server.port`` leaves out."""
+
+
+def address_attributes(
+    db_system: str, host: object, port: object, database: object
+) -> dict[str, AttributeValue]:
+    """``server.address``, ``server.port`` (unless the system's default) and ``db.namespace``."""
+    attributes: dict[str, AttributeValue] = {}
+    if host:
+        attributes["server.address"] = str(host)
+        digits = str(port) if port else ""
+        if digits.isdigit() and int(digits) != _DEFAULT_PORTS.get(db_system):
+            attributes["server.port"] = int(digits)
+    if database:
+        attributes["db.namespace"] = str(database)
+    return attributes
+
+
+def server_attributes(connection: object, db_system: str) -> dict[str, AttributeValue]:
+    """:func:`address_attributes` of a DB-API connection, when the driver tells them.
 
     psycopg and psycopg2 expose them as ``connection.info``; the values are
     the ones given at connect time, read once.
     """
     info: Any = getattr(connection, "info", None)
-    attributes: dict[str, AttributeValue] = {}
     if info is None:
-        return attributes
+        return {}
     try:
         host = getattr(info, "host", None)
         port = getattr(info, "port", None)
         dbname = getattr(info, "dbname", None)
     except Exception:
-        return attributes
-    if host:
-        attributes["server.address"] = str(host)
-        if port and str(port).isdigit() and int(port) != 5432:
-            attributes["server.port"] = int(port)
-    if dbname:
-        attributes["db.namespace"] = str(dbname)
-    return attributes
+        return {}
+    return address_attributes(db_system, host, port, dbname)

@@ -18,6 +18,8 @@ from opentelemetry.util.types import AttributeValue
 from ._instruments import (
     DIALECT_SYSTEMS,
     Bound,
+    address_attributes,
+    batch_size,
     binding_for,
     perf_counter,
     report_failure,
@@ -51,16 +53,10 @@ def _system(engine: Any) -> str:
     return DIALECT_SYSTEMS.get(name, name or "other_sql")
 
 
-def _attributes(engine: Any) -> dict[str, AttributeValue]:
+def _attributes(engine: Any, db_system: str) -> dict[str, AttributeValue]:
     url = engine.url
-    attributes: dict[str, AttributeValue] = {}
-    if url.host:
-        attributes["server.address"] = str(url.host)
-        if url.port:
-            attributes["server.port"] = int(url.port)
-    if url.database and engine.dialect.name != "sqlite":
-        attributes["db.namespace"] = str(url.database)
-    return attributes
+    database = url.database if engine.dialect.name != "sqlite" else None  # sqlite: a file
+    return address_attributes(db_system, url.host, url.port, database)
 
 
 def instrument_engine(engine: E, *, db_system: str | None = None, spans: bool | None = None) -> E:
@@ -80,7 +76,8 @@ def instrument_engine(engine: E, *, db_system: str | None = None, spans: bool | 
     from sqlalchemy import event
 
     sync = _sync_engine(engine)
-    binding = binding_for(db_system or _system(sync), spans, _attributes(sync))
+    system = db_system or _system(sync)
+    binding = binding_for(system, spans, _attributes(sync, system))
     get = binding.get
 
     def before(
@@ -93,11 +90,7 @@ def instrument_engine(engine: E, *, db_system: str | None = None, spans: bool | 
             return
         span = None
         if bound.tracer is not None:
-            batch = len(parameters) if executemany and hasattr(parameters, "__len__") else None
-            try:
-                span = bound.start_span(statement, batch)
-            except Exception as exc:
-                report_failure("sqlalchemy span", exc)
+            span = bound.try_start_span(statement, batch_size(parameters) if executemany else None)
         setattr(context, _KEY, (bound, perf_counter(), span))
 
     def after(

@@ -1,0 +1,86 @@
+"""What the client-surface benchmarks (kv, sql) share: span sinks, CPU timing, the verdict.
+
+Both sides of a comparison send their spans through a batch processor with the
+same queue and delay into an exporter that drops them, so the figure is the cost
+of making spans, not of shipping them.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+
+import limelight
+from limelight_hookspecs import TelemetryView, hookimpl
+
+# both span pipelines get a queue large enough that no span is dropped (dropping is cheaper)
+BSP_QUEUE = 1 << 17
+BSP_DELAY_MS = 200
+
+
+class NullExporter(SpanExporter):
+    """Accepts spans and drops them: the cost measured is making them, not shipping them."""
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        return SpanExportResult.SUCCESS
+
+
+class NullExporterPlugin:
+    limelight_name = "bench.null_exporter"
+    limelight_priority = 190
+
+    @hookimpl
+    def limelight_spans_provide_exporters(self, telemetry: TelemetryView) -> Sequence[SpanExporter]:
+        return (NullExporter(),)
+
+
+def start_limelight(plugin: object, service_name: str) -> limelight.Telemetry:
+    """A started telemetry with *plugin*, every span sampled and dropped at export."""
+    return limelight.Telemetry(
+        plugins=[plugin, NullExporterPlugin()],
+        entry_points=False,
+        install_globals=False,
+        handle_signals=False,
+        environ={
+            "OTEL_BSP_MAX_QUEUE_SIZE": str(BSP_QUEUE),
+            "OTEL_BSP_SCHEDULE_DELAY": str(BSP_DELAY_MS),
+        },
+        service_name=service_name,
+        traces_sampler="always_on",
+    ).start()
+
+
+def otel_provider() -> TracerProvider:
+    """An OpenTelemetry SDK provider for the peers, with the same batch settings."""
+    provider = TracerProvider()
+    provider.add_span_processor(
+        BatchSpanProcessor(
+            NullExporter(), max_queue_size=BSP_QUEUE, schedule_delay_millis=BSP_DELAY_MS
+        )
+    )
+    return provider
+
+
+def cpu_per_op(op: Callable[[int], Any], n: int) -> float:
+    """Process CPU time per call of ``op(i)`` for ``i`` in ``range(n)``, in µs."""
+    start = time.process_time()
+    for i in range(n):
+        op(i)
+    return (time.process_time() - start) / n * 1e6
+
+
+def comparison(ours: float, theirs: float, target_us: float | None = None) -> str:
+    """The line comparing limelight's added µs with OpenTelemetry's (and the target, if any)."""
+    ratio = theirs / ours if ours > 0 else float("inf")
+    target = ""
+    if target_us is not None:
+        verdict = "within" if ours <= target_us else "over"
+        target = f" ({verdict} the {target_us:g} µs target)"
+    return (
+        f"limelight metrics adds {ours:.2f} µs{target}; "
+        f"OpenTelemetry adds {theirs:.2f} µs ({ratio:.1f}x ours)"
+    )
