@@ -27,6 +27,7 @@ from limelight_hookspecs import (
 )
 
 from ._config import load_config
+from ._export import ExportHealth, ExportWorker, suppressed
 from ._failures import report_failure
 from ._function import instrument
 from ._plugins import PluginError, PluginFailure, PluginInfo, PluginManager, discover
@@ -57,6 +58,8 @@ __all__ = [
     "ConfigProblem",
     "Counter",
     "EnvVar",
+    "ExportHealth",
+    "ExportWorker",
     "GaugeAdd",
     "GaugeSet",
     "HeaderGetter",
@@ -83,4 +86,5 @@ __all__ = [
     "report_failure",
     "start",
     "stop",
+    "suppressed",
 ]

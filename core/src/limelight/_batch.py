@@ -14,19 +14,15 @@ from __future__ import annotations
 
 import collections
 import os
-import threading
 import time
-from typing import TYPE_CHECKING
 
 import structlog
-from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, attach, detach, set_value
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from limelight_hookspecs import BatchSettings, SelfMetrics
 
-if TYPE_CHECKING:
-    pass
+from ._export import ExportHealth, ExportWorker, suppressed
 
 __all__ = ["BoundedBatchSpanProcessor"]
 
@@ -53,34 +49,19 @@ class BoundedBatchSpanProcessor(SpanProcessor):
         self.name = name
         self._settings = settings
         self._metrics = self_metrics
+        self._health = ExportHealth(
+            self_metrics, name, "span export", "spans are dropped and counted until it recovers"
+        )
         self._max_queue = settings.max_queue_size
         self._batch = settings.max_export_batch_size
         self._queue: collections.deque[ReadableSpan] = collections.deque()
-        self._cond = threading.Condition(threading.Lock())
-        self._wake = threading.Event()
-        self._flush_requested = 0  # generation of the latest flush request
-        self._flush_done = 0
-        self._exporting = False
         self._shutdown = False
         self._abandoned = False
-        self._failing = False
         self._pid = os.getpid()
-        self._worker = self._start_worker()
-
-    def _start_worker(self) -> threading.Thread:
-        worker = threading.Thread(
-            target=self._run, name=f"limelight-span-export-{self.name}", daemon=True
+        self._worker = ExportWorker(
+            f"limelight-span-export-{name}", settings.schedule_delay, self._drain
         )
-        worker.start()
-        return worker
-
-    def _after_fork(self) -> None:
-        # A forked child inherits the queue but not the worker thread.
-        self._pid = os.getpid()
-        self._queue.clear()
-        self._cond = threading.Condition(threading.Lock())
-        self._wake = threading.Event()
-        self._worker = self._start_worker()
+        self._worker.start()
 
     # -- SpanProcessor ----------------------------------------------------------------
 
@@ -92,14 +73,17 @@ class BoundedBatchSpanProcessor(SpanProcessor):
             self._metrics.spans_dropped(1)
             return
         if self._pid != os.getpid():
-            self._after_fork()
+            # a forked child inherits the queue but not the worker thread
+            self._pid = os.getpid()
+            self._queue.clear()
+            self._worker.restart()
         queue = self._queue
         if len(queue) >= self._max_queue:
             self._metrics.spans_dropped(1)
             return
         queue.append(span)
-        if len(queue) >= self._batch and not self._wake.is_set():
-            self._wake.set()
+        if len(queue) >= self._batch:
+            self._worker.wake()
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         """Export everything queued now; wait at most *timeout_millis*."""
@@ -112,20 +96,9 @@ class BoundedBatchSpanProcessor(SpanProcessor):
 
     def flush(self, timeout: float) -> bool:
         """Ask the worker to export the whole queue; true when it did within *timeout*."""
-        if self._shutdown or not self._worker.is_alive():
+        if self._shutdown or not self._worker.alive:
             return not self._queue
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            self._flush_requested += 1
-            target = self._flush_requested
-        self._wake.set()
-        with self._cond:
-            while self._flush_done < target:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 or not self._worker.is_alive():
-                    return False
-                self._cond.wait(remaining)
-        return True
+        return self._worker.flush(timeout)
 
     def close(self, timeout: float) -> bool:
         """Flush within *timeout*, stop the worker, count what could not be sent."""
@@ -134,8 +107,7 @@ class BoundedBatchSpanProcessor(SpanProcessor):
         deadline = time.monotonic() + timeout
         flushed = self.flush(timeout)
         self._shutdown = True
-        self._wake.set()
-        self._worker.join(max(0.0, deadline - time.monotonic()))
+        self._worker.close(max(0.0, deadline - time.monotonic()))
         self._abandoned = True
         left = len(self._queue)
         if left:
@@ -155,22 +127,8 @@ class BoundedBatchSpanProcessor(SpanProcessor):
 
     # -- worker -------------------------------------------------------------------------
 
-    def _run(self) -> None:
-        delay = self._settings.schedule_delay
-        while True:
-            self._wake.wait(delay)
-            self._wake.clear()
-            with self._cond:
-                flush_target = self._flush_requested
-            if self._shutdown:
-                return
-            self._drain(everything=flush_target > self._flush_done)
-            if flush_target > self._flush_done:
-                with self._cond:
-                    self._flush_done = flush_target
-                    self._cond.notify_all()
-
     def _drain(self, everything: bool) -> None:
+        """Export full batches, at least one; every queued span when *everything*."""
         queue = self._queue
         first = True
         while queue and (everything or first or len(queue) >= self._batch):
@@ -187,27 +145,14 @@ class BoundedBatchSpanProcessor(SpanProcessor):
                 return
 
     def _export(self, batch: list[ReadableSpan]) -> None:
-        token = attach(set_value(_SUPPRESS_INSTRUMENTATION_KEY, True))
-        try:
-            result = self.exporter.export(batch)
-            ok = result is SpanExportResult.SUCCESS
-            error = None if ok else "export returned FAILURE"
-        except Exception as exc:
-            ok, error = False, repr(exc)
-        finally:
-            detach(token)
-        if ok:
-            if self._failing:
-                self._failing = False
-                _log.info("span export recovered", exporter=self.name)
+        with suppressed():
+            try:
+                result = self.exporter.export(batch)
+                error = None if result is SpanExportResult.SUCCESS else "export returned FAILURE"
+            except Exception as exc:
+                error = repr(exc)
+        if error is None:
+            self._health.succeeded()
             return
-        self._metrics.export_error(self.name)
         self._metrics.spans_dropped(len(batch))
-        if not self._failing:
-            self._failing = True
-            _log.warning(
-                "span export failing; spans are dropped and counted until it recovers",
-                exporter=self.name,
-                error=error,
-                dropped=len(batch),
-            )
+        self._health.failed(error, dropped=len(batch))

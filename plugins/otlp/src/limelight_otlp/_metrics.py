@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import functools
-import threading
 import time
 from collections.abc import Sequence
 from importlib.metadata import PackageNotFoundError, version
 
 import structlog
-from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, attach, detach, set_value
 from opentelemetry.sdk.metrics import Exemplar as OtelExemplar
 from opentelemetry.sdk.metrics.export import (
     AggregationTemporality,
@@ -29,6 +27,7 @@ from opentelemetry.sdk.metrics.export import (
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
+from limelight import ExportHealth, ExportWorker, suppressed
 from limelight_hookspecs import (
     Exemplar,
     HistogramPoint,
@@ -181,81 +180,45 @@ class OtlpMetricsReader:
         self.interval = interval
         self.timeout = timeout
         self.name = name
-        self._self_metrics = self_metrics
         self._gate = gate
         self._scope = _scope()
-        self._cond = threading.Condition(threading.Lock())
-        self._wake = threading.Event()
-        self._requested = 0
-        self._done = 0
-        self._closing = False
-        self._failing = False
-        self._worker: threading.Thread | None = None
-        self.failures = 0
+        self._health = ExportHealth(
+            self_metrics,
+            name,
+            "metric export",
+            "counted in limelight_export_errors_total until it recovers",
+        )
+        self._worker = ExportWorker(f"limelight-metric-export-{name}", interval, self._push)
+
+    @property
+    def failures(self) -> int:
+        """Failed exports so far."""
+        return self._health.failures
 
     # -- StoreReader ----------------------------------------------------------------------
 
     def start(self) -> None:
         """Start the export thread."""
-        self._worker = threading.Thread(
-            target=self._run, name=f"limelight-metric-export-{self.name}", daemon=True
-        )
         self._worker.start()
 
     def force_flush(self, timeout: float) -> bool:
         """Export the store now; true when the export finished (successfully) within *timeout*."""
-        return self._request(timeout)
+        failures = self._health.failures
+        return self._worker.flush(timeout) and self._health.failures == failures
 
     def shutdown(self, timeout: float) -> None:
         """Stop the thread and shut the exporter down, within *timeout*.
 
         It does not push: the core's :meth:`force_flush` just before it was the last push.
         """
-        if self._closing:
-            return
         deadline = time.monotonic() + timeout
-        self._closing = True
-        self._wake.set()
-        worker = self._worker
-        if worker is not None:
-            worker.join(max(0.0, deadline - time.monotonic()))
+        if not self._worker.alive:
+            return
+        self._worker.close(timeout)
         try:
             self.exporter.shutdown(timeout_millis=max(0.0, deadline - time.monotonic()) * 1000)
         except Exception as exc:
             _log.warning("metric exporter failed to shut down", exporter=self.name, error=repr(exc))
-
-    # -- worker ---------------------------------------------------------------------------
-
-    def _request(self, timeout: float) -> bool:
-        worker = self._worker
-        if self._closing or worker is None or not worker.is_alive():
-            return False
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            self._requested += 1
-            target = self._requested
-            failures = self.failures
-        self._wake.set()
-        with self._cond:
-            while self._done < target:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 or not worker.is_alive():
-                    return False
-                self._cond.wait(remaining)
-            return self.failures == failures
-
-    def _run(self) -> None:
-        while True:
-            self._wake.wait(self.interval)
-            self._wake.clear()
-            if self._closing:
-                return
-            with self._cond:
-                target = self._requested
-            self.export_once()
-            with self._cond:
-                self._done = max(self._done, target)
-                self._cond.notify_all()
 
     def _with_api_metrics(self, data: MetricsData) -> MetricsData:
         """*data* plus what OpenTelemetry API instruments recorded, in one payload."""
@@ -284,36 +247,24 @@ class OtlpMetricsReader:
             ]
         )
 
+    def _push(self, flush: bool) -> None:
+        # every run pushes the whole store: a periodic run and a flush are the same
+        self.export_once()
+
     def export_once(self) -> bool:
         """Read the store and export it (in the calling thread); true on success."""
-        token = attach(set_value(_SUPPRESS_INSTRUMENTATION_KEY, True))
-        error: str | None = None
-        try:
-            data = to_metrics_data(self.store.snapshot(), self.resource, self._scope)
-            data = self._with_api_metrics(data)
-            result = self.exporter.export(data, timeout_millis=self.timeout * 1000)
-            ok = result is MetricExportResult.SUCCESS
-            if not ok:
-                error = "export returned FAILURE"
-        except Exception as exc:
-            ok, error = False, repr(exc)
-        finally:
-            detach(token)
-        if ok:
+        with suppressed():
+            try:
+                data = to_metrics_data(self.store.snapshot(), self.resource, self._scope)
+                data = self._with_api_metrics(data)
+                result = self.exporter.export(data, timeout_millis=self.timeout * 1000)
+                error = None if result is MetricExportResult.SUCCESS else "export returned FAILURE"
+            except Exception as exc:
+                error = repr(exc)
+        if error is None:
             if self._gate is not None:
                 self._gate.reset()
-            if self._failing:
-                self._failing = False
-                _log.info("metric export recovered", exporter=self.name)
+            self._health.succeeded()
             return True
-        with self._cond:
-            self.failures += 1
-        self._self_metrics.export_error(self.name)
-        if not self._failing:
-            self._failing = True
-            _log.warning(
-                "metric export failing; counted in limelight_export_errors_total until it recovers",
-                exporter=self.name,
-                error=error,
-            )
+        self._health.failed(error)
         return False
