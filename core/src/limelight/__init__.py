@@ -31,6 +31,7 @@ from ._export import ExportHealth, ExportWorker, suppressed
 from ._failures import report_failure
 from ._function import instrument
 from ._plugins import PluginError, PluginFailure, PluginInfo, PluginManager, discover
+from ._spans import error_type
 from ._store import (
     OVERFLOW_LABEL_VALUE,
     BoundCounter,
@@ -79,6 +80,7 @@ __all__ = [
     "W3CTraceContextPropagator",
     "current",
     "discover",
+    "error_type",
     "header_getter",
     "hookimpl",
     "instrument",

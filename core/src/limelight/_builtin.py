@@ -26,6 +26,7 @@ from limelight_hookspecs import (
     hookimpl,
 )
 
+from ._spans import error_type
 from ._store import MetricStore
 
 __all__ = [
@@ -165,7 +166,7 @@ class _TracingHandler(CallHandler):
     def exit(self, state: object, error: BaseException | None) -> None:
         span: trace.Span = state  # type: ignore[assignment]
         if error is not None and not isinstance(error, (GeneratorExit,)):
-            span.set_attribute("error.type", type(error).__qualname__)
+            span.set_attribute("error.type", error_type(error))
             span.record_exception(error, escaped=True)
             span.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}: {error}"))
         span.end()

@@ -49,7 +49,7 @@ from opentelemetry.util import types
 
 from ._failures import report_failure
 
-__all__ = ["Span", "Tracer", "TracerProvider"]
+__all__ = ["Span", "Tracer", "TracerProvider", "error_type"]
 
 logger = logging.getLogger("limelight.spans")
 
@@ -69,6 +69,21 @@ _FLAGS = {
     for random in (False, True)
 }
 _SIMPLE = (str, bool, int, float)
+
+
+def error_type(exc: BaseException) -> str:
+    """The ``error.type`` of an exception: its fully qualified class name.
+
+    As the semantic conventions ask (``shop.PaymentError``); a built-in
+    exception keeps its bare name (``KeyError``). Every surface and the
+    ``exception.type`` of recorded exceptions use it, so one failure reads the
+    same everywhere.
+    """
+    cls = type(exc)
+    module = cls.__module__
+    return (
+        cls.__qualname__ if not module or module == "builtins" else f"{module}.{cls.__qualname__}"
+    )
 
 
 def _clean_slow(value: Any, max_len: int | None) -> tuple[bool, Any]:
@@ -303,11 +318,8 @@ class Span(sdk_trace.Span):
         timestamp: int | None = None,
         escaped: bool = False,
     ) -> None:
-        module = type(exception).__module__
-        qualname = type(exception).__qualname__
-        exception_type = f"{module}.{qualname}" if module and module != "builtins" else qualname
         event_attributes: dict[str, types.AnyValue] = {
-            "exception.type": exception_type,
+            "exception.type": error_type(exception),
             "exception.message": str(exception),
             "exception.stacktrace": "".join(traceback.format_exception(exception)),
             "exception.escaped": str(escaped),

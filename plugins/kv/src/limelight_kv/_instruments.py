@@ -17,7 +17,7 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
-from limelight import MetricStore, Telemetry, TelemetryBinding
+from limelight import MetricStore, Telemetry, TelemetryBinding, error_type
 from limelight import report_failure as _report_failure
 
 from ._plugin import KV_OP_DURATION, KV_OPS, LIMELIGHT_KV_SPANS
@@ -29,7 +29,6 @@ __all__ = [
     "Namespace",
     "Op",
     "client_binding",
-    "error_type",
     "op_label",
     "report_failure",
 ]
@@ -107,15 +106,6 @@ def op_label(command: str) -> str:
     label = command.strip().lower()
     label = _RENAMED.get(label, label)
     return label if _OP_RE.fullmatch(label) else OTHER_OP
-
-
-def error_type(exc: BaseException) -> str:
-    """The ``error.type`` of an exception: its fully qualified class name."""
-    cls = type(exc)
-    module = cls.__module__
-    if module == "builtins":
-        return cls.__qualname__
-    return f"{module}.{cls.__qualname__}"
 
 
 def report_failure(where: str, exc: BaseException) -> None:

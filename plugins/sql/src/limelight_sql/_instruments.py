@@ -16,7 +16,7 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
-from limelight import Telemetry, TelemetryBinding
+from limelight import Telemetry, TelemetryBinding, error_type
 from limelight import report_failure as _report_failure
 
 from ._plugin import LIMELIGHT_SQL_SPANS, SQL_OP_DURATION, SQL_OPS
@@ -165,10 +165,7 @@ def error_attributes(exc: BaseException) -> dict[str, AttributeValue]:
         attributes["db.response.status_code"] = str(code)
         attributes["error.type"] = str(code)
     else:
-        cls = type(source)
-        module = cls.__module__
-        qualname = cls.__qualname__
-        attributes["error.type"] = qualname if module == "builtins" else f"{module}.{qualname}"
+        attributes["error.type"] = error_type(source)
     return attributes
 
 
