@@ -5,26 +5,15 @@ from __future__ import annotations
 import http.client
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 from limelight_demo import TRAFFIC, demo_environment
-from limelight_testsupport import free_port, wait_for_port
+from limelight_testsupport import console_script, free_port, wait_for_port
 from limelight_testsupport.otlp import otlp_receiver
-
-
-def _script() -> str:
-    candidate = Path(sys.executable).parent / "limelight"
-    found = str(candidate) if candidate.exists() else shutil.which("limelight")
-    if found is None:
-        pytest.fail("the limelight console script is not installed next to this Python")
-    return found
 
 
 def _env(**extra: str) -> dict[str, str]:
@@ -33,7 +22,7 @@ def _env(**extra: str) -> dict[str, str]:
 
 def _demo(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [_script(), "demo", *args],
+        [console_script("limelight"), "demo", *args],
         env=_env(**env),
         capture_output=True,
         text=True,
@@ -142,7 +131,7 @@ class TestStop:
                 OTEL_METRIC_EXPORT_INTERVAL="600000",
             )
             proc = subprocess.Popen(
-                [_script(), "demo", "--serve", "--port", str(port)],
+                [console_script("limelight"), "demo", "--serve", "--port", str(port)],
                 env=env,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,

@@ -13,15 +13,13 @@ import http.client
 import os
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from limelight_testsupport import free_port, wait_for_port
+from limelight_testsupport import console_script, free_port, wait_for_port
 from limelight_testsupport.otlp import OtlpReceiver, otlp_receiver
 from limelight_testsupport.prometheus import PrometheusServer, prometheus_server
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
@@ -113,13 +111,6 @@ class Stack:
         return response.status, trace_id
 
 
-def _limelight() -> str:
-    script = Path(sys.executable).parent / "limelight"
-    if not script.exists():
-        pytest.fail("the limelight console script is not installed next to this Python")
-    return str(script)
-
-
 @pytest.fixture(scope="module")
 def stack() -> Iterator[Stack]:
     port = free_port()
@@ -132,7 +123,7 @@ def stack() -> Iterator[Stack]:
             "OTEL_BSP_SCHEDULE_DELAY": "200",
         }
         demo = subprocess.Popen(
-            [_limelight(), "demo", "--serve", "--port", str(port)],
+            [console_script("limelight"), "demo", "--serve", "--port", str(port)],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
