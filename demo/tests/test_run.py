@@ -20,10 +20,10 @@ def _env(**extra: str) -> dict[str, str]:
     return {"PATH": "/usr/bin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8", **extra}
 
 
-def _demo(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+def _demo(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [console_script("limelight"), "demo", *args],
-        env=_env(**env),
+        env=_env(),
         capture_output=True,
         text=True,
         encoding="utf-8",
@@ -42,13 +42,18 @@ def _tree(stdout: str) -> list[tuple[str, str]]:
     return rows
 
 
+@pytest.fixture(scope="class")
+def once() -> subprocess.CompletedProcess[str]:
+    """One run of `limelight demo --once`, read by every test of :class:`TestOnce`."""
+    return _demo("--once")
+
+
 class TestOnce:
     """`limelight demo --once` sends the burst, shows one trace and every surface, and exits."""
 
-    def test_report(self) -> None:
-        proc = _demo("--once")
-        assert 0 == proc.returncode, proc.stderr
-        out = proc.stdout
+    def test_report(self, once: subprocess.CompletedProcess[str]) -> None:
+        assert 0 == once.returncode, once.stderr
+        out = once.stdout
         answers = "30 answered 200, 1 answered 404, 1 answered 500"
         assert f"sent {len(TRAFFIC)} requests: {answers}" in out
         assert [
@@ -84,13 +89,14 @@ class TestOnce:
         assert re.search(r'http_requests_in_flight\{method="GET"\}\s+0\s', out)
         assert out.rstrip().endswith("stopped; telemetry flushed")
 
-    def test_without_an_otlp_endpoint_the_exporter_stays_off_and_quiet(self) -> None:
-        proc = _demo("--once")
-        assert 0 == proc.returncode
-        plugins = re.search(r"^plugins: (.*)$", proc.stdout, re.M)
+    def test_without_an_otlp_endpoint_the_exporter_stays_off_and_quiet(
+        self, once: subprocess.CompletedProcess[str]
+    ) -> None:
+        assert 0 == once.returncode
+        plugins = re.search(r"^plugins: (.*)$", once.stdout, re.M)
         assert plugins is not None
         assert "otlp" not in plugins.group(1).split(", ")
-        assert "" == proc.stderr
+        assert "" == once.stderr
 
 
 class TestArguments:
