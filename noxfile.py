@@ -2,16 +2,18 @@
 
 ``nox`` runs the default sessions: lint, typecheck, one test session per
 distribution (each in its own environment with only the core and that
-distribution installed), the cross-distribution suite and the end-to-end run.
-``nox -s bench``, ``nox -s demo``, ``nox -s docs`` and ``nox -s audit`` run on
-request.
+distribution installed), the cross-distribution suite, the end-to-end run and
+the documentation build. ``nox -s bench``, ``nox -s demo`` and ``nox -s audit``
+run on request.
 """
 
 from __future__ import annotations
 
+import functools
 import os
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import nox
 from packaging.requirements import Requirement
@@ -22,39 +24,35 @@ nox.options.reuse_venv = "yes"
 nox.options.error_on_missing_interpreters = True
 
 
-def _dist_name(path: Path) -> str:
+@functools.cache
+def _project(path: Path) -> dict[str, Any]:
+    """The ``[project]`` table of *path*'s ``pyproject.toml``."""
     with (path / "pyproject.toml").open("rb") as f:
-        return str(tomllib.load(f)["project"]["name"])
-
-
-def _has_extra(path: Path, extra: str) -> bool:
-    with (path / "pyproject.toml").open("rb") as f:
-        extras = tomllib.load(f)["project"].get("optional-dependencies", {})
-    return extra in extras
+        project: dict[str, Any] = tomllib.load(f)["project"]
+    return project
 
 
 PLUGINS = sorted(p for p in (ROOT / "plugins").glob("*") if (p / "pyproject.toml").exists())
 DEMO = ROOT / "demo"
+TESTSUPPORT = ROOT / "testsupport"
 DISTRIBUTIONS: dict[str, Path] = {
     "hookspecs": ROOT / "hookspecs",
     "core": ROOT / "core",
     **{p.name: p for p in PLUGINS},
     "demo": DEMO,
 }
-LOCAL = [ROOT / "hookspecs", ROOT / "core", ROOT / "testsupport", *PLUGINS, DEMO]
-LOCAL_NAMES = [_dist_name(p) for p in LOCAL]
+"""The distributions with a test session of their own."""
+LOCAL = [*DISTRIBUTIONS.values(), TESTSUPPORT]
 E2E = ROOT / "tests" / "e2e"
 
 
 def _local_requirements(path: Path) -> list[Path]:
     """The local distributions *path* depends on, directly or not (for uv to find them)."""
-    by_name = dict(zip(LOCAL_NAMES, LOCAL, strict=True))
+    by_name = {_project(p)["name"]: p for p in LOCAL}
     found: list[Path] = []
     pending = [path]
     while pending:
-        with (pending.pop() / "pyproject.toml").open("rb") as f:
-            requirements = tomllib.load(f)["project"].get("dependencies", [])
-        for requirement in requirements:
+        for requirement in _project(pending.pop()).get("dependencies", []):
             dep = by_name.get(Requirement(requirement).name)
             if dep is not None and dep not in found:
                 found.append(dep)
@@ -62,23 +60,29 @@ def _local_requirements(path: Path) -> list[Path]:
     return found
 
 
-def _install_local(session: nox.Session, *paths: Path, extras: str = "test") -> None:
-    """Install local distributions (always rebuilt) and their *extras*."""
-    args = []
-    for path in paths:
-        spec = str(path)
-        if extras and _has_extra(path, extras):
-            spec += f"[{extras}]"
-        args.append(spec)
-    reinstall = [f"--reinstall-package={name}" for name in LOCAL_NAMES]
-    session.install(*reinstall, *args)
-
-
 def _fixture_dists(path: Path) -> list[Path]:
     """Test-only distributions a suite installs (``tests/dists/*``)."""
     return sorted(
         p for p in (path / "tests" / "dists").glob("*") if (p / "pyproject.toml").exists()
     )
+
+
+def _install_local(
+    session: nox.Session, *paths: Path, extras: str = "test", fixtures_of: tuple[Path, ...] = ()
+) -> None:
+    """Install local distributions with their *extras*, and the test-only distributions
+    of the suites of *fixtures_of*; every local one is rebuilt, so no session runs stale code."""
+    fixtures = [f for d in fixtures_of for f in _fixture_dists(d)]
+    specs = [
+        f"{p}[{extras}]" if extras in _project(p).get("optional-dependencies", {}) else str(p)
+        for p in paths
+    ]
+    reinstall = [f"--reinstall-package={_project(p)['name']}" for p in (*LOCAL, *fixtures)]
+    session.install(*reinstall, *specs, *map(str, fixtures))
+
+
+def _import_name(path: Path) -> str:
+    return next(p.name for p in (path / "src").iterdir() if (p / "__init__.py").exists())
 
 
 @nox.session
@@ -93,9 +97,7 @@ def lint(session: nox.Session) -> None:
 def typecheck(session: nox.Session) -> None:
     """mypy --strict over every distribution's sources and tests."""
     session.install("mypy>=1.13,<3", "nox")
-    _install_local(session, *LOCAL)
-    for fixture in [f for d in DISTRIBUTIONS.values() for f in _fixture_dists(d)]:
-        session.install(str(fixture))
+    _install_local(session, *LOCAL, fixtures_of=tuple(LOCAL))
     targets = [str(p / "src") for p in LOCAL]
     # each src/ is a package base: a package met both as a target and as an import (uv
     # installs workspace dependencies editable) then has one module name
@@ -112,30 +114,18 @@ def typecheck(session: nox.Session) -> None:
 def tests(session: nox.Session, dist: str) -> None:
     """One distribution's tests, with only the core and that distribution installed."""
     path = DISTRIBUTIONS[dist]
-    needed = [ROOT / "hookspecs", ROOT / "testsupport"]
-    if path.name != "hookspecs":
-        needed.append(ROOT / "core")
-    needed += [p for p in _local_requirements(path) if p not in needed]
-    if path not in needed:
-        needed.append(path)
-    _install_local(session, *needed)
-    for fixture in _fixture_dists(path):
-        session.install(f"--reinstall-package={_dist_name(fixture)}", str(fixture))
+    core = [] if dist == "hookspecs" else [ROOT / "core"]
+    needed = [ROOT / "hookspecs", TESTSUPPORT, *core, *_local_requirements(path), path]
+    _install_local(session, *dict.fromkeys(needed), fixtures_of=(path,))
     # proof the distribution imports on its own
     session.run("python", "-c", f"import {_import_name(path)}")
     session.run("pytest", str(path / "tests"), *session.posargs)
 
 
-def _import_name(path: Path) -> str:
-    return next(p.name for p in (path / "src").iterdir() if (p / "__init__.py").exists())
-
-
 @nox.session
 def integration(session: nox.Session) -> None:
     """Every distribution together: the cross-distribution suite and the core suite again."""
-    _install_local(session, *LOCAL)
-    for fixture in [f for d in DISTRIBUTIONS.values() for f in _fixture_dists(d)]:
-        session.install(f"--reinstall-package={_dist_name(fixture)}", str(fixture))
+    _install_local(session, *LOCAL, fixtures_of=tuple(LOCAL))
     session.run(
         "pytest",
         str(ROOT / "tests"),

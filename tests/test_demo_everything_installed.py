@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 import tomllib
 from pathlib import Path
+
+from limelight_testsupport import console_script
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -26,7 +27,7 @@ class TestDemoWithEveryPlugin:
         shipped = _shipped_plugins()
         assert {"console", "otlp"} <= set(shipped)
         proc = subprocess.run(
-            [str(Path(sys.executable).parent / "limelight"), "demo", "--once"],
+            [console_script("limelight"), "demo", "--once"],
             # the shipped plugins only: the core's test suite installs failing ones on purpose
             env={
                 "PATH": "/usr/bin:/bin",

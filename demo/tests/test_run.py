@@ -5,36 +5,25 @@ from __future__ import annotations
 import http.client
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 from limelight_demo import TRAFFIC, demo_environment
-from limelight_testsupport import free_port, wait_for_port
+from limelight_testsupport import console_script, free_port, wait_for_port
 from limelight_testsupport.otlp import otlp_receiver
-
-
-def _script() -> str:
-    candidate = Path(sys.executable).parent / "limelight"
-    found = str(candidate) if candidate.exists() else shutil.which("limelight")
-    if found is None:
-        pytest.fail("the limelight console script is not installed next to this Python")
-    return found
 
 
 def _env(**extra: str) -> dict[str, str]:
     return {"PATH": "/usr/bin:/bin", "HOME": "/tmp", "LANG": "C.UTF-8", **extra}
 
 
-def _demo(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+def _demo(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [_script(), "demo", *args],
-        env=_env(**env),
+        [console_script("limelight"), "demo", *args],
+        env=_env(),
         capture_output=True,
         text=True,
         encoding="utf-8",
@@ -53,13 +42,18 @@ def _tree(stdout: str) -> list[tuple[str, str]]:
     return rows
 
 
+@pytest.fixture(scope="class")
+def once() -> subprocess.CompletedProcess[str]:
+    """One run of `limelight demo --once`, read by every test of :class:`TestOnce`."""
+    return _demo("--once")
+
+
 class TestOnce:
     """`limelight demo --once` sends the burst, shows one trace and every surface, and exits."""
 
-    def test_report(self) -> None:
-        proc = _demo("--once")
-        assert 0 == proc.returncode, proc.stderr
-        out = proc.stdout
+    def test_report(self, once: subprocess.CompletedProcess[str]) -> None:
+        assert 0 == once.returncode, once.stderr
+        out = once.stdout
         answers = "30 answered 200, 1 answered 404, 1 answered 500"
         assert f"sent {len(TRAFFIC)} requests: {answers}" in out
         assert [
@@ -95,13 +89,14 @@ class TestOnce:
         assert re.search(r'http_requests_in_flight\{method="GET"\}\s+0\s', out)
         assert out.rstrip().endswith("stopped; telemetry flushed")
 
-    def test_without_an_otlp_endpoint_the_exporter_stays_off_and_quiet(self) -> None:
-        proc = _demo("--once")
-        assert 0 == proc.returncode
-        plugins = re.search(r"^plugins: (.*)$", proc.stdout, re.M)
+    def test_without_an_otlp_endpoint_the_exporter_stays_off_and_quiet(
+        self, once: subprocess.CompletedProcess[str]
+    ) -> None:
+        assert 0 == once.returncode
+        plugins = re.search(r"^plugins: (.*)$", once.stdout, re.M)
         assert plugins is not None
         assert "otlp" not in plugins.group(1).split(", ")
-        assert "" == proc.stderr
+        assert "" == once.stderr
 
 
 class TestArguments:
@@ -142,7 +137,7 @@ class TestStop:
                 OTEL_METRIC_EXPORT_INTERVAL="600000",
             )
             proc = subprocess.Popen(
-                [_script(), "demo", "--serve", "--port", str(port)],
+                [console_script("limelight"), "demo", "--serve", "--port", str(port)],
                 env=env,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,

@@ -13,17 +13,17 @@ import http.client
 import os
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-from limelight_testsupport import free_port, wait_for_port
+from limelight_demo import send
+from limelight_testsupport import console_script, free_port, wait_for_port
 from limelight_testsupport.otlp import OtlpReceiver, otlp_receiver
 from limelight_testsupport.prometheus import PrometheusServer, prometheus_server
+from opentelemetry.proto.metrics.v1.metrics_pb2 import Metric
 from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
 TRAFFIC = [
@@ -99,25 +99,15 @@ class Stack:
         self.otlp = otlp
         self.trace_ids: dict[tuple[str, str], list[str]] = {}
 
-    def send(self, method: str, path: str) -> tuple[int, str]:
+    def send(self, method: str, path: str) -> None:
+        """One request on a connection of its own; its trace id is kept by (method, path)."""
         connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
         try:
-            connection.request(method, path)
-            response = connection.getresponse()
-            response.read()
-            traceparent = response.getheader("traceparent") or ""
+            sent = send(connection, method, path)
         finally:
             connection.close()
-        trace_id = traceparent.split("-")[1] if traceparent.count("-") == 3 else ""
+        trace_id = "" if sent.trace_id is None else f"{sent.trace_id:032x}"
         self.trace_ids.setdefault((method, path), []).append(trace_id)
-        return response.status, trace_id
-
-
-def _limelight() -> str:
-    script = Path(sys.executable).parent / "limelight"
-    if not script.exists():
-        pytest.fail("the limelight console script is not installed next to this Python")
-    return str(script)
 
 
 @pytest.fixture(scope="module")
@@ -132,7 +122,7 @@ def stack() -> Iterator[Stack]:
             "OTEL_BSP_SCHEDULE_DELAY": "200",
         }
         demo = subprocess.Popen(
-            [_limelight(), "demo", "--serve", "--port", str(port)],
+            [console_script("limelight"), "demo", "--serve", "--port", str(port)],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -165,6 +155,11 @@ def traffic(stack: Stack) -> Stack:
 
 def _series(result: list[dict[str, Any]], labels: tuple[str, ...]) -> dict[tuple[str, ...], float]:
     return {tuple(r["metric"].get(n, "") for n in labels): float(r["value"][1]) for r in result}
+
+
+def _total(metric: Metric) -> float:
+    """The sum of an OTLP counter's data points."""
+    return float(sum(p.as_double for p in metric.sum.data_points))
 
 
 def _trace(
@@ -253,18 +248,14 @@ class TestOtlp:
 
     def test_metrics_match_prometheus(self, traffic: Stack) -> None:
         expected = sum(EXPECTED["http_requests_total"].values())
-
-        def total(metric: Any) -> float:
-            return float(sum(p.as_double for p in metric.sum.data_points))
-
         pushed = traffic.otlp.wait_for_metric(
-            "http_requests_total", lambda m: total(m) == expected, timeout=15
+            "http_requests_total", lambda m: _total(m) == expected, timeout=15
         )
         assert pushed is not None, "no OTLP push of http_requests_total with every request"
         scraped = traffic.prometheus.wait_for_query(
             "sum(http_requests_total)", lambda r: bool(r) and float(r[0]["value"][1]) == expected
         )
-        assert total(pushed) == float(scraped[0]["value"][1])
+        assert _total(pushed) == float(scraped[0]["value"][1])
 
 
 class TestShutdown:
@@ -276,10 +267,6 @@ class TestShutdown:
         traffic.demo.send_signal(signal.SIGTERM)
         assert 0 == traffic.demo.wait(30)
         expected = sum(EXPECTED["http_requests_total"].values()) + 2  # /orders/3 and its price
-
-        def total(metric: Any) -> float:
-            return float(sum(p.as_double for p in metric.sum.data_points))
-
         assert traffic.otlp.wait_for_metric(
-            "http_requests_total", lambda m: total(m) == expected, timeout=5
+            "http_requests_total", lambda m: _total(m) == expected, timeout=5
         ), "the last push at shutdown did not arrive"

@@ -22,6 +22,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 import limelight
+from limelight._w3c import parse_traceparent
 
 from ._report import metrics_table, waterfall
 from ._shop import build_app
@@ -155,9 +156,8 @@ def send(connection: http.client.HTTPConnection, method: str, path: str) -> Sent
     connection.request(method, path)
     response = connection.getresponse()
     response.read()
-    parts = (response.getheader("traceparent") or "").split("-")
-    trace_id = int(parts[1], 16) if len(parts) == 4 else None
-    return Sent(method, path, response.status, trace_id)
+    parsed = parse_traceparent(response.getheader("traceparent") or "")
+    return Sent(method, path, response.status, parsed[0] if parsed is not None else None)
 
 
 def drive(url: str, console: Console, stop: threading.Event) -> list[Sent]:

@@ -7,8 +7,7 @@ import time
 from collections import OrderedDict
 from collections.abc import Sequence
 
-from opentelemetry.context import Context
-from opentelemetry.sdk.trace import ReadableSpan, Span, SpanProcessor
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 
 from limelight import hookimpl
 from limelight_hookspecs import TelemetryView
@@ -17,20 +16,13 @@ __all__ = ["TraceKeeper"]
 
 
 class _Keep(SpanProcessor):
+    # on_end only: the base class's on_start is a no-op, and limelight's tracer
+    # provider calls at span start only the processors that override it
     def __init__(self, keeper: TraceKeeper) -> None:
         self._keeper = keeper
 
-    def on_start(self, span: Span, parent_context: Context | None = None) -> None:
-        return None
-
     def on_end(self, span: ReadableSpan) -> None:
         self._keeper._add(span)
-
-    def shutdown(self) -> None:
-        return None
-
-    def force_flush(self, timeout_millis: int = 30000) -> bool:
-        return True
 
 
 class TraceKeeper:

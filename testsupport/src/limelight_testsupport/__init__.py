@@ -19,12 +19,15 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 __all__ = [
+    "console_script",
     "ensure_debian_package",
     "free_port",
     "require_tcp",
@@ -123,3 +126,16 @@ def ensure_debian_package(package: str, binary: str) -> str | None:
         apt("update")
         apt(*install)
     return shutil.which(binary)
+
+
+def console_script(name: str) -> str:
+    """The path of the console script *name* of the environment running the tests.
+
+    The one next to this Python first (a virtual environment's ``bin/``), else
+    the one on ``PATH``; the test fails when there is neither.
+    """
+    candidate = Path(sys.executable).parent / name
+    found = str(candidate) if candidate.exists() else shutil.which(name)
+    if found is None:
+        pytest.fail(f"the {name} console script is not installed next to this Python")
+    return found
