@@ -3,27 +3,14 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
-import sys
-from pathlib import Path
 
-import pytest
-
-
-def _script() -> str:
-    candidate = Path(sys.executable).parent / "limelight"
-    if candidate.exists():
-        return str(candidate)
-    found = shutil.which("limelight")
-    if found is None:
-        pytest.fail("the limelight console script is not installed next to this Python")
-    return found
+from limelight_testsupport import console_script
 
 
 def _run(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [_script(), *args],
+        [console_script("limelight"), *args],
         env={"PATH": "/usr/bin:/bin", "HOME": "/tmp", **env},
         capture_output=True,
         text=True,

@@ -47,7 +47,13 @@ from ._store import (
     MetricStore,
 )
 from ._telemetry import Telemetry, TelemetryBinding, current, start, stop
-from ._w3c import HeaderGetter, W3CTraceContextPropagator, header_getter
+from ._w3c import (
+    HeaderGetter,
+    W3CTraceContextPropagator,
+    format_traceparent,
+    header_getter,
+    parse_traceparent,
+)
 
 __all__ = [
     "OVERFLOW_LABEL_VALUE",
@@ -81,10 +87,12 @@ __all__ = [
     "current",
     "discover",
     "error_type",
+    "format_traceparent",
     "header_getter",
     "hookimpl",
     "instrument",
     "load_config",
+    "parse_traceparent",
     "report_failure",
     "start",
     "stop",

@@ -97,12 +97,3 @@ class OnStartProcessor(SpanProcessor):
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
         for call in self._callers:
             call(span, parent_context)
-
-    def on_end(self, span: Any) -> None:
-        return None
-
-    def shutdown(self) -> None:
-        return None
-
-    def force_flush(self, timeout_millis: int = 30000) -> bool:
-        return True
