@@ -110,7 +110,7 @@ class TestOneTrace:
         assert "ERROR" == charge.status.status_code.name
         assert _parent_id(charge) == _id(server)
         assert ["exception"] == [e.name for e in charge.events]
-        assert "PaymentError" == (charge.attributes or {})["error.type"]
+        assert "limelight_demo._shop.PaymentError" == (charge.attributes or {})["error.type"]
 
     def test_unknown_order_is_a_404_without_error_status(
         self, telemetry: Harness, shop: http.client.HTTPConnection

@@ -218,7 +218,7 @@ class TestErrors:
             client.get(refused_url)
         span = telemetry.span("GET", kind="client")
         assert StatusCode.ERROR == span.status.status_code
-        assert "ConnectError" == (span.attributes or {})["error.type"]
+        assert "httpx.ConnectError" == (span.attributes or {})["error.type"]
         assert "http.response.status_code" not in (span.attributes or {})
         assert any(e.name == "exception" for e in span.events)
         assert 1 == telemetry.value(
@@ -231,7 +231,7 @@ class TestErrors:
             client.get(server.url("/slow?delay=1"))
         span = telemetry.span("GET", kind="client")
         assert StatusCode.ERROR == span.status.status_code
-        assert "ReadTimeout" == (span.attributes or {})["error.type"]
+        assert "httpx.ReadTimeout" == (span.attributes or {})["error.type"]
 
     @pytest.mark.parametrize("status", [500, 503, 404, 400])
     def test_error_status(self, telemetry: Harness, server: LocalHTTPServer, status: int) -> None:
@@ -267,7 +267,7 @@ class TestErrors:
             response.read()
         span = telemetry.span("GET", kind="client")
         assert StatusCode.ERROR == span.status.status_code
-        assert "ReadTimeout" == (span.attributes or {})["error.type"]
+        assert "httpx.ReadTimeout" == (span.attributes or {})["error.type"]
         assert 200 == (span.attributes or {})["http.response.status_code"]
 
 
@@ -305,7 +305,7 @@ class TestAsync:
             with pytest.raises(httpx.ConnectError):
                 await client.get(refused_url)
         span = telemetry.span("GET", kind="client")
-        assert "ConnectError" == (span.attributes or {})["error.type"]
+        assert "httpx.ConnectError" == (span.attributes or {})["error.type"]
 
     @pytest.mark.asyncio
     async def test_timeout_and_500(self, telemetry: Harness, server: LocalHTTPServer) -> None:
@@ -317,7 +317,7 @@ class TestAsync:
             str((s.attributes or {})["error.type"])
             for s in telemetry.find_spans("GET", status="error")
         )
-        assert ["500", "ReadTimeout"] == errors
+        assert ["500", "httpx.ReadTimeout"] == errors
 
     @pytest.mark.asyncio
     async def test_explicit_async_transport(

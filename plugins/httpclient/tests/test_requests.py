@@ -112,7 +112,7 @@ class TestErrors:
             requests.get(refused_url, timeout=5)
         span = telemetry.span("GET", kind="client")
         assert StatusCode.ERROR == span.status.status_code
-        assert "ConnectionError" == (span.attributes or {})["error.type"]
+        assert "requests.exceptions.ConnectionError" == (span.attributes or {})["error.type"]
         assert 1 == telemetry.value(
             "http_client_requests_total", method="GET", host="127.0.0.1", status_code="error"
         )
@@ -121,7 +121,7 @@ class TestErrors:
         with pytest.raises(requests.ReadTimeout):
             requests.get(server.url("/slow?delay=1"), timeout=0.2)
         span = telemetry.span("GET", kind="client")
-        assert "ReadTimeout" == (span.attributes or {})["error.type"]
+        assert "requests.exceptions.ReadTimeout" == (span.attributes or {})["error.type"]
 
     def test_500(self, telemetry: Harness, server: LocalHTTPServer) -> None:
         assert 500 == requests.get(server.url("/status/500"), timeout=5).status_code

@@ -16,7 +16,7 @@ from opentelemetry.context import Context
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
-from limelight import OVERFLOW_LABEL_VALUE, Telemetry, TelemetryBinding, report_failure
+from limelight import OVERFLOW_LABEL_VALUE, Telemetry, TelemetryBinding, error_type, report_failure
 
 from ._plugin import (
     HTTP_IN_FLIGHT,
@@ -336,7 +336,7 @@ class Exchange:
             span = self.span
             if span.is_recording():
                 span.record_exception(exc, escaped=False)
-                span.set_attribute("error.type", type(exc).__qualname__)
+                span.set_attribute("error.type", error_type(exc))
         except Exception as failure:  # telemetry never breaks the request
             report_once("record_exception", failure)
 
@@ -431,7 +431,7 @@ class Exchange:
                     attributes["http.response.status_code"] = status
                 failed: str | None = None
                 if error is not None and not disconnected:
-                    attributes["error.type"] = type(error).__qualname__
+                    attributes["error.type"] = error_type(error)
                     if not self.error_recorded:
                         span.record_exception(error, escaped=True)
                     failed = f"{type(error).__name__}: {error}"

@@ -20,7 +20,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from limelight import Telemetry, TelemetryBinding, report_failure
+from limelight import Telemetry, TelemetryBinding, error_type, report_failure
 
 from ._env import LIMELIGHT_HTTPCLIENT_REDACT_QUERY_PARAMS, LIMELIGHT_HTTPCLIENT_ROOT_SPANS
 from ._metrics import HTTP_CLIENT_DURATION, HTTP_CLIENT_IN_FLIGHT, HTTP_CLIENT_REQUESTS
@@ -253,7 +253,7 @@ class Call:
             if span is None:
                 return
             if error is not None and not isinstance(error, GeneratorExit):
-                kind = type(error).__qualname__
+                kind = error_type(error)
                 span.set_attribute("error.type", kind)
                 span.record_exception(error, escaped=True)
                 span.set_status(Status(StatusCode.ERROR, f"{kind}: {error}"))
