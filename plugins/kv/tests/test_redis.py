@@ -321,6 +321,16 @@ class TestSpans:
         assert not span.status.description
 
     @pytest.mark.limelight(plugins=[plugin], env={"LIMELIGHT_KV_SPANS": "true"})
+    def test_unusual_command_name_stays_out_of_the_span(
+        self, telemetry: Harness, redis_server: Any, prefix: str
+    ) -> None:
+        r = client(redis_server)
+        with pytest.raises(redis.ResponseError):
+            r.execute_command(f"NOT A COMMAND {prefix}", "x")  # type: ignore[no-untyped-call]
+        span = telemetry.span(name="other", status="error")
+        assert "other" == (span.attributes or {})["db.operation.name"]
+
+    @pytest.mark.limelight(plugins=[plugin], env={"LIMELIGHT_KV_SPANS": "true"})
     def test_connection_error_span(self, telemetry: Harness) -> None:
         r = client(("127.0.0.1", free_port()), retry=Retry(NoBackoff(), 0))
         with pytest.raises(redis.ConnectionError):

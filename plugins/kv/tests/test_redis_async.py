@@ -73,6 +73,30 @@ class TestAsyncCommands:
             await r.aclose()
         assert 1 == count(telemetry, "get", "error")
 
+    async def test_dropped_connection_is_an_error(
+        self, telemetry: Harness, redis_server: Any, prefix: str
+    ) -> None:
+        r = client(redis_server, retry=Retry(NoBackoff(), 0), single_connection_client=True)
+        admin = aredis.Redis(host=redis_server[0], port=redis_server[1])
+        try:
+            victim = await r.client_id()
+
+            async def kill() -> None:
+                await asyncio.sleep(0.3)
+                await admin.client_kill_filter(_id=victim)
+
+            # the server drops the connection while the client waits for a reply
+            killer = asyncio.create_task(kill())
+            with pytest.raises(redis.ConnectionError):
+                await r.blpop([prefix + "queue"], timeout=10)
+            await killer
+            assert 1 == count(telemetry, "blpop", "error")
+            assert await r.set(prefix + "a", "v")
+            assert b"v" == await r.get(prefix + "a")
+        finally:
+            await r.aclose()
+            await admin.aclose()
+
     async def test_cancelled_operation_is_an_error(
         self, telemetry: Harness, redis_server: Any, prefix: str
     ) -> None:

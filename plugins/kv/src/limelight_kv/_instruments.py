@@ -230,6 +230,9 @@ class Namespace:
             if found is not None:
                 return found
             label = op_label(name)
+            if label == OTHER_OP:
+                # a name that is not a command may carry data: keep it out of spans too
+                name = OTHER_OP
             if label not in self._labels:
                 if len(self._labels) >= MAX_OPS:
                     label = OTHER_OP
