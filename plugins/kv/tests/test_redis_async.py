@@ -83,7 +83,7 @@ class TestAsyncCommands:
 
             async def kill() -> None:
                 await asyncio.sleep(0.3)
-                await admin.client_kill_filter(_id=victim)
+                await admin.client_kill_filter(_id=str(victim))
 
             # the server drops the connection while the client waits for a reply
             killer = asyncio.create_task(kill())
