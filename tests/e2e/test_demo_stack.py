@@ -195,7 +195,11 @@ class TestPrometheus:
 
     @pytest.mark.parametrize("gauge", list(IN_FLIGHT))
     def test_in_flight_gauges_are_back_to_zero(self, traffic: Stack, gauge: str) -> None:
-        result = traffic.prometheus.wait_for_query(gauge, lambda r: len(r) == IN_FLIGHT[gauge])
+        # a scrape taken during the traffic may still be the latest sample: wait for one after
+        result = traffic.prometheus.wait_for_query(
+            gauge,
+            lambda r: len(r) == IN_FLIGHT[gauge] and all(x["value"][1] == "0" for x in r),
+        )
         assert IN_FLIGHT[gauge] == len(result), result
         assert [0.0] * IN_FLIGHT[gauge] == [float(r["value"][1]) for r in result]
 
