@@ -434,14 +434,22 @@ def fastapi_app() -> FastAPI:
     def status() -> dict[str, str]:
         return {"status": "fine"}
 
+    app.mount("/sub", sub_fastapi_app())
+    tools = APIRouter()
+    tools.mount("/inner", sub_fastapi_app())
+    app.include_router(tools, prefix="/tools")
+    return app
+
+
+def sub_fastapi_app() -> FastAPI:
+    """A FastAPI app to mount inside another (it has built-in telemetry of its own)."""
     sub = FastAPI()
 
-    @sub.get("/ping")
-    def ping() -> str:
-        return "pong"
+    @sub.get("/items/{item_id}")
+    def read_sub_item(item_id: int) -> dict[str, int]:
+        return {"id": item_id}
 
-    app.mount("/sub", sub)
-    return app
+    return sub
 
 
 @PLUGIN
@@ -450,7 +458,9 @@ class TestFastAPI:
 
     @pytest.fixture
     def server(self, serve_asgi: Any) -> Any:
-        return serve_asgi(instrument_fastapi(fastapi_app()))
+        app = instrument_fastapi(fastapi_app())
+        app.mount("/late", sub_fastapi_app())  # mounted after setup
+        return serve_asgi(app)
 
     def test_nested_included_routers(self, telemetry: Harness, server: Any) -> None:
         httpx.get(server.url + "/api/v1/items/3/reviews/4")
@@ -467,9 +477,30 @@ class TestFastAPI:
         span = server_span(telemetry, "GET /api/v1/items/{item_id}")
         assert StatusCode.UNSET == span.status.status_code
 
-    def test_mounted_fastapi_app(self, telemetry: Harness, server: Any) -> None:
-        assert "pong" == httpx.get(server.url + "/sub/ping").json()
-        server_span(telemetry, "GET /sub/ping")
+    @pytest.mark.parametrize("prefix", ["/sub", "/late", "/tools/inner"])
+    def test_mounted_fastapi_app_is_recorded_once(
+        self, telemetry: Harness, server: Any, prefix: str
+    ) -> None:
+        with httpx.Client(timeout=5) as client:
+            assert {"id": 7} == client.get(server.url + prefix + "/items/7").json()
+            # the next request on the connection is read once the first one is over
+            client.get(server.url + "/status")
+        server_span(telemetry, "GET /status")
+        span = server_span(telemetry, f"GET {prefix}/items/{{item_id}}")
+        assert f"{prefix}/items/{{item_id}}" == span.attributes["http.route"]
+        # no second SERVER span (FastAPI's, in a trace of its own) nor fastapi.* spans
+        assert [span] == [s for s in telemetry.spans() if s.name != "GET /status"]
+
+    def test_native_telemetry_can_be_kept(self, telemetry: Harness, serve_asgi: Any) -> None:
+        server = serve_asgi(instrument_fastapi(fastapi_app(), native_telemetry=True))
+        with httpx.Client(timeout=5) as client:
+            client.get(server.url + "/status")
+            client.get(server.url + "/api/v1/items/1")
+        # FastAPI's own request span beside limelight's
+        assert telemetry.wait_until(
+            lambda: 2 == len(telemetry.find_spans("GET /api/v1/items/{item_id}", kind="server"))
+        )
+        assert 2 == len(telemetry.find_spans("GET /status", kind="server"))
 
     def test_one_server_span_per_request(self, telemetry: Harness, server: Any) -> None:
         httpx.get(server.url + "/status")

@@ -35,6 +35,10 @@ EXCHANGE_KEY = "limelight.http"
 and the WSGI environ (and how nested middleware knows a request is already
 recorded)."""
 
+FASTAPI_TELEMETRY_KEY = "fastapi.telemetry"
+"""The scope key through which FastAPI's built-in telemetry marks a request as already
+recorded: a FastAPI app (mounted anywhere below) that finds it records nothing."""
+
 _DISCONNECTS = frozenset({"ClientDisconnect", "ClientDisconnected", "WebSocketDisconnect"})
 _BODY_TYPES = frozenset({"http.response.body", "http.response.zerocopysend"})
 
@@ -70,7 +74,17 @@ class ASGIMiddleware:
     :param route_resolver: ``route_resolver(scope) -> str | None``, for
         frameworks other than Starlette and FastAPI (which are resolved
         without it): the route template once routing is done.
+
+    A FastAPI application mounted anywhere inside *app* would record each
+    request a second time with its built-in telemetry (a second SERVER span in a
+    trace of its own, operation spans, ``http.server.*`` metrics). While
+    telemetry runs, every request marks its scope the way FastAPI marks a
+    request it already records, so mounted FastAPI apps stay quiet whenever
+    they were mounted; :attr:`quiet_fastapi` set to false keeps their telemetry.
     """
+
+    quiet_fastapi: bool = True
+    """Keep FastAPI apps inside *app* from recording requests a second time."""
 
     def __init__(
         self,
@@ -106,6 +120,8 @@ class ASGIMiddleware:
         inst = instruments()
         if inst is None or EXCHANGE_KEY in scope:
             return await self.app(scope, receive, send)
+        if self.quiet_fastapi:
+            scope.setdefault(FASTAPI_TELEMETRY_KEY, None)
         options = self._options
         if options._bound_to is not inst:
             options.bind(inst)
@@ -200,6 +216,8 @@ class ASGIMiddleware:
         inst = instruments()
         if inst is None or EXCHANGE_KEY in scope:
             return await self.app(scope, receive, send)
+        if self.quiet_fastapi:
+            scope.setdefault(FASTAPI_TELEMETRY_KEY, None)
         options = self._options
         if options._bound_to is not inst:
             options.bind(inst)

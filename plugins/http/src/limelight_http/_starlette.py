@@ -32,9 +32,6 @@ def instrument_starlette(
     still goes inside. Idempotent; the keyword arguments are those of
     :class:`ASGIMiddleware`. Returns *app*.
     """
-    target: Any = app
-    if getattr(target, _MARKER, False):
-        return app
     options: dict[str, Any] = {
         "exclude_paths": tuple(exclude_paths),
         "exclude": exclude,
@@ -42,14 +39,27 @@ def instrument_starlette(
         "response_traceparent": response_traceparent,
         "route_resolver": route_resolver,
     }
+    return _instrument(app, options, quiet_fastapi=True)
+
+
+def _instrument(app: App, options: dict[str, Any], *, quiet_fastapi: bool) -> App:
+    target: Any = app
+    if getattr(target, _MARKER, False):
+        return app
+
+    def wrap(inner: ASGIApp) -> ASGIApp:
+        middleware = ASGIMiddleware(inner, **options)
+        middleware.quiet_fastapi = quiet_fastapi
+        return middleware
+
     build: Callable[[], ASGIApp] = target.build_middleware_stack
 
     def build_middleware_stack() -> ASGIApp:
-        return ASGIMiddleware(build(), **options)
+        return wrap(build())
 
     target.build_middleware_stack = build_middleware_stack
     if target.middleware_stack is not None:  # already serving: wrap the built stack
-        target.middleware_stack = ASGIMiddleware(target.middleware_stack, **options)
+        target.middleware_stack = wrap(target.middleware_stack)
     setattr(target, _MARKER, True)
     return app
 
@@ -66,18 +76,22 @@ def instrument_fastapi(
     """:func:`instrument_starlette` for a FastAPI application.
 
     FastAPI releases with built-in OpenTelemetry support record their own
-    request span and ``http.server.*`` metrics whenever a global provider is
-    set, which limelight does: the same request would be recorded twice. Unless
-    *native_telemetry* is true, FastAPI's request tracing and metrics are
-    turned off for *app* (its logs are left as they are).
+    request span, operation spans (``fastapi.endpoint``, ...) and
+    ``http.server.*`` metrics whenever a global provider is set, which limelight
+    does: the same request would be recorded twice. Unless *native_telemetry*
+    is true, FastAPI's request tracing and metrics are turned off for *app*
+    (its logs are left as they are), and every FastAPI app mounted inside it,
+    whenever mounted and through included routers too, records nothing for the
+    requests limelight records (see :attr:`ASGIMiddleware.quiet_fastapi`).
     """
-    instrument_starlette(
-        app,
-        exclude_paths=exclude_paths,
-        exclude=exclude,
-        request_attributes=request_attributes,
-        response_traceparent=response_traceparent,
-    )
+    options: dict[str, Any] = {
+        "exclude_paths": tuple(exclude_paths),
+        "exclude": exclude,
+        "request_attributes": request_attributes,
+        "response_traceparent": response_traceparent,
+        "route_resolver": None,
+    }
+    _instrument(app, options, quiet_fastapi=not native_telemetry)
     settings = getattr(app, "_telemetry", None)
     if not native_telemetry and isinstance(settings, dict):
         settings["tracing"] = False
