@@ -1,4 +1,11 @@
-"""prometheus_client multiprocess mode under gunicorn with real worker processes."""
+"""prometheus_client multiprocess mode under gunicorn with real worker processes.
+
+The app (``mpapp/app.py``) mounts ``make_wsgi_app()`` at ``/metrics`` in every
+worker, and the gunicorn configuration (``mpapp/gunicorn_conf.py``) serves the
+same aggregate from the master with ``start_http_server`` in ``when_ready``, as
+the documentation describes. Requests held on a release file pin work to known
+worker processes without any timing assumption.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +14,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -18,37 +25,78 @@ from prometheus_client import parser
 
 APP_DIR = Path(__file__).parent / "mpapp"
 _PARSE: Any = parser.text_string_to_metric_families
+WAIT = 15.0
+"""Seconds a test waits for gunicorn to reach a state before failing."""
+
+Samples = dict[tuple[str, tuple[tuple[str, str], ...]], float]
 
 
 class Server:
-    def __init__(self, port: int, process: subprocess.Popen[bytes], log: Path) -> None:
+    def __init__(
+        self,
+        port: int,
+        metrics_port: int,
+        process: subprocess.Popen[bytes],
+        log: Path,
+        hold_dir: Path,
+    ) -> None:
         self.url = f"http://127.0.0.1:{port}"
+        self.master_url = f"http://127.0.0.1:{metrics_port}/metrics"
         self.process = process
         self.log = log
+        self.hold_dir = hold_dir
 
     def get(self, path: str) -> httpx.Response:
-        return httpx.get(self.url + path, timeout=10)
+        return httpx.get(self.url + path, timeout=30)
 
-    def metrics(self) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
-        text = self.get("/metrics").text
+    def families(self, url: str | None = None) -> dict[str, Any]:
+        """The metric families scraped from *url* (the master's server by default)."""
+        text = httpx.get(url or self.master_url, timeout=10).text
+        return {f.name: f for f in _PARSE(text)}
+
+    def metrics(self, url: str | None = None) -> Samples:
+        """The samples scraped from *url* (the master's server by default)."""
         return {
             (s.name, tuple(sorted(s.labels.items()))): s.value
-            for f in _PARSE(text)
+            for f in self.families(url).values()
             for s in f.samples
         }
+
+    def hold(self, pool: ThreadPoolExecutor, token: str, query: str = "") -> Future[str]:
+        """Send ``/hold?token=...``; it stays in its worker until :meth:`release`."""
+        return pool.submit(lambda: self.get(f"/hold?token={token}{query}").text)
+
+    def held_pid(self, token: str, request: Future[str]) -> int:
+        """The pid of the worker holding *token*, once the request is held there."""
+        held = self.hold_dir / f"held-{token}"
+        deadline = time.monotonic() + WAIT
+        while not held.exists():
+            if request.done():
+                pytest.fail(f"/hold?token={token} returned before being held: {request.result()}")
+            if time.monotonic() > deadline:
+                pytest.fail(f"/hold?token={token} was not held: {self.log.read_text()[-3000:]}")
+            time.sleep(0.01)
+        return int(held.read_text())
+
+    def release(self, token: str) -> None:
+        (self.hold_dir / f"release-{token}").touch()
 
 
 @pytest.fixture
 def gunicorn(tmp_path: Path) -> Iterator[Server]:
     mp_dir = tmp_path / "prometheus"
     mp_dir.mkdir()
-    port = free_port()
+    hold_dir = tmp_path / "hold"
+    hold_dir.mkdir()
+    port, metrics_port = free_port(), free_port()
     env = {
         **os.environ,
         "PROMETHEUS_MULTIPROC_DIR": str(mp_dir),
         "PYTHONPATH": str(APP_DIR),
         "LIMELIGHT_PLUGINS": "prometheus",
         "OTEL_TRACES_SAMPLER": "always_off",
+        "MPAPP_HOLD_DIR": str(hold_dir),
+        "MPAPP_METRICS_PORT": str(metrics_port),
     }
     log = tmp_path / "gunicorn.log"
     with log.open("wb") as out:
@@ -69,43 +117,103 @@ def gunicorn(tmp_path: Path) -> Iterator[Server]:
             stderr=subprocess.STDOUT,
         )
     try:
-        if not wait_for_port("127.0.0.1", port, 30):
-            pytest.fail(f"gunicorn did not start: {log.read_text()}")
-        yield Server(port, process, log)
+        for p in (port, metrics_port):
+            if not wait_for_port("127.0.0.1", p, 30):
+                pytest.fail(f"gunicorn did not listen on {p}: {log.read_text()}")
+        yield Server(port, metrics_port, process, log, hold_dir)
     finally:
+        for token in ("a", "b", "s"):  # a failed test must not leave a worker held
+            (hold_dir / f"release-{token}").touch()
         stop_process(process, timeout=15)
 
 
 class TestGunicornWorkers:
-    """Counters and histograms sum over workers; additive gauges sum the live ones."""
+    """Counters and histograms sum over workers; additive gauges sum the live ones;
+    absolute gauges keep the most recent value; the master serves the same aggregate."""
 
-    def test_values_aggregate_over_workers_and_a_dead_worker_does_not_stick(
+    def test_first_scrape_lists_unlabelled_metrics_and_not_unused_label_sets(
         self, gunicorn: Server
     ) -> None:
+        # a worker's /metrics answers once that worker has started telemetry
+        families = gunicorn.families(gunicorn.url + "/metrics")
+        assert [0.0] == [s.value for s in families["app_in_flight"].samples]
+        # an absolute gauge never set is listed without a value
+        assert [] == families["app_last_value"].samples
+        # a labelled metric has nothing in the files until a label set is used
+        assert "app_requests" not in families
+        assert "app_latency_seconds" not in families
+
+        gunicorn.get("/work")
+        families = gunicorn.families(gunicorn.url + "/metrics")
+        assert [1.0] == [s.value for s in families["app_requests"].samples]
+
+    def test_counters_and_histograms_sum_over_workers(self, gunicorn: Server) -> None:
+        pids: set[str] = set()
+        sent = 0
         with ThreadPoolExecutor(4) as pool:
-            pids = set(pool.map(lambda _: gunicorn.get("/work").text, range(40)))
-        assert len(pids) >= 2, "both workers must have served requests"
+            # a worker still booting serves nothing: send until both have served
+            while len(pids) < 2 and sent < 400:
+                pids.update(pool.map(lambda _: gunicorn.get("/work").text, range(20)))
+                sent += 20
+        assert len(pids) == 2, "both workers must have served requests"
 
         metrics = gunicorn.metrics()
-        assert metrics[("app_requests_total", (("path", "/work"),))] == 40.0
-        assert metrics[("app_latency_seconds_count", (("path", "/work"),))] == 40.0
-        assert metrics[("app_latency_seconds_bucket", (("le", "0.025"), ("path", "/work")))] == 40.0
+        assert metrics[("app_requests_total", (("path", "/work"),))] == sent
+        assert metrics[("app_latency_seconds_count", (("path", "/work"),))] == sent
+        assert metrics[("app_latency_seconds_bucket", (("le", "0.025"), ("path", "/work")))] == sent
         assert metrics[("app_in_flight", ())] == 0.0
+        # any worker's /metrics serves the same aggregate as the master's server
+        assert gunicorn.metrics(gunicorn.url + "/metrics") == metrics
 
-        # absolute gauges keep the most recent value, whichever worker set it
-        for value in ("5", "7", "3"):
-            gunicorn.get("/set?" + value)
-        assert gunicorn.metrics()[("app_last_value", ())] == 3.0
+    def test_additive_gauge_sums_the_requests_in_flight_in_both_workers(
+        self, gunicorn: Server
+    ) -> None:
+        with ThreadPoolExecutor(2) as pool:
+            first, second = gunicorn.hold(pool, "a"), gunicorn.hold(pool, "b")
+            pids = {gunicorn.held_pid("a", first), gunicorn.held_pid("b", second)}
+            assert 2 == len(pids), "each worker holds one request"
+            # both workers are busy: the master's server answers
+            assert gunicorn.metrics()[("app_in_flight", ())] == 2.0
+            gunicorn.release("a")
+            gunicorn.release("b")
+            assert pids == {int(first.result()), int(second.result())}
+        assert gunicorn.metrics()[("app_in_flight", ())] == 0.0
 
-        # a worker dies mid-request: child_exit forgets its in-flight count
-        with pytest.raises(httpx.HTTPError):
-            gunicorn.get("/crash")
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
+    def test_absolute_gauge_keeps_the_most_recent_value_whichever_worker_set_it(
+        self, gunicorn: Server
+    ) -> None:
+        with ThreadPoolExecutor(1) as pool:
+            held = gunicorn.hold(pool, "s", "&set=7&then=5")
+            first = gunicorn.held_pid("s", held)
+            # the holding worker is busy, so the other worker serves this one
+            second = int(gunicorn.get("/set?3").text)
+            assert first != second
+            assert gunicorn.metrics()[("app_last_value", ())] == 3.0
+            gunicorn.release("s")
+            assert first == int(held.result())
+        assert gunicorn.metrics()[("app_last_value", ())] == 5.0
+
+    def test_a_dead_worker_is_forgotten_by_live_gauges_and_kept_by_counters(
+        self, gunicorn: Server
+    ) -> None:
+        with ThreadPoolExecutor(1) as pool:
+            held = gunicorn.hold(pool, "a")
+            live = gunicorn.held_pid("a", held)
+            # the holding worker is busy: the other one serves both requests below
+            doomed = int(gunicorn.get("/work").text)
+            assert live != doomed
+            # it dies mid-request: child_exit forgets its in-flight count
+            with pytest.raises(httpx.HTTPError):
+                gunicorn.get("/crash")
+            deadline = time.monotonic() + WAIT
             metrics = gunicorn.metrics()
-            if metrics[("app_in_flight", ())] == 0.0:
-                break
-            time.sleep(0.2)
-        assert metrics[("app_in_flight", ())] == 0.0, gunicorn.log.read_text()[-3000:]
-        # what the dead worker counted is kept
-        assert metrics[("app_requests_total", (("path", "/work"),))] == 40.0
+            while metrics[("app_in_flight", ())] != 1.0 and time.monotonic() < deadline:
+                time.sleep(0.1)
+                metrics = gunicorn.metrics()
+            # what is left in flight is the live worker's held request
+            assert metrics[("app_in_flight", ())] == 1.0, gunicorn.log.read_text()[-3000:]
+            # what the dead worker counted is kept
+            assert metrics[("app_requests_total", (("path", "/work"),))] == 1.0
+            gunicorn.release("a")
+            assert live == int(held.result())
+        assert gunicorn.metrics()[("app_in_flight", ())] == 0.0
