@@ -103,6 +103,24 @@ class _HangingExporter(SpanExporter):
         return SpanExportResult.SUCCESS
 
 
+class _StuckShutdownExporter(SpanExporter):
+    """Exports at once; its shutdown blocks, as the OTLP gRPC exporter's does while an
+    export is in flight."""
+
+    def __init__(self) -> None:
+        self.exported: list[str] = []
+        self.release = threading.Event()
+        self.shutdown_ended = threading.Event()
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        self.exported.extend(s.name for s in spans)
+        return SpanExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        self.release.wait(10)
+        self.shutdown_ended.set()
+
+
 class _FailingExporter(SpanExporter):
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         return SpanExportResult.FAILURE
@@ -138,6 +156,17 @@ class TestBoundedShutdown:
         assert elapsed < 3.0
         # the batch held by the exporter is in flight; everything still queued was dropped
         assert harness.value("limelight_spans_dropped_total") >= 40
+
+    def test_an_exporter_shutdown_that_blocks_cannot_hold_stop(self) -> None:
+        exporter = _StuckShutdownExporter()
+        harness = Harness(plugins=[_ExporterPlugin("stuck", exporter)]).start()
+        harness.telemetry.tracer("t").start_span("queued").end()
+        finished = harness.telemetry.stop(timeout=0.5)
+        returned_while_shutdown_blocked = not exporter.shutdown_ended.is_set()
+        exporter.release.set()
+        assert not finished
+        assert returned_while_shutdown_blocked
+        assert ["queued"] == exporter.exported  # the flush before the shutdown still ran
 
     def test_failed_exports_are_counted(self) -> None:
         with Harness(plugins=[_ExporterPlugin("failing", _FailingExporter())]) as harness:

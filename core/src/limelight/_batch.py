@@ -22,7 +22,7 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from limelight_hookspecs import BatchSettings, SelfMetrics
 
-from ._export import ExportHealth, ExportWorker, suppressed
+from ._export import ExportHealth, ExportWorker, run_bounded, suppressed
 
 __all__ = ["BoundedBatchSpanProcessor"]
 
@@ -119,11 +119,14 @@ class BoundedBatchSpanProcessor(SpanProcessor):
                 dropped=left,
                 timeout=timeout,
             )
-        try:
-            self.exporter.shutdown()
-        except Exception as exc:
-            _log.warning("span exporter failed to shut down", exporter=self.name, error=repr(exc))
-        return flushed and not left
+        # an exporter's shutdown can wait on an export still in flight (the OTLP gRPC
+        # exporter up to 30 s): it gets what is left of the deadline, not more
+        released = run_bounded(
+            self.exporter.shutdown,
+            max(0.0, deadline - time.monotonic()),
+            f"span-exporter-{self.name}",
+        )
+        return flushed and not left and released
 
     # -- worker -------------------------------------------------------------------------
 

@@ -28,7 +28,7 @@ from limelight_hookspecs import SelfMetrics
 
 from ._failures import report_failure
 
-__all__ = ["ExportHealth", "ExportWorker", "suppressed"]
+__all__ = ["ExportHealth", "ExportWorker", "run_bounded", "suppressed"]
 
 _log = structlog.get_logger("limelight")
 
@@ -41,6 +41,32 @@ def suppressed() -> Iterator[None]:
         yield
     finally:
         detach(token)
+
+
+def run_bounded(fn: Callable[[], object], timeout: float, what: str) -> bool:
+    """Run *fn* in a daemon helper thread and wait for it at most *timeout* seconds.
+
+    For the steps of a shutdown that can block for longer than the caller may
+    wait (an exporter's ``shutdown`` waiting on an in-flight export): the caller
+    returns by its deadline and the step goes on in the background. An
+    exception from *fn* is logged. True when *fn* finished in time.
+    """
+    done = threading.Event()
+
+    def target() -> None:
+        try:
+            fn()
+        except Exception as exc:
+            _log.warning("shutdown step failed", step=what, error=repr(exc))
+        finally:
+            done.set()
+
+    thread = threading.Thread(target=target, name=f"limelight-stop-{what}", daemon=True)
+    thread.start()
+    if not done.wait(max(0.0, timeout)):
+        _log.warning("shutdown step timed out", step=what, timeout=round(timeout, 3))
+        return False
+    return True
 
 
 class ExportWorker:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import functools
 import os
 import signal
 import threading
@@ -23,6 +24,7 @@ from limelight_hookspecs import Config, Interceptor, SelfMetrics, StoreReader
 
 from ._batch import BoundedBatchSpanProcessor
 from ._config import REPORTER, load_config
+from ._export import run_bounded
 from ._plugins import PluginError, PluginManager
 from ._propagation import install_propagator
 from ._resource import build_resource
@@ -106,26 +108,6 @@ class TelemetryBinding(Generic[T]):
             value = self._build(current())
             self._value, self._generation = value, generation
         return value
-
-
-def _run_bounded(fn: Callable[[], object], timeout: float, what: str) -> bool:
-    """Run *fn* in a helper thread; give up waiting after *timeout* seconds."""
-    done = threading.Event()
-
-    def target() -> None:
-        try:
-            fn()
-        except Exception as exc:
-            _log.warning("shutdown step failed", step=what, error=repr(exc))
-        finally:
-            done.set()
-
-    thread = threading.Thread(target=target, name=f"limelight-stop-{what}", daemon=True)
-    thread.start()
-    if not done.wait(max(0.0, timeout)):
-        _log.warning("shutdown step timed out", step=what, timeout=round(timeout, 3))
-        return False
-    return True
 
 
 class Telemetry:
@@ -297,11 +279,8 @@ class Telemetry:
         self.readers = started
 
     def _abort(self) -> None:
-        for _p, reader in self.readers:
-            try:
-                reader.shutdown(1.0)
-            except Exception:
-                _log.debug("reader shutdown failed during abort", exc_info=True)
+        for plugin, reader in self.readers:
+            run_bounded(functools.partial(reader.shutdown, 1.0), 1.0, f"reader-{plugin}")
         for processor in self.span_processors:
             processor.close(0.5)
 
@@ -349,7 +328,7 @@ class Telemetry:
         if self.config.sdk_disabled:
             return True
 
-        ok = _run_bounded(
+        ok = run_bounded(
             lambda: self.plugins.lifecycle_stop(self, remaining()), remaining(), "plugins"
         )
         for processor in self.span_processors:
@@ -360,14 +339,14 @@ class Telemetry:
                 reader.force_flush(remaining())
                 reader.shutdown(remaining())
 
-            ok = _run_bounded(finish, remaining(), f"reader-{plugin}") and ok
+            ok = run_bounded(finish, remaining(), f"reader-{plugin}") and ok
         if self._tracer_provider is not None:
             provider = self._tracer_provider
-            ok = _run_bounded(provider.shutdown, remaining(), "tracer-provider") and ok
+            ok = run_bounded(provider.shutdown, remaining(), "tracer-provider") and ok
         if self._meter_provider is not None:
             meter_provider = self._meter_provider
             ok = (
-                _run_bounded(
+                run_bounded(
                     lambda: meter_provider.shutdown(timeout_millis=remaining() * 1000),
                     remaining(),
                     "meter-provider",
