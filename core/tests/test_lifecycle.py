@@ -12,7 +12,6 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-import pytest
 from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
@@ -31,6 +30,7 @@ SLOW_EXPORT_SCRIPT = textwrap.dedent(
     OUT = sys.argv[1]
     N = int(sys.argv[2])
     MODE = sys.argv[3]
+    SIGTERM = __import__("signal").SIGTERM
 
     class SlowFileExporter(SpanExporter):
         def export(self, spans):
@@ -46,18 +46,34 @@ SLOW_EXPORT_SCRIPT = textwrap.dedent(
         def limelight_spans_provide_exporters(self, telemetry):
             return [SlowFileExporter()]
 
+    if MODE == "app-handler":
+        def drain(signum, frame):
+            # an application finishing its in-flight requests before it exits
+            for i in range(3):
+                tracer.start_span(f"drain-{i}").end()
+            sys.exit(3)
+
+        __import__("signal").signal(SIGTERM, drain)
+    elif MODE == "ignored":
+        __import__("signal").signal(SIGTERM, __import__("signal").SIG_IGN)
+
     limelight.start(plugins=[Plugin()], entry_points=False, traces_sampler="always_on")
     tracer = limelight.current().tracer("exit-test")
     for i in range(N):
         tracer.start_span(f"span-{i}").end()
-    if MODE == "sigterm":
-        os.kill(os.getpid(), __import__("signal").SIGTERM)
+    if MODE in ("sigterm", "app-handler", "ignored"):
+        os.kill(os.getpid(), SIGTERM)
+        if MODE == "ignored":
+            time.sleep(0.2)
+            ignored = __import__("signal").getsignal(SIGTERM) == __import__("signal").SIG_IGN
+            print("still running; SIGTERM ignored:", ignored)
+            sys.exit(0)
         time.sleep(30)  # never reached: SIGTERM ends the process after the flush
     """
 )
 
 
-def _run_exit_script(tmp_path: Path, n: int, mode: str) -> tuple[int, list[str]]:
+def _run_exit_script(tmp_path: Path, n: int, mode: str) -> tuple[int, list[str], str]:
     script = tmp_path / "app.py"
     script.write_text(SLOW_EXPORT_SCRIPT)
     out = tmp_path / "spans.txt"
@@ -76,22 +92,57 @@ def _run_exit_script(tmp_path: Path, n: int, mode: str) -> tuple[int, list[str]]
         check=False,
     )
     lines = out.read_text().split() if out.exists() else []
-    return proc.returncode, lines
+    return proc.returncode, lines, proc.stdout
 
 
 class TestFlushAtExit:
     """No queued span is lost on a clean exit, even with a slow exporter."""
 
     def test_interpreter_exit_flushes_every_queued_span(self, tmp_path: Path) -> None:
-        code, spans = _run_exit_script(tmp_path, 1500, "exit")
+        code, spans, _ = _run_exit_script(tmp_path, 1500, "exit")
         assert 0 == code
         assert 1500 == len(spans)
         assert {f"span-{i}" for i in range(1500)} == set(spans)
 
-    def test_sigterm_flushes_then_terminates_as_sigterm(self, tmp_path: Path) -> None:
-        code, spans = _run_exit_script(tmp_path, 1200, "sigterm")
+
+class TestSigterm:
+    """SIGTERM loses no span, and the application's own handling of it comes first."""
+
+    def test_default_disposition_flushes_then_terminates_as_sigterm(self, tmp_path: Path) -> None:
+        code, spans, _ = _run_exit_script(tmp_path, 1200, "sigterm")
         assert -signal.SIGTERM == code
         assert 1200 == len(spans)
+
+    def test_spans_from_the_applications_handler_are_exported(self, tmp_path: Path) -> None:
+        code, spans, _ = _run_exit_script(tmp_path, 500, "app-handler")
+        assert 3 == code  # the application's handler decided how to exit
+        assert ["drain-0", "drain-1", "drain-2"] == [s for s in spans if s.startswith("drain")]
+        assert 503 == len(spans)
+
+    def test_an_ignored_sigterm_stays_ignored(self, tmp_path: Path) -> None:
+        code, spans, stdout = _run_exit_script(tmp_path, 200, "ignored")
+        assert 0 == code
+        assert "still running; SIGTERM ignored: True" in stdout.splitlines()
+        assert 200 == len(spans)  # flushed at exit
+
+    def test_the_applications_handler_runs_and_decides_the_exit(self, tmp_path: Path) -> None:
+        script = tmp_path / "chain.py"
+        script.write_text(
+            textwrap.dedent(
+                """
+            import os, signal, sys
+            signal.signal(signal.SIGTERM, lambda s, f: (print("app handler ran"), sys.exit(3)))
+            import limelight
+            limelight.start(entry_points=False)
+            os.kill(os.getpid(), signal.SIGTERM)
+            """
+            )
+        )
+        proc = subprocess.run(
+            [sys.executable, str(script)], capture_output=True, text=True, timeout=30, check=False
+        )
+        assert 3 == proc.returncode
+        assert "app handler ran" in proc.stdout.splitlines()
 
 
 class _HangingExporter(SpanExporter):
@@ -261,26 +312,3 @@ class TestResource:
             "service.instance.id",
         ):
             assert key in attributes, key
-
-
-@pytest.mark.parametrize("signum", [signal.SIGTERM])
-def test_sigterm_handler_chains_to_a_previous_handler(tmp_path: Path, signum: int) -> None:
-    """An application's own SIGTERM handler still runs after limelight flushed."""
-    script = tmp_path / "chain.py"
-    script.write_text(
-        textwrap.dedent(
-            """
-        import os, signal, sys
-        seen = []
-        signal.signal(signal.SIGTERM, lambda s, f: (print("app handler ran"), sys.exit(3)))
-        import limelight
-        limelight.start(entry_points=False)
-        os.kill(os.getpid(), signal.SIGTERM)
-        """
-        )
-    )
-    proc = subprocess.run(
-        [sys.executable, str(script)], capture_output=True, text=True, timeout=30, check=False
-    )
-    assert 3 == proc.returncode
-    assert "app handler ran" in proc.stdout

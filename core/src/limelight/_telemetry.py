@@ -122,8 +122,10 @@ class Telemetry:
         ``OTEL_PROPAGATORS`` and route the global tracer provider (and, for the
         first telemetry of the process, the global meter provider) to this
         telemetry.
-    :param handle_signals: flush on SIGTERM (chaining to the previous handler)
-        and at interpreter exit.
+    :param handle_signals: flush at interpreter exit, and on SIGTERM: with the
+        default disposition, flush then terminate as SIGTERM would; with an
+        application handler, call it with telemetry still running (the flush
+        happens at exit); when SIGTERM is ignored, leave it ignored.
     :param overrides: configuration fields that win over the environment,
         for example ``service_name="checkout"``.
 
@@ -454,12 +456,14 @@ def _stop_active(reason: str) -> None:
 
 
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:
-    _stop_active("SIGTERM")
     previous = _PREVIOUS_SIGTERM
     if callable(previous):
+        # the application's own handler decides (it may drain requests, which still
+        # record spans and metrics); the exit-time stop flushes when the process exits
         previous(signum, frame)
         return
-    # default disposition: die from SIGTERM as if we had never been here
+    # default disposition: flush, then die from SIGTERM as if we had never been here
+    _stop_active("SIGTERM")
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     os.kill(os.getpid(), signal.SIGTERM)
 
