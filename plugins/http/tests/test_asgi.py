@@ -12,8 +12,9 @@ import httpx
 import limelight_http
 import pytest
 from fastapi import APIRouter, FastAPI, HTTPException
+from fastapi.sse import EventSourceResponse, ServerSentEvent
 from limelight_http import UNMATCHED_ROUTE, instrument_fastapi, instrument_starlette
-from opentelemetry import propagate
+from opentelemetry import propagate, trace
 from opentelemetry.propagators.textmap import TextMapPropagator
 from opentelemetry.trace import SpanKind, StatusCode
 from starlette.applications import Starlette
@@ -410,7 +411,8 @@ class TestDisabled:
         assert [] == telemetry.spans()
 
 
-def fastapi_app() -> FastAPI:
+def fastapi_app(gate: Gate | None = None) -> FastAPI:
+    gate = gate or Gate()
     items = APIRouter(prefix="/items")
 
     @items.get("/{item_id}")
@@ -433,6 +435,23 @@ def fastapi_app() -> FastAPI:
     @app.get("/status")
     def status() -> dict[str, str]:
         return {"status": "fine"}
+
+    @app.get("/orders/{order_id}")
+    def read_order(order_id: int) -> dict[str, int]:
+        with trace.get_tracer("shop").start_as_current_span("load order"):
+            return {"order": order_id}
+
+    @app.get("/boom/{n}")
+    async def boom(n: int) -> dict[str, int]:
+        raise RuntimeError(f"kaboom {n}")
+
+    @app.get("/events", response_class=EventSourceResponse)
+    async def events() -> AsyncIterator[ServerSentEvent]:
+        gate.produced.append(("one", time.time()))
+        yield ServerSentEvent(data="one")
+        await gate.wait()
+        gate.produced.append(("two", time.time()))
+        yield ServerSentEvent(data="two")
 
     app.mount("/sub", sub_fastapi_app())
     tools = APIRouter()
@@ -457,8 +476,8 @@ class TestFastAPI:
     """FastAPI routes, nested and repeated included routers, and mounted apps."""
 
     @pytest.fixture
-    def server(self, serve_asgi: Any) -> Any:
-        app = instrument_fastapi(fastapi_app())
+    def server(self, serve_asgi: Any, gate: Gate) -> Any:
+        app = instrument_fastapi(fastapi_app(gate))
         app.mount("/late", sub_fastapi_app())  # mounted after setup
         return serve_asgi(app)
 
@@ -507,6 +526,64 @@ class TestFastAPI:
         server_span(telemetry, "GET /status")
         time.sleep(0.05)
         assert 1 == len(telemetry.find_spans(kind="server"))
+
+    def test_exception_is_a_500(self, telemetry: Harness, server: Any) -> None:
+        response = httpx.get(server.url + "/boom/3")
+        assert 500 == response.status_code
+        span = server_span(telemetry, "GET /boom/{n}")
+        assert StatusCode.ERROR == span.status.status_code
+        assert "RuntimeError: kaboom 3" == span.status.description
+        assert 500 == span.attributes["http.response.status_code"]
+        assert "RuntimeError" == span.attributes["error.type"]
+        [event] = [e for e in span.events if e.name == "exception"]
+        assert "kaboom 3" == event.attributes["exception.message"]
+        assert 1 == telemetry.value(
+            "http_requests_total", method="GET", route="/boom/{n}", status_code="500"
+        )
+        assert telemetry.wait_until(lambda: 0 == in_flight(telemetry))
+        # the 500 written by the error handler names the span
+        assert f"{span.context.span_id:016x}" == response.headers["traceparent"].split("-")[2]
+
+    def test_continues_the_incoming_trace(self, telemetry: Harness, server: Any) -> None:
+        response = httpx.get(
+            server.url + "/orders/12",
+            headers={"traceparent": f"00-{TRACE_ID}-{PARENT_ID}-01"},
+        )
+        assert {"order": 12} == response.json()
+        span = server_span(telemetry, "GET /orders/{order_id}")
+        assert int(TRACE_ID, 16) == span.context.trace_id
+        assert span.parent is not None and span.parent.is_remote
+        assert int(PARENT_ID, 16) == span.parent.span_id
+        # a span the endpoint starts (in FastAPI's thread pool) is the server span's child
+        child = telemetry.span("load order")
+        assert int(TRACE_ID, 16) == child.context.trace_id
+        assert child.parent is not None
+        assert span.context.span_id == child.parent.span_id
+        assert f"00-{TRACE_ID}-{span.context.span_id:016x}-01" == response.headers["traceparent"]
+
+    def test_server_sent_events_reach_the_client_as_they_are_sent(
+        self, telemetry: Harness, server: Any, gate: Gate
+    ) -> None:
+        with (
+            httpx.Client(timeout=5) as client,
+            client.stream("GET", server.url + "/events") as response,
+        ):
+            assert "text/event-stream" in response.headers["content-type"]
+            lines = response.iter_lines()
+            # event one arrives while the endpoint is still held before event two
+            assert 'data: "one"' == next(lines)
+            assert ["one"] == [name for name, _ in gate.produced]
+            assert [] == telemetry.find_spans("GET /events")
+            assert 1 == in_flight(telemetry)
+            gate.release.set()
+            assert ['data: "two"'] == [line for line in lines if line]
+        span = server_span(telemetry, "GET /events")
+        assert StatusCode.UNSET == span.status.status_code
+        assert span.end_time / 1e9 >= gate.produced[1][1]
+        assert 1 == telemetry.value(
+            "http_requests_total", method="GET", route="/events", status_code="200"
+        )
+        assert telemetry.wait_until(lambda: 0 == in_flight(telemetry))
 
     def test_unmatched(self, telemetry: Harness, server: Any) -> None:
         assert 404 == httpx.get(server.url + "/api/v3/items/1").status_code
