@@ -51,12 +51,47 @@ async def stream_async() -> AsyncIterator[bytes]:
     yield b"data: two\n\n"
 
 
+TICKS = 500  # a stream of at most 5 s, ended early by a client that leaves
+
+
+def ticks(request: HttpRequest) -> StreamingHttpResponse:
+    """Streams until the client leaves (its writes fail, or the server hears it leave)."""
+    if hasattr(request, "scope"):
+        return StreamingHttpResponse(ticks_async(), content_type="text/event-stream")
+
+    def stream() -> Iterator[bytes]:
+        for n in range(TICKS):
+            PRODUCED.append((f"tick {n}", time.time()))
+            yield b"data: tick\n\n"
+            time.sleep(0.01)
+
+    return StreamingHttpResponse(stream(), content_type="text/event-stream")
+
+
+async def ticks_async() -> AsyncIterator[bytes]:
+    for n in range(TICKS):
+        PRODUCED.append((f"tick {n}", time.time()))
+        yield b"data: tick\n\n"
+        await asyncio.sleep(0.01)
+
+
+async def slow(request: HttpRequest) -> HttpResponse:
+    """Answers once RELEASE is set (at most 5 s)."""
+    for _ in range(500):
+        if RELEASE.is_set():
+            break
+        await asyncio.sleep(0.01)
+    return HttpResponse("done")
+
+
 api = [path("items/<int:item_id>/", item), re_path(r"^archive/(?P<year>[0-9]{4})/$", legacy)]
 
 urlpatterns = [
     path("api/v1/", include(api)),
     path("boom/", boom),
     path("events/", events),
+    path("ticks/", ticks),
+    path("slow/", slow),
 ]
 
 SETTINGS = {

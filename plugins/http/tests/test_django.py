@@ -116,6 +116,40 @@ class TestDjango:
         assert span.end_time / 1e9 >= djangoapp.PRODUCED[-1][1]
         assert telemetry.wait_until(lambda: 0 == in_flight(telemetry))
 
+    def test_client_disconnect_mid_stream(self, telemetry: Harness, server: Any) -> None:
+        with (
+            httpx.Client(timeout=5) as client,
+            client.stream("GET", server.url + "/ticks/") as response,
+        ):
+            assert b"data: tick\n\n" == next(response.iter_raw())
+        # the connection is closed with the stream unread: the server finds out (a
+        # failed write under WSGI, an http.disconnect under ASGI) and stops streaming
+        span = server_span(telemetry, "GET /ticks/")
+        assert StatusCode.ERROR == span.status.status_code
+        assert "client_disconnected" == span.attributes["error.type"]
+        assert not any(e.name == "exception" for e in span.events)
+        assert 1 == telemetry.value(
+            "http_requests_total", method="GET", route="/ticks/", status_code="499"
+        )
+        assert telemetry.wait_until(lambda: 0 == in_flight(telemetry))
+        assert len(djangoapp.PRODUCED) < djangoapp.TICKS
+
+    def test_client_leaves_while_an_async_view_runs(
+        self, telemetry: Harness, serve_asgi: Any
+    ) -> None:
+        from django.core.asgi import get_asgi_application
+
+        djangoapp.RELEASE.clear()
+        server = serve_asgi(get_asgi_application())
+        with pytest.raises(httpx.ReadTimeout):
+            httpx.get(server.url + "/slow/", timeout=0.3)
+        span = server_span(telemetry, "GET /slow/")
+        assert "client_disconnected" == span.attributes["error.type"]
+        assert 1 == telemetry.value(
+            "http_requests_total", method="GET", route="/slow/", status_code="499"
+        )
+        assert telemetry.wait_until(lambda: 0 == in_flight(telemetry))
+
 
 @PLUGIN
 class TestDjangoBehindWSGIMiddleware:

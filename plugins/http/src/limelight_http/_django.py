@@ -6,6 +6,7 @@ Django is imported only when Django instantiates the middleware, so importing
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from typing import Any
 
@@ -158,6 +159,10 @@ class DjangoMiddleware:
                             yield chunk
                     except GeneratorExit:
                         raise
+                    except asyncio.CancelledError:
+                        # Django's ASGI handler cancels the response when the client leaves
+                        finish(disconnected=True)
+                        raise
                     except BaseException as exc:
                         finish(error=exc)
                         raise
@@ -222,6 +227,9 @@ class DjangoMiddleware:
             return await self.get_response(request)
         try:
             response = await self.get_response(request)
+        except asyncio.CancelledError:
+            ex.finish(disconnected=True)  # the client left while the view ran
+            raise
         except BaseException as exc:
             ex.finish(error=exc)
             raise
