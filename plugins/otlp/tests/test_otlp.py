@@ -7,6 +7,7 @@ import socket
 import time
 from collections.abc import Iterator
 from concurrent import futures
+from contextlib import contextmanager
 from typing import Any
 
 import grpc  # type: ignore[import-untyped]
@@ -15,8 +16,6 @@ import pytest
 import structlog
 from limelight_otlp import (
     OtlpMetricsReader,
-    build_metric_exporter,
-    build_span_exporter,
     plugin,
     to_metrics_data,
 )
@@ -32,6 +31,11 @@ from opentelemetry.sdk.resources import Resource
 
 import limelight
 from limelight.testing import Harness
+
+STOP_TIMEOUT = 1.5
+SCHEDULING_MARGIN = 0.5
+"""Seconds past its timeout a bounded stop may take to return: the process scheduling
+its threads on a loaded two-core machine, not work stop may do after its deadline."""
 
 
 def _env(receiver: OtlpReceiver, **extra: str) -> dict[str, str]:
@@ -262,17 +266,109 @@ class _Collector(
         return metrics_service_pb2.ExportMetricsServiceResponse()
 
 
+@contextmanager
+def _grpc_collector(port: int = 0) -> Iterator[tuple[_Collector, int]]:
+    """A real OTLP gRPC receiver on a loopback *port* (a free one by default)."""
+    collector = _Collector()
+    server = grpc.server(futures.ThreadPoolExecutor(2))
+    trace_service_pb2_grpc.add_TraceServiceServicer_to_server(collector, server)  # type: ignore[no-untyped-call]
+    metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(collector, server)  # type: ignore[no-untyped-call]
+    bound = server.add_insecure_port(f"127.0.0.1:{port}")
+    server.start()
+    try:
+        yield collector, bound
+    finally:
+        server.stop(0).wait(5)
+
+
+def _exporter_records(caplog: pytest.LogCaptureFixture, signal: str) -> list[str]:
+    """The OpenTelemetry OTLP exporters' warnings and errors about *signal* (``traces`` or
+    ``metrics``: the gRPC exporters name it in every failure they log)."""
+    return [
+        r.getMessage()
+        for r in caplog.records
+        if r.name.startswith("opentelemetry.exporter.otlp")
+        and r.levelno >= logging.WARNING
+        and signal in r.getMessage()
+    ]
+
+
+class TestGrpcEndpointDown:
+    """Over gRPC, an endpoint refusing connections never blocks the service; each signal
+    counts its failures and its exporter logs once per failure episode."""
+
+    def test_service_keeps_working_and_each_signal_warns_once(
+        self, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        port = free_port()  # nothing listens there: connections are refused
+        env = {
+            "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
+            "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{port}",
+            "OTEL_EXPORTER_OTLP_TIMEOUT": "300",
+            "OTEL_METRIC_EXPORT_INTERVAL": "60000",
+        }
+
+        @limelight.instrument(name="work")
+        def work(i: int) -> int:
+            return i * 2
+
+        harness = Harness(plugins=[plugin], env=env).start()
+        [processor] = harness.telemetry.span_processors
+        reader = _reader(harness)
+        with caplog.at_level(logging.WARNING), structlog.testing.capture_logs() as logs:
+            for _ in range(3):  # alternate span and metric exports: neither frees the other
+                assert [i * 2 for i in range(20)] == [work(i) for i in range(20)]
+                assert processor.flush(5.0)
+                assert not reader.force_flush(5.0)
+            started = time.monotonic()
+            harness.telemetry.stop(timeout=STOP_TIMEOUT)
+            took = time.monotonic() - started
+        assert took <= STOP_TIMEOUT + SCHEDULING_MARGIN
+        # 3 span exports; 3 metric exports and the last push at stop
+        assert harness.value("limelight_export_errors_total", exporter="otlp") >= 7
+        assert harness.value("limelight_spans_dropped_total") == 60.0
+        assert 1 == len(_exporter_records(caplog, "traces")), caplog.text
+        assert 1 == len(_exporter_records(caplog, "metrics")), caplog.text
+        failing = sorted(e["event"] for e in logs if "failing" in e["event"])
+        assert [e.startswith("metric export") for e in failing] == [True, False], failing
+
+    def test_an_episode_ends_per_signal_when_that_signal_exports_again(
+        self, caplog: pytest.LogCaptureFixture
+    ) -> None:
+        metrics_port = free_port()  # refused until a receiver listens there
+        with _grpc_collector() as (collector, traces_port):
+            env = {
+                "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": f"http://127.0.0.1:{traces_port}",
+                "OTEL_EXPORTER_OTLP_METRICS_ENDPOINT": f"http://127.0.0.1:{metrics_port}",
+                "OTEL_EXPORTER_OTLP_TIMEOUT": "300",
+                "OTEL_METRIC_EXPORT_INTERVAL": "60000",
+            }
+            with caplog.at_level(logging.WARNING), Harness(plugins=[plugin], env=env) as harness:
+                [processor] = harness.telemetry.span_processors
+                reader = _reader(harness)
+                tracer = harness.telemetry.tracer("t")
+                for i in range(3):  # span exports succeed between the metric failures
+                    tracer.start_span(f"s{i}").end()
+                    assert processor.flush(5.0)
+                    assert not reader.force_flush(5.0)
+                first_episode = _exporter_records(caplog, "metrics")
+                with _grpc_collector(metrics_port):
+                    assert reader.force_flush(5.0)
+                assert not reader.force_flush(5.0)  # a new episode
+                assert not reader.force_flush(5.0)
+                second_episode = _exporter_records(caplog, "metrics")
+        assert ["s0", "s1", "s2"] == collector.spans
+        assert 1 == len(first_episode), caplog.text
+        assert 2 == len(second_episode), caplog.text
+        assert [] == _exporter_records(caplog, "traces")
+
+
 class TestGrpc:
     """OTEL_EXPORTER_OTLP_PROTOCOL=grpc sends both signals over gRPC with the configured headers."""
 
     def test_spans_and_metrics_over_grpc(self) -> None:
-        collector = _Collector()
-        server = grpc.server(futures.ThreadPoolExecutor(2))
-        trace_service_pb2_grpc.add_TraceServiceServicer_to_server(collector, server)  # type: ignore[no-untyped-call]
-        metrics_service_pb2_grpc.add_MetricsServiceServicer_to_server(collector, server)  # type: ignore[no-untyped-call]
-        port = server.add_insecure_port("127.0.0.1:0")
-        server.start()
-        try:
+        with _grpc_collector() as (collector, port):
             env = {
                 "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
                 "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{port}",
@@ -281,28 +377,9 @@ class TestGrpc:
             with Harness(plugins=[plugin], env=env) as harness:
                 harness.store.counter("jobs_total", "Jobs.").inc()
                 harness.telemetry.tracer("t").start_span("over-grpc").end()
-        finally:
-            server.stop(1)
         assert collector.spans == ["over-grpc"]
         assert "jobs_total" in collector.metrics
         assert ("x-tenant", "acme") in collector.metadata
-
-    def test_both_grpc_exporters_have_their_logs_gated(self) -> None:
-        config = limelight.load_config(
-            {"OTEL_EXPORTER_OTLP_PROTOCOL": "grpc", "OTEL_EXPORTER_OTLP_ENDPOINT": "http://x:1"}
-        )
-        span_exporter, span_gate = build_span_exporter(config)
-        metric_exporter, metric_gate = build_metric_exporter(config)
-        try:
-            for exporter, gate in ((span_exporter, span_gate), (metric_exporter, metric_gate)):
-                for name in (
-                    type(exporter).__module__,
-                    "opentelemetry.exporter.otlp.proto.grpc.exporter",
-                ):
-                    assert gate in logging.getLogger(name).filters, name
-        finally:
-            span_exporter.shutdown()
-            metric_exporter.shutdown()
 
 
 class TestSelection:

@@ -109,8 +109,8 @@ def _build(config: Config, signal: str, module: str, class_name: str) -> tuple[A
     kwargs = _grpc_kwargs(settings) if grpc else _http_kwargs(settings)
     exporter = getattr(found, class_name)(**kwargs)
     # the gRPC exporters log their failures through their shared base module's logger
-    loggers = (_GRPC_LOGGER, found.__name__) if grpc else (found.__name__,)
-    return exporter, gate_for(*loggers)
+    shared = (_GRPC_LOGGER,) if grpc else ()
+    return exporter, gate_for(signal, own=(found.__name__,), shared=shared)
 
 
 def build_span_exporter(config: Config) -> tuple[SpanExporter, LogGate]:
@@ -124,10 +124,10 @@ def build_metric_exporter(config: Config) -> tuple[MetricExporter, LogGate]:
 
 
 class GatedSpanExporter(SpanExporter):
-    """Delegates to an OTLP span exporter; a success reopens its log gate.
+    """Delegates to an OTLP span exporter under its log gate; a success reopens the gate.
 
     :param exporter: the OTLP exporter.
-    :param gate: the gate on that exporter's loggers.
+    :param gate: the traces gate.
     """
 
     def __init__(self, exporter: SpanExporter, gate: LogGate) -> None:
@@ -135,13 +135,16 @@ class GatedSpanExporter(SpanExporter):
         self._gate = gate
 
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        result = self.exporter.export(spans)
+        with self._gate.exporting():
+            result = self.exporter.export(spans)
         if result is SpanExportResult.SUCCESS:
             self._gate.reset()
         return result
 
     def shutdown(self) -> None:
-        self.exporter.shutdown()
+        with self._gate.exporting():
+            self.exporter.shutdown()
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
-        return self.exporter.force_flush(timeout_millis)
+        with self._gate.exporting():
+            return self.exporter.force_flush(timeout_millis)

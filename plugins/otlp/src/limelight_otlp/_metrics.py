@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import time
 from collections.abc import Sequence
+from contextlib import nullcontext
 from importlib.metadata import PackageNotFoundError, version
 
 import structlog
@@ -216,7 +217,8 @@ class OtlpMetricsReader:
             return
         self._worker.close(timeout)
         try:
-            self.exporter.shutdown(timeout_millis=max(0.0, deadline - time.monotonic()) * 1000)
+            with self._gate.exporting() if self._gate is not None else nullcontext():
+                self.exporter.shutdown(timeout_millis=max(0.0, deadline - time.monotonic()) * 1000)
         except Exception as exc:
             _log.warning("metric exporter failed to shut down", exporter=self.name, error=repr(exc))
 
@@ -257,7 +259,8 @@ class OtlpMetricsReader:
             try:
                 data = to_metrics_data(self.store.snapshot(), self.resource, self._scope)
                 data = self._with_api_metrics(data)
-                result = self.exporter.export(data, timeout_millis=self.timeout * 1000)
+                with self._gate.exporting() if self._gate is not None else nullcontext():
+                    result = self.exporter.export(data, timeout_millis=self.timeout * 1000)
                 error = None if result is MetricExportResult.SUCCESS else "export returned FAILURE"
             except Exception as exc:
                 error = repr(exc)
