@@ -212,6 +212,113 @@ class TestOtlp:
         assert "'oops'" in _problem(config, "OTEL_EXPORTER_OTLP_HEADERS")
 
 
+class TestProblemMessages:
+    """A report names the variable, the value and the fallback actually used, once."""
+
+    @pytest.mark.parametrize(
+        ("environ", "message"),
+        [
+            (
+                {"OTEL_EXPORTER_OTLP_PROTOCOL": "carrier-pigeon"},
+                "invalid OTEL_EXPORTER_OTLP_PROTOCOL='carrier-pigeon': expected one of grpc, "
+                "http/protobuf, http/json; using the default http/protobuf",
+            ),
+            (
+                {"OTEL_EXPORTER_OTLP_TIMEOUT": "soon"},
+                "invalid OTEL_EXPORTER_OTLP_TIMEOUT='soon': expected a number; "
+                "using the default 10000",
+            ),
+            (
+                {"OTEL_EXPORTER_OTLP_INSECURE": "maybe"},
+                "invalid OTEL_EXPORTER_OTLP_INSECURE='maybe': expected true or false; "
+                "using the default (plaintext for an http:// endpoint, TLS otherwise)",
+            ),
+            (
+                {"OTEL_EXPORTER_OTLP_COMPRESSION": "zstd"},
+                "invalid OTEL_EXPORTER_OTLP_COMPRESSION='zstd': expected gzip or none; "
+                "using the default none",
+            ),
+            (
+                {"OTEL_BSP_SCHEDULE_DELAY": "soon"},
+                "invalid OTEL_BSP_SCHEDULE_DELAY='soon': expected a number; using the default 5000",
+            ),
+            (
+                {"OTEL_METRIC_EXPORT_INTERVAL": "often"},
+                "invalid OTEL_METRIC_EXPORT_INTERVAL='often': expected a number; "
+                "using the default 60000",
+            ),
+            (
+                {"OTEL_EXPORTER_OTLP_TRACES_TIMEOUT": "soon", "OTEL_EXPORTER_OTLP_TIMEOUT": "2500"},
+                "invalid OTEL_EXPORTER_OTLP_TRACES_TIMEOUT='soon': expected a number; "
+                "using 2500 from OTEL_EXPORTER_OTLP_TIMEOUT",
+            ),
+            (
+                {
+                    "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL": "pigeon",
+                    "OTEL_EXPORTER_OTLP_PROTOCOL": "grpc",
+                },
+                "invalid OTEL_EXPORTER_OTLP_METRICS_PROTOCOL='pigeon': expected one of grpc, "
+                "http/protobuf, http/json; using grpc from OTEL_EXPORTER_OTLP_PROTOCOL",
+            ),
+            (
+                {
+                    "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "ftp://collector",
+                    "OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318",
+                },
+                "invalid OTEL_EXPORTER_OTLP_TRACES_ENDPOINT='ftp://collector': expected an "
+                "http:// or https:// URL; using http://collector:4318/v1/traces from "
+                "OTEL_EXPORTER_OTLP_ENDPOINT",
+            ),
+            (
+                {"OTEL_EXPORTER_OTLP_ENDPOINT": "collector:4318"},
+                "invalid OTEL_EXPORTER_OTLP_ENDPOINT='collector:4318': expected an http:// or "
+                "https:// URL; using http://localhost:4318",
+            ),
+            (
+                {
+                    "OTEL_EXPORTER_OTLP_ENDPOINT": "ftp://collector",
+                    "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "grpc",
+                },
+                "invalid OTEL_EXPORTER_OTLP_ENDPOINT='ftp://collector': expected an http:// or "
+                "https:// URL; using http://localhost:4317 for traces, "
+                "http://localhost:4318 for metrics",
+            ),
+            (
+                {"OTEL_EXPORTER_OTLP_HEADERS": "a=1,oops"},
+                "invalid OTEL_EXPORTER_OTLP_HEADERS='a=1,oops': malformed member 'oops' "
+                "(expected key=value); using the well-formed members only",
+            ),
+        ],
+    )
+    def test_exact_message_reported_once(self, environ: dict[str, str], message: str) -> None:
+        config = load_config(environ=environ)
+        assert [message] == [p.message() for p in config.problems]
+
+    def test_the_fallback_named_is_the_value_used(self) -> None:
+        config = load_config(
+            environ={
+                "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT": "soon",
+                "OTEL_EXPORTER_OTLP_TIMEOUT": "2500",
+            }
+        )
+        assert (2.5, "OTEL_EXPORTER_OTLP_TIMEOUT") == (
+            config.otlp_traces.timeout,
+            config.sources["otlp_traces.timeout"],
+        )
+
+    def test_an_invalid_signal_endpoint_falls_back_to_the_generic_one(self) -> None:
+        config = load_config(
+            environ={
+                "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": "ftp://collector",
+                "OTEL_EXPORTER_OTLP_ENDPOINT": "http://collector:4318",
+            }
+        )
+        assert ("http://collector:4318/v1/traces", "OTEL_EXPORTER_OTLP_ENDPOINT") == (
+            config.otlp_traces.endpoint,
+            config.sources["otlp_traces.endpoint"],
+        )
+
+
 class TestOtherSettings:
     """Batch, export interval, exporter selection and limelight's own variables."""
 

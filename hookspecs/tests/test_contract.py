@@ -105,6 +105,28 @@ class TestValueTypes:
         assert "invalid X_PORT='0': must be >= 1; using the default 9464" == bad.problem.message()
         assert "default" == var.read({"X_PORT": ""}).source
 
+    def test_envvar_reports_the_default_as_the_variable_spells_it(self) -> None:
+        millis = limelight_hookspecs.EnvVar(
+            "X_DELAY",
+            5.0,
+            limelight_hookspecs.parse_float(minimum=1),
+            "Milliseconds between two runs.",
+            "100",
+            default_text="5000",
+        )
+        flag = limelight_hookspecs.EnvVar(
+            "X_FLAG", False, limelight_hookspecs.parse_bool, "A flag.", "true"
+        )
+        problems = [
+            millis.read({"X_DELAY": "0.5"}).problem,
+            flag.read({"X_FLAG": "maybe"}).problem,
+        ]
+        assert [
+            "invalid X_DELAY='0.5': must be >= 1; using the default 5000",
+            "invalid X_FLAG='maybe': expected true or false; using the default false",
+        ] == [p.message() for p in problems if p is not None]
+        assert ("5000", "false") == (millis.describe_default(), flag.describe_default())
+
     def test_key_values_are_percent_decoded(self) -> None:
         pairs = limelight_hookspecs.parse_key_values("a=1, b = x%2Cy ,c=")
         assert (("a", "1"), ("b", "x,y"), ("c", "")) == pairs

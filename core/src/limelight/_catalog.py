@@ -37,17 +37,6 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
-def _default(var: EnvVar[Any]) -> str:
-    value = var.default
-    if value is None:
-        return "(unset)"
-    if isinstance(value, tuple):
-        return ",".join(str(v) for v in value) or "(empty)"
-    if value == "":
-        return "(empty)"
-    return str(value)
-
-
 def config_reference_markdown() -> str:
     """Every environment variable, grouped by owner, as a Markdown page."""
     lines = [
@@ -70,7 +59,7 @@ def config_reference_markdown() -> str:
                 "|---|---|---|---|",
             ]
         lines.append(
-            f"| `{var.name}` | `{_cell(_default(var))}` | {_cell(var.doc)} | "
+            f"| `{var.name}` | `{_cell(var.describe_default())}` | {_cell(var.doc)} | "
             f"`{_cell(var.example)}` |"
         )
     return "\n".join(_close_tables(lines)) + "\n"

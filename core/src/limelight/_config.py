@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from importlib.metadata import entry_points
 from typing import Any, TypeVar
 
+import attrs
 import structlog
 
 from limelight_hookspecs import (
@@ -67,16 +68,36 @@ class _Builder:
         self.environ = environ
         self.sources: dict[str, str] = {}
         self.problems: list[ConfigProblem] = []
+        # (variable, value, reason) -> (index in problems, fallback per signal)
+        self._seen: dict[tuple[str, str, str], tuple[int, dict[str | None, str]]] = {}
 
-    def read(self, field: str, var: EnvVar[T]) -> T:
+    def read(self, field: str, var: EnvVar[T], signal: str | None = None) -> T:
         reading = var.read(self.environ)
         if reading.problem is not None:
-            self.problems.append(reading.problem)
+            self.add(reading.problem, signal)
         self.sources[field] = reading.source
         return reading.value
 
-    def problem(self, variable: str, value: str, fallback: str, reason: str) -> None:
-        self.problems.append(ConfigProblem(variable, value, fallback, reason))
+    def problem(
+        self, variable: str, value: str, fallback: str, reason: str, signal: str | None = None
+    ) -> None:
+        self.add(ConfigProblem(variable, value, fallback, reason), signal)
+
+    def add(self, problem: ConfigProblem, signal: str | None = None) -> None:
+        """Record *problem* once: a variable read for both signals (the generic
+        ``OTEL_EXPORTER_OTLP_*``) is one problem, naming each signal's fallback
+        when they differ."""
+        key = (problem.variable, problem.value, problem.reason)
+        seen = self._seen.get(key)
+        if seen is None:
+            self._seen[key] = (len(self.problems), {signal: problem.fallback})
+            self.problems.append(problem)
+            return
+        index, fallbacks = seen
+        fallbacks.setdefault(signal, problem.fallback)
+        if len(set(fallbacks.values())) > 1:
+            merged = ", ".join(f"{fb} for {sig}" for sig, fb in fallbacks.items())
+            self.problems[index] = attrs.evolve(self.problems[index], fallback=merged)
 
 
 def _default_service_name() -> str:
@@ -104,10 +125,22 @@ def _otlp_settings(b: _Builder, signal: str) -> OtlpSettings:
     generic = env.OTLP_GENERIC
 
     def pick(key: str) -> Any:
-        value = b.read(f"otlp_{signal}.{key}", specific[key])
-        if b.sources[f"otlp_{signal}.{key}"] != "default":
-            return value
-        return b.read(f"otlp_{signal}.{key}", generic[key])
+        """The signal-specific variable, else the generic one, else the default; an
+        invalid signal-specific value is reported with the fallback actually used."""
+        field = f"otlp_{signal}.{key}"
+        reading = specific[key].read(b.environ)
+        if reading.source != "default":
+            b.sources[field] = reading.source
+            return reading.value
+        value = b.read(field, generic[key], signal)
+        problem = reading.problem
+        if problem is not None:
+            name = generic[key].name
+            if b.sources[field] == name:
+                fallback = f"{b.environ[name].strip()} from {name}"
+                problem = attrs.evolve(problem, fallback=fallback)
+            b.add(problem, signal)
+        return value
 
     protocol = pick("protocol") or "http/protobuf"
     is_http = protocol != "grpc"
@@ -115,21 +148,31 @@ def _otlp_settings(b: _Builder, signal: str) -> OtlpSettings:
     default_endpoint = f"{default_base}/v1/{signal}" if is_http else default_base
     source_key = f"otlp_{signal}.endpoint"
 
-    def checked(var: EnvVar[str], fallback: str) -> str:
-        """*var*'s URL, or ``""`` (reported, falling back to *fallback*) when malformed."""
-        value = b.read(source_key, var)
+    def valid(var: EnvVar[str]) -> tuple[str, str]:
+        """*var*'s URL (``""`` when unset or malformed) and the raw value when malformed."""
+        value = b.read(source_key, var, signal)
         if value and not _valid_url(value, allow_schemeless=not is_http):
-            b.problem(var.name, value, fallback, "expected an http:// or https:// URL")
             b.sources[source_key] = "default"
-            return ""
-        return value
+            return "", value
+        return value, ""
 
-    endpoint = checked(specific["endpoint"], default_endpoint)
-    if not endpoint and not b.environ.get(specific["endpoint"].name, "").strip():
-        # no signal-specific endpoint: the generic one, with the signal's path for HTTP
-        base = checked(generic["endpoint"], default_base)
+    # the signal-specific endpoint as given, else the generic one with the signal's
+    # path for HTTP, else the default
+    endpoint, bad_specific = valid(specific["endpoint"])
+    if endpoint:
+        b.sources[source_key] = specific["endpoint"].name
+    else:
+        base, bad_generic = valid(generic["endpoint"])
         if base:
             endpoint = base.rstrip("/") + f"/v1/{signal}" if is_http else base
+            b.sources[source_key] = generic["endpoint"].name
+        if bad_generic:
+            reason = "expected an http:// or https:// URL"
+            b.problem(generic["endpoint"].name, bad_generic, default_base, reason, signal)
+        if bad_specific:
+            used = f"{endpoint} from {generic['endpoint'].name}" if endpoint else default_endpoint
+            reason = "expected an http:// or https:// URL"
+            b.problem(specific["endpoint"].name, bad_specific, used, reason, signal)
     endpoint = endpoint or default_endpoint
 
     headers_key = f"otlp_{signal}.headers"
@@ -144,6 +187,7 @@ def _otlp_settings(b: _Builder, signal: str) -> OtlpSettings:
                     raw,
                     "the well-formed members only",
                     f"malformed member {bad[0]!r} (expected key=value)",
+                    signal,
                 )
             headers, b.sources[headers_key] = pairs, var.name
             break

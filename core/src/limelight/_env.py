@@ -145,6 +145,11 @@ def _otlp(signal: str) -> dict[str, EnvVar[Any]]:
                 "Default http://localhost:4318 (http) or http://localhost:4317 (grpc)."
             ),
             "http://collector:4318" if not signal else f"http://collector:4318/v1/{signal}",
+            default_text=(
+                "(from OTEL_EXPORTER_OTLP_ENDPOINT)"
+                if signal
+                else "http://localhost:4318 (http) or http://localhost:4317 (grpc)"
+            ),
         ),
         "protocol": EnvVar(
             f"OTEL_EXPORTER_OTLP_{infix}PROTOCOL",
@@ -152,6 +157,7 @@ def _otlp(signal: str) -> dict[str, EnvVar[Any]]:
             _parse_protocol,
             f"OTLP transport {which}: grpc, http/protobuf (default) or http/json.",
             "grpc",
+            default_text="http/protobuf",
         ),
         "headers": EnvVar(
             f"OTEL_EXPORTER_OTLP_{infix}HEADERS",
@@ -166,6 +172,7 @@ def _otlp(signal: str) -> dict[str, EnvVar[Any]]:
             parse_bool,
             f"gRPC without TLS {which} (default: decided by the endpoint scheme).",
             "true",
+            default_text="(plaintext for an http:// endpoint, TLS otherwise)",
         ),
         "timeout": EnvVar(
             f"OTEL_EXPORTER_OTLP_{infix}TIMEOUT",
@@ -173,6 +180,7 @@ def _otlp(signal: str) -> dict[str, EnvVar[Any]]:
             _parse_millis,
             f"Milliseconds one export may take {which} (default 10000).",
             "5000",
+            default_text="10000",
         ),
         "compression": EnvVar(
             f"OTEL_EXPORTER_OTLP_{infix}COMPRESSION",
@@ -180,6 +188,7 @@ def _otlp(signal: str) -> dict[str, EnvVar[Any]]:
             _parse_compression,
             f"Payload compression {which}: gzip or none (default).",
             "gzip",
+            default_text="none",
         ),
         "certificate": EnvVar(
             f"OTEL_EXPORTER_OTLP_{infix}CERTIFICATE",
@@ -215,6 +224,7 @@ OTEL_BSP_SCHEDULE_DELAY = EnvVar(
     _parse_millis,
     "Milliseconds between two span exports.",
     "1000",
+    default_text="5000",
 )
 OTEL_BSP_EXPORT_TIMEOUT = EnvVar(
     "OTEL_BSP_EXPORT_TIMEOUT",
@@ -222,6 +232,7 @@ OTEL_BSP_EXPORT_TIMEOUT = EnvVar(
     _parse_millis,
     "Milliseconds one span export may take.",
     "10000",
+    default_text="30000",
 )
 OTEL_BSP_MAX_QUEUE_SIZE = EnvVar(
     "OTEL_BSP_MAX_QUEUE_SIZE",
@@ -243,6 +254,7 @@ OTEL_METRIC_EXPORT_INTERVAL = EnvVar(
     _parse_millis,
     "Milliseconds between two pushes of the metric store by push exporters (OTLP).",
     "15000",
+    default_text="60000",
 )
 OTEL_METRIC_EXPORT_TIMEOUT = EnvVar(
     "OTEL_METRIC_EXPORT_TIMEOUT",
@@ -250,6 +262,7 @@ OTEL_METRIC_EXPORT_TIMEOUT = EnvVar(
     _parse_millis,
     "Milliseconds one metric push may take.",
     "10000",
+    default_text="30000",
 )
 LIMELIGHT_PLUGINS = EnvVar[tuple[str, ...] | None](
     "LIMELIGHT_PLUGINS",

@@ -75,6 +75,11 @@ class EnvVar(Generic[T]):
     :param example: an example value.
     :param empty_is_unset: when true (the OpenTelemetry rule), an empty value
         means "use the default".
+    :param default_text: the default as the variable would be written, when
+        :attr:`default` does not say it: a value parsed into other units
+        (``"5000"`` milliseconds for a default of 5.0 seconds) or a placeholder
+        the reader resolves (``"http/protobuf"`` for an empty default). Shown in
+        reports of invalid values and in the configuration reference.
     """
 
     name: str
@@ -83,6 +88,13 @@ class EnvVar(Generic[T]):
     doc: str
     example: str = ""
     empty_is_unset: bool = True
+    default_text: str = ""
+
+    def describe_default(self) -> str:
+        """The default as reports and the configuration reference show it."""
+        if self.default_text:
+            return self.default_text
+        return _render(self.default)
 
     def read(self, environ: Mapping[str, str]) -> Reading[T]:
         """Read and parse this variable from *environ*; never raises."""
@@ -95,10 +107,23 @@ class EnvVar(Generic[T]):
             problem = ConfigProblem(
                 variable=self.name,
                 value=raw,
-                fallback=f"the default {self.default!r}",
+                fallback=f"the default {self.describe_default()}",
                 reason=str(exc) or type(exc).__name__,
             )
             return Reading(self.default, "default", problem)
+
+
+def _render(value: object) -> str:
+    """A parsed value written back the way an environment variable spells it."""
+    if value is None:
+        return "(unset)"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, tuple):
+        return ",".join(str(v) for v in value) or "(empty)"
+    if value == "":
+        return "(empty)"
+    return str(value)
 
 
 def parse_str(raw: str) -> str:
