@@ -75,6 +75,23 @@ async def ticks_async() -> AsyncIterator[bytes]:
         await asyncio.sleep(0.01)
 
 
+def broken(request: HttpRequest) -> StreamingHttpResponse:
+    """Sends one chunk, then fails."""
+    if hasattr(request, "scope"):
+        return StreamingHttpResponse(broken_async(), content_type="text/event-stream")
+
+    def stream() -> Iterator[bytes]:
+        yield b"data: one\n\n"
+        raise RuntimeError("feed lost")
+
+    return StreamingHttpResponse(stream(), content_type="text/event-stream")
+
+
+async def broken_async() -> AsyncIterator[bytes]:
+    yield b"data: one\n\n"
+    raise RuntimeError("feed lost")
+
+
 async def slow(request: HttpRequest) -> HttpResponse:
     """Answers once RELEASE is set (at most 5 s)."""
     for _ in range(500):
@@ -92,6 +109,7 @@ urlpatterns = [
     path("events/", events),
     path("ticks/", ticks),
     path("slow/", slow),
+    path("broken/", broken),
 ]
 
 SETTINGS = {

@@ -81,6 +81,13 @@ def starlette_app(gate: Gate) -> Starlette:
 
         return StreamingResponse(stream(), media_type="text/event-stream")
 
+    async def broken(request: Request) -> StreamingResponse:
+        async def stream() -> AsyncIterator[str]:
+            yield "data: one\n\n"
+            raise RuntimeError("feed lost")
+
+        return StreamingResponse(stream(), media_type="text/event-stream")
+
     async def echo(websocket: WebSocket) -> None:
         await websocket.accept()
         while True:
@@ -99,6 +106,7 @@ def starlette_app(gate: Gate) -> Starlette:
             Route("/unavailable", teapot),
             Route("/healthz", health),
             Route("/events", events),
+            Route("/broken", broken),
             WebSocketRoute("/ws", echo),
             Mount("/tenants/{tenant}", app=tenant),
             Mount("/admin", routes=[Route("/users/{user_id}", hello)]),
@@ -311,6 +319,28 @@ class TestStreaming:
             == telemetry.histogram(
                 "http_request_duration_seconds", method="GET", route="/events", status_code="200"
             ).count
+        )
+        assert telemetry.wait_until(lambda: 0 == in_flight(telemetry))
+
+    def test_failure_after_the_response_started_keeps_its_status(
+        self, telemetry: Harness, starlette_server: Any
+    ) -> None:
+        with (
+            httpx.Client(timeout=5) as client,
+            client.stream("GET", starlette_server.url + "/broken") as response,
+        ):
+            assert 200 == response.status_code
+            with pytest.raises(httpx.RemoteProtocolError):
+                response.read()  # the server cut the body short
+        span = server_span(telemetry, "GET /broken")
+        assert StatusCode.ERROR == span.status.status_code
+        assert "RuntimeError: feed lost" == span.status.description
+        assert 200 == span.attributes["http.response.status_code"]
+        assert "RuntimeError" == span.attributes["error.type"]
+        [event] = [e for e in span.events if e.name == "exception"]
+        assert "feed lost" == event.attributes["exception.message"]
+        assert [{"method": "GET", "route": "/broken", "status_code": "200"}] == telemetry.series(
+            "http_requests_total"
         )
         assert telemetry.wait_until(lambda: 0 == in_flight(telemetry))
 

@@ -75,6 +75,15 @@ def flask_app(gate: Gate) -> Flask:
 
         return Response(stream_with_context(stream()), mimetype="text/event-stream")
 
+    @app.get("/broken")
+    def broken() -> Response:
+        def stream() -> Iterator[str]:
+            yield ""  # nothing sent yet
+            yield "data: one\n\n"
+            raise RuntimeError("feed lost")
+
+        return Response(stream(), mimetype="text/event-stream")
+
     return app
 
 
@@ -162,6 +171,27 @@ class TestFlask:
         span = server_span(telemetry, "GET /events")
         assert StatusCode.UNSET == span.status.status_code
         assert span.end_time / 1e9 >= gate.produced[-1][1]
+        assert telemetry.wait_until(lambda: 0 == in_flight(telemetry))
+
+    def test_failure_after_the_response_started_keeps_its_status(
+        self, telemetry: Harness, flask_server: Any
+    ) -> None:
+        with (
+            httpx.Client(timeout=5) as client,
+            client.stream("GET", flask_server.url + "/broken") as response,
+        ):
+            assert 200 == response.status_code
+            with pytest.raises(httpx.RemoteProtocolError):
+                response.read()  # the server cut the body short
+        span = server_span(telemetry, "GET /broken")
+        assert StatusCode.ERROR == span.status.status_code
+        assert 200 == span.attributes["http.response.status_code"]
+        assert "RuntimeError" == span.attributes["error.type"]
+        [event] = [e for e in span.events if e.name == "exception"]
+        assert "feed lost" == event.attributes["exception.message"]
+        assert [{"method": "GET", "route": "/broken", "status_code": "200"}] == telemetry.series(
+            "http_requests_total"
+        )
         assert telemetry.wait_until(lambda: 0 == in_flight(telemetry))
 
     def test_client_disconnect_mid_stream(

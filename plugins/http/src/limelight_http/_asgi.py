@@ -157,6 +157,7 @@ class ASGIMiddleware:
                 last = not trailers and not message.get("more_body", False)
             elif kind == "http.response.start":
                 ex.status = message["status"]
+                ex.sent = True  # a failed send is a disconnect
                 trailers = bool(message.get("trailers", False))
                 if ex.route is None:
                     ex.route = self._route(scope, root_path)
@@ -258,6 +259,7 @@ class ASGIMiddleware:
                     status = message["status"]
                 if status is not None:
                     ex.status = status
+                    ex.sent = True
                     ex.route = self._route(scope, root_path)
                     ex.finish_metrics(status_text(status))
             await send(message)

@@ -154,6 +154,7 @@ class DjangoMiddleware:
 
                 async def chunks_async() -> AsyncIterator[bytes]:
                     nonlocal done
+                    ex.sent = True  # Django's ASGI handler sent the status before the body
                     try:
                         async for chunk in content:
                             yield chunk
@@ -186,6 +187,8 @@ class DjangoMiddleware:
                             raise
                         finally:
                             _detach(token)
+                        if chunk:
+                            ex.sent = True  # the server sends the status with the first bytes
                         yield chunk
                     done = True
                     finish()

@@ -270,6 +270,8 @@ class Exchange:
     response, and :meth:`finish` exactly when the last byte went out (or the
     request failed or the client left). :meth:`finish_metrics` may come earlier
     (a WebSocket handshake is over long before its connection span ends).
+    ``status`` is the response status once known, and ``sent`` true once it
+    went out: a request that fails after that keeps it as its ``status_code``.
     """
 
     __slots__ = (
@@ -283,6 +285,7 @@ class Exchange:
         "metrics_done",
         "request",
         "route",
+        "sent",
         "span",
         "span_done",
         "start",
@@ -309,6 +312,7 @@ class Exchange:
         self.token = token
         self.route: str | None = None
         self.status: int | None = None
+        self.sent = False
         self.hook: AttributesHook | None = None
         self.request: Any = None
         self.error_recorded = False
@@ -407,12 +411,13 @@ class Exchange:
         """
         try:
             status = self.status
+            sent = self.sent and status is not None
             if not self.metrics_done:
                 if disconnected:
                     label = CLIENT_CLOSED_STATUS
-                elif error is not None or incomplete or status is None:
+                elif status is None or (not sent and (error is not None or incomplete)):
                     label = _SERVER_ERROR
-                else:
+                else:  # a response that started keeps the status it went out with
                     label = _STATUS_TEXT.get(status) or str(status)
                 self.finish_metrics(label)
             if self.span_done:
@@ -425,8 +430,8 @@ class Exchange:
                 if route is not None:
                     attributes["http.route"] = route
                     span.update_name(f"{self._span_name} {route}")
-                if status is None and error is not None:
-                    status = 500
+                if error is not None and not sent:
+                    status = 500  # what the server sends in place of the response
                 if status is not None:
                     attributes["http.response.status_code"] = status
                 failed: str | None = None

@@ -47,7 +47,10 @@ class _Body:
             it = self._iter
             if it is None:
                 it = self._iter = iter(self._result)
-            return next(it)
+            chunk = next(it)
+            if chunk and not ex.sent:
+                ex.sent = True  # the server sends the status line with the first bytes
+            return chunk
         except StopIteration:
             self._finish()
             raise
