@@ -294,6 +294,16 @@ class TestProblemMessages:
         config = load_config(environ=environ)
         assert [message] == [p.message() for p in config.problems]
 
+    @pytest.mark.parametrize("variable", ["OTEL_BSP_SCHEDULE_DELAY", "OTEL_METRIC_EXPORT_INTERVAL"])
+    @pytest.mark.parametrize("value", ["0", "-250", "0.0"])
+    def test_intervals_must_be_positive(self, variable: str, value: str) -> None:
+        config = load_config(environ={variable: value})
+        default = {"OTEL_BSP_SCHEDULE_DELAY": "5000", "OTEL_METRIC_EXPORT_INTERVAL": "60000"}
+        assert [
+            f"invalid {variable}={value!r}: must be > 0; using the default {default[variable]}"
+        ] == [p.message() for p in config.problems]
+        assert (5.0, 60.0) == (config.batch.schedule_delay, config.metric_export_interval)
+
     def test_the_fallback_named_is_the_value_used(self) -> None:
         config = load_config(
             environ={

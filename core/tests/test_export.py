@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import time
 
+import pytest
 from structlog.testing import capture_logs
 
 from limelight import ExportHealth, ExportWorker, MetricStore
@@ -12,6 +13,11 @@ from limelight import ExportHealth, ExportWorker, MetricStore
 
 class TestExportWorker:
     """Runs work periodically and on request; callers never wait past their deadline."""
+
+    @pytest.mark.parametrize("interval", [0.0, -1.0])
+    def test_an_interval_that_would_spin_is_refused(self, interval: float) -> None:
+        with pytest.raises(ValueError, match="interval must be > 0"):
+            ExportWorker("t", interval, lambda flush: None)
 
     def test_flush_runs_the_work_with_flush_set(self) -> None:
         calls: list[bool] = []

@@ -139,6 +139,12 @@ class TestValueTypes:
         )
         assert (1, 3, 6) == point.cumulative_counts()
 
+    def test_intervals_that_would_make_a_worker_spin_are_refused(self) -> None:
+        with pytest.raises(ValueError, match="schedule_delay"):
+            limelight_hookspecs.BatchSettings(schedule_delay=0)
+        with pytest.raises(ValueError, match="metric_export_interval"):
+            limelight_hookspecs.Config(metric_export_interval=-1.0)
+
     def test_config_exporter_selection(self) -> None:
         config = limelight_hookspecs.Config(traces_exporters=("otlp",), metrics_exporters=())
         assert config.exporter_enabled("traces", "otlp")

@@ -54,6 +54,15 @@ def _parse_millis(raw: str) -> float:
     return parse_float(minimum=0)(raw) / 1000.0
 
 
+def _parse_interval_millis(raw: str) -> float:
+    """Milliseconds between two runs of a worker: 0 or less would make it spin (the
+    OpenTelemetry SDK rejects them too)."""
+    value = parse_float()(raw)
+    if value <= 0:
+        raise ValueError("must be > 0")
+    return value / 1000.0
+
+
 def _parse_names(raw: str) -> tuple[str, ...]:
     return tuple(name.lower() for name in parse_list(raw))
 
@@ -221,7 +230,7 @@ OTLP_METRICS = _otlp("metrics")
 OTEL_BSP_SCHEDULE_DELAY = EnvVar(
     "OTEL_BSP_SCHEDULE_DELAY",
     5.0,
-    _parse_millis,
+    _parse_interval_millis,
     "Milliseconds between two span exports.",
     "1000",
     default_text="5000",
@@ -251,7 +260,7 @@ OTEL_BSP_MAX_EXPORT_BATCH_SIZE = EnvVar(
 OTEL_METRIC_EXPORT_INTERVAL = EnvVar(
     "OTEL_METRIC_EXPORT_INTERVAL",
     60.0,
-    _parse_millis,
+    _parse_interval_millis,
     "Milliseconds between two pushes of the metric store by push exporters (OTLP).",
     "15000",
     default_text="60000",

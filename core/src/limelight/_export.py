@@ -73,13 +73,16 @@ class ExportWorker:
     """One daemon thread running ``work(flush)``, periodically and on request.
 
     :param name: the thread name.
-    :param interval: seconds between two runs when nobody asks for one.
+    :param interval: seconds between two runs when nobody asks for one (> 0).
     :param work: called in the thread; *flush* is true when a caller asked
         for everything recorded so far. An exception is reported once and the
         thread keeps running.
     """
 
     def __init__(self, name: str, interval: float, work: Callable[[bool], None]) -> None:
+        if not interval > 0:
+            # 0 would make the thread spin; a negative value makes Event.wait return at once
+            raise ValueError(f"interval must be > 0 seconds, got {interval!r}")
         self.name = name
         self.interval = interval
         self._work = work

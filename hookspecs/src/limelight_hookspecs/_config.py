@@ -56,14 +56,14 @@ class OtlpSettings:
 class BatchSettings:
     """Batch span processor settings (``OTEL_BSP_*``).
 
-    :param schedule_delay: seconds between two exports.
+    :param schedule_delay: seconds between two exports (> 0).
     :param max_queue_size: spans kept waiting; past it new spans are dropped
         and counted in ``limelight_spans_dropped_total``.
     :param max_export_batch_size: spans per export call.
     :param export_timeout: seconds one export call may take.
     """
 
-    schedule_delay: float = 5.0
+    schedule_delay: float = attrs.field(default=5.0, validator=attrs.validators.gt(0))
     max_queue_size: int = 2048
     max_export_batch_size: int = 512
     export_timeout: float = 30.0
@@ -91,7 +91,7 @@ class Config:
     :param otlp_metrics: OTLP settings for metrics.
     :param batch: batch span processor settings.
     :param metric_export_interval: seconds between two pushes of the metric
-        store by push exporters (``OTEL_METRIC_EXPORT_INTERVAL``).
+        store by push exporters (``OTEL_METRIC_EXPORT_INTERVAL``; > 0).
     :param metric_export_timeout: seconds one metric push may take.
     :param metrics_namespace: prefix for every metric name (``""`` for none).
     :param series_limit: default maximum label sets per metric.
@@ -121,7 +121,7 @@ class Config:
         endpoint="http://localhost:4318/v1/metrics", protocol="http/protobuf"
     )
     batch: BatchSettings = BatchSettings()
-    metric_export_interval: float = 60.0
+    metric_export_interval: float = attrs.field(default=60.0, validator=attrs.validators.gt(0))
     metric_export_timeout: float = 30.0
     metrics_namespace: str = ""
     series_limit: int = 2000
