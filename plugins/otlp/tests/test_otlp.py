@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from concurrent import futures
@@ -31,6 +32,7 @@ from opentelemetry.sdk.resources import Resource
 
 import limelight
 from limelight.testing import Harness
+from limelight_hookspecs import hookimpl
 
 STOP_TIMEOUT = 1.5
 SCHEDULING_MARGIN = 0.5
@@ -165,17 +167,51 @@ class TestExportToReceiver:
         assert len(pushed) == 1
         assert receiver.wait_for_metric("jobs_total") is not None
 
-    def test_stop_flushes_every_queued_span(self, receiver: OtlpReceiver) -> None:
-        env = _env(receiver, OTEL_BSP_SCHEDULE_DELAY="600000")
-        count = 300
-        with Harness(plugins=[plugin], env=env) as harness:
-            tracer = harness.telemetry.tracer("t")
-            for i in range(count):
-                tracer.start_span(f"queued-{i}").end()
-            time.sleep(0.2)
-            assert receiver.spans() == [], "spans must still be queued before stop"
+    def test_stop_drains_every_queued_batch(
+        self, receiver: OtlpReceiver, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        count, batch = 2_500, 512  # five batches, four and a half of them queued at stop
+        stopping, exporting = threading.Event(), threading.Event()
+
+        class StopSignal:
+            """Tells when stop has begun (lifecycle_stop runs before the processors close)."""
+
+            limelight_name = "test.stop_signal"
+
+            @hookimpl
+            def limelight_lifecycle_stop(self, telemetry: object, timeout: float) -> None:
+                stopping.set()
+
+        env = _env(
+            receiver,
+            OTEL_BSP_SCHEDULE_DELAY="600000",
+            OTEL_BSP_MAX_QUEUE_SIZE="4096",
+            OTEL_BSP_MAX_EXPORT_BATCH_SIZE=str(batch),
+        )
+        harness = Harness(plugins=[plugin, StopSignal()], env=env).start()
+        [processor] = harness.telemetry.span_processors
+        export = processor.exporter.export
+        batches: list[int] = []
+
+        def held_until_stop(spans: Any) -> Any:
+            # the first full batch wakes the worker: hold it there until stop begins,
+            # so every other span is still queued when stop is called
+            exporting.set()
+            stopping.wait(10)
+            batches.append(len(spans))
+            return export(spans)
+
+        monkeypatch.setattr(processor.exporter, "export", held_until_stop)
+        tracer = harness.telemetry.tracer("t")
+        for i in range(count):
+            tracer.start_span(f"queued-{i}").end()
+        assert exporting.wait(10)
+        assert receiver.spans() == [], "every span must still be queued before stop"
+        assert harness.telemetry.stop(timeout=30)
         spans = receiver.wait_for_spans(count, timeout=10)
         assert count == len({s.name for s in spans})
+        assert count == len(spans)
+        assert [batch] * 4 + [count - 4 * batch] == batches
         assert harness.value("limelight_spans_dropped_total") == 0.0
 
 
