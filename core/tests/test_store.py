@@ -213,6 +213,22 @@ class TestNamespace:
         assert "shop_limelight_spans_dropped_total" in names
         assert "shop_orders_total" == store.get("orders_total").name
 
+    def test_a_name_that_already_starts_with_the_namespace_is_prefixed_too(self) -> None:
+        store = MetricStore(namespace="http")
+        store.counter("http_requests_total", "Requests.").inc()
+        names = [f.name for f in store.snapshot()]
+        assert ["http_limelight_spans_dropped_total", "http_http_requests_total"] == [
+            n for n in names if n.endswith(("requests_total", "spans_dropped_total"))
+        ]
+        assert 1 == store.registry.get_sample_value("http_http_requests_total")
+
+    def test_limelight_namespace_prefixes_the_self_metrics_too(self) -> None:
+        store = MetricStore(namespace="limelight")
+        assert (
+            "limelight_limelight_spans_dropped_total"
+            == store.get("limelight_spans_dropped_total").name
+        )
+
     def test_prefix_from_the_environment(self) -> None:
         with Harness(env={"LIMELIGHT_METRICS_NAMESPACE": "shop"}) as harness:
             assert harness.metric("shop_function_calls_total").kind is MetricKind.COUNTER

@@ -300,7 +300,8 @@ LIMELIGHT_METRICS_NAMESPACE = EnvVar(
     "LIMELIGHT_METRICS_NAMESPACE",
     "",
     _parse_namespace,
-    "Prefix added to every metric name, joined with an underscore.",
+    "Prefix added to every metric name (limelight's own included), joined with an underscore, "
+    "even to a name that already starts with it.",
     "shop",
 )
 LIMELIGHT_SERIES_LIMIT = EnvVar(

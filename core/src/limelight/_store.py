@@ -433,8 +433,9 @@ def _same_shape(a: MetricDeclaration, b: MetricDeclaration) -> bool:
 class MetricStore:
     """Every metric of the process, declared once, read by every exporter.
 
-    :param namespace: prefix added to every metric name (``shop`` makes
-        ``shop_http_requests_total``).
+    :param namespace: prefix added to every metric name, limelight's own included
+        (``shop`` makes ``shop_http_requests_total``), even to a name that already
+        starts with it.
     :param series_limit: default number of label sets per metric.
     :param exemplars: attach the current sampled span to histogram observations.
     :param exemplar_interval: seconds before a bucket's exemplar may be replaced
@@ -463,10 +464,10 @@ class MetricStore:
     # -- declaration -------------------------------------------------------------------
 
     def full_name(self, name: str) -> str:
-        """*name* with the namespace prefix applied."""
-        if self.namespace and not name.startswith(self.namespace + "_"):
-            return f"{self.namespace}_{name}"
-        return name
+        """*name* with the namespace prefix applied, always (as prometheus_client's
+        ``namespace`` does): with namespace ``http``, ``http_requests_total`` is
+        exported as ``http_http_requests_total``."""
+        return f"{self.namespace}_{name}" if self.namespace else name
 
     def declare(self, declaration: MetricDeclaration, declarer: str = "application") -> Metric[Any]:
         """Declare a metric and return its handle; idempotent for the same shape.
