@@ -9,7 +9,9 @@ from collections.abc import AsyncIterator, Iterator
 
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse  # type: ignore[import-untyped]
 from django.urls import include, path, re_path  # type: ignore[import-untyped]
+from opentelemetry import trace
 
+TRACER = trace.get_tracer("djangoapp")
 RELEASE = threading.Event()
 PRODUCED: list[tuple[str, float]] = []
 
@@ -92,6 +94,28 @@ async def broken_async() -> AsyncIterator[bytes]:
     raise RuntimeError("feed lost")
 
 
+def feed(request: HttpRequest) -> StreamingHttpResponse:
+    """Two chunks, each made inside a span of its own."""
+    if hasattr(request, "scope"):
+        return StreamingHttpResponse(feed_async(), content_type="text/event-stream")
+
+    def stream() -> Iterator[bytes]:
+        for n in range(2):
+            with TRACER.start_as_current_span(f"render {n}"):
+                chunk = f"data: {n}\n\n".encode()
+            yield chunk
+
+    return StreamingHttpResponse(stream(), content_type="text/event-stream")
+
+
+async def feed_async() -> AsyncIterator[bytes]:
+    for n in range(2):
+        with TRACER.start_as_current_span(f"render {n}"):
+            await asyncio.sleep(0.001)
+            chunk = f"data: {n}\n\n".encode()
+        yield chunk
+
+
 async def slow(request: HttpRequest) -> HttpResponse:
     """Answers once RELEASE is set (at most 5 s)."""
     for _ in range(500):
@@ -110,6 +134,7 @@ urlpatterns = [
     path("ticks/", ticks),
     path("slow/", slow),
     path("broken/", broken),
+    path("feed/", feed),
 ]
 
 SETTINGS = {

@@ -116,6 +116,17 @@ class TestDjango:
         assert span.end_time / 1e9 >= djangoapp.PRODUCED[-1][1]
         assert telemetry.wait_until(lambda: 0 == in_flight(telemetry))
 
+    def test_spans_made_for_chunks_are_children_of_the_request(
+        self, telemetry: Harness, server: Any
+    ) -> None:
+        assert "data: 0\n\ndata: 1\n\n" == httpx.get(server.url + "/feed/").text
+        span = server_span(telemetry, "GET /feed/")
+        for name in ("render 0", "render 1"):
+            child = telemetry.span(name)
+            assert child.parent is not None
+            assert span.context.span_id == child.parent.span_id
+            assert span.context.trace_id == child.context.trace_id
+
     def test_client_disconnect_mid_stream(self, telemetry: Harness, server: Any) -> None:
         with (
             httpx.Client(timeout=5) as client,

@@ -155,18 +155,25 @@ class DjangoMiddleware:
                 async def chunks_async() -> AsyncIterator[bytes]:
                     nonlocal done
                     ex.sent = True  # Django's ASGI handler sent the status before the body
-                    try:
-                        async for chunk in content:
-                            yield chunk
-                    except GeneratorExit:
-                        raise
-                    except asyncio.CancelledError:
-                        # Django's ASGI handler cancels the response when the client leaves
-                        finish(disconnected=True)
-                        raise
-                    except BaseException as exc:
-                        finish(error=exc)
-                        raise
+                    it = aiter(content)
+                    while True:
+                        # the request's context is current while each chunk is made (not
+                        # across the yield: the consumer's context is its own)
+                        token = _attach(ex.context)
+                        try:
+                            chunk = await anext(it)
+                        except StopAsyncIteration:
+                            break
+                        except asyncio.CancelledError:
+                            # Django's ASGI handler cancels the response when the client leaves
+                            finish(disconnected=True)
+                            raise
+                        except BaseException as exc:
+                            finish(error=exc)
+                            raise
+                        finally:
+                            _detach(token)
+                        yield chunk
                     done = True
                     finish()
 
