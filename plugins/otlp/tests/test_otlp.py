@@ -232,18 +232,19 @@ class TestEndpointDown:
             return i * 2
 
         harness = Harness(plugins=[plugin], env=env).start()
+        [processor] = harness.telemetry.span_processors
         with structlog.testing.capture_logs() as logs:
             assert [i * 2 for i in range(100)] == [work(i) for i in range(100)]
             reader = _reader(harness)
             flushed = [reader.force_flush(5.0) for _ in range(3)]
-            time.sleep(1.0)
+            assert processor.flush(5.0)  # every span export attempted (and failed)
             started = time.monotonic()
-            harness.telemetry.stop(timeout=1.5)
+            harness.telemetry.stop(timeout=STOP_TIMEOUT)
             took = time.monotonic() - started
         assert flushed == [False, False, False]
-        assert took < 3.0
+        assert took <= STOP_TIMEOUT + SCHEDULING_MARGIN
         assert harness.value("limelight_export_errors_total", exporter="otlp") >= 4
-        assert harness.value("limelight_spans_dropped_total") >= 1
+        assert harness.value("limelight_spans_dropped_total") == 100.0
         failing = [e for e in logs if "failing" in e["event"]]
         assert sorted(e["exporter"] for e in failing) == ["otlp", "otlp"], failing
 
@@ -259,9 +260,9 @@ class TestEndpointDown:
             harness.store.counter("jobs_total", "Jobs.").inc()
             harness.telemetry.tracer("t").start_span("s").end()
             started = time.monotonic()
-            harness.telemetry.stop(timeout=1.0)
+            harness.telemetry.stop(timeout=STOP_TIMEOUT)
             took = time.monotonic() - started
-        assert took < 2.0
+        assert took <= STOP_TIMEOUT + SCHEDULING_MARGIN
 
     def test_exporter_logs_once_per_failure_episode(self, caplog: pytest.LogCaptureFixture) -> None:
         port = free_port()
@@ -365,8 +366,8 @@ class TestGrpcEndpointDown:
         assert harness.value("limelight_spans_dropped_total") == 60.0
         assert 1 == len(_exporter_records(caplog, "traces")), caplog.text
         assert 1 == len(_exporter_records(caplog, "metrics")), caplog.text
-        failing = sorted(e["event"] for e in logs if "failing" in e["event"])
-        assert [e.startswith("metric export") for e in failing] == [True, False], failing
+        failing = sorted(e["event"].split()[0] for e in logs if "failing" in e["event"])
+        assert ["metric", "span"] == failing
 
     def test_an_episode_ends_per_signal_when_that_signal_exports_again(
         self, caplog: pytest.LogCaptureFixture
