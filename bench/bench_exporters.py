@@ -15,17 +15,21 @@ the figures are ratios from one run (timings on a shared machine are noisy).
 
 from __future__ import annotations
 
+import logging
 import statistics
+import sys
 import time
 import timeit
 from collections.abc import Callable
 
 import httpx
 import prometheus_client
+import structlog
+from limelight_otlp import OtlpMetricsReader, to_metrics_data
 from limelight_otlp import plugin as otlp_plugin
-from limelight_otlp import to_metrics_data
 from limelight_prometheus import PrometheusReader
 from limelight_prometheus import plugin as prometheus_plugin
+from limelight_testsupport.otlp import OtlpReceiver, OtlpReceiverError
 from opentelemetry.exporter.otlp.proto.common.metrics_encoder import encode_metrics
 from opentelemetry.sdk.metrics import Counter, MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
@@ -126,7 +130,8 @@ def bench_scrape() -> list[tuple[str, str, str]]:
     return rows
 
 
-def bench_emission() -> list[tuple[str, float]]:
+def bench_emission() -> tuple[list[tuple[str, float]], int]:
+    """Per-operation costs, and how many OTLP pushes the receiver got meanwhile."""
     results: list[tuple[str, float]] = []
 
     registry = prometheus_client.CollectorRegistry()
@@ -154,22 +159,30 @@ def bench_emission() -> list[tuple[str, float]]:
     measure("Prometheus only", prom_only)
     prom_only.stop()
 
+    # a failing exporter costs less than a working one: measure only against a real receiver
     try:
-        from limelight_testsupport.otlp import OtlpReceiver
-
         receiver = OtlpReceiver().start()
-        endpoint = receiver.endpoint
-    except Exception:  # no receiver: export to a closed port (failures are counted)
-        receiver = None
-        endpoint = "http://127.0.0.1:9"
-    both = _telemetry(
-        [prometheus_plugin, otlp_plugin],
-        {"OTEL_EXPORTER_OTLP_ENDPOINT": endpoint, "OTEL_METRIC_EXPORT_INTERVAL": "200"},
-    )
-    measure("Prometheus + OTLP exporting every 200 ms", both)
-    both.stop()
-    if receiver is not None:
+    except OtlpReceiverError as exc:
+        raise SystemExit(f"bench_exporters: no OTLP receiver to export to: {exc}") from exc
+    try:
+        both = _telemetry(
+            [prometheus_plugin, otlp_plugin],
+            {
+                "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
+                "OTEL_METRIC_EXPORT_INTERVAL": "200",
+            },
+        )
+        otlp = next(r for _, r in both.readers if isinstance(r, OtlpMetricsReader))
+        measure("Prometheus + OTLP exporting every 200 ms", both)
+        pushed = len([m for m in receiver.metrics() if m.name == "emit_total"])
+        both.stop()
+    finally:
         receiver.stop()
+    if otlp.failures or not pushed:
+        raise SystemExit(
+            f"bench_exporters: OTLP exports did not go through during the measurement "
+            f"({pushed} received, {otlp.failures} failed)"
+        )
 
     provider = MeterProvider(metric_readers=[InMemoryMetricReader()])
     meter = provider.get_meter("bench")
@@ -183,20 +196,26 @@ def bench_emission() -> list[tuple[str, float]]:
         ("OTel SDK histogram.record", _per_op(lambda: sdk_hist.record(0.1, {"a": "x"}), 50_000))
     )
     provider.shutdown()
-    return results
+    return results, pushed
 
 
 def main() -> None:
+    # limelight's own log lines (warnings only) go to stderr, not into the results
+    structlog.configure(
+        wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING),
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+    )
     print(f"bench_exporters: scrape of {SERIES:,} series (median of {SCRAPES})\n")
     print(f"  {'what':<34} {'limelight':>12} {'peer':>22}")
     for what, ours, theirs in bench_scrape():
         print(f"  {what:<34} {ours:>12} {theirs:>22}")
 
     print("\nemission, per operation (best of 5)\n")
-    results = bench_emission()
+    results, pushed = bench_emission()
     by_name = dict(results)
     for name, seconds in results:
         print(f"  {name:<52} {seconds * 1e6:7.3f} µs")
+    print(f"  (OTLP pushes received by the receiver during the measurement: {pushed}, none failed)")
     floor_c = by_name["prometheus_client bound counter.inc"]
     floor_h = by_name["prometheus_client bound histogram.observe"]
     prom_c = by_name["limelight counter.inc, Prometheus only"]
