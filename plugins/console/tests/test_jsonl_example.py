@@ -8,6 +8,7 @@ from importlib.metadata import entry_points
 from pathlib import Path
 
 import limelight
+from limelight.testing import Harness
 
 ROOT = Path(__file__).resolve().parents[3]
 EXAMPLE = Path(__file__).parent / "dists" / "limelight-jsonl"
@@ -46,6 +47,25 @@ class TestJsonLinesExample:
         assert [
             r["value"] for r in calls if r["labels"] == {"function": "jobs.run", "result": "ok"}
         ] == [2.0]
+
+    def test_a_file_that_cannot_be_written_never_breaks_the_service(self, tmp_path: Path) -> None:
+        out = tmp_path / "missing-directory" / "telemetry.jsonl"
+        environ = {
+            "LIMELIGHT_PLUGINS": "jsonl,limelight.function_metrics,limelight.function_tracing",
+            "LIMELIGHT_JSONL_PATH": str(out),
+        }
+
+        @limelight.instrument(name="jobs.run")
+        def run(n: int) -> int:
+            return n + 1
+
+        with Harness(entry_points=True, env=environ) as harness:
+            assert [run(1), run(2)] == [2, 3]
+            assert not harness.telemetry.force_flush(5.0)
+            # the span exporter's FAILURE and the reader's own count
+            assert harness.value("limelight_spans_dropped_total") == 2.0
+            assert harness.value("limelight_export_errors_total", exporter="jsonl") == 2.0
+        assert not out.exists()
 
     def test_the_guide_shows_the_example_as_it_is(self) -> None:
         guide = (ROOT / "docs" / "exporter-guide.md").read_text()

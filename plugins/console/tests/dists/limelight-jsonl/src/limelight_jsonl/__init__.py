@@ -13,6 +13,7 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from limelight_hookspecs import (
     EnvVar,
     HistogramPoint,
+    SelfMetrics,
     SnapshotSource,
     StoreReader,
     TelemetryView,
@@ -39,10 +40,15 @@ class JsonLinesFile:
         self.path = path
         self._lock = threading.Lock()
 
-    def write(self, records: list[dict[str, Any]]) -> None:
-        with self._lock, open(self.path, "a", encoding="utf-8") as f:
-            for record in records:
-                f.write(json.dumps(record) + "\n")
+    def write(self, records: list[dict[str, Any]]) -> bool:
+        """Append *records*; false when the file cannot be written (it never raises)."""
+        text = "".join(json.dumps(record, default=str) + "\n" for record in records)
+        try:
+            with self._lock, open(self.path, "a", encoding="utf-8") as f:
+                f.write(text)
+        except OSError:  # a missing directory, no permission, a full disk
+            return False
+        return True
 
 
 class JsonLinesSpanExporter(SpanExporter):
@@ -69,8 +75,8 @@ class JsonLinesSpanExporter(SpanExporter):
                     "attributes": dict(span.attributes or {}),
                 }
             )
-        self.out.write(records)
-        return SpanExportResult.SUCCESS
+        # FAILURE is counted by the core in limelight_export_errors_total{exporter="jsonl"}
+        return SpanExportResult.SUCCESS if self.out.write(records) else SpanExportResult.FAILURE
 
     def shutdown(self) -> None:
         return None
@@ -79,9 +85,10 @@ class JsonLinesSpanExporter(SpanExporter):
 class JsonLinesMetricsReader:
     """A store reader: writes every series of the metric store on each flush."""
 
-    def __init__(self, store: SnapshotSource, out: JsonLinesFile) -> None:
+    def __init__(self, store: SnapshotSource, out: JsonLinesFile, health: SelfMetrics) -> None:
         self.store = store
         self.out = out
+        self.health = health
 
     def start(self) -> None:
         return None
@@ -106,8 +113,10 @@ class JsonLinesMetricsReader:
                 else:
                     record["value"] = point.value
                 records.append(record)
-        self.out.write(records)
-        return True
+        if self.out.write(records):
+            return True
+        self.health.export_error("jsonl")  # a reader counts its own failures
+        return False
 
     def shutdown(self, timeout: float) -> None:
         return None  # the core calls force_flush() first: the last values are written
@@ -131,7 +140,9 @@ class JsonLinesPlugin:
     @hookimpl
     def limelight_metrics_provide_readers(self, telemetry: TelemetryView) -> Sequence[StoreReader]:
         out = self._file(telemetry, "metrics")
-        return (JsonLinesMetricsReader(telemetry.store, out),) if out is not None else ()
+        if out is None:
+            return ()
+        return (JsonLinesMetricsReader(telemetry.store, out, telemetry.self_metrics),)
 
     def _file(self, telemetry: TelemetryView, signal: str) -> JsonLinesFile | None:
         config = telemetry.config
