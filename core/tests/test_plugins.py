@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from importlib.metadata import PackageNotFoundError, distribution
 from pathlib import Path
@@ -20,6 +21,7 @@ from structlog.testing import capture_logs
 
 import limelight
 from limelight import PluginError, Telemetry
+from limelight_hookspecs import Interceptor
 
 DISTS = ("limelight-testplugin-alpha", "limelight-testplugin-beta", "limelight-testplugin-faulty")
 BUILTINS = ["limelight.function_metrics", "limelight.function_tracing"]
@@ -218,3 +220,292 @@ class TestContractChecks:
         )
         [failure] = [f for f in manager.failures if f.plugin == "typo"]
         assert "limelight_metrics_readers, which is not a limelight hook" in failure.error
+
+
+class _Returns:
+    """A plugin returning *value* from one contribution hook."""
+
+    def __init__(self, name: str, hook: str, value: object) -> None:
+        self.limelight_name = name
+        setattr(self, hook, limelight.hookimpl(specname=hook)(lambda **kwargs: value))
+
+
+class _Started:
+    """Records its start and stop; optionally raises in start."""
+
+    def __init__(self, name: str, priority: int, log: list[str], fail: bool = False) -> None:
+        self.limelight_name = name
+        self.limelight_priority = priority
+        self.log = log
+        self.fail = fail
+
+    @limelight.hookimpl
+    def limelight_lifecycle_start(self, telemetry: object) -> None:
+        self.log.append(f"{self.limelight_name}:start")
+        if self.fail:
+            raise RuntimeError(f"{self.limelight_name} cannot start")
+
+    @limelight.hookimpl
+    def limelight_lifecycle_stop(self, telemetry: object, timeout: float) -> None:
+        self.log.append(f"{self.limelight_name}:stop")
+
+
+def _harness_telemetry(*plugins: object, strict: bool = False) -> Telemetry:
+    env = {"LIMELIGHT_STRICT": "1"} if strict else {}
+    return Telemetry(
+        plugins=plugins,
+        entry_points=False,
+        environ=env,
+        handle_signals=False,
+        install_globals=False,
+    )
+
+
+class TestReturnedValues:
+    """A hook that returns something of the wrong type is that plugin's failure, not a crash."""
+
+    @pytest.mark.parametrize(
+        ("hook", "value"),
+        [
+            ("limelight_metrics_declare", ["jobs_total"]),
+            ("limelight_metrics_declare", "jobs_total"),
+            ("limelight_metrics_provide_readers", [object()]),
+            ("limelight_metrics_provide_otel_readers", ["reader"]),
+            ("limelight_spans_provide_exporters", [42]),
+            ("limelight_spans_provide_processors", [None]),
+            ("limelight_interceptors_provide", ["not an interceptor"]),
+            ("limelight_spans_provide_sampler", "always_on"),
+        ],
+    )
+    def test_wrong_type_is_reported_by_name_and_start_goes_on(
+        self, hook: str, value: object
+    ) -> None:
+        telemetry = _harness_telemetry(_Returns("odd", hook, value))
+        try:
+            telemetry.start()
+            assert telemetry.enabled
+            [failure] = telemetry.plugins.failures
+            assert ("odd", f"hook {hook}") == (failure.plugin, failure.phase)
+            assert failure.error.startswith("TypeError: expected ")
+            # the core's own contributions are unaffected
+            assert ["limelight.function_metrics", "limelight.function_tracing"] == [
+                i.name for i in telemetry.interceptors
+            ]
+            assert "function_calls_total" in telemetry.store
+        finally:
+            telemetry.stop(timeout=2)
+
+    def test_interceptor_with_a_non_integer_order_is_left_out(self) -> None:
+        bad = Interceptor("late", "last", lambda target: None)  # type: ignore[arg-type]
+        telemetry = _harness_telemetry(_Returns("odd", "limelight_interceptors_provide", [bad]))
+        try:
+            telemetry.start()
+            assert ["odd"] == [f.plugin for f in telemetry.plugins.failures]
+            assert "late" not in [i.name for i in telemetry.interceptors]
+        finally:
+            telemetry.stop(timeout=2)
+
+    def test_strict_mode_makes_it_a_boot_failure(self) -> None:
+        plugin = _Returns("odd", "limelight_metrics_declare", ["jobs_total"])
+        telemetry = _harness_telemetry(plugin, strict=True)
+        with pytest.raises(PluginError, match="plugin 'odd' failed"):
+            telemetry.start()
+        assert not telemetry.enabled
+
+
+class _LateConfigure:
+    limelight_name = "late"
+
+    @limelight.hookimpl
+    def limelight_lifecycle_configure(self, config: object) -> None:
+        raise RuntimeError("late plugin cannot configure")
+
+    @limelight.hookimpl
+    def limelight_metrics_declare(self, config: object) -> list[object]:
+        raise RuntimeError("late plugin cannot declare")
+
+
+class _HalfValid:
+    limelight_name = "half"
+
+    @limelight.hookimpl
+    def limelight_lifecycle_start(self, telemetry: object) -> None:
+        return None
+
+    @limelight.hookimpl
+    def limelight_metrics_declare(self, cfg: object) -> list[object]:  # not the spec's argument
+        return []
+
+
+class TestLateRegistration:
+    """A plugin registered after start is guarded from its first call, or not registered at all."""
+
+    def test_a_failing_configure_is_reported_and_the_plugin_stays_guarded(self) -> None:
+        manager = limelight.discover(limelight.load_config(environ={"LIMELIGHT_PLUGINS": ""}))
+        config = limelight.load_config(environ={})
+        manager.lifecycle_configure(config)
+        manager.register(_LateConfigure())
+        assert [] == manager.metrics_declare(config)  # guarded: reported, not raised
+        assert [
+            ("late", "hook limelight_lifecycle_configure", "late plugin cannot configure"),
+            ("late", "hook limelight_metrics_declare", "late plugin cannot declare"),
+        ] == [(f.plugin, f.phase, f.error.split(": ", 1)[1]) for f in manager.failures]
+        assert "late" in manager.names()
+
+    def test_strict_refuses_the_plugin_whole(self) -> None:
+        manager = limelight.PluginManager(strict=True)
+        manager.lifecycle_configure(limelight.load_config(environ={}))
+        with pytest.raises(PluginError, match="late plugin cannot configure"):
+            manager.register(_LateConfigure())
+        assert None is manager.plugin("late")
+        assert [] == manager.pm.hook.limelight_metrics_declare.get_hookimpls()
+        assert "failed" == {i.name: i for i in manager.infos()}["late"].status
+
+    def test_a_plugin_pluggy_refuses_leaves_nothing_behind(self) -> None:
+        manager = limelight.PluginManager()
+        manager.register(_HalfValid())
+        [failure] = manager.failures
+        assert ("half", "load") == (failure.plugin, failure.phase)
+        assert None is manager.plugin("half")
+        assert [] == manager.pm.hook.limelight_lifecycle_start.get_hookimpls()
+        assert "half" not in manager.names()
+
+
+class _Reader:
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def start(self) -> None:
+        self.calls.append("start")
+
+    def force_flush(self, timeout: float) -> bool:
+        self.calls.append("flush")
+        return True
+
+    def shutdown(self, timeout: float) -> None:
+        self.calls.append("shutdown")
+
+
+class _Exporter:
+    def __init__(self) -> None:
+        self.shut = False
+
+    def export(self, spans: object) -> object:
+        from opentelemetry.sdk.trace.export import SpanExportResult
+
+        return SpanExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        self.shut = True
+
+
+class _Exporting:
+    limelight_name = "exporting"
+    limelight_priority = 100
+
+    def __init__(self) -> None:
+        self.reader = _Reader()
+        self.exporter = _Exporter()
+
+    @limelight.hookimpl
+    def limelight_metrics_provide_readers(self, telemetry: object) -> list[object]:
+        return [self.reader]
+
+    @limelight.hookimpl
+    def limelight_spans_provide_exporters(self, telemetry: object) -> list[object]:
+        return [self.exporter]
+
+
+class TestStrictAbort:
+    """Under LIMELIGHT_STRICT a failing start hook leaves nothing running."""
+
+    def test_readers_processors_and_started_plugins_are_stopped(self) -> None:
+        log: list[str] = []
+        exporting = _Exporting()
+        first = _Started("first", 200, log)
+        broken = _Started("broken", 210, log, fail=True)
+        never = _Started("never", 220, log)
+        telemetry = _harness_telemetry(exporting, first, broken, never, strict=True)
+        with pytest.raises(PluginError, match="broken cannot start"):
+            telemetry.start()
+        assert ["first:start", "broken:start", "broken:stop", "first:stop"] == log
+        assert ["start", "shutdown"] == exporting.reader.calls
+        assert exporting.exporter.shut
+        assert not telemetry.enabled
+        assert telemetry is not limelight.current()
+        names = {t.name for t in threading.enumerate()}
+        assert "limelight-span-export-exporting" not in names
+
+    def test_without_strict_the_others_start_and_run(self) -> None:
+        log: list[str] = []
+        telemetry = _harness_telemetry(
+            _Started("first", 200, log), _Started("broken", 210, log, fail=True)
+        )
+        telemetry.start()
+        try:
+            assert telemetry.enabled
+            assert ["first:start", "broken:start"] == log
+        finally:
+            telemetry.stop(timeout=2)
+
+
+class _Ordered:
+    def __init__(
+        self,
+        name: str,
+        priority: int,
+        log: list[str],
+        tryfirst: bool = False,
+        trylast: bool = False,
+    ) -> None:
+        self.limelight_name = name
+        self.limelight_priority = priority
+
+        def start(telemetry: object) -> None:
+            log.append(name)
+
+        marker = limelight.hookimpl(tryfirst=tryfirst, trylast=trylast)
+        self.limelight_lifecycle_start = marker(start)
+
+
+class _Wrapper:
+    limelight_name = "wrapping"
+
+    @limelight.hookimpl(wrapper=True)
+    def limelight_lifecycle_start(self, telemetry: object) -> Iterator[None]:
+        yield
+
+
+class TestHookimplOptions:
+    """tryfirst and trylast reorder an implementation; wrappers are refused clearly."""
+
+    def test_tryfirst_and_trylast_are_honoured_over_priority(self) -> None:
+        log: list[str] = []
+        plugins = [
+            _Ordered("a", 10, log, trylast=True),
+            _Ordered("b", 20, log),
+            _Ordered("c", 30, log, tryfirst=True),
+            _Ordered("d", 40, log),
+        ]
+        telemetry = _harness_telemetry(*plugins)
+        telemetry.start()
+        telemetry.stop(timeout=2)
+        assert ["c", "b", "d", "a"] == log
+
+    def test_a_wrapper_is_refused_by_name(self) -> None:
+        log: list[str] = []
+        telemetry = _harness_telemetry(_Wrapper(), _Ordered("plain", 10, log))
+        telemetry.start()
+        try:
+            [failure] = telemetry.plugins.failures
+            assert ("wrapping", "load") == (failure.plugin, failure.phase)
+            assert "as a wrapper, which limelight does not support" in failure.error
+            assert "wrapping" not in telemetry.plugins.names()
+            assert ["plain"] == log
+        finally:
+            telemetry.stop(timeout=2)
+
+    def test_a_wrapper_is_a_boot_failure_when_strict(self) -> None:
+        telemetry = _harness_telemetry(_Wrapper(), strict=True)
+        with pytest.raises(PluginError, match="wrapping"):
+            telemetry.start()

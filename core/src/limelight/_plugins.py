@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import pluggy
 import structlog
+from opentelemetry.sdk.metrics.export import MetricReader
 
 import limelight_hookspecs
 from limelight_hookspecs import (
@@ -27,7 +28,6 @@ from limelight_hookspecs import (
 )
 
 if TYPE_CHECKING:
-    from opentelemetry.sdk.metrics.export import MetricReader
     from opentelemetry.sdk.trace import SpanProcessor
     from opentelemetry.sdk.trace.export import SpanExporter
     from opentelemetry.sdk.trace.sampling import Sampler
@@ -169,7 +169,15 @@ class PluginManager:
     Nothing else in limelight touches ``pm.hook``: every call goes through a
     method here, with keyword arguments, in plugin priority order, and every
     implementation is guarded so a plugin that raises is reported by name and
-    the other plugins still run (``LIMELIGHT_STRICT=1`` makes it fatal).
+    the other plugins still run (``LIMELIGHT_STRICT=1`` makes it fatal). What
+    a hook returns is checked too: a value of the wrong type is reported as a
+    failure of the plugin that returned it.
+
+    Order: ``tryfirst`` implementations first, then plain ones, then
+    ``trylast`` ones, each group in plugin priority order (reversed for
+    ``limelight_lifecycle_stop``). Wrapper implementations (``wrapper`` or
+    ``hookwrapper``) are refused at registration: limelight calls each
+    implementation on its own and has nothing for a wrapper to wrap.
     """
 
     def __init__(self, strict: bool = False) -> None:
@@ -179,6 +187,9 @@ class PluginManager:
         self._failures = _Failures(strict)
         self._infos: dict[str, PluginInfo] = {}
         self._order: list[str] = []
+        self._configured: Config | None = None
+        self.started: list[str] = []
+        """Plugins whose ``limelight_lifecycle_start`` was called, in call order."""
 
     # -- registration -----------------------------------------------------------------
 
@@ -316,11 +327,23 @@ class PluginManager:
     def _register(self, name: str, obj: object, info: PluginInfo, priority: int) -> None:
         try:
             self.pm.register(obj, name=name)
+            callers = self.pm.get_hookcallers(obj) or []
+            for caller in callers:
+                for impl in caller.get_hookimpls():
+                    if impl.plugin is obj and (impl.hookwrapper or impl.wrapper):
+                        raise TypeError(
+                            f"implements {caller.name} as a wrapper, which limelight does not "
+                            "support (each implementation is called on its own; order one "
+                            "with tryfirst or trylast)"
+                        )
         except Exception as exc:
+            # nothing of a plugin that failed to register stays behind
+            if self.pm.is_registered(obj):
+                self.pm.unregister(obj)
             self._fail(name, "load", exc, info)
             return
         hooks = []
-        for caller in self.pm.get_hookcallers(obj) or ():
+        for caller in callers:
             if caller.spec is None:
                 # a typo or a hook from another version of the contract: say so
                 self._failures.record(
@@ -329,11 +352,12 @@ class PluginManager:
                     LookupError(f"implements {caller.name}, which is not a limelight hook"),
                 )
                 if self.strict:
+                    self.pm.unregister(obj)
                     raise PluginError(f"plugin {name!r} implements unknown hook {caller.name}")
                 continue
             hooks.append(caller.name)
             for impl in caller.get_hookimpls():
-                if impl.plugin is obj and not (impl.hookwrapper or impl.wrapper):
+                if impl.plugin is obj:
                     # HookImpl.function is typed Final but is a plain slot; the guard
                     # keeps pluggy's own calling convention (argnames) intact.
                     setattr(impl, "function", self._guard(impl.function, name, caller.name))  # noqa: B010
@@ -341,7 +365,20 @@ class PluginManager:
         # keep the resolved order sorted even for late registrations
         self._order.append(name)
         self._order.sort(key=lambda n: (self._infos[n].priority, n))
-        # pluggy replays the historic limelight_lifecycle_configure call to a late plugin itself
+        config = self._configured
+        if config is not None:
+            # limelight_lifecycle_configure is historic: a late plugin gets the call now,
+            # through its guard (pluggy's own replay would run before the guard exists)
+            try:
+                for plugin, impl in self._impls("limelight_lifecycle_configure"):
+                    if plugin == name:
+                        impl.function(*[{"config": config}[a] for a in impl.argnames])
+            except PluginError as exc:
+                # strict: the plugin is refused whole
+                self.pm.unregister(obj)
+                self._order.remove(name)
+                self._infos[name] = attrs.evolve(info, status="failed", error=str(exc))
+                raise
 
     def _guard(self, fn: Callable[..., Any], plugin: str, hook: str) -> Callable[..., Any]:
         failures = self._failures
@@ -361,10 +398,16 @@ class PluginManager:
     # -- ordered calls ----------------------------------------------------------------
 
     def _impls(self, hook: str) -> list[tuple[str, Any]]:
+        """``(plugin, impl)`` in call order: tryfirst, plain, trylast; priority within each."""
         caller = getattr(self.pm.hook, hook)
         rank = {n: i for i, n in enumerate(self._order)}
         impls = [(impl.plugin_name, impl) for impl in caller.get_hookimpls()]
-        impls.sort(key=lambda t: rank.get(t[0], len(rank)))
+        impls.sort(
+            key=lambda t: (
+                0 if t[1].tryfirst else 2 if t[1].trylast else 1,
+                rank.get(t[0], len(rank)),
+            )
+        )
         return impls
 
     def has_impls(self, hook: str) -> bool:
@@ -383,63 +426,126 @@ class PluginManager:
             if result is not None:
                 yield plugin, result
 
-    def _collect(self, hook: str, **kwargs: Any) -> list[tuple[str, Any]]:
+    def _collect(
+        self, hook: str, valid: Callable[[object], bool], what: str, **kwargs: Any
+    ) -> list[tuple[str, Any]]:
+        """``(plugin, item)`` for each item of each sequence returned; an item that is not
+        *valid* (described as *what*) is reported as a failure of its plugin and left out."""
         out: list[tuple[str, Any]] = []
         for plugin, result in self._results(hook, **kwargs):
             try:
+                if isinstance(result, (str, bytes)):
+                    raise TypeError
                 items = list(result)
             except TypeError:
                 self.record_failure(
-                    plugin, f"hook {hook}", TypeError(f"expected a sequence, got {result!r}")
+                    plugin,
+                    f"hook {hook}",
+                    TypeError(f"expected a sequence of {what}, got {result!r}"),
                 )
                 continue
-            out.extend((plugin, item) for item in items)
+            for item in items:
+                if valid(item):
+                    out.append((plugin, item))
+                else:
+                    self.record_failure(
+                        plugin, f"hook {hook}", TypeError(f"expected {what}, got {item!r}")
+                    )
         return out
 
     # -- the facade: one typed method per hook ----------------------------------------
 
     def lifecycle_configure(self, config: Config) -> None:
-        """``limelight_lifecycle_configure`` (historic: late plugins receive it too)."""
-        self.pm.hook.limelight_lifecycle_configure.call_historic(kwargs={"config": config})
+        """``limelight_lifecycle_configure`` (historic: a plugin registered later
+        receives it when it registers)."""
+        self._configured = config
+        for _ in self._results("limelight_lifecycle_configure", config=config):
+            pass
 
     def lifecycle_start(self, telemetry: TelemetryView) -> None:
-        """``limelight_lifecycle_start``, in priority order."""
-        for _ in self._results("limelight_lifecycle_start", telemetry=telemetry):
-            pass
+        """``limelight_lifecycle_start``, in priority order; :attr:`started` records
+        each plugin as its implementation is called."""
+        for plugin, impl in self._impls("limelight_lifecycle_start"):
+            self.started.append(plugin)
+            impl.function(*[{"telemetry": telemetry}[a] for a in impl.argnames])
 
-    def lifecycle_stop(self, telemetry: TelemetryView, timeout: float) -> None:
-        """``limelight_lifecycle_stop``, in reverse priority order."""
-        for _ in self._results(
-            "limelight_lifecycle_stop", reverse=True, telemetry=telemetry, timeout=timeout
-        ):
-            pass
+    def lifecycle_stop(
+        self, telemetry: TelemetryView, timeout: float, only: Iterable[str] | None = None
+    ) -> None:
+        """``limelight_lifecycle_stop``, in reverse priority order, for every plugin (or
+        those in *only*). Every implementation runs even when one fails; under
+        ``LIMELIGHT_STRICT`` the first failure is raised once all ran."""
+        wanted = None if only is None else set(only)
+        args = {"telemetry": telemetry, "timeout": timeout}
+        first: PluginError | None = None
+        for plugin, impl in reversed(self._impls("limelight_lifecycle_stop")):
+            if wanted is not None and plugin not in wanted:
+                continue
+            try:
+                impl.function(*[args[a] for a in impl.argnames])
+            except PluginError as exc:
+                first = first or exc
+        if first is not None:
+            raise first
 
     def metrics_declare(self, config: Config) -> list[tuple[str, MetricDeclaration]]:
         """``limelight_metrics_declare``: ``(plugin, declaration)`` pairs."""
-        return self._collect("limelight_metrics_declare", config=config)
+        return self._collect(
+            "limelight_metrics_declare",
+            lambda d: isinstance(d, MetricDeclaration),
+            "MetricDeclaration objects",
+            config=config,
+        )
 
     def metrics_provide_readers(self, telemetry: TelemetryView) -> list[tuple[str, StoreReader]]:
         """``limelight_metrics_provide_readers``: ``(plugin, reader)`` pairs."""
-        return self._collect("limelight_metrics_provide_readers", telemetry=telemetry)
+        return self._collect(
+            "limelight_metrics_provide_readers",
+            lambda r: _has_methods(r, "start", "force_flush", "shutdown"),
+            "store readers (start, force_flush, shutdown)",
+            telemetry=telemetry,
+        )
 
     def metrics_provide_otel_readers(
         self, telemetry: TelemetryView
     ) -> list[tuple[str, MetricReader]]:
         """``limelight_metrics_provide_otel_readers``: ``(plugin, reader)`` pairs."""
-        return self._collect("limelight_metrics_provide_otel_readers", telemetry=telemetry)
+        return self._collect(
+            "limelight_metrics_provide_otel_readers",
+            lambda r: isinstance(r, MetricReader),
+            "OpenTelemetry SDK MetricReader objects",
+            telemetry=telemetry,
+        )
 
     def spans_provide_exporters(self, telemetry: TelemetryView) -> list[tuple[str, SpanExporter]]:
         """``limelight_spans_provide_exporters``: ``(plugin, exporter)`` pairs."""
-        return self._collect("limelight_spans_provide_exporters", telemetry=telemetry)
+        return self._collect(
+            "limelight_spans_provide_exporters",
+            lambda e: _has_methods(e, "export", "shutdown"),
+            "span exporters (export, shutdown)",
+            telemetry=telemetry,
+        )
 
     def spans_provide_processors(self, telemetry: TelemetryView) -> list[tuple[str, SpanProcessor]]:
         """``limelight_spans_provide_processors``: ``(plugin, processor)`` pairs."""
-        return self._collect("limelight_spans_provide_processors", telemetry=telemetry)
+        return self._collect(
+            "limelight_spans_provide_processors",
+            lambda p: _has_methods(p, "on_start", "on_end", "shutdown", "force_flush"),
+            "span processors (on_start, on_end, shutdown, force_flush)",
+            telemetry=telemetry,
+        )
 
     def spans_provide_sampler(self, telemetry: TelemetryView) -> Sampler | None:
-        """``limelight_spans_provide_sampler``: the first sampler in priority order, if any."""
-        first = next(self._results("limelight_spans_provide_sampler", telemetry=telemetry), None)
-        return None if first is None else first[1]
+        """``limelight_spans_provide_sampler``: the first sampler in priority order, if any
+        (a value that is not a sampler is reported and the next plugin asked)."""
+        hook = "limelight_spans_provide_sampler"
+        for plugin, sampler in self._results(hook, telemetry=telemetry):
+            if _has_methods(sampler, "should_sample", "get_description"):
+                return sampler  # type: ignore[no-any-return]
+            self.record_failure(
+                plugin, f"hook {hook}", TypeError(f"expected a Sampler, got {sampler!r}")
+            )
+        return None
 
     def spans_enrich_callers(self) -> list[Callable[..., Any]]:
         """The guarded ``limelight_spans_enrich`` implementations, in priority order,
@@ -462,11 +568,18 @@ class PluginManager:
 
     def interceptors_provide(self, telemetry: TelemetryView) -> list[tuple[str, Interceptor]]:
         """``limelight_interceptors_provide``: ``(plugin, interceptor)`` pairs."""
-        return self._collect("limelight_interceptors_provide", telemetry=telemetry)
+        return self._collect(
+            "limelight_interceptors_provide",
+            _valid_interceptor,
+            "Interceptor objects (a str name, an int order, a callable bind)",
+            telemetry=telemetry,
+        )
 
     def config_declare(self) -> list[tuple[str, EnvVar[Any]]]:
         """``limelight_config_declare``: ``(plugin, variable)`` pairs."""
-        return self._collect("limelight_config_declare")
+        return self._collect(
+            "limelight_config_declare", lambda v: isinstance(v, EnvVar), "EnvVar objects"
+        )
 
     def record_failure(self, plugin: str, phase: str, exc: BaseException) -> None:
         """Report a failure attributed to *plugin* (raises when strict)."""
@@ -477,6 +590,20 @@ class PluginManager:
 
 def _identity(obj: object) -> object:
     return obj
+
+
+def _has_methods(obj: object, *names: str) -> bool:
+    return all(callable(getattr(obj, n, None)) for n in names)
+
+
+def _valid_interceptor(obj: object) -> bool:
+    return (
+        isinstance(obj, Interceptor)
+        and isinstance(obj.name, str)
+        and isinstance(obj.order, int)
+        and not isinstance(obj.order, bool)
+        and callable(obj.bind)
+    )
 
 
 def _object_name(obj: object) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import atexit
-import functools
+import contextlib
 import os
 import signal
 import threading
@@ -29,7 +29,7 @@ from ._plugins import PluginError, PluginManager
 from ._propagation import install_propagator
 from ._resource import build_resource
 from ._spans import TracerProvider
-from ._store import MetricConflictError, MetricStore
+from ._store import MetricStore
 from ._tracing import OnStartProcessor, build_sampler
 
 __all__ = [
@@ -218,16 +218,18 @@ class Telemetry:
         for problem in config.problems:
             REPORTER(problem)
         self.plugins.load(config, entry_points=self._entry_points, extra=self._extra_plugins)
-        self.plugins.lifecycle_configure(config)
         try:
+            self.plugins.lifecycle_configure(config)
             if not config.sdk_disabled:
                 self._build()
+                self.started = True
+                self.plugins.lifecycle_start(self)
         except PluginError:
+            # strict mode: undo what started, leave nothing running
             self._abort()
             raise
         self.started = True
         if not config.sdk_disabled:
-            self.plugins.lifecycle_start(self)
             if self._install_globals:
                 _install_globals(self)
             if self._handle_signals:
@@ -244,7 +246,7 @@ class Telemetry:
         for plugin, decl in self.plugins.metrics_declare(config):
             try:
                 self.store.declare(decl, declarer=plugin)
-            except (MetricConflictError, ValueError) as exc:
+            except Exception as exc:  # a conflict, or a declaration prometheus_client refuses
                 self.plugins.record_failure(plugin, "hook limelight_metrics_declare", exc)
 
         sampler = self.plugins.spans_provide_sampler(self) or build_sampler(config)
@@ -270,21 +272,33 @@ class Telemetry:
                 key=lambda i: (i.order, i.name),
             )
         )
-        self.readers = list(self.plugins.metrics_provide_readers(self))
-        started = []
-        for plugin, reader in self.readers:
+        for plugin, reader in self.plugins.metrics_provide_readers(self):
             try:
                 reader.start()
-                started.append((plugin, reader))
             except Exception as exc:
                 self.plugins.record_failure(plugin, "metric reader start", exc)
-        self.readers = started
+                continue
+            self.readers.append((plugin, reader))
 
     def _abort(self) -> None:
-        for plugin, reader in self.readers:
-            run_bounded(functools.partial(reader.shutdown, 1.0), 1.0, f"reader-{plugin}")
-        for processor in self.span_processors:
-            processor.close(0.5)
+        """Undo a start that failed half-way (``LIMELIGHT_STRICT``): stop the plugins
+        that started, close processors, readers and providers within the shutdown
+        timeout; failures along the way are reported, never raised."""
+        self.stopped = True
+        deadline = time.monotonic() + self.config.shutdown_timeout
+
+        def remaining() -> float:
+            return max(0.0, deadline - time.monotonic())
+
+        started = list(self.plugins.started)
+        if started:
+
+            def stop_started() -> None:
+                with contextlib.suppress(PluginError):  # recorded when it happened
+                    self.plugins.lifecycle_stop(self, remaining(), only=started)
+
+            run_bounded(stop_started, remaining(), "plugins")
+        self._shutdown(remaining, flush=False)
 
     def force_flush(self, timeout: float | None = None) -> bool:
         """Export everything recorded so far; true when every exporter finished in time."""
@@ -333,12 +347,19 @@ class Telemetry:
         ok = run_bounded(
             lambda: self.plugins.lifecycle_stop(self, remaining()), remaining(), "plugins"
         )
+        return self._shutdown(remaining, flush=True) and ok
+
+    def _shutdown(self, remaining: Callable[[], float], flush: bool) -> bool:
+        """Close span processors, readers (after a final push when *flush*) and the
+        providers, each step bounded by *remaining* seconds."""
+        ok = True
         for processor in self.span_processors:
             ok = processor.close(remaining()) and ok
         for plugin, reader in self.readers:
 
             def finish(reader: StoreReader = reader) -> None:
-                reader.force_flush(remaining())
+                if flush:
+                    reader.force_flush(remaining())
                 reader.shutdown(remaining())
 
             ok = run_bounded(finish, remaining(), f"reader-{plugin}") and ok
