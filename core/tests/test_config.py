@@ -353,6 +353,30 @@ class TestOtherSettings:
         assert not config.exporter_enabled("metrics", "prometheus")
         assert load_config(environ={}).exporter_enabled("metrics", "anything")
 
+    @pytest.mark.parametrize(
+        ("raw", "disabled"), [("true", True), ("TRUE", True), ("False", False)]
+    )
+    def test_sdk_disabled_is_a_specification_boolean(self, raw: str, disabled: bool) -> None:
+        config = load_config(environ={"OTEL_SDK_DISABLED": raw})
+        assert (disabled, ()) == (config.sdk_disabled, config.problems)
+
+    @pytest.mark.parametrize("raw", ["1", "yes", "on", "enabled"])
+    def test_other_sdk_disabled_values_are_reported_and_false(self, raw: str) -> None:
+        config = load_config(environ={"OTEL_SDK_DISABLED": raw})
+        assert not config.sdk_disabled
+        assert [
+            f"invalid OTEL_SDK_DISABLED={raw!r}: expected true or false; using the default false"
+        ] == [p.message() for p in config.problems]
+
+    def test_otlp_insecure_is_a_specification_boolean(self) -> None:
+        config = load_config(environ={"OTEL_EXPORTER_OTLP_INSECURE": "1"})
+        assert None is config.otlp_traces.insecure
+        assert ["OTEL_EXPORTER_OTLP_INSECURE"] == [p.variable for p in config.problems]
+
+    def test_limelight_booleans_stay_lenient(self) -> None:
+        config = load_config(environ={"LIMELIGHT_STRICT": "yes"})
+        assert (True, ()) == (config.strict, config.problems)
+
     def test_sdk_disabled_disables_every_exporter(self) -> None:
         config = load_config(environ={"OTEL_SDK_DISABLED": "true"})
         assert config.sdk_disabled

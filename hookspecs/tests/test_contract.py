@@ -127,6 +127,19 @@ class TestValueTypes:
         ] == [p.message() for p in problems if p is not None]
         assert ("5000", "false") == (millis.describe_default(), flag.describe_default())
 
+    def test_otel_booleans_follow_the_specification(self) -> None:
+        parse = limelight_hookspecs.parse_otel_bool
+        assert (True, True, False, False) == (
+            parse("true"),
+            parse(" TRUE "),
+            parse("false"),
+            parse("False"),
+        )
+        for raw in ("1", "yes", "on", "0", ""):
+            with pytest.raises(ValueError, match="expected true or false"):
+                parse(raw)
+        assert limelight_hookspecs.parse_bool("yes")  # limelight's own stay lenient
+
     def test_key_values_are_percent_decoded(self) -> None:
         pairs = limelight_hookspecs.parse_key_values("a=1, b = x%2Cy ,c=")
         assert (("a", "1"), ("b", "x,y"), ("c", "")) == pairs

@@ -12,6 +12,7 @@ from limelight_hookspecs import (
     parse_int,
     parse_key_values,
     parse_list,
+    parse_otel_bool,
     parse_str,
 )
 
@@ -77,8 +78,9 @@ def _parse_namespace(raw: str) -> str:
 OTEL_SDK_DISABLED = EnvVar(
     "OTEL_SDK_DISABLED",
     False,
-    parse_bool,
-    "Disable every signal: no spans, no metrics, no export. Instrumented code runs untouched.",
+    parse_otel_bool,
+    "Disable every signal: no spans, no metrics, no export. Instrumented code runs untouched. "
+    "Only true (any case) disables, as the specification says; other values are reported.",
     "true",
 )
 OTEL_SERVICE_NAME = EnvVar(
@@ -178,7 +180,7 @@ def _otlp(signal: str) -> dict[str, EnvVar[Any]]:
         "insecure": EnvVar(
             f"OTEL_EXPORTER_OTLP_{infix}INSECURE",
             None,
-            parse_bool,
+            parse_otel_bool,
             f"gRPC without TLS {which} (default: decided by the endpoint scheme).",
             "true",
             default_text="(plaintext for an http:// endpoint, TLS otherwise)",

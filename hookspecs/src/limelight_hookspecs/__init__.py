@@ -30,6 +30,7 @@ from ._env import (
     parse_int,
     parse_key_values,
     parse_list,
+    parse_otel_bool,
     parse_str,
     split_key_values,
 )
@@ -90,6 +91,7 @@ __all__ = [
     "parse_int",
     "parse_key_values",
     "parse_list",
+    "parse_otel_bool",
     "parse_str",
     "split_key_values",
 ]

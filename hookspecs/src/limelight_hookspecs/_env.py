@@ -20,6 +20,7 @@ __all__ = [
     "parse_int",
     "parse_key_values",
     "parse_list",
+    "parse_otel_bool",
     "parse_str",
 ]
 
@@ -136,11 +137,27 @@ _FALSE = frozenset({"false", "0", "no", "off"})
 
 
 def parse_bool(raw: str) -> bool:
-    """``true``/``false`` (case-insensitive; also ``1``/``0``, ``yes``/``no``, ``on``/``off``)."""
+    """``true``/``false`` (case-insensitive; also ``1``/``0``, ``yes``/``no``, ``on``/``off``).
+
+    limelight's lenient booleans, for ``LIMELIGHT_*`` and plugin variables; an
+    ``OTEL_*`` boolean is read with :func:`parse_otel_bool`.
+    """
     value = raw.strip().lower()
     if value in _TRUE:
         return True
     if value in _FALSE:
+        return False
+    raise ValueError("expected true or false")
+
+
+def parse_otel_bool(raw: str) -> bool:
+    """A boolean of the OpenTelemetry specification: only ``true`` is true and only
+    ``false`` is false (case-insensitive); anything else (``1``, ``yes``) is
+    invalid, so the reader reports it and uses the default (false)."""
+    value = raw.strip().lower()
+    if value == "true":
+        return True
+    if value == "false":
         return False
     raise ValueError("expected true or false")
 
