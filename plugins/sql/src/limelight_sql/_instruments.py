@@ -108,7 +108,7 @@ class System:
     def failed(self, statement: object, elapsed: float) -> None:
         """Record a failed statement, guessing query/exec from its text."""
         text = statement_text(statement)
-        self.error(describe(text).returns_rows if text is not None else False, elapsed)
+        self.error(describe(text, self.name).returns_rows if text is not None else False, elapsed)
 
 
 _SYSTEMS: dict[str, TelemetryBinding[System]] = {}
@@ -177,7 +177,7 @@ class Bound:
     :param attributes: span attributes common to every statement.
     """
 
-    __slots__ = ("_spans", "attributes", "system", "tracer")
+    __slots__ = ("_spans", "attributes", "db_system", "system", "tracer")
 
     def __init__(
         self,
@@ -188,6 +188,8 @@ class Bound:
         self.system = system
         self.tracer = tracer
         self.attributes = dict(attributes)
+        db_system = self.attributes.get("db.system.name")
+        self.db_system = db_system if isinstance(db_system, str) else None
         self._spans: dict[str, tuple[str, dict[str, AttributeValue]]] = {}
 
     def start_span(
@@ -204,7 +206,7 @@ class Bound:
             attributes = dict(self.attributes)
             name = str(self.attributes.get("db.system.name", "sql"))
             if text is not None:
-                described = describe(text)
+                described = describe(text, self.db_system)
                 attributes["db.query.text"] = described.text
                 if described.summary:
                     attributes["db.query.summary"] = described.summary
