@@ -226,6 +226,7 @@ class TestSpans:
             **({} if port == 5432 else {"server.port": port}),
             "db.query.text": f"SELECT n FROM {table} WHERE name = %s AND n > ?",
             "db.query.summary": f"SELECT {table}",
+            "db.operation.name": "SELECT",
         }
 
     @pytest.mark.limelight(plugins=[plugin], env={"LIMELIGHT_SQL_SPANS": "true"})

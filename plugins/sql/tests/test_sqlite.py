@@ -206,6 +206,7 @@ class TestSpans:
             "db.system.name": "sqlite",
             "db.query.text": "SELECT name FROM items WHERE name = ? AND price > ?",
             "db.query.summary": "SELECT items",
+            "db.operation.name": "SELECT",
         } == dict(span.attributes or {})
         insert = telemetry.span(name="INSERT items")
         assert (
@@ -234,7 +235,41 @@ class TestSpans:
     def test_batch_span(self, telemetry: Harness, conn: sqlite3.Connection) -> None:
         conn.executemany("INSERT INTO items (name) VALUES (?)", [("a",), ("b",), ("c",)])
         span = telemetry.span(name="BATCH INSERT items")
-        assert 3 == (span.attributes or {})["db.operation.batch.size"]
+        attributes = dict(span.attributes or {})
+        assert 3 == attributes["db.operation.batch.size"]
+        assert "BATCH INSERT items" == attributes["db.query.summary"]
+        assert "BATCH INSERT" == attributes["db.operation.name"]
+
+    @pytest.mark.limelight(plugins=[plugin], env={"LIMELIGHT_SQL_SPANS": "true"})
+    def test_batch_of_one_is_one_operation(
+        self, telemetry: Harness, conn: sqlite3.Connection
+    ) -> None:
+        conn.executemany("INSERT INTO items (name) VALUES (?)", [("a",)])
+        attributes = dict(telemetry.span(name="INSERT items").attributes or {})
+        assert "INSERT" == attributes["db.operation.name"]
+        assert "db.operation.batch.size" not in attributes
+
+    @pytest.mark.limelight(plugins=[plugin], env={"LIMELIGHT_SQL_SPANS": "true"})
+    def test_script_has_no_operation_name(
+        self, telemetry: Harness, conn: sqlite3.Connection
+    ) -> None:
+        conn.executescript(
+            "INSERT INTO items (name) VALUES ('a'); DELETE FROM items WHERE name = 'a';"
+        )
+        attributes = dict(telemetry.span(name="INSERT items DELETE items").attributes or {})
+        assert "db.operation.name" not in attributes
+        assert (
+            "INSERT INTO items (name) VALUES (?); DELETE FROM items WHERE name = ?;"
+            == (attributes["db.query.text"])
+        )
+
+    @pytest.mark.limelight(plugins=[plugin], env={"LIMELIGHT_SQL_SPANS": "true"})
+    def test_with_clause_names_its_main_operation(
+        self, telemetry: Harness, conn: sqlite3.Connection
+    ) -> None:
+        conn.execute("WITH cheap AS (SELECT id FROM items WHERE price < 2) SELECT * FROM cheap")
+        span = telemetry.span(name="SELECT items SELECT cheap")
+        assert "SELECT" == (span.attributes or {})["db.operation.name"]
 
     def test_per_connection_opt_in(self, telemetry: Harness) -> None:
         traced = instrument_connection(sqlite3.connect(":memory:"), spans=True)

@@ -412,6 +412,51 @@ class TestSummary:
         assert summary.split()[-1] in statement
 
 
+class TestOperation:
+    """db.operation.name: the operation keyword of a single statement, as written."""
+
+    @pytest.mark.parametrize(
+        ("statement", "operation"),
+        [
+            ("SELECT * FROM t WHERE id = ?", "SELECT"),
+            ("select * from t;", "select"),
+            ("  /* why */ INSERT INTO t VALUES (1)", "INSERT"),
+            ("UPDATE t SET a = 1", "UPDATE"),
+            ("DELETE FROM t", "DELETE"),
+            ("CREATE TABLE t (a int)", "CREATE"),
+            ("DROP INDEX i", "DROP"),
+            ("EXPLAIN SELECT 1", "EXPLAIN"),
+            ("BEGIN", "BEGIN"),
+            ("WITH x AS (SELECT 1) SELECT * FROM x", "SELECT"),
+            (
+                "WITH RECURSIVE x (n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM x WHERE n < 5), "
+                "y AS NOT MATERIALIZED (SELECT 2) INSERT INTO t SELECT n FROM x",
+                "INSERT",
+            ),
+            ("with x as (select 1) delete from t where a in (select * from x)", "delete"),
+        ],
+    )
+    def test_single_statement(self, statement: str, operation: str) -> None:
+        assert operation == describe(statement, PG).operation
+
+    @pytest.mark.parametrize(
+        "statement",
+        [
+            "SELECT 1; SELECT 2",
+            "INSERT INTO t VALUES (1); DELETE FROM t",
+            "WITH x AS (SELECT 1) SEARCH DEPTH FIRST BY a SET o SELECT * FROM x",
+            "WITH x AS SELECT 1",
+            "(SELECT 1) UNION (SELECT 2)",
+            "SELEC 1",
+            "",
+            ";",
+            "SELECT 'a\\' FROM t; DELETE FROM u",
+        ],
+    )
+    def test_no_operation(self, statement: str) -> None:
+        assert describe(statement, PG).operation is None
+
+
 class TestReturnsRows:
     """The query/exec guess used when a statement fails before the driver could tell."""
 

@@ -211,6 +211,8 @@ class Bound:
                 if described.summary:
                     attributes["db.query.summary"] = described.summary
                     name = described.summary
+                if described.operation:
+                    attributes["db.operation.name"] = described.operation
             cached = (name, attributes)
             if len(self._spans) < 1024:
                 self._spans[key] = cached
@@ -221,6 +223,9 @@ class Bound:
             if summary:
                 name = f"BATCH {summary}"
                 attributes["db.query.summary"] = name
+            operation = attributes.get("db.operation.name")
+            if operation:
+                attributes["db.operation.name"] = f"BATCH {operation}"
         assert self.tracer is not None
         return self.tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes)
 

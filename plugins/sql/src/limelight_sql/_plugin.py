@@ -62,8 +62,9 @@ LIMELIGHT_SQL_SPANS = EnvVar(
     "LIMELIGHT_SQL_SPANS",
     False,
     parse_bool,
-    "Create a CLIENT span for every SQL statement (db.system.name, db.query.summary, "
-    "db.query.text with literals replaced by ?; never parameter values). Off by default. A "
+    "Create a CLIENT span for every SQL statement (db.system.name, db.operation.name, "
+    "db.query.summary, db.query.text with literals replaced by ?; never parameter values). "
+    "Off by default. A "
     "connection or engine instrumented with spans=True or spans=False ignores this variable.",
     "true",
 )

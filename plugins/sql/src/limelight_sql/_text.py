@@ -12,6 +12,11 @@ over and over):
   them) are kept; parameter values are never part of the text.
 * ``summary``: operations and their targets in order, ``SELECT orders`` or
   ``INSERT shipping SELECT orders`` (``db.query.summary`` and the span name).
+* ``operation``: the operation keyword of a text that holds exactly one
+  statement, as written (``SELECT``, ``insert``, ``CREATE``), the main
+  statement's for ``WITH ... SELECT``; ``None`` for several statements, an
+  unrecognised one, a ``WITH`` clause that is not a plain list of named
+  subqueries, or a text the readings disagree on (``db.operation.name``).
 * ``returns_rows``: whether the statement most likely returns rows, used for
   the ``op`` label only when the statement failed (on success the cursor's
   ``description`` says it).
@@ -461,6 +466,8 @@ class Described(NamedTuple):
     text: str
     summary: str
     returns_rows: bool
+    operation: str | None = None
+    """The operation keyword of a text that holds one statement, as written (``SELECT``)."""
 
 
 _ITEM = r"[-+]?\s*\?\d*|%s|%\([^)]*\)s|\$\d+|:\w+"
@@ -624,9 +631,82 @@ def _summarize(words: list[str]) -> tuple[str, bool]:
     return summary, returning or (first in _ROW_STATEMENTS)
 
 
+# What a WITH clause may lead to (its main statement).
+_AFTER_WITH = frozenset({"SELECT", "INSERT", "UPDATE", "DELETE", "MERGE", "VALUES", "TABLE"})
+
+
+def _close(words: list[str], i: int) -> int | None:
+    """The index after the parenthesis that closes the one at *i*, ``None`` if none does."""
+    depth = 0
+    for j in range(i, len(words)):
+        if words[j] == "(":
+            depth += 1
+        elif words[j] == ")":
+            depth -= 1
+            if depth == 0:
+                return j + 1
+    return None
+
+
+def _after_with(words: list[str]) -> str | None:
+    """The main operation of ``WITH a [(cols)] AS [[NOT] MATERIALIZED] (...), ... <op>``."""
+    i = 1
+    if i < len(words) and words[i].upper() == "RECURSIVE":
+        i += 1
+    while True:
+        if i >= len(words) or words[i] in _SYMBOLS:
+            return None
+        i += 1  # the subquery's name
+        if i < len(words) and words[i] == "(":  # its column names
+            after = _close(words, i)
+            if after is None:
+                return None
+            i = after
+        if i >= len(words) or words[i].upper() != "AS":
+            return None
+        i += 1
+        if i < len(words) and words[i].upper() == "NOT":
+            i += 1
+        if i < len(words) and words[i].upper() == "MATERIALIZED":
+            i += 1
+        if i >= len(words) or words[i] != "(":
+            return None
+        after = _close(words, i)
+        if after is None or after >= len(words):
+            return None
+        i = after
+        if words[i] == ",":
+            i += 1
+            continue
+        main = words[i]
+        if isinstance(main, _Quoted) or main.upper() not in _AFTER_WITH:
+            return None
+        return main
+
+
+def _operation(words: list[str]) -> str | None:
+    """The operation keyword of the one statement in *words* (``None``: not exactly one)."""
+    if _HIDDEN_WORD in words:
+        return None
+    statements: list[list[str]] = [[]]
+    for word in words:
+        if word == ";":
+            statements.append([])
+        else:
+            statements[-1].append(word)
+    found = [statement for statement in statements if statement]
+    if len(found) != 1:
+        return None
+    statement = found[0]
+    first = statement[0]
+    if isinstance(first, _Quoted) or first.upper() not in _STATEMENTS:
+        return None
+    return _after_with(statement) if first.upper() == "WITH" else first
+
+
 @functools.lru_cache(maxsize=2048)
 def describe(statement: str, db_system: str | None = None) -> Described:
-    """Sanitized text, summary and row guess of *statement* (cached).
+    """Sanitized text, summary, row guess and operation of *statement* (cached).
 
     :param db_system: the ``db.system.name`` whose quoting rules apply
         (``postgresql``, ``mysql``, ``mariadb``, ``sqlite``, ``oracle.db``,
@@ -634,5 +714,6 @@ def describe(statement: str, db_system: str | None = None) -> Described:
         statement by the rules of every one of them at once.
     """
     tokens = _tokens(statement, _DIALECTS.get(db_system or "", _UNKNOWN))
-    summary, returns_rows = _summarize(_words(tokens))
-    return Described(_sanitize(tokens), summary, returns_rows)
+    words = _words(tokens)
+    summary, returns_rows = _summarize(words)
+    return Described(_sanitize(tokens), summary, returns_rows, _operation(words))
