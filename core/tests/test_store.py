@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import enum
 import threading
+from decimal import Decimal
 
 import prometheus_client
 import pytest
@@ -80,6 +82,51 @@ class TestEmission:
         assert counter.labels("/a", "200") is counter.labels("/a", "200")
         assert counter.labels("/a", 200) is counter.labels("/a", "200")
         assert counter.labels(route="/a", code="200") is counter.labels("/a", "200")
+
+    @pytest.mark.parametrize(
+        ("first", "second"),
+        [
+            (200, 200.0),
+            (200.0, 200),
+            (1, True),
+            (True, 1),
+            (0.0, -0.0),
+            (Decimal("1.0"), Decimal("1.00")),
+        ],
+    )
+    def test_equal_values_that_print_differently_are_different_series(
+        self, first: object, second: object
+    ) -> None:
+        store = MetricStore()
+        counter = store.counter("hits_total", "Hits.", ["code"])
+        for value in (first, second, first, second, second):
+            counter.labels(value).inc()
+        points = _points(store, "hits_total")
+        assert {(str(first),): 2, (str(second),): 3} == {k: p.value for k, p in points.items()}
+
+    def test_enum_and_int_values_are_cached_per_type(self) -> None:
+        class Code(enum.Enum):
+            OK = 200
+
+        store = MetricStore()
+        counter = store.counter("hits_total", "Hits.", ["code", "ok"])
+        assert counter.labels(200, True) is counter.labels("200", "True")
+        assert counter.labels(200, True) is counter.labels(200, True)
+        assert counter.labels(Code.OK, True) is counter.labels("Code.OK", "True")
+        assert counter.labels(200.0, 1) is not counter.labels(200, True)
+        assert [("200", "True"), ("Code.OK", "True"), ("200.0", "1")] == list(
+            _points(store, "hits_total")
+        )
+
+    def test_a_str_enum_member_counts_as_its_value_whatever_comes_first(self) -> None:
+        class Method(str, enum.Enum):  # noqa: UP042 - str() is "Method.GET", unlike StrEnum
+            GET = "GET"
+
+        store = MetricStore()
+        first, second = store.counter("a_total", "A.", ["m"]), store.counter("b_total", "B.", ["m"])
+        assert first.labels(Method.GET) is first.labels("GET")
+        assert second.labels("GET") is second.labels(Method.GET)
+        assert [("GET",)] == list(_points(store, "a_total")) == list(_points(store, "b_total"))
 
     def test_every_kind_records(self) -> None:
         store = MetricStore()

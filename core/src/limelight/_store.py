@@ -13,6 +13,7 @@ first use and cached, that add straight into prometheus_client's value cells.
 from __future__ import annotations
 
 import bisect
+import enum
 import math
 import threading
 import time
@@ -89,6 +90,64 @@ _bisect_left = bisect.bisect_left
 _monotonic = time.monotonic
 _time = time.time
 _isnan = math.isnan
+
+
+def _label_value(value: object) -> str:
+    """The exported label value: ``str(value)``, a str subclass as its string value."""
+    if type(value) is str:
+        return value
+    if isinstance(value, str):
+        return str.__str__(value)
+    return str(value)
+
+
+class _Exact:
+    """A label value in an alias key: equal to values of its own type only.
+
+    ``200.0 == 200`` and ``True == 1`` with equal hashes, but their label values
+    differ (``"200.0"``, ``"True"``); wrapped, the alias of ``(200,)`` does not
+    answer a lookup of ``(200.0,)``. Only consulted when hashes match, so the
+    lookup of string label values never calls it.
+    """
+
+    __slots__ = ("_hash", "kind", "value")
+
+    def __init__(self, value: object) -> None:
+        self.value = value
+        self.kind = type(value)
+        self._hash = hash(value)
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) is _Exact:
+            return other.kind is self.kind and other.value == self.value
+        return type(other) is self.kind and other == self.value
+
+
+def _alias_key(values: tuple[object, ...]) -> tuple[object, ...] | None:
+    """The alias key of *values*, or ``None`` when they cannot be cached: a value of
+    a type whose equal values print differently (``-0.0`` and ``0.0``, ``Decimal``)
+    or whose text can change (arbitrary objects)."""
+    key: list[object] = []
+    for value in values:
+        kind = type(value)
+        if kind is str:
+            key.append(value)
+        elif isinstance(value, str):
+            key.append(str.__str__(value))  # equal to its value, and labelled so
+        elif (
+            kind is int
+            or kind is bool
+            or value is None
+            or isinstance(value, enum.Enum)
+            or (kind is float and value != 0.0 and not _isnan(value))  # type: ignore[arg-type]
+        ):
+            key.append(_Exact(value))
+        else:
+            return None
+    return tuple(key)
 
 
 def _cell_add(child: Any) -> Any:
@@ -239,6 +298,7 @@ class Metric(Generic[B]):
     """
 
     __slots__ = (
+        "_aliases",
         "_children",
         "_default",
         "_lock",
@@ -266,7 +326,11 @@ class Metric(Generic[B]):
         self._prom = prom
         self.series_limit = series_limit
         self.start_time_ns = time.time_ns()
+        # label values -> child. Keys are the exported (str) values, and aliases for
+        # other values whose non-str members are wrapped in _Exact: 200.0 and True
+        # equal 200 and 1 but are other series, so an alias matches its own types only
         self._children: dict[tuple[Any, ...], B] = {}
+        self._aliases = 0
         self._lock = threading.Lock()
         self._overflow: B | None = None
         self._series: list[tuple[Mapping[str, str], Any]] = []
@@ -291,8 +355,11 @@ class Metric(Generic[B]):
     def labels(self, *values: object, **by_name: object) -> B:
         """The bound child for these label values (positional, or by name).
 
-        Values are converted with ``str``. Past the metric's series limit a new
-        label set gets the overflow series (every label ``_overflow``) and
+        Values are converted with ``str`` (a ``str`` subclass, such as a
+        str-valued enum member, counts as its string value), so ``200`` and
+        ``"200"`` are one series while ``200.0`` and ``True`` are others. String
+        values are the fast path. Past the metric's series limit a new label set
+        gets the overflow series (every label ``_overflow``) and
         ``limelight_series_overflow_total`` counts it.
         """
         if by_name:
@@ -318,7 +385,7 @@ class Metric(Generic[B]):
             raise ValueError(
                 f"{self.name}: expected {len(names)} label values {names!r}, got {len(values)}"
             )
-        key = tuple(v if type(v) is str else str(v) for v in values)
+        key = tuple(_label_value(v) for v in values)
         with self._lock:
             child = self._children.get(key)
             if child is None:
@@ -328,8 +395,15 @@ class Metric(Generic[B]):
                     return overflow
                 child = self._new(self._prom.labels(*key), dict(zip(names, key, strict=True)))
                 self._children[key] = child
-            if key != values and len(self._children) < 4 * self.series_limit:
-                self._children[values] = child
+            if any(type(v) is not str for v in values):
+                alias = _alias_key(values)
+                if (
+                    alias is not None
+                    and alias not in self._children
+                    and self._aliases < 4 * self.series_limit
+                ):
+                    self._children[alias] = child
+                    self._aliases += 1
             return child
 
     def _overflow_child(self) -> B:
