@@ -1,8 +1,9 @@
-"""The installed `limelight` console script: plugins, config, demo."""
+"""The installed `limelight` console script: plugins, config, catalog, demo."""
 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 
 from limelight_testsupport import console_script
@@ -56,6 +57,60 @@ class TestPluginsCommand:
         assert 0 == proc.returncode, proc.stderr
         names = [p["name"] for p in json.loads(proc.stdout)["plugins"]]
         assert {"limelight.function_metrics", "limelight.function_tracing"} <= set(names)
+
+
+def _catalog_rows(stdout: str) -> dict[str, list[str]]:
+    """``limelight catalog``'s table by metric name (columns are 2+ spaces apart)."""
+    lines = stdout.splitlines()
+    assert ["metric", "kind", "unit", "labels", "declared by"] == re.split(r"\s{2,}", lines[0])
+    assert set(lines[1]) == {"-", " "}
+    return {row[0]: row[1:] for row in (re.split(r"\s{2,}", ln) for ln in lines[2:] if ln)}
+
+
+class TestCatalogCommand:
+    """`limelight catalog` lists every metric the installed plugins declare, and who declares it."""
+
+    def test_core_and_installed_plugins_metrics(self) -> None:
+        proc = _run("catalog")
+        assert 0 == proc.returncode, proc.stderr
+        rows = _catalog_rows(proc.stdout)
+        assert ["counter", "1", "function, result", "limelight.function_metrics"] == rows[
+            "function_calls_total"
+        ]
+        assert ["histogram", "s", "function, result", "limelight.function_metrics"] == rows[
+            "function_duration_seconds"
+        ]
+        assert ["gauge_add", "1", "function", "limelight.function_metrics"] == rows[
+            "function_in_flight"
+        ]
+        assert ["counter", "1", "-", "limelight"] == rows["limelight_spans_dropped_total"]
+        assert ["counter", "1", "exporter", "limelight"] == rows["limelight_export_errors_total"]
+        # a test-only distribution installed like any plugin
+        assert ["counter", "-", "-", "alpha"] == rows["alpha_events_total"]
+
+    def test_lists_what_is_installed_whatever_the_environment_selects(self) -> None:
+        proc = _run("catalog", LIMELIGHT_PLUGINS="", LIMELIGHT_METRICS_NAMESPACE="shop")
+        rows = _catalog_rows(proc.stdout)
+        assert {"function_calls_total", "alpha_events_total", "beta_events_total"} <= set(rows)
+
+    def test_a_plugin_that_fails_to_load_is_reported_and_the_rest_listed(self) -> None:
+        proc = _run("catalog")
+        assert 0 == proc.returncode
+        assert "plugin 'faulty-import' failed (load)" in proc.stderr
+        assert "beta" == _catalog_rows(proc.stdout)["beta_events_total"][-1]
+
+    def test_markdown_is_the_documentation_page(self) -> None:
+        proc = _run("catalog", "--markdown")
+        assert 0 == proc.returncode, proc.stderr
+        lines = proc.stdout.splitlines()
+        assert "# Metric catalog" == lines[0]
+        assert "| metric | kind | unit | labels | declared by | help |" in lines
+        assert (
+            "| `function_calls_total` | counter | 1 | function, result | "
+            "limelight.function_metrics | Calls of instrumented functions, by function and "
+            "result (ok/error). |"
+        ) in lines
+        assert "| `alpha_events_total` | counter | — | — | alpha | Test events. |" in lines
 
 
 class TestDemoCommand:

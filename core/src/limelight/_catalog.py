@@ -74,8 +74,8 @@ def _close_tables(lines: Iterable[str]) -> list[str]:
     return out
 
 
-def _labels(decl: MetricDeclaration) -> str:
-    return ", ".join(decl.label_names) or "—"
+def _labels(decl: MetricDeclaration, none: str = "—") -> str:
+    return ", ".join(decl.label_names) or none
 
 
 def metric_catalog_markdown() -> str:
@@ -113,5 +113,7 @@ def text_table(rows: Sequence[Sequence[object]], header: Sequence[str]) -> str:
 
 def catalog_text() -> str:
     """The metric catalog as a plain-text table (``limelight catalog``)."""
-    rows = [(d.name, d.kind.value, d.unit or "-", _labels(d), who) for who, d in declared_metrics()]
+    rows = [
+        (d.name, d.kind.value, d.unit or "-", _labels(d, "-"), who) for who, d in declared_metrics()
+    ]
     return text_table(rows, ("metric", "kind", "unit", "labels", "declared by"))
