@@ -12,7 +12,9 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from opentelemetry import trace
+from opentelemetry import metrics as otel_metrics
+from opentelemetry import propagate, trace
+from opentelemetry.sdk.metrics.export import InMemoryMetricReader, MetricReader
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
@@ -276,6 +278,78 @@ class TestStartStop:
         with Harness(plugins=[plugin], env={"OTEL_SDK_DISABLED": "true"}) as harness:
             assert not harness.telemetry.enabled
             assert isinstance(harness.telemetry.tracer("x"), trace.NoOpTracer)
+
+
+class _OtelReaderPlugin:
+    """Reads what code using the OpenTelemetry metrics API records."""
+
+    limelight_name = "otel-reader"
+
+    def __init__(self) -> None:
+        self.reader = InMemoryMetricReader()
+
+    @hookimpl
+    def limelight_metrics_provide_otel_readers(
+        self, telemetry: TelemetryView
+    ) -> Sequence[MetricReader]:
+        return [self.reader]
+
+    def sums(self) -> dict[str, float]:
+        data = self.reader.get_metrics_data()
+        if data is None:
+            return {}
+        return {
+            m.name: sum(p.value for p in m.data.data_points)  # type: ignore[union-attr,misc]
+            for rm in data.resource_metrics
+            for sm in rm.scope_metrics
+            for m in sm.metrics
+        }
+
+
+def _globals() -> tuple[object, object, object]:
+    return (
+        trace.get_tracer_provider(),
+        otel_metrics.get_meter_provider(),
+        propagate.get_global_textmap(),
+    )
+
+
+class TestHarnessIsolation:
+    """Each harness owns the OpenTelemetry globals while it runs and gives them back."""
+
+    def test_api_metrics_land_in_the_running_harness_not_an_earlier_one(self) -> None:
+        first, second = _OtelReaderPlugin(), _OtelReaderPlugin()
+        with Harness(plugins=[first]):
+            otel_metrics.get_meter("lib").create_counter("lib.calls").add(1)
+        with Harness(plugins=[second]):
+            otel_metrics.get_meter("lib").create_counter("lib.calls").add(2)
+            assert {"lib.calls": 2} == second.sums()
+        assert {"lib.calls": 1} == first.sums()
+
+    def test_globals_are_given_back_at_stop_even_when_nested(self) -> None:
+        before = _globals()
+        with Harness(env={"OTEL_PROPAGATORS": "baggage"}) as outer:
+            assert outer.telemetry.meter_provider is otel_metrics.get_meter_provider()
+            assert {"baggage"} == propagate.get_global_textmap().fields
+            inside_outer = _globals()
+            with Harness() as inner:
+                assert inner.telemetry.meter_provider is otel_metrics.get_meter_provider()
+                assert {"traceparent", "tracestate", "baggage"} == (
+                    propagate.get_global_textmap().fields
+                )
+            assert inside_outer == _globals()
+        assert before == _globals()
+
+    def test_global_tracer_reaches_the_running_harness(self) -> None:
+        tracer = trace.get_tracer("user-code")
+        with Harness() as first:
+            tracer.start_span("one").end()
+        with Harness() as second:
+            tracer.start_span("two").end()
+        assert (["one"], ["two"]) == (
+            [s.name for s in first.spans()],
+            [s.name for s in second.spans()],
+        )
 
 
 class TestResource:

@@ -11,7 +11,10 @@ Use :class:`Harness` directly, or the ``telemetry`` pytest fixture that the
                                     function="shop.checkout", result="ok")
 
 Spans are exported synchronously as they end, so they can be asserted on
-right after the code under test returns.
+right after the code under test returns. While a harness runs, the
+OpenTelemetry globals (tracer provider, meter provider, propagator) are its
+own; stopping it gives back the ones that were there before, so one test's
+telemetry never leaks into the next.
 """
 
 from __future__ import annotations
@@ -20,10 +23,15 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+from opentelemetry import metrics as otel_metrics
+from opentelemetry import propagate, trace
+from opentelemetry.metrics import NoOpMeterProvider
+from opentelemetry.metrics import _internal as metrics_state
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
+from opentelemetry.util._once import Once
 
 from limelight_hookspecs import (
     HistogramPoint,
@@ -34,8 +42,9 @@ from limelight_hookspecs import (
     hookimpl,
 )
 
+from ._propagation import install_propagator
 from ._store import MetricStore
-from ._telemetry import Telemetry
+from ._telemetry import Telemetry, _GlobalTracerProvider
 
 __all__ = ["Harness", "SpanCapturePlugin"]
 
@@ -54,6 +63,39 @@ class SpanCapturePlugin:
         self, telemetry: TelemetryView
     ) -> Sequence[SpanProcessor]:
         return (SimpleSpanProcessor(self.exporter),)
+
+
+class _OtelGlobals:
+    """The OpenTelemetry globals as they were before a harness took them over."""
+
+    def __init__(self) -> None:
+        self.tracer_provider = trace._TRACER_PROVIDER
+        self.tracer_once = trace._TRACER_PROVIDER_SET_ONCE
+        self.meter_provider = metrics_state._METER_PROVIDER
+        self.meter_once = metrics_state._METER_PROVIDER_SET_ONCE
+        self.textmap = propagate.get_global_textmap()
+
+    @staticmethod
+    def install(telemetry: Telemetry) -> None:
+        """Make *telemetry* the target of the OpenTelemetry API, as a running service's is."""
+        install_propagator(telemetry.config.propagators)
+        trace._TRACER_PROVIDER_SET_ONCE = Once()
+        trace.set_tracer_provider(_GlobalTracerProvider())
+        if telemetry.enabled:
+            metrics_state._METER_PROVIDER_SET_ONCE = Once()
+            # meters handed out before, through the API's proxy, follow it too
+            otel_metrics.set_meter_provider(telemetry.meter_provider)
+
+    def restore(self) -> None:
+        """Give every global back."""
+        propagate.set_global_textmap(self.textmap)
+        trace._TRACER_PROVIDER = self.tracer_provider
+        trace._TRACER_PROVIDER_SET_ONCE = self.tracer_once
+        metrics_state._METER_PROVIDER = self.meter_provider
+        metrics_state._METER_PROVIDER_SET_ONCE = self.meter_once
+        proxy = metrics_state._PROXY_METER_PROVIDER
+        proxy.on_set_meter_provider(self.meter_provider or NoOpMeterProvider())
+        proxy._real_meter_provider = self.meter_provider
 
 
 def _kind(value: SpanKind | str) -> SpanKind:
@@ -110,20 +152,31 @@ class Harness:
             plugins=[*plugins, self.capture],
             entry_points=entry_points,
             environ=environ,
+            install_globals=False,
             handle_signals=False,
             **overrides,
         )
+        self._globals: _OtelGlobals | None = None
 
     # -- lifecycle ----------------------------------------------------------------------
 
     def start(self) -> Harness:
-        """Start the telemetry (it becomes the running one until :meth:`stop`)."""
-        self.telemetry.start()
+        """Start the telemetry: it becomes the running one, and the target of the
+        OpenTelemetry globals, until :meth:`stop`."""
+        if self._globals is None and not self.telemetry.started:
+            saved = _OtelGlobals()
+            self.telemetry.start()
+            self._globals = saved
+            saved.install(self.telemetry)
         return self
 
     def stop(self) -> None:
-        """Stop the telemetry; the previously running one, if any, is restored."""
+        """Stop the telemetry; the previously running one and the OpenTelemetry
+        globals as they were before :meth:`start` are restored."""
         self.telemetry.stop()
+        saved, self._globals = self._globals, None
+        if saved is not None:
+            saved.restore()
 
     def __enter__(self) -> Harness:
         return self.start()
