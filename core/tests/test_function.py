@@ -66,6 +66,26 @@ async def acount(n: int) -> AsyncIterator[int]:
         yield i
 
 
+@limelight.instrument(name="svc.resilient")
+def resilient() -> Generator[str, None, None]:
+    try:
+        yield "first"
+    except KeyError:
+        yield "recovered"
+
+
+@limelight.instrument(name="svc.atick")
+async def atick() -> AsyncIterator[int]:
+    yield 0
+    await asyncio.sleep(30)  # cancelled here
+    yield 1
+
+
+@limelight.instrument(name="svc.slow")
+async def slow() -> None:
+    await asyncio.sleep(30)  # cancelled here
+
+
 @limelight.instrument(name="svc.consume", role="consumer")
 def consume() -> None:
     return None
@@ -73,6 +93,29 @@ def consume() -> None:
 
 def _calls(telemetry: Harness, name: str, result: str) -> float:
     return telemetry.value("function_calls_total", function=name, result=result)
+
+
+def _outcome(telemetry: Harness, name: str) -> tuple[float, float, float, str, object]:
+    """(ok calls, error calls, in flight, span status, error.type) of one finished call."""
+    span = telemetry.span(name)
+    return (
+        _calls(telemetry, name, "ok"),
+        _calls(telemetry, name, "error"),
+        telemetry.value("function_in_flight", function=name),
+        span.status.status_code.name,
+        (span.attributes or {}).get("error.type"),
+    )
+
+
+def _exemplar_span_ids(telemetry: Harness, name: str) -> list[str]:
+    point = telemetry.histogram("function_duration_seconds", function=name, result="ok")
+    return [e.span_id for e in point.exemplars if e is not None]
+
+
+def _span_id(telemetry: Harness, name: str) -> str:
+    context = telemetry.span(name).context
+    assert context is not None
+    return f"{context.span_id:016x}"
 
 
 class TestSyncFunctions:
@@ -139,6 +182,20 @@ class TestAsyncFunctions:
         telemetry.span("svc.fetch_fail", status="error")
         assert 0 == telemetry.value("function_in_flight", function="svc.fetch_fail")
 
+    def test_cancelled_call_is_an_error_and_balanced(self, telemetry: Harness) -> None:
+        async def main() -> None:
+            task = asyncio.create_task(slow())
+            await asyncio.sleep(0)  # slow() is sleeping
+            assert 1 == telemetry.value("function_in_flight", function="svc.slow")
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+
+        asyncio.run(main())
+        assert (0, 1, 0, "ERROR", "asyncio.exceptions.CancelledError") == _outcome(
+            telemetry, "svc.slow"
+        )
+
     def test_concurrent_calls_each_get_their_own_span(self, telemetry: Harness) -> None:
         async def main() -> list[int]:
             return list(await asyncio.gather(*(fetch(i) for i in range(5))))
@@ -182,6 +239,73 @@ class TestGenerators:
         telemetry.span("svc.count_fail", status="error")
         assert 1 == _calls(telemetry, "svc.count_fail", "error")
         assert 0 == telemetry.value("function_in_flight", function="svc.count_fail")
+
+    def test_exemplar_links_the_duration_to_the_generator_span(self, telemetry: Harness) -> None:
+        assert [0, 1, 2] == list(count(3))
+        assert [_span_id(telemetry, "svc.count")] == _exemplar_span_ids(telemetry, "svc.count")
+
+    def test_exemplar_links_the_duration_to_the_async_generator_span(
+        self, telemetry: Harness
+    ) -> None:
+        async def main() -> list[int]:
+            return [i async for i in acount(2)]
+
+        assert [0, 1] == asyncio.run(main())
+        assert [_span_id(telemetry, "svc.acount")] == _exemplar_span_ids(telemetry, "svc.acount")
+
+    def test_throw_that_escapes_is_an_error(self, telemetry: Harness) -> None:
+        gen = count(5)
+        assert 0 == next(gen)
+        with pytest.raises(ValueError, match="stop"):
+            gen.throw(ValueError("stop"))
+        assert (0, 1, 0, "ERROR", "ValueError") == _outcome(telemetry, "svc.count")
+
+    def test_throw_the_generator_handles_is_not_an_error(self, telemetry: Harness) -> None:
+        gen = resilient()
+        assert "first" == next(gen)
+        assert "recovered" == gen.throw(KeyError("k"))
+        assert [] == list(gen)
+        assert (1, 0, 0, "UNSET", None) == _outcome(telemetry, "svc.resilient")
+
+    def test_async_generator_aclose_is_ok_and_balanced(self, telemetry: Harness) -> None:
+        async def main() -> int:
+            agen = acount(10)
+            first = await agen.__anext__()
+            await agen.aclose()
+            return first
+
+        assert 0 == asyncio.run(main())
+        assert (1, 0, 0, "UNSET", None) == _outcome(telemetry, "svc.acount")
+
+    def test_async_generator_athrow_that_escapes_is_an_error(self, telemetry: Harness) -> None:
+        async def main() -> None:
+            agen = acount(10)
+            await agen.__anext__()
+            await agen.athrow(ValueError("bad"))
+
+        with pytest.raises(ValueError, match="bad"):
+            asyncio.run(main())
+        assert (0, 1, 0, "ERROR", "ValueError") == _outcome(telemetry, "svc.acount")
+
+    def test_cancelled_async_generator_is_an_error_and_balanced(self, telemetry: Harness) -> None:
+        async def main() -> None:
+            first = asyncio.Event()
+
+            async def consume() -> None:
+                async for _ in atick():
+                    first.set()
+
+            task = asyncio.create_task(consume())
+            await first.wait()
+            await asyncio.sleep(0)  # the consumer is back in the generator, sleeping
+            task.cancel()
+            with pytest.raises(asyncio.CancelledError):
+                await task
+
+        asyncio.run(main())
+        assert (0, 1, 0, "ERROR", "asyncio.exceptions.CancelledError") == _outcome(
+            telemetry, "svc.atick"
+        )
 
     def test_async_generator(self, telemetry: Harness) -> None:
         async def main() -> list[int]:

@@ -103,6 +103,17 @@ def _exit(chain: _Chain, states: list[object], error: BaseException | None) -> N
             _report(handler, "exit", exc)
 
 
+def _exit_active(chain: _Chain, states: list[object], error: BaseException | None) -> None:
+    """:func:`_exit` with the chain active, as a plain call exits: the duration
+    observed on exit links (exemplar) to the call's own span."""
+    tokens = _activate(chain, states) if chain.activate else None
+    try:
+        _exit(chain, states, error)
+    finally:
+        if tokens is not None:
+            _deactivate(chain, tokens)
+
+
 class _Failed:
     __slots__ = ()
 
@@ -283,7 +294,7 @@ def _drive_gen(gen: Generator[Any, Any, Any], chain: _Chain) -> Generator[Any, A
         error = exc
         raise
     finally:
-        _exit(chain, states, error)
+        _exit_active(chain, states, error)
 
 
 async def _drive_async_gen(
@@ -326,4 +337,4 @@ async def _drive_async_gen(
         error = exc
         raise
     finally:
-        _exit(chain, states, error)
+        _exit_active(chain, states, error)
