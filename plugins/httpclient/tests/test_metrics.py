@@ -126,7 +126,24 @@ class TestSeriesLimit:
             host=OVERFLOW_LABEL_VALUE,
             status_code=OVERFLOW_LABEL_VALUE,
         )
-        assert (
-            telemetry.value("limelight_series_overflow_total", metric="http_client_requests_total")
-            > 0
+
+    @pytest.mark.limelight(plugins=[limelight_httpclient.plugin], series_limit=3)
+    def test_every_overflowing_request_is_counted(self, telemetry: Harness) -> None:
+        # three hosts fit; the other three overflow on each of their four requests
+        with _mock() as client:
+            for _ in range(4):
+                for i in range(6):
+                    client.get(f"http://host{i}.example/")
+        for metric in (
+            "http_client_requests_total",
+            "http_client_request_duration_seconds",
+            "http_client_requests_in_flight",
+        ):
+            assert 12 == telemetry.value("limelight_series_overflow_total", metric=metric), metric
+        assert 12 == telemetry.value(
+            "http_client_requests_total",
+            method=OVERFLOW_LABEL_VALUE,
+            host=OVERFLOW_LABEL_VALUE,
+            status_code=OVERFLOW_LABEL_VALUE,
         )
+        assert 0 == telemetry.value("http_client_requests_in_flight", host=OVERFLOW_LABEL_VALUE)

@@ -20,7 +20,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from limelight import Telemetry, TelemetryBinding, error_type, report_failure
+from limelight import OVERFLOW_LABEL_VALUE, Telemetry, TelemetryBinding, error_type, report_failure
 
 from ._env import LIMELIGHT_HTTPCLIENT_REDACT_QUERY_PARAMS, LIMELIGHT_HTTPCLIENT_ROOT_SPANS
 from ._metrics import HTTP_CLIENT_DURATION, HTTP_CLIENT_IN_FLIGHT, HTTP_CLIENT_REQUESTS
@@ -95,7 +95,10 @@ class Instruments:
         extra: tuple[str, ...] = config.get(LIMELIGHT_HTTPCLIENT_REDACT_QUERY_PARAMS)
         self.redact = redacted_names(extra)
         # bound children by label values; the store applies the series limit,
-        # these caches only save its lookups and stay small
+        # these caches only save its lookups and stay small. The overflow series
+        # is never cached: every request that falls into it goes back to the
+        # store, which counts it in limelight_series_overflow_total (one count
+        # per label-set lookup, as for every other metric)
         self._flights: dict[str, tuple[Callable[[], None], Callable[[], None]]] = {}
         self._finished: dict[
             tuple[str, str, str], tuple[Callable[[], None], Callable[[float], None]]
@@ -108,7 +111,7 @@ class Instruments:
         if pair is None:
             child = self.in_flight.labels(host)
             pair = (child.inc, child.dec)
-            if len(self._flights) < _CACHE_LIMIT:
+            if child.labels["host"] != OVERFLOW_LABEL_VALUE and len(self._flights) < _CACHE_LIMIT:
                 self._flights[host] = pair
         return pair
 
@@ -119,8 +122,15 @@ class Instruments:
         key = (method, host, status)
         pair = self._finished.get(key)
         if pair is None:
-            pair = (self.requests.labels(*key).inc, self.durations.labels(*key).observe)
-            if len(self._finished) < _CACHE_LIMIT:
+            counter = self.requests.labels(*key)
+            histogram = self.durations.labels(*key)
+            pair = (counter.inc, histogram.observe)
+            # a method is never "_overflow" (it is normalised first)
+            overflowed = OVERFLOW_LABEL_VALUE in (
+                counter.labels["method"],
+                histogram.labels["method"],
+            )
+            if not overflowed and len(self._finished) < _CACHE_LIMIT:
                 self._finished[key] = pair
         return pair
 
