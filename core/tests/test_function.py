@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Generator, Iterator, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Generator, Iterator, Sequence
 
 import pytest
 from opentelemetry import trace
@@ -60,7 +60,7 @@ def count_fail() -> Iterator[int]:
 
 
 @limelight.instrument(name="svc.acount")
-async def acount(n: int) -> AsyncIterator[int]:
+async def acount(n: int) -> AsyncGenerator[int, None]:
     for i in range(n):
         await asyncio.sleep(0)
         yield i
