@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import MutableMapping
+from typing import Any
 
 import httpx
 import limelight_httpclient
@@ -388,6 +390,79 @@ class TestTransport:
     ) -> None:
         assert limelight_httpclient._httpx.httpx_instrumented()
         with httpx.Client(transport=InstrumentedTransport(httpx.HTTPTransport())) as client:
+            client.get(server.url("/ok"))
+        assert 1 == len(telemetry.find_spans("GET", kind="client"))
+        assert 1 == len(server.last().header("traceparent"))
+
+
+class TestNested:
+    """A request made while a wrapped transport sends another one is recorded too."""
+
+    def test_wsgi_app_behind_a_wrapped_transport_calls_out(
+        self, telemetry: Harness, server: LocalHTTPServer
+    ) -> None:
+        seen: list[str] = []
+
+        def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+            seen.append(environ.get("HTTP_TRACEPARENT", ""))
+            with httpx.Client() as client:  # the globally instrumented transport
+                client.get(server.url("/ok"))
+            start_response("200 OK", [("Content-Type", "text/plain")])
+            return [b"done"]
+
+        transport = InstrumentedTransport(httpx.WSGITransport(app=app))
+        with tracer.start_as_current_span("caller"), httpx.Client(transport=transport) as client:
+            assert "done" == client.get("http://app.example/").text
+        outer = telemetry.span("GET", kind="client", attributes={"server.address": "app.example"})
+        inner = telemetry.span("GET", kind="client", attributes={"server.address": "127.0.0.1"})
+        assert outer.context is not None
+        assert inner.context is not None
+        expected = f"00-{outer.context.trace_id:032x}-{outer.context.span_id:016x}-"
+        assert [expected] == [value[:-2] for value in seen]
+        assert f"{inner.context.span_id:016x}" == traceparent(server).split("-")[2]
+        assert outer.context.trace_id == inner.context.trace_id
+
+    @pytest.mark.asyncio
+    async def test_asgi_app_behind_a_wrapped_transport_calls_out(
+        self, telemetry: Harness, server: LocalHTTPServer
+    ) -> None:
+        seen: list[bytes] = []
+
+        async def app(scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
+            seen.extend(v for k, v in scope["headers"] if k == b"traceparent")
+            async with httpx.AsyncClient() as client:  # the globally instrumented transport
+                await client.get(server.url("/ok"))
+            await send({"type": "http.response.start", "status": 200, "headers": []})
+            await send({"type": "http.response.body", "body": b"done"})
+
+        transport = AsyncInstrumentedTransport(httpx.ASGITransport(app=app))
+        with tracer.start_as_current_span("caller"):
+            async with httpx.AsyncClient(transport=transport) as client:
+                assert "done" == (await client.get("http://app.example/")).text
+        outer = telemetry.span("GET", kind="client", attributes={"server.address": "app.example"})
+        inner = telemetry.span("GET", kind="client", attributes={"server.address": "127.0.0.1"})
+        assert outer.context is not None
+        assert inner.context is not None
+        expected = f"00-{outer.context.trace_id:032x}-{outer.context.span_id:016x}-"
+        assert [expected.encode()] == [value[:-2] for value in seen]
+        assert f"{inner.context.span_id:016x}" == traceparent(server).split("-")[2]
+
+    @pytest.mark.asyncio
+    async def test_explicit_async_and_global_make_one_span(
+        self, telemetry: Harness, server: LocalHTTPServer
+    ) -> None:
+        assert limelight_httpclient._httpx.httpx_instrumented()
+        transport = AsyncInstrumentedTransport(httpx.AsyncHTTPTransport())
+        async with httpx.AsyncClient(transport=transport) as client:
+            await client.get(server.url("/ok"))
+        assert 1 == len(telemetry.find_spans("GET", kind="client"))
+        assert 1 == len(server.last().header("traceparent"))
+
+    def test_two_explicit_wrappers_make_one_span(
+        self, telemetry: Harness, server: LocalHTTPServer
+    ) -> None:
+        transport = InstrumentedTransport(InstrumentedTransport(httpx.HTTPTransport()))
+        with httpx.Client(transport=transport) as client:
             client.get(server.url("/ok"))
         assert 1 == len(telemetry.find_spans("GET", kind="client"))
         assert 1 == len(server.last().header("traceparent"))

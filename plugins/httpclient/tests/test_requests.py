@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 from io import BytesIO
+from typing import Any
 
 import limelight_httpclient
 import pytest
@@ -174,6 +175,41 @@ class TestAdapter:
         session.get(server.url("/ok"), timeout=5)
         assert 1 == len(telemetry.find_spans("GET", kind="client"))
         assert 1 == len(server.last().header("traceparent"))
+
+
+class _TokenAdapter(HTTPAdapter):
+    """An adapter that fetches a token with its own request before sending."""
+
+    def __init__(self, token_url: str) -> None:
+        super().__init__()
+        self.token_url = token_url
+
+    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> Any:
+        token = requests.get(self.token_url, timeout=5).text
+        request.headers["Authorization"] = f"Bearer {token}"
+        return super().send(request, *args, **kwargs)
+
+
+class TestNested:
+    """A request an adapter makes while sending another one is recorded too."""
+
+    def test_adapter_calling_out_while_sending(
+        self, telemetry: Harness, server: LocalHTTPServer
+    ) -> None:
+        session = requests.Session()
+        session.mount("http://", InstrumentedAdapter(_TokenAdapter(server.url("/ok?token"))))
+        with tracer.start_as_current_span("caller"):
+            session.get(server.url("/ok?main"), timeout=5)
+        spans = {
+            str((s.attributes or {})["url.full"]).rpartition("?")[2]: s
+            for s in telemetry.find_spans("GET", kind="client")
+        }
+        assert ["main", "token"] == sorted(spans)
+        by_path = {r.path: r for r in server.received[-2:]}
+        for name, span in spans.items():
+            assert span.context is not None
+            (header,) = by_path[f"/ok?{name}"].header("traceparent")
+            assert f"{span.context.span_id:016x}" == header.split("-")[2]
 
 
 class TestGlobal:

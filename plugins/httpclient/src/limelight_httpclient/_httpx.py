@@ -117,7 +117,7 @@ def _handle(
     guard: bool = True,
 ) -> httpx.Response:
     inst = _get()
-    if not inst.active or _instrumenting_get():
+    if not inst.active or _instrumenting_get() is request:
         return send(request)
     try:
         call = _begin(inst, request, root_spans)
@@ -126,9 +126,9 @@ def _handle(
         call = None
     if call is None:
         return send(request)
-    # an explicit wrapper marks the send so a globally instrumented transport
-    # below it passes straight through (the patched transport has nothing below)
-    token = instrumenting.set(True) if guard else None
+    # an explicit wrapper marks this request so a globally instrumented transport
+    # below it passes it straight through (the patched transport has nothing below)
+    token = instrumenting.set(request) if guard else None
     try:
         response = send(request)
     except BaseException as exc:
@@ -156,7 +156,7 @@ async def _handle_async(
     guard: bool = True,
 ) -> httpx.Response:
     inst = _get()
-    if not inst.active or _instrumenting_get():
+    if not inst.active or _instrumenting_get() is request:
         return await send(request)
     try:
         call = _begin(inst, request, root_spans)
@@ -165,7 +165,7 @@ async def _handle_async(
         call = None
     if call is None:
         return await send(request)
-    token = instrumenting.set(True) if guard else None
+    token = instrumenting.set(request) if guard else None
     try:
         response = await send(request)
     except BaseException as exc:

@@ -45,11 +45,14 @@ _get_global_textmap = propagate.get_global_textmap
 _perf_counter = time.perf_counter
 _CLIENT = SpanKind.CLIENT
 
-instrumenting: contextvars.ContextVar[bool] = contextvars.ContextVar(
-    "limelight_httpclient_instrumenting", default=False
+instrumenting: contextvars.ContextVar[object] = contextvars.ContextVar(
+    "limelight_httpclient_instrumenting", default=None
 )
-"""True while an instrumented transport or adapter sends: a globally
-instrumented transport below it passes straight through (one span per request)."""
+"""The request an explicit wrapper (transport or adapter) is sending, while it
+sends. A limelight layer below it that gets *that same request* (the globally
+instrumented transport the wrapper delegates to) passes it straight through, so
+a request is recorded once. Any other request made meanwhile (an app behind a
+wrapped ``ASGITransport`` calling out) is recorded as usual."""
 
 
 def _version() -> str | None:

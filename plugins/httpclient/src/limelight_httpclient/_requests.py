@@ -112,7 +112,7 @@ def _send(
     guard: bool = True,
 ) -> requests.Response:
     inst = _get()
-    if not inst.active or instrumenting.get():
+    if not inst.active or instrumenting.get() is request:
         return do()
     call: Call | None = None
     try:
@@ -131,7 +131,7 @@ def _send(
         report("requests request", exc)
     if call is None:
         return do()
-    token = instrumenting.set(True) if guard else None
+    token = instrumenting.set(request) if guard else None
     try:
         response = do()
     except BaseException as exc:
