@@ -1,4 +1,4 @@
-"""Fixtures: a real local HTTP server, a refused port, global instrumentation switched off."""
+"""Fixtures: a real local HTTP server, a refused port, global instrumentation reset per test."""
 
 from __future__ import annotations
 
@@ -22,9 +22,13 @@ def server() -> Iterator[LocalHTTPServer]:
         yield running
 
 
-@pytest.fixture
-def no_global() -> Iterator[None]:
-    """Neither library instrumented globally during the test (restored afterwards)."""
+@pytest.fixture(autouse=True)
+def global_state() -> Iterator[None]:
+    """Every test starts with neither library instrumented globally, and leaves it as found.
+
+    Autouse fixtures set up before the ``telemetry`` fixture, so what is
+    installed during a test was installed by the plugin's start or by the test.
+    """
     had_httpx, had_requests = uninstrument_httpx(), uninstrument_requests()
     yield
     uninstrument_httpx()

@@ -322,9 +322,13 @@ class TestAsync:
         assert ["500", "httpx.ReadTimeout"] == errors
 
     @pytest.mark.asyncio
+    @pytest.mark.limelight(
+        plugins=[limelight_httpclient.plugin], env={"LIMELIGHT_HTTPCLIENT_INSTRUMENT": "none"}
+    )
     async def test_explicit_async_transport(
-        self, no_global: None, telemetry: Harness, server: LocalHTTPServer
+        self, telemetry: Harness, server: LocalHTTPServer
     ) -> None:
+        assert not limelight_httpclient._httpx.httpx_instrumented()
         transport = AsyncInstrumentedTransport(httpx.AsyncHTTPTransport())
         async with httpx.AsyncClient(transport=transport) as client:
             await client.get(server.url("/ok"))
@@ -349,15 +353,30 @@ class _Recording(httpx.BaseTransport):
         self.events.append("close")
 
 
+class _AsyncRecording(httpx.AsyncBaseTransport):
+    """An async transport that remembers being entered and closed."""
+
+    def __init__(self) -> None:
+        self.events: list[str] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, content=b"mock")
+
+    async def __aenter__(self) -> _AsyncRecording:
+        self.events.append("enter")
+        return self
+
+    async def aclose(self) -> None:
+        self.events.append("close")
+
+
 class TestTransport:
     """The wrapper keeps the wrapped transport's pool and lifecycle."""
 
     @pytest.mark.limelight(
         plugins=[limelight_httpclient.plugin], env={"LIMELIGHT_HTTPCLIENT_INSTRUMENT": "none"}
     )
-    def test_keep_alive_pool_is_reused(
-        self, no_global: None, telemetry: Harness, server: LocalHTTPServer
-    ) -> None:
+    def test_keep_alive_pool_is_reused(self, telemetry: Harness, server: LocalHTTPServer) -> None:
         inner = httpx.HTTPTransport()
         with httpx.Client(transport=InstrumentedTransport(inner)) as client:
             client.get(server.url("/ok"))
@@ -376,6 +395,30 @@ class TestTransport:
         span = telemetry.span("GET", kind="client")
         assert "mock.example" == (span.attributes or {})["server.address"]
         assert 80 == (span.attributes or {})["server.port"]
+
+    def test_close_is_forwarded(self, telemetry: Harness) -> None:
+        inner = _Recording()
+        client = httpx.Client(transport=InstrumentedTransport(inner))
+        client.get("http://mock.example/x")
+        client.close()
+        assert ["close"] == inner.events
+
+    @pytest.mark.asyncio
+    async def test_async_enter_and_exit_are_forwarded(self, telemetry: Harness) -> None:
+        inner = _AsyncRecording()
+        async with httpx.AsyncClient(transport=AsyncInstrumentedTransport(inner)) as client:
+            assert "mock" == (await client.get("http://mock.example/x")).text
+        assert ["enter", "close"] == inner.events
+        assert 1 == len(telemetry.find_spans("GET", kind="client"))
+
+    @pytest.mark.asyncio
+    async def test_async_aclose_is_forwarded(self, telemetry: Harness) -> None:
+        inner = _AsyncRecording()
+        client = httpx.AsyncClient(transport=AsyncInstrumentedTransport(inner))
+        await client.get("http://mock.example/x")
+        assert [] == inner.events
+        await client.aclose()
+        assert ["close"] == inner.events
 
     def test_mock_transport_with_pre_read_body(self, telemetry: Harness) -> None:
         transport = InstrumentedTransport(httpx.MockTransport(lambda r: httpx.Response(503)))
@@ -475,7 +518,7 @@ class TestGlobal:
         plugins=[limelight_httpclient.plugin], env={"LIMELIGHT_HTTPCLIENT_INSTRUMENT": "none"}
     )
     def test_existing_client_is_recorded_after_install(
-        self, no_global: None, telemetry: Harness, server: LocalHTTPServer
+        self, telemetry: Harness, server: LocalHTTPServer
     ) -> None:
         with httpx.Client() as client:
             client.get(server.url("/ok"))
@@ -483,6 +526,12 @@ class TestGlobal:
             assert instrument_httpx()
             client.get(server.url("/ok"))
         assert 1 == len(telemetry.find_spans("GET", kind="client"))
+
+    @pytest.mark.limelight(
+        plugins=[limelight_httpclient.plugin], env={"LIMELIGHT_HTTPCLIENT_INSTRUMENT": "none"}
+    )
+    def test_not_installed_when_told_none(self, telemetry: Harness) -> None:
+        assert not limelight_httpclient._httpx.httpx_instrumented()
 
     def test_installing_twice_does_nothing_twice(
         self, telemetry: Harness, server: LocalHTTPServer
@@ -497,7 +546,7 @@ class TestGlobal:
     @pytest.mark.limelight(
         plugins=[limelight_httpclient.plugin], env={"LIMELIGHT_HTTPCLIENT_INSTRUMENT": "none"}
     )
-    def test_uninstall(self, no_global: None, telemetry: Harness, server: LocalHTTPServer) -> None:
+    def test_uninstall(self, telemetry: Harness, server: LocalHTTPServer) -> None:
         assert not uninstrument_httpx()
         assert instrument_httpx()
         assert uninstrument_httpx()

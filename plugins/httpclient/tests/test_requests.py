@@ -136,7 +136,7 @@ class TestAdapter:
 
     @NOT_GLOBAL
     def test_session_helper_keeps_the_pool(
-        self, no_global: None, telemetry: Harness, server: LocalHTTPServer
+        self, telemetry: Harness, server: LocalHTTPServer
     ) -> None:
         with instrument_session(requests.Session()) as session:
             assert isinstance(session.get_adapter(server.url()), InstrumentedAdapter)
@@ -148,7 +148,7 @@ class TestAdapter:
 
     @NOT_GLOBAL
     def test_wrapped_adapter_settings_are_kept(
-        self, no_global: None, telemetry: Harness, server: LocalHTTPServer
+        self, telemetry: Harness, server: LocalHTTPServer
     ) -> None:
         inner = HTTPAdapter(max_retries=2, pool_maxsize=3)
         adapter = InstrumentedAdapter(inner)
@@ -216,9 +216,7 @@ class TestGlobal:
     """Globally installed, every session is recorded once; installing twice changes nothing."""
 
     @NOT_GLOBAL
-    def test_install_uninstall(
-        self, no_global: None, telemetry: Harness, server: LocalHTTPServer
-    ) -> None:
+    def test_install_uninstall(self, telemetry: Harness, server: LocalHTTPServer) -> None:
         session = requests.Session()
         session.get(server.url("/ok"), timeout=5)
         assert instrument_requests()
