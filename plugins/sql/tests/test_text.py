@@ -289,7 +289,7 @@ TEMPLATES = [
     "SELECT a, {0} FROM t WHERE b = {1} AND c IN ({2}, {3}) {4}ORDER BY d",
     "INSERT INTO t (a, b) VALUES ({0}, {1}) {4}RETURNING id",
     "UPDATE t SET a = {0} {4}WHERE b = {1} OR c = {2}; DELETE FROM u WHERE d = {3}",
-    "{4}SELECT {0}{1}{2}{3}",
+    "{4}SELECT {0} {1},{2}\n{3}",
 ]
 
 
