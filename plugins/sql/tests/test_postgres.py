@@ -8,9 +8,15 @@ from typing import Any
 import psycopg
 import psycopg2
 import psycopg2.errors
+import psycopg2.extensions
+import psycopg2.extras
+import psycopg2.pool
+import psycopg2.sql
+import psycopg_pool
 import pytest
-from limelight_sql import instrument_connection, plugin
+from limelight_sql import Psycopg2Connection, instrument_connection, plugin
 from psycopg import sql
+from psycopg.types.enum import EnumInfo, register_enum
 
 from limelight.testing import Harness
 
@@ -29,32 +35,41 @@ def _psycopg2(dsn: str) -> Any:
     return psycopg2.connect(dsn)
 
 
-DRIVERS: dict[str, Callable[[str], Any]] = {"psycopg": _psycopg, "psycopg2": _psycopg2}
+def _psycopg2_factory(dsn: str) -> Any:
+    return psycopg2.connect(dsn, connection_factory=Psycopg2Connection)
+
+
+DRIVERS: dict[str, Callable[[str], Any]] = {
+    "psycopg": _psycopg,
+    "psycopg2": _psycopg2,
+    "psycopg2-connection_factory": _psycopg2_factory,
+}
 
 
 @pytest.fixture(params=sorted(DRIVERS))
 def driver(request: pytest.FixtureRequest) -> str:
-    """The driver under test."""
+    """The driver under test (psycopg2 instrumented after connecting, or by its factory)."""
     return str(request.param)
 
 
 @pytest.fixture
 def conn(driver: str, pg_dsn: str, table: str) -> Iterator[Any]:
     """An instrumented connection with an empty table ``table``."""
+    with psycopg.connect(pg_dsn, autocommit=True) as setup:
+        setup.execute(f"CREATE TABLE {table} (id serial PRIMARY KEY, name text UNIQUE, n int)")
     raw = DRIVERS[driver](pg_dsn)
-    with raw.cursor() as cur:
-        cur.execute(f"CREATE TABLE {table} (id serial PRIMARY KEY, name text UNIQUE, n int)")
-    raw.commit()
     connection = instrument_connection(raw)
     yield connection
     if not raw.closed:
         raw.rollback()
         raw.close()
-    cleanup = DRIVERS[driver](pg_dsn)
-    with cleanup.cursor() as cur:
-        cur.execute(f"DROP TABLE IF EXISTS {table}")
-    cleanup.commit()
-    cleanup.close()
+    with psycopg.connect(pg_dsn, autocommit=True) as cleanup:
+        cleanup.execute(f"DROP TABLE IF EXISTS {table}")
+
+
+def errors_of(driver: str) -> Any:
+    """The driver's module of SQLSTATE exception classes."""
+    return psycopg.errors if driver == "psycopg" else psycopg2.errors
 
 
 class TestStatements:
@@ -104,17 +119,14 @@ class TestStatements:
         assert 3 == count(telemetry, "exec", "ok")
 
     def test_syntax_error(self, telemetry: Harness, conn: Any, driver: str) -> None:
-        expected = (
-            psycopg.errors.SyntaxError if driver == "psycopg" else psycopg2.errors.SyntaxError
-        )
-        with conn.cursor() as cur, pytest.raises(expected):
+        with conn.cursor() as cur, pytest.raises(errors_of(driver).SyntaxError):
             cur.execute("SELEC 1")
         assert 1 == count(telemetry, "exec", "error")
 
     def test_failure_inside_a_transaction_then_rollback(
         self, telemetry: Harness, conn: Any, table: str, driver: str
     ) -> None:
-        errors = psycopg.errors if driver == "psycopg" else psycopg2.errors
+        errors = errors_of(driver)
         with conn.cursor() as cur:
             cur.execute(f"INSERT INTO {table} (name) VALUES ('a')")
             with pytest.raises(errors.UniqueViolation):
@@ -154,15 +166,171 @@ class TestStatements:
         with pytest.raises((psycopg.Error, psycopg2.Error)):
             conn.cursor().execute("SELECT 1")
 
+    def test_callproc(self, telemetry: Harness, conn: Any, driver: str) -> None:
+        if driver == "psycopg":
+            assert not hasattr(conn.cursor(), "callproc")  # psycopg 3 has none
+            return
+        with conn.cursor() as cur:
+            cur.callproc("upper", ("a",))
+            assert ("A",) == cur.fetchone()
+        assert 1 == count(telemetry, "query", "ok")
+
     def test_driver_api_passes_through(self, conn: Any, driver: str) -> None:
         conn.autocommit = True
-        assert conn.__wrapped__.autocommit is True
+        assert conn.autocommit is True
         assert conn.info.dbname.startswith("limelight_sql_")
         with conn.cursor() as cur:
             assert cur.connection is conn
             cur.execute("SELECT %s::int + 1", (1,))
             assert (2,) == cur.fetchone()
             assert 1 == cur.rowcount
+
+
+class TestDropIn:
+    """The instrumented connection is the driver's own: its helpers and C functions take it."""
+
+    def test_same_object(self, pg_dsn: str) -> None:
+        for raw in (psycopg.connect(pg_dsn), psycopg2.connect(pg_dsn)):
+            with raw:
+                assert raw is instrument_connection(raw)
+        factory = psycopg2.connect(pg_dsn, connection_factory=Psycopg2Connection)
+        assert isinstance(factory, psycopg2.extensions.connection)
+        factory.close()
+
+    def test_pools_instrument_the_connections_they_make(
+        self, telemetry: Harness, pg_dsn: str
+    ) -> None:
+        def configure(conn: psycopg.Connection[Any]) -> None:
+            instrument_connection(conn)
+
+        with (
+            psycopg_pool.ConnectionPool(
+                pg_dsn, min_size=1, max_size=2, configure=configure, open=True
+            ) as pool,
+            pool.connection() as conn,
+        ):
+            assert (1,) == conn.execute("SELECT 1").fetchone()
+        pool2 = psycopg2.pool.SimpleConnectionPool(
+            1, 2, pg_dsn, connection_factory=Psycopg2Connection
+        )
+        conn2 = pool2.getconn()
+        cur: Any = conn2.cursor(cursor_factory=psycopg2.extras.DictCursor)
+        cur.execute("SELECT 2")
+        cur.close()
+        pool2.putconn(conn2)
+        pool2.closeall()
+        assert 2 == count(telemetry, "query", "ok")
+
+    @pytest.mark.parametrize("driver", ["psycopg2", "psycopg2-connection_factory"])
+    def test_psycopg2_helpers(self, telemetry: Harness, conn: Any, table: str, driver: str) -> None:
+        assert isinstance(conn, psycopg2.extensions.connection)
+        identifier = psycopg2.sql.Identifier("my table")
+        assert '"my table"' == identifier.as_string(conn)
+        assert '"my table"' == psycopg2.extensions.quote_ident("my table", conn)
+        psycopg2.extras.register_default_jsonb(conn)
+        with conn.cursor() as cur:
+            cur.execute("SELECT %s::jsonb", ('{"a": 1}',))
+            assert ({"a": 1},) == cur.fetchone()
+            query = psycopg2.sql.SQL("SELECT count(*) FROM {}")
+            cur.execute(query.format(psycopg2.sql.Identifier(table)))
+            assert (0,) == cur.fetchone()
+        assert 2 == count(telemetry, "query", "ok")
+
+    @pytest.mark.parametrize("driver", ["psycopg"])
+    def test_psycopg_helpers(self, telemetry: Harness, conn: Any, table: str) -> None:
+        assert isinstance(conn, psycopg.Connection)
+        assert '"my table"' == sql.Identifier("my table").as_string(conn)
+        conn.execute("CREATE TYPE mood AS ENUM ('happy', 'sad')")
+        info = EnumInfo.fetch(conn, "mood")
+        assert info is not None
+        register_enum(info, conn)
+        row = conn.execute("SELECT enum_range(NULL::mood)").fetchone()
+        assert row is not None
+        assert ["happy", "sad"] == [mood.name for mood in row[0]]
+        with conn.cursor() as cur, cur.copy(f"COPY {table} (name, n) FROM STDIN") as copy:
+            copy.write_row(("a", 1))
+        assert [("a", 1)] == conn.execute(f"SELECT name, n FROM {table}").fetchall()
+        conn.rollback()
+        # EnumInfo.fetch queries through a cursor of its own (not measured), COPY neither
+        assert 2 == count(telemetry, "query", "ok")
+        assert 1 == count(telemetry, "exec", "ok")
+
+    @pytest.mark.parametrize(
+        ("driver", "on_connection", "on_cursor"),
+        [
+            ("psycopg", {"execute"}, {"execute", "executemany"}),
+            ("psycopg2", set(), {"execute", "executemany", "callproc"}),
+        ],
+    )
+    def test_feature_checks_answer_as_the_driver(
+        self, conn: Any, on_connection: set[str], on_cursor: set[str]
+    ) -> None:
+        names = {"execute", "executemany", "executescript", "callproc"}
+        assert on_connection == {name for name in names if hasattr(conn, name)}
+        with conn.cursor() as cur:
+            assert on_cursor == {name for name in names if hasattr(cur, name)}
+
+    def test_cursor_factory_chosen_before_instrumenting(
+        self, telemetry: Harness, pg_dsn: str
+    ) -> None:
+        raw = psycopg2.connect(pg_dsn, cursor_factory=psycopg2.extras.RealDictCursor)
+        conn = instrument_connection(raw)
+        with conn.cursor() as cur:
+            cur.execute("SELECT 1 AS one")
+            row: Any = cur.fetchone()
+            assert {"one": 1} == row
+            assert isinstance(cur, psycopg2.extras.RealDictCursor)
+        conn.close()
+        assert 1 == count(telemetry, "query", "ok")
+
+    def test_extras_connection_class_keeps_its_cursors(
+        self, telemetry: Harness, pg_dsn: str
+    ) -> None:
+        raw = psycopg2.connect(pg_dsn, connection_factory=psycopg2.extras.RealDictConnection)
+        conn = instrument_connection(raw)
+        with conn.cursor() as cur:
+            cur.execute("SELECT 1 AS one")
+            assert {"one": 1} == cur.fetchone()
+        conn.close()
+        assert 1 == count(telemetry, "query", "ok")
+
+    @pytest.mark.parametrize("driver", ["psycopg2-connection_factory"])
+    def test_connection_factory_measures_a_cursor_factory_given_to_cursor(
+        self, telemetry: Harness, conn: Any
+    ) -> None:
+        with conn.cursor(cursor_factory=psycopg2.extras.RealDictCursor) as cur:
+            cur.execute("SELECT 1 AS one")
+            assert {"one": 1} == cur.fetchone()
+        with conn.cursor(None, psycopg2.extras.NamedTupleCursor) as cur:
+            cur.execute("SELECT 2 AS two")
+            assert 2 == cur.fetchone().two
+        assert 2 == count(telemetry, "query", "ok")
+
+    @pytest.mark.parametrize(
+        ("driver", "op"),
+        # psycopg2 describes the rows of a named cursor only when they are fetched
+        [("psycopg", "query"), ("psycopg2", "exec"), ("psycopg2-connection_factory", "exec")],
+    )
+    def test_server_side_cursor(self, telemetry: Harness, conn: Any, table: str, op: str) -> None:
+        with conn.cursor("named") as cur:
+            cur.execute(f"SELECT * FROM {table}")
+            assert [] == cur.fetchall()
+        assert 1 == count(telemetry, op, "ok")
+        ops = ("query", "exec")
+        assert 1 == sum(count(telemetry, o, r) for o in ops for r in ("ok", "error"))
+
+    @pytest.mark.parametrize("driver", ["psycopg", "psycopg2"])
+    def test_instrumenting_again(self, telemetry: Harness, conn: Any) -> None:
+        assert conn is instrument_connection(conn)
+        with conn.cursor() as cur:
+            cur.execute("SELECT 1")
+        assert 1 == count(telemetry, "query", "ok")
+        assert [] == telemetry.spans()
+        assert conn is instrument_connection(conn, spans=True)
+        with conn.cursor() as cur:
+            cur.execute("SELECT 2")
+        assert ["SELECT"] == [span.name for span in telemetry.spans()]
+        assert 2 == count(telemetry, "query", "ok")
 
 
 class TestPsycopg:

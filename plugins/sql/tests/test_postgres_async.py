@@ -9,7 +9,7 @@ from typing import Any
 import psycopg
 import pytest
 import pytest_asyncio
-from limelight_sql import AsyncConnection, instrument_connection, plugin
+from limelight_sql import instrument_connection, plugin
 
 from limelight.testing import Harness
 
@@ -41,7 +41,7 @@ class TestAsyncStatements:
     """Awaited statements are counted and timed like sync ones."""
 
     async def test_query_and_exec(self, telemetry: Harness, aconn: Any, table: str) -> None:
-        assert isinstance(aconn, AsyncConnection)
+        assert isinstance(aconn, psycopg.AsyncConnection)
         async with aconn.cursor() as cur:
             await cur.execute(f"INSERT INTO {table} (name) VALUES (%s)", ("a",))
             await cur.execute(f"SELECT name FROM {table}")

@@ -189,6 +189,44 @@ class TestDropIn:
             assert (1,) == conn.execute("SELECT 1").fetchone()
             assert "sql_ops_total" not in harness.store
 
+    def test_feature_checks(self, conn: sqlite3.Connection) -> None:
+        names = {"execute", "executemany", "executescript", "callproc"}
+        raw = sqlite3.connect(":memory:")
+        assert {n for n in names if hasattr(raw, n)} == {n for n in names if hasattr(conn, n)}
+        raw_cursor, cursor = raw.cursor(), conn.cursor()
+        assert {n for n in names if hasattr(raw_cursor, n)} == {
+            n for n in names if hasattr(cursor, n)
+        }
+        assert not hasattr(cursor, "callproc")
+
+    def test_wrapper_of_a_driver_without_shortcuts(self, telemetry: Harness) -> None:
+        class BareConnection:
+            """A DB-API connection with nothing but cursor() (as psycopg2's and pymysql's)."""
+
+            def __init__(self) -> None:
+                self.raw = sqlite3.connect(":memory:")
+
+            def cursor(self) -> sqlite3.Cursor:
+                return self.raw.cursor()
+
+        conn = instrument_connection(BareConnection(), db_system="sqlite")
+        wrapper: object = conn
+        assert isinstance(wrapper, Connection)
+        assert not hasattr(conn, "execute")
+        assert not hasattr(conn, "executescript")
+        conn.cursor().execute("SELECT 1")
+        assert 1 == count(telemetry, "query", "ok")
+
+    def test_instrumenting_again_with_spans(
+        self, telemetry: Harness, conn: sqlite3.Connection
+    ) -> None:
+        assert conn is instrument_connection(conn)
+        conn.execute("SELECT 1")
+        assert [] == telemetry.spans()
+        assert conn is instrument_connection(conn, spans=True)
+        conn.execute("SELECT 2")
+        assert ["SELECT"] == [span.name for span in telemetry.spans()]
+
 
 class TestSpans:
     """Spans are opt-in, named by the query summary, and never carry values."""

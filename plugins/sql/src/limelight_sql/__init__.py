@@ -7,18 +7,28 @@ db_system, op=query/exec and result=ok/error), CLIENT spans on request::
     from limelight_sql import instrument_connection, instrument_engine
 
     conn = instrument_connection(sqlite3.connect("app.db"))
+    pg = instrument_connection(psycopg.connect(dsn))  # the same psycopg connection
     engine = instrument_engine(sqlalchemy.create_engine(url))
+
+``Psycopg2Connection`` (imported on first use; it needs psycopg2) is a
+``connection_factory`` for psycopg2 that measures every cursor.
 
 See ``docs/plugins/sql.md``.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING as _TYPE_CHECKING
+from typing import Any as _Any
+
 from ._dbapi import AsyncConnection, AsyncCursor, Connection, Cursor, instrument_connection
 from ._instruments import DIALECT_SYSTEMS, DRIVER_SYSTEMS
 from ._plugin import LIMELIGHT_SQL_SPANS, SQL_BUCKETS, SQL_OP_DURATION, SQL_OPS, SqlPlugin, plugin
 from ._sqlalchemy import instrument_engine, uninstrument_engine
 from ._text import Described, describe
+
+if _TYPE_CHECKING:
+    from ._psycopg2 import Psycopg2Connection
 
 __all__ = [
     "DIALECT_SYSTEMS",
@@ -32,6 +42,7 @@ __all__ = [
     "Connection",
     "Cursor",
     "Described",
+    "Psycopg2Connection",
     "SqlPlugin",
     "describe",
     "instrument_connection",
@@ -39,3 +50,15 @@ __all__ = [
     "plugin",
     "uninstrument_engine",
 ]
+
+
+def __getattr__(name: str) -> _Any:
+    if name == "Psycopg2Connection":  # imports psycopg2, an optional dependency
+        from ._psycopg2 import Psycopg2Connection
+
+        return Psycopg2Connection
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), "Psycopg2Connection"])

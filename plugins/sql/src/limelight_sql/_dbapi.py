@@ -1,15 +1,18 @@
 """DB-API 2 connections and cursors (sqlite3, psycopg 3, psycopg2, and other drivers).
 
-:func:`instrument_connection` returns a thin wrapper around the driver's
-connection. Its cursors time ``execute``, ``executemany``, ``executescript``
-and ``callproc``; every other attribute, read or written, is the driver's own,
-so the wrapper is a drop-in. ``op`` is ``query`` when the statement returned
+:func:`instrument_connection` instruments psycopg 3 and psycopg2 connections
+in place, through their cursor factories (see ``_native``). Any other
+driver's connection gets a thin wrapper. Its cursors time ``execute``,
+``executemany``, ``executescript`` and ``callproc`` where the driver's cursor
+has them; every other attribute, read or written, is the driver's own, so
+the wrapper is a drop-in. ``op`` is ``query`` when the statement returned
 rows (the cursor's ``description`` is set afterwards) and ``exec`` otherwise.
 """
 
 from __future__ import annotations
 
 import inspect
+import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any, TypeVar, cast
 
@@ -17,14 +20,17 @@ from limelight import TelemetryBinding
 
 from ._instruments import (
     Bound,
-    System,
     batch_size,
     binding_for,
+    end_span,
     perf_counter,
+    record_failure,
+    record_ok,
     report_failure,
     server_attributes,
     system_of_driver,
 )
+from ._native import binding_of, instrument_native, is_native
 
 __all__ = ["AsyncConnection", "AsyncCursor", "Connection", "Cursor", "instrument_connection"]
 
@@ -36,14 +42,20 @@ _OWN = frozenset({"__wrapped__", "_limelight", "_connection"})
 def instrument_connection(
     connection: C, *, db_system: str | None = None, spans: bool | None = None
 ) -> C:
-    """Wrap a DB-API 2 connection so that every statement is measured.
+    """Measure every statement of a DB-API 2 connection.
 
-    Use the returned object in place of *connection*: it behaves like the
-    driver's connection (attributes, ``with`` blocks, cursors, ``commit``),
-    and its cursors record ``sql_ops_total`` and ``sql_op_duration_seconds``.
-    psycopg's ``AsyncConnection`` gives an async wrapper. Wrapping a wrapper
-    returns it unchanged. The driver's own object is ``wrapper.__wrapped__``
-    (for APIs that insist on it, such as ``sqlite3.Connection.backup``).
+    psycopg 3 (sync and async) and psycopg2 connections are instrumented in
+    place and returned: the connection's cursor factories are replaced by
+    measuring subclasses, so it stays the driver's own object (set
+    ``cursor_factory`` before, not after). Any other driver's connection is
+    wrapped: use the returned object in place of *connection*; it behaves
+    like the driver's connection (attributes, ``with`` blocks, cursors,
+    ``commit``), and the driver's own object is ``wrapper.__wrapped__`` (for
+    APIs that insist on it, such as ``sqlite3.Connection.backup``).
+
+    Instrumenting an instrumented connection (or wrapper) again returns it;
+    a *db_system* or *spans* given then applies to the cursors it opens from
+    then on.
 
     :param connection: an open DB-API 2 connection.
     :param db_system: the ``db_system`` label and ``db.system.name``; by
@@ -53,41 +65,28 @@ def instrument_connection(
         ``LIMELIGHT_SQL_SPANS`` (off by default).
     :raises ValueError: *db_system* is empty.
     """
-    if isinstance(connection, Connection | AsyncConnection):
+    wrapper = connection if isinstance(connection, Connection | AsyncConnection) else None
+    native = wrapper is None and is_native(connection)
+    instrumented = wrapper is not None or (native and binding_of(connection) is not None)
+    if instrumented and db_system is None and spans is None:
         return connection
-    system = db_system if db_system is not None else system_of_driver(connection)
-    binding = binding_for(system, spans, server_attributes(connection, system))
+    raw: Any = wrapper.__wrapped__ if wrapper is not None else connection
+    system = db_system if db_system is not None else system_of_driver(raw)
+    binding = binding_for(system, spans, server_attributes(raw, system))
+    if wrapper is not None:
+        object.__setattr__(wrapper, "_limelight", binding)
+        return connection
+    if native:
+        instrument_native(connection, binding)
+        return connection
     if inspect.iscoroutinefunction(getattr(type(connection), "commit", None)):
-        return cast(C, AsyncConnection(connection, binding))
-    return cast(C, Connection(connection, binding))
+        return cast(C, _async_connection_class(type(connection))(connection, binding))
+    return cast(C, _connection_class(type(connection))(connection, binding))
 
 
 def _result(cursor: object, raw: object, result: object) -> object:
     """What the driver's call returned, with the driver's cursor replaced by the wrapper."""
     return cursor if result is raw else result
-
-
-def _record(system: System, rows: bool, elapsed: float) -> None:
-    try:
-        system.ok(rows, elapsed)
-    except Exception as exc:
-        report_failure("sql statement", exc)
-
-
-def _record_failure(system: System, statement: object, elapsed: float) -> None:
-    try:
-        system.failed(statement, elapsed)
-    except Exception as exc:
-        report_failure("sql failed statement", exc)
-
-
-def _end_span(span: Any, exc: BaseException | None) -> None:
-    if span is None:
-        return
-    try:
-        Bound.end_span(span, exc)
-    except Exception as failure:
-        report_failure("sql span", failure)
 
 
 class _Proxy:
@@ -140,7 +139,11 @@ class _CursorProxy(_Proxy):
 
 
 class Cursor(_CursorProxy):
-    """A DB-API 2 cursor whose statements are measured; everything else is the driver's."""
+    """A DB-API 2 cursor whose statements are measured; everything else is the driver's.
+
+    ``executemany``, ``executescript`` and ``callproc`` are there (measured)
+    when the driver's cursor has them.
+    """
 
     __slots__ = ()
 
@@ -157,11 +160,11 @@ class Cursor(_CursorProxy):
         try:
             result = method(statement, *args, **kwargs)
         except BaseException as exc:
-            _record_failure(system, statement, perf_counter() - start)
-            _end_span(span, exc)
+            record_failure(system, statement, perf_counter() - start)
+            end_span(span, exc)
             raise
-        _record(system, raw.description is not None, perf_counter() - start)
-        _end_span(span, None)
+        record_ok(system, raw.description is not None, perf_counter() - start)
+        end_span(span, None)
         return _result(self, raw, result)
 
     def execute(self, operation: Any, *args: Any, **kwargs: Any) -> Any:
@@ -178,7 +181,7 @@ class Cursor(_CursorProxy):
         try:
             result = raw.execute(operation, *args, **kwargs)
         except BaseException:
-            _record_failure(system, operation, perf_counter() - start)
+            record_failure(system, operation, perf_counter() - start)
             raise
         elapsed = perf_counter() - start
         try:
@@ -186,24 +189,6 @@ class Cursor(_CursorProxy):
         except Exception as exc:
             report_failure("sql statement", exc)
         return self if result is raw else result
-
-    def executemany(self, operation: Any, seq_of_parameters: Any, *args: Any, **kwargs: Any) -> Any:
-        """The driver's ``executemany``, measured as one operation."""
-        return self._run(
-            self.__wrapped__.executemany,
-            operation,
-            (seq_of_parameters, *args),
-            kwargs,
-            batch_size(seq_of_parameters),
-        )
-
-    def executescript(self, script: Any) -> Any:
-        """sqlite3's ``executescript``, measured as one operation."""
-        return self._run(self.__wrapped__.executescript, script, (), {}, None)
-
-    def callproc(self, procname: str, *args: Any, **kwargs: Any) -> Any:
-        """The driver's ``callproc``, measured."""
-        return self._run(self.__wrapped__.callproc, procname, args, kwargs, None)
 
     def fetchone(self) -> Any:
         """The driver's ``fetchone``."""
@@ -237,26 +222,49 @@ class Cursor(_CursorProxy):
         return None
 
 
+class _CursorExecuteMany(Cursor):
+    __slots__ = ()
+
+    def executemany(self, operation: Any, seq_of_parameters: Any, *args: Any, **kwargs: Any) -> Any:
+        """The driver's ``executemany``, measured as one operation."""
+        return self._run(
+            self.__wrapped__.executemany,
+            operation,
+            (seq_of_parameters, *args),
+            kwargs,
+            batch_size(seq_of_parameters),
+        )
+
+
+class _CursorExecuteScript(Cursor):
+    __slots__ = ()
+
+    def executescript(self, script: Any) -> Any:
+        """sqlite3's ``executescript``, measured as one operation."""
+        return self._run(self.__wrapped__.executescript, script, (), {}, None)
+
+
+class _CursorCallProc(Cursor):
+    __slots__ = ()
+
+    def callproc(self, procname: str, *args: Any, **kwargs: Any) -> Any:
+        """The driver's ``callproc``, measured."""
+        return self._run(self.__wrapped__.callproc, procname, args, kwargs, None)
+
+
 class Connection(_Proxy):
-    """A DB-API 2 connection whose cursors measure every statement."""
+    """A DB-API 2 connection whose cursors measure every statement.
+
+    The shortcuts ``execute``, ``executemany`` and ``executescript`` (through
+    a measuring cursor) are there when the driver's connection has them.
+    """
 
     __slots__ = ()
 
     def cursor(self, *args: Any, **kwargs: Any) -> Cursor:
         """A measuring cursor over the driver's ``cursor(...)``."""
-        return Cursor(self.__wrapped__.cursor(*args, **kwargs), self._limelight, self)
-
-    def execute(self, *args: Any, **kwargs: Any) -> Any:
-        """``execute`` on a new cursor (sqlite3's and psycopg's shortcut)."""
-        return self.cursor().execute(*args, **kwargs)
-
-    def executemany(self, *args: Any, **kwargs: Any) -> Any:
-        """``executemany`` on a new cursor (sqlite3's shortcut)."""
-        return self.cursor().executemany(*args, **kwargs)
-
-    def executescript(self, script: Any) -> Any:
-        """``executescript`` on a new cursor (sqlite3's shortcut)."""
-        return self.cursor().executescript(script)
+        raw = self.__wrapped__.cursor(*args, **kwargs)
+        return _cursor_class(type(raw))(raw, self._limelight, self)
 
     def __enter__(self) -> Connection:
         self.__wrapped__.__enter__()
@@ -266,11 +274,35 @@ class Connection(_Proxy):
         return self.__wrapped__.__exit__(*exc_info)
 
 
-# -- async (psycopg) ----------------------------------------------------------------------
+class _ConnectionExecute(Connection):
+    __slots__ = ()
+
+    def execute(self, *args: Any, **kwargs: Any) -> Any:
+        """``execute`` on a new cursor (sqlite3's shortcut)."""
+        return self.cursor().execute(*args, **kwargs)
+
+
+class _ConnectionExecuteMany(Connection):
+    __slots__ = ()
+
+    def executemany(self, *args: Any, **kwargs: Any) -> Any:
+        """``executemany`` on a new cursor (sqlite3's shortcut)."""
+        return self.cursor().executemany(*args, **kwargs)
+
+
+class _ConnectionExecuteScript(Connection):
+    __slots__ = ()
+
+    def executescript(self, script: Any) -> Any:
+        """``executescript`` on a new cursor (sqlite3's shortcut)."""
+        return self.cursor().executescript(script)
+
+
+# -- async --------------------------------------------------------------------------------
 
 
 class AsyncCursor(_CursorProxy):
-    """An async cursor (psycopg ``AsyncCursor``) whose statements are measured."""
+    """An async cursor whose statements are measured (``executemany`` when the driver has it)."""
 
     __slots__ = ()
 
@@ -287,16 +319,30 @@ class AsyncCursor(_CursorProxy):
         try:
             result = await method(statement, *args, **kwargs)
         except BaseException as exc:
-            _record_failure(system, statement, perf_counter() - start)
-            _end_span(span, exc)
+            record_failure(system, statement, perf_counter() - start)
+            end_span(span, exc)
             raise
-        _record(system, raw.description is not None, perf_counter() - start)
-        _end_span(span, None)
+        record_ok(system, raw.description is not None, perf_counter() - start)
+        end_span(span, None)
         return _result(self, raw, result)
 
     async def execute(self, operation: Any, *args: Any, **kwargs: Any) -> Any:
         """The driver's ``execute``, measured."""
         return await self._run(self.__wrapped__.execute, operation, args, kwargs, None)
+
+    def __aiter__(self) -> AsyncIterator[Any]:
+        return cast(AsyncIterator[Any], self.__wrapped__.__aiter__())
+
+    async def __aenter__(self) -> AsyncCursor:
+        await self.__wrapped__.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc_info: Any) -> Any:
+        return await self.__wrapped__.__aexit__(*exc_info)
+
+
+class _AsyncCursorExecuteMany(AsyncCursor):
+    __slots__ = ()
 
     async def executemany(
         self, operation: Any, seq_of_parameters: Any, *args: Any, **kwargs: Any
@@ -310,29 +356,16 @@ class AsyncCursor(_CursorProxy):
             batch_size(seq_of_parameters),
         )
 
-    def __aiter__(self) -> AsyncIterator[Any]:
-        return cast(AsyncIterator[Any], self.__wrapped__.__aiter__())
-
-    async def __aenter__(self) -> AsyncCursor:
-        await self.__wrapped__.__aenter__()
-        return self
-
-    async def __aexit__(self, *exc_info: Any) -> Any:
-        return await self.__wrapped__.__aexit__(*exc_info)
-
 
 class AsyncConnection(_Proxy):
-    """An async connection (psycopg ``AsyncConnection``) whose cursors measure every statement."""
+    """An async connection whose cursors measure every statement (``execute`` when it has it)."""
 
     __slots__ = ()
 
     def cursor(self, *args: Any, **kwargs: Any) -> AsyncCursor:
         """A measuring cursor over the driver's ``cursor(...)``."""
-        return AsyncCursor(self.__wrapped__.cursor(*args, **kwargs), self._limelight, self)
-
-    async def execute(self, *args: Any, **kwargs: Any) -> Any:
-        """``execute`` on a new cursor (psycopg's shortcut)."""
-        return await self.cursor().execute(*args, **kwargs)
+        raw = self.__wrapped__.cursor(*args, **kwargs)
+        return _async_cursor_class(type(raw))(raw, self._limelight, self)
 
     async def __aenter__(self) -> AsyncConnection:
         await self.__wrapped__.__aenter__()
@@ -340,3 +373,62 @@ class AsyncConnection(_Proxy):
 
     async def __aexit__(self, *exc_info: Any) -> Any:
         return await self.__wrapped__.__aexit__(*exc_info)
+
+
+class _AsyncConnectionExecute(AsyncConnection):
+    __slots__ = ()
+
+    async def execute(self, *args: Any, **kwargs: Any) -> Any:
+        """``execute`` on a new cursor."""
+        return await self.cursor().execute(*args, **kwargs)
+
+
+# -- one wrapper class per set of driver methods ------------------------------------------
+
+P = TypeVar("P", bound=_Proxy)
+_CLASSES: dict[tuple[type, type], type] = {}
+_CLASSES_LOCK = threading.Lock()
+
+
+def _wrapper_class(
+    base: type[P], optional: tuple[tuple[str, type[P]], ...], driver: type
+) -> type[P]:
+    """*base* with the optional methods whose names the *driver*'s class has (made once)."""
+    key = (base, driver)
+    cls = _CLASSES.get(key)
+    if cls is None:
+        with _CLASSES_LOCK:
+            cls = _CLASSES.get(key)
+            if cls is None:
+                parts = tuple(part for name, part in optional if hasattr(driver, name))
+                cls = type(base.__name__, parts or (base,), {"__slots__": ()})
+                _CLASSES[key] = cls
+    return cast(type[P], cls)
+
+
+_CURSOR_METHODS: tuple[tuple[str, type[Cursor]], ...] = (
+    ("executemany", _CursorExecuteMany),
+    ("executescript", _CursorExecuteScript),
+    ("callproc", _CursorCallProc),
+)
+_CONNECTION_METHODS: tuple[tuple[str, type[Connection]], ...] = (
+    ("execute", _ConnectionExecute),
+    ("executemany", _ConnectionExecuteMany),
+    ("executescript", _ConnectionExecuteScript),
+)
+
+
+def _cursor_class(driver: type) -> type[Cursor]:
+    return _wrapper_class(Cursor, _CURSOR_METHODS, driver)
+
+
+def _connection_class(driver: type) -> type[Connection]:
+    return _wrapper_class(Connection, _CONNECTION_METHODS, driver)
+
+
+def _async_cursor_class(driver: type) -> type[AsyncCursor]:
+    return _wrapper_class(AsyncCursor, (("executemany", _AsyncCursorExecuteMany),), driver)
+
+
+def _async_connection_class(driver: type) -> type[AsyncConnection]:
+    return _wrapper_class(AsyncConnection, (("execute", _AsyncConnectionExecute),), driver)

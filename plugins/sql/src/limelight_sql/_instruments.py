@@ -30,8 +30,11 @@ __all__ = [
     "address_attributes",
     "batch_size",
     "binding_for",
+    "end_span",
     "error_attributes",
     "perf_counter",
+    "record_failure",
+    "record_ok",
     "report_failure",
     "server_attributes",
     "statement_text",
@@ -246,6 +249,32 @@ class Bound:
             span.set_attributes(error_attributes(exc))
             span.set_status(Status(StatusCode.ERROR))
         span.end()
+
+
+def record_ok(system: System, rows: bool, elapsed: float) -> None:
+    """:meth:`System.ok`, never raising."""
+    try:
+        system.ok(rows, elapsed)
+    except Exception as exc:
+        report_failure("sql statement", exc)
+
+
+def record_failure(system: System, statement: object, elapsed: float) -> None:
+    """:meth:`System.failed`, never raising."""
+    try:
+        system.failed(statement, elapsed)
+    except Exception as exc:
+        report_failure("sql failed statement", exc)
+
+
+def end_span(span: trace.Span | None, exc: BaseException | None) -> None:
+    """:meth:`Bound.end_span` of a span that may not have started, never raising."""
+    if span is None:
+        return
+    try:
+        Bound.end_span(span, exc)
+    except Exception as failure:
+        report_failure("sql span", failure)
 
 
 def batch_size(parameters: object) -> int | None:
