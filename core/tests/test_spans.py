@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -25,6 +27,7 @@ from opentelemetry.trace import (
 )
 from structlog.testing import capture_logs
 
+from limelight._context import current_span
 from limelight._spans import Span, TracerProvider
 
 Script = Callable[[trace_api.Tracer], None]
@@ -303,3 +306,35 @@ class TestDefaultSampler:
         )
         description = ParentBasedAlwaysOn().get_description()  # type: ignore[no-untyped-call]
         assert ParentBased(ALWAYS_ON).get_description() == description  # type: ignore[no-untyped-call]
+
+
+class TestCurrentSpan:
+    """The core's fast read of the current span returns what OpenTelemetry's public API does."""
+
+    def test_same_span_everywhere(self) -> None:
+        provider = TracerProvider()
+        tracer = provider.get_tracer("test")
+        seen: list[tuple[object, object]] = []
+
+        def look() -> None:
+            seen.append((trace_api.get_current_span(), current_span()))
+
+        look()  # no span: INVALID_SPAN from both
+        with tracer.start_as_current_span("outer"):
+            look()
+            with tracer.start_as_current_span("inner"):
+                look()
+            look()
+            worker = threading.Thread(target=look)  # a new thread starts with no span
+            worker.start()
+            worker.join()
+
+            async def in_task() -> None:
+                look()  # a task inherits the span current where it was made
+
+            asyncio.run(in_task())
+        look()
+        names = [getattr(ours, "name", None) for _, ours in seen]
+        assert [None, "outer", "inner", "outer", None, "outer", None] == names
+        assert all(public is ours for public, ours in seen)
+        provider.shutdown()

@@ -8,6 +8,7 @@ from decimal import Decimal
 
 import prometheus_client
 import pytest
+from opentelemetry import trace
 
 from limelight import OVERFLOW_LABEL_VALUE, MetricConflictError, MetricStore
 from limelight.testing import Harness
@@ -325,6 +326,23 @@ class TestExemplars:
             assert low is not None and high is not None
             assert f"{first.get_span_context().span_id:016x}" == low.span_id
             assert f"{third.get_span_context().span_id:016x}" == high.span_id
+
+    def test_an_unsampled_observation_does_not_hide_the_next_sampled_one(self) -> None:
+        unsampled = trace.NonRecordingSpan(
+            trace.SpanContext(0x1234, 0x5678, is_remote=False, trace_flags=trace.TraceFlags(0))
+        )
+        with Harness() as harness:
+            histogram = harness.store.histogram("mixed_seconds", "Mixed.", buckets=[1.0])
+            tracer = harness.telemetry.tracer("test")
+            histogram.observe(0.1)  # outside any span
+            with trace.use_span(unsampled):
+                histogram.observe(0.1)
+            with tracer.start_as_current_span("sampled") as span:
+                histogram.observe(0.1)
+            [point] = harness.metric("mixed_seconds").points
+            exemplar = point.exemplars[0]  # type: ignore[union-attr]
+            assert exemplar is not None
+            assert f"{span.get_span_context().span_id:016x}" == exemplar.span_id
 
     def test_interval_zero_links_every_observation(self) -> None:
         with Harness() as harness:

@@ -26,6 +26,7 @@ from limelight_hookspecs import (
     hookimpl,
 )
 
+from ._context import current_span
 from ._spans import error_type
 from ._store import MetricStore
 
@@ -123,7 +124,6 @@ _ROLE_KIND = {
     SpanRole.CLIENT: SpanKind.CLIENT,
 }
 
-_get_current_span = trace.get_current_span
 _set_span_in_context = trace.set_span_in_context
 _attach = otel_context.attach
 _detach = otel_context.detach
@@ -147,7 +147,7 @@ class _TracingHandler(CallHandler):
     def enter(self) -> object:
         kind = self._kind
         if kind is None:
-            parent = _get_current_span().get_span_context()
+            parent = current_span().get_span_context()
             kind = SpanKind.INTERNAL if parent.is_valid else SpanKind.SERVER
         return self._start_span(
             self._name,

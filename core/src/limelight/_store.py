@@ -21,7 +21,6 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Generic, TypeVar
 
 import prometheus_client
-from opentelemetry import trace as _trace
 from prometheus_client.samples import Exemplar as _Exemplar
 from prometheus_client.samples import Sample
 
@@ -34,6 +33,8 @@ from limelight_hookspecs import (
     MetricsSnapshot,
     NumberPoint,
 )
+
+from ._context import current_span as _current_span
 
 __all__ = [
     "OVERFLOW_LABEL_VALUE",
@@ -85,7 +86,6 @@ class MetricConflictError(ValueError):
     """A metric name was declared twice with a different shape."""
 
 
-_get_current_span = _trace.get_current_span
 _bisect_left = bisect.bisect_left
 _monotonic = time.monotonic
 _time = time.time
@@ -205,10 +205,6 @@ class BoundGaugeSet:
         self.labels = labels
 
 
-_UNSAMPLED_RECHECK = 0.01
-"""Seconds before a bucket looks for a sampled span again after finding none."""
-
-
 class BoundHistogram:
     """One series of a histogram. ``observe(value)``.
 
@@ -270,21 +266,20 @@ class BoundHistogram:
         self._sum(value)
         cell = self._buckets[index]
         cell.inc(1)
+        ctx = _current_span().get_span_context()
+        if not ctx.trace_flags & 1:
+            return
         now = _monotonic()
         if now < self._due[index]:
             return
-        ctx = _get_current_span().get_span_context()
-        if ctx.trace_flags & 1:
-            self._due[index] = now + self._interval
-            cell.set_exemplar(
-                _Exemplar(
-                    {"trace_id": f"{ctx.trace_id:032x}", "span_id": f"{ctx.span_id:016x}"},
-                    value,
-                    _time(),
-                )
+        self._due[index] = now + self._interval
+        cell.set_exemplar(
+            _Exemplar(
+                {"trace_id": f"{ctx.trace_id:032x}", "span_id": f"{ctx.span_id:016x}"},
+                value,
+                _time(),
             )
-        else:
-            self._due[index] = now + _UNSAMPLED_RECHECK
+        )
 
 
 B = TypeVar("B", BoundCounter, BoundGaugeAdd, BoundGaugeSet, BoundHistogram)
