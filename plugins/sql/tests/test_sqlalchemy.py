@@ -103,9 +103,38 @@ class TestSyncEngine:
             session.commit()
             names = session.scalars(sa.select(model.name).order_by(model.name)).all()
         assert ["a", "b"] == names
-        assert count(telemetry, "query", "ok", "postgresql") >= 1
+        # one INSERT ... RETURNING of both rows (insertmanyvalues), one SELECT
+        assert 2 == count(telemetry, "query", "ok", "postgresql")
+        assert 0 == count(telemetry, "exec", "ok", "postgresql")
         assert 0 == count(telemetry, "query", "error", "postgresql")
         assert 0 == count(telemetry, "exec", "error", "postgresql")
+
+    def test_orm_flush_of_many_rows_is_one_statement_per_page(
+        self, telemetry: Harness, pg_engine: tuple[sa.Engine, Any]
+    ) -> None:
+        engine, model = pg_engine
+        assert 1000 == engine.dialect.insertmanyvalues_page_size
+        with Session(engine) as session:
+            session.add_all([model(name=f"n{i}") for i in range(2500)])
+            session.flush()
+            assert 2500 == session.scalar(sa.select(sa.func.count()).select_from(model))
+            session.rollback()
+        # pages of 1000, 1000 and 500 rows, then the count
+        assert 4 == count(telemetry, "query", "ok", "postgresql")
+
+    def test_orm_flush_with_sqlite_is_one_statement_per_row(
+        self, telemetry: Harness, sqlite_engine: sa.Engine
+    ) -> None:
+        model = item_model("items")
+        try:
+            with Session(sqlite_engine) as session:
+                session.add_all([model(name=f"n{i}") for i in range(3)])
+                session.commit()
+        finally:
+            Base.metadata.remove(model.__table__)
+        # SQLAlchemy reads each new key back with INSERT ... RETURNING, one row at a time
+        assert 3 == count(telemetry, "query", "ok", "sqlite")
+        assert 0 == count(telemetry, "exec", "ok", "sqlite")
 
     def test_orm_rollback_on_error(
         self, telemetry: Harness, pg_engine: tuple[sa.Engine, Any]
@@ -173,6 +202,28 @@ class TestSyncEngine:
         assert "%(name_1)s" in str(attributes["db.query.text"])
         failed = telemetry.span(status="error")
         assert "42601" == (failed.attributes or {})["db.response.status_code"]
+
+    @pytest.mark.limelight(plugins=[plugin], env={"LIMELIGHT_SQL_SPANS": "true"})
+    def test_batch_spans(
+        self, telemetry: Harness, pg_engine: tuple[sa.Engine, Any], sqlite_engine: sa.Engine
+    ) -> None:
+        engine, model = pg_engine
+        with Session(engine) as session:
+            session.add_all([model(name="a"), model(name="b"), model(name="c")])
+            session.commit()
+        with sqlite_engine.begin() as conn:
+            conn.execute(
+                sa.text("INSERT INTO items (name) VALUES (:name)"), [{"name": "a"}, {"name": "b"}]
+            )
+        table = model.__tablename__
+        # insertmanyvalues: one statement of three rows
+        flushed = dict(telemetry.span(name=f"INSERT {table} SELECT VALUES").attributes or {})
+        assert "INSERT" == flushed["db.operation.name"]
+        assert "db.operation.batch.size" not in flushed
+        # executemany: a batch of two statements
+        batch = dict(telemetry.span(name="BATCH INSERT items").attributes or {})
+        assert 2 == batch["db.operation.batch.size"]
+        assert "BATCH INSERT" == batch["db.operation.name"]
 
 
 @pytest_asyncio.fixture

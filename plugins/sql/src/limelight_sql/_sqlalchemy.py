@@ -3,8 +3,12 @@
 Three listeners on the engine: ``before_cursor_execute`` notes the start
 (and starts the span), ``after_cursor_execute`` records ``ok``,
 ``handle_error`` records ``error``. They see every statement the engine
-sends, Core and ORM alike; an ``AsyncEngine`` is instrumented through its
-``sync_engine``.
+sends to the driver, Core and ORM alike; an ``AsyncEngine`` is instrumented
+through its ``sync_engine``. One ``executemany`` is one statement; so is each
+page of an "insertmanyvalues" INSERT (SQLAlchemy turns an ORM flush of many
+new rows into multi-row INSERTs of ``insertmanyvalues_page_size`` rows, or
+into one INSERT per row where the dialect cannot return their keys in
+order).
 """
 
 from __future__ import annotations
@@ -74,7 +78,9 @@ def instrument_engine(engine: E, *, db_system: str | None = None, spans: bool | 
     :raises TypeError: *engine* is not a SQLAlchemy engine.
     """
     from sqlalchemy import event
+    from sqlalchemy.engine.interfaces import ExecuteStyle
 
+    executemany_style = ExecuteStyle.EXECUTEMANY
     sync = _sync_engine(engine)
     system = db_system or _system(sync)
     binding = binding_for(system, spans, _attributes(sync, system))
@@ -90,7 +96,9 @@ def instrument_engine(engine: E, *, db_system: str | None = None, spans: bool | 
             return
         span = None
         if bound.tracer is not None:
-            span = bound.try_start_span(statement, batch_size(parameters) if executemany else None)
+            # a batch of insertmanyvalues is one statement of many rows, not a batch of statements
+            many = executemany and getattr(context, "execute_style", None) is executemany_style
+            span = bound.try_start_span(statement, batch_size(parameters) if many else None)
         setattr(context, _KEY, (bound, perf_counter(), span))
 
     def after(
