@@ -81,6 +81,17 @@ class TestSanitize:
         statement = "SELECT " + ", ".join(f"c{i}" for i in range(3000)) + " FROM t"
         assert 4096 == len(describe(statement).text)
 
+    @pytest.mark.parametrize("system", [PG, MYSQL, "sqlite", None])
+    def test_a_cut_inside_a_string_hides_it(self, system: str | None) -> None:
+        rows = ", ".join(f"({i}, 'secret-{i:05}')" for i in range(2000))
+        described = describe(f"INSERT INTO t (id, v) VALUES {rows}", system)
+        assert len(described.text) <= 4096
+        assert "secret" not in described.text
+        assert described.text.startswith("INSERT INTO t (id, v) VALUES (?, ?), (?, ?)")
+        assert "INSERT t" == described.summary
+        crossing = describe("INSERT INTO t (v) VALUES ('" + "secret " * 1000 + "')", system)
+        assert "INSERT INTO t (v) VALUES (?" == crossing.text
+
 
 class TestDialects:
     """Each quoting rule is read the way the database system reads it, or both ways when unsure."""

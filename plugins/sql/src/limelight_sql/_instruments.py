@@ -20,7 +20,7 @@ from limelight import Telemetry, TelemetryBinding, error_type
 from limelight import report_failure as _report_failure
 
 from ._plugin import LIMELIGHT_SQL_SPANS, SQL_OP_DURATION, SQL_OPS
-from ._text import describe
+from ._text import MAX_TEXT, describe
 
 __all__ = [
     "DIALECT_SYSTEMS",
@@ -217,7 +217,7 @@ class Bound:
                 if described.operation:
                     attributes["db.operation.name"] = described.operation
             cached = (name, attributes)
-            if len(self._spans) < 1024:
+            if len(self._spans) < 1024 and len(key) <= MAX_TEXT:
                 self._spans[key] = cached
         name, attributes = cached
         if batch is not None and batch != 1:

@@ -45,7 +45,7 @@ from typing import NamedTuple
 __all__ = ["MAX_SUMMARY", "MAX_TEXT", "Described", "describe"]
 
 MAX_TEXT = 4096
-"""``db.query.text`` is cut to this many characters."""
+"""Characters of a statement that are read; ``db.query.text`` is at most this long."""
 MAX_SUMMARY = 255
 """``db.query.summary`` is cut (between two words) to at most this many characters."""
 
@@ -479,8 +479,7 @@ _AS_TEXT = {_LITERAL: "?", _MAYBE_NAME: "?", _HIDDEN: "?", _SPACE: " ", _COMMENT
 def _sanitize(tokens: list[tuple[str, str]]) -> str:
     text = "".join(_AS_TEXT.get(kind, token) for kind, token in tokens)
     text = _SPACES.sub(" ", text).strip()
-    text = _IN_LIST.sub(r"\1 (?)", text)
-    return text[:MAX_TEXT]
+    return _IN_LIST.sub(r"\1 (?)", text)
 
 
 class _Quoted(str):
@@ -704,15 +703,23 @@ def _operation(words: list[str]) -> str | None:
     return _after_with(statement) if first.upper() == "WITH" else first
 
 
-@functools.lru_cache(maxsize=2048)
 def describe(statement: str, db_system: str | None = None) -> Described:
     """Sanitized text, summary, row guess and operation of *statement* (cached).
+
+    Only the first :data:`MAX_TEXT` characters are read: a statement longer
+    than that (a page of a bulk ``INSERT``) is described by its beginning, so
+    neither the time to read it nor the cache grows with its length.
 
     :param db_system: the ``db.system.name`` whose quoting rules apply
         (``postgresql``, ``mysql``, ``mariadb``, ``sqlite``, ``oracle.db``,
         ``microsoft.sql_server``); any other value, or ``None``, reads the
         statement by the rules of every one of them at once.
     """
+    return _describe(statement[:MAX_TEXT], db_system)
+
+
+@functools.lru_cache(maxsize=2048)
+def _describe(statement: str, db_system: str | None) -> Described:
     tokens = _tokens(statement, _DIALECTS.get(db_system or "", _UNKNOWN))
     words = _words(tokens)
     summary, returns_rows = _summarize(words)
