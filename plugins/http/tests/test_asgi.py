@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import threading
 import time
 from collections.abc import AsyncIterator
@@ -621,6 +622,28 @@ class TestFastAPI:
         assert 1 == telemetry.value(
             "http_requests_total", method="GET", route=UNMATCHED_ROUTE, status_code="404"
         )
+
+
+@PLUGIN
+class TestMemory:
+    """A recorded request leaves no reference cycle: its objects are freed when it ends."""
+
+    def test_no_cycle_through_the_request(self, telemetry: Harness, starlette_server: Any) -> None:
+        gc.collect()
+        gc.disable()
+        try:
+            with httpx.Client(timeout=5) as client:
+                for n in range(20):
+                    assert 200 == client.get(f"{starlette_server.url}/items/{n}").status_code
+            telemetry.wait_until(lambda: 20 == len(telemetry.spans()))
+            gc.set_debug(gc.DEBUG_SAVEALL)
+            gc.collect()
+            left = [o for o in gc.garbage if isinstance(o, limelight_http.Exchange)]
+        finally:
+            gc.set_debug(0)
+            gc.garbage.clear()
+            gc.enable()
+        assert [] == left
 
 
 class _BrokenPropagator(TextMapPropagator):

@@ -125,7 +125,7 @@ class ASGIMiddleware:
         options = self._options
         if options._bound_to is not inst:
             options.bind(inst)
-        if options.excluded(scope["path"], scope):
+        if options.filtering and options.excluded(scope["path"], scope):
             return await self.app(scope, receive, send)
 
         try:
@@ -222,7 +222,7 @@ class ASGIMiddleware:
         options = self._options
         if options._bound_to is not inst:
             options.bind(inst)
-        if options.excluded(scope["path"], scope):
+        if options.filtering and options.excluded(scope["path"], scope):
             return await self.app(scope, receive, send)
         try:
             headers = scope.get("headers") or ()

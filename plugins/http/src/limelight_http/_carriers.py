@@ -24,6 +24,10 @@ AsgiCarrier = tuple[Sequence[tuple[bytes, bytes]], Mapping[bytes, bytes]]
 _DEFAULT_PORTS = {"http": 80, "https": 443, "ws": 80, "wss": 443}
 _HOST_CACHE: dict[tuple[str, str], tuple[str, int | None]] = {}
 _HOST_CACHE_SIZE = 512
+_ASGI_HOST_CACHE: dict[tuple[bytes, str], tuple[str, int | None]] = {}
+_AGENT_CACHE: dict[bytes, str] = {}
+_AGENT_CACHE_SIZE = 1024
+_AGENT_CACHE_LENGTH = 512
 _NAME_BYTES: dict[str, bytes] = {}
 _ENVIRON_KEYS: dict[str, str] = {}
 
@@ -86,6 +90,27 @@ def split_host(host: str, scheme: str) -> tuple[str, int | None]:
     return result
 
 
+def _asgi_host(host: bytes, scheme: str) -> tuple[str, int | None]:
+    """:func:`split_host` of a raw Host header (cached by its bytes)."""
+    key = (host, scheme)
+    cached = _ASGI_HOST_CACHE.get(key)
+    if cached is None:
+        cached = split_host(host.decode("latin-1"), scheme)
+        if len(_ASGI_HOST_CACHE) < _HOST_CACHE_SIZE:
+            _ASGI_HOST_CACHE[key] = cached
+    return cached
+
+
+def _agent(value: bytes) -> str:
+    """A User-Agent header as text (the few agents a service sees are cached)."""
+    text = _AGENT_CACHE.get(value)
+    if text is None:
+        text = value.decode("latin-1")
+        if len(value) <= _AGENT_CACHE_LENGTH and len(_AGENT_CACHE) < _AGENT_CACHE_SIZE:
+            _AGENT_CACHE[value] = text
+    return text
+
+
 def asgi_attributes(
     scope: Mapping[str, Any], index: Mapping[bytes, bytes], scheme: str
 ) -> dict[str, AttributeValue]:
@@ -97,7 +122,7 @@ def asgi_attributes(
     }
     host = index.get(b"host")
     if host:
-        address, port = split_host(host.decode("latin-1"), scheme)
+        address, port = _ASGI_HOST_CACHE.get((host, scheme)) or _asgi_host(host, scheme)
         attributes["server.address"] = address
         if port is not None:
             attributes["server.port"] = port
@@ -112,7 +137,7 @@ def asgi_attributes(
         attributes["client.address"] = client[0]
     agent = index.get(b"user-agent")
     if agent:
-        attributes["user_agent.original"] = agent.decode("latin-1")
+        attributes["user_agent.original"] = _AGENT_CACHE.get(agent) or _agent(agent)
     return attributes
 
 

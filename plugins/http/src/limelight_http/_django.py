@@ -105,7 +105,7 @@ class DjangoMiddleware:
         options = self._options
         if options._bound_to is not inst:
             options.bind(inst)
-        if options.excluded(request.path, request):
+        if options.filtering and options.excluded(request.path, request):
             return None
         try:
             meta = request.META

@@ -89,6 +89,7 @@ class Options:
         "exact",
         "exclude",
         "exclude_paths",
+        "filtering",
         "inject",
         "prefixes",
         "request_attributes",
@@ -114,6 +115,8 @@ class Options:
         self._bound_to: Instruments | None = None
         self.exact: frozenset[str] = frozenset()
         self.prefixes: tuple[str, ...] = ()
+        self.filtering = exclude is not None
+        """Whether :meth:`excluded` can be true at all (else callers skip it)."""
         self.inject = True
 
     def bind(self, inst: Instruments) -> None:
@@ -121,6 +124,7 @@ class Options:
         paths = (*inst.excluded_paths, *self.exclude_paths)
         self.exact = frozenset(p for p in paths if not p.endswith("*"))
         self.prefixes = tuple(p[:-1] for p in paths if p.endswith("*"))
+        self.filtering = bool(self.exact or self.prefixes or self.exclude is not None)
         self.inject = (
             inst.response_traceparent
             if self.response_traceparent is None
@@ -142,16 +146,54 @@ class Options:
             return False
 
 
+class _Route:
+    """One (method, route) pair: its span name (built once, not per request) and its
+    bound metric children by status label."""
+
+    __slots__ = ("key", "name", "outcomes")
+
+    def __init__(self, span_name: str, method: str, route: str | None) -> None:
+        self.name = span_name if route is None else f"{span_name} {route}"
+        self.key = (method, route or UNMATCHED_ROUTE)
+        self.outcomes: dict[str, tuple[Callable[[], None], Callable[[float], None]]] = {}
+
+
+_MAX_ROUTES = 10_000
+"""Routes kept per method (route templates are few; a resolver returning raw paths
+would otherwise grow the table without bound)."""
+
+
+class _Method:
+    """What every request of one method shares: its ``method`` label, its span name
+    before routing, its in-flight gauge (bound on first use) and its routes."""
+
+    __slots__ = ("gauge", "method", "routes", "span_name")
+
+    def __init__(self, method: str, span_name: str) -> None:
+        self.method = method
+        self.span_name = span_name
+        self.gauge: Any = None
+        self.routes: dict[str | None, _Route] = {}
+
+    def route(self, route: str | None) -> _Route:
+        """The entry of *route* (built on first use)."""
+        entry = self.routes.get(route)
+        if entry is None:
+            entry = _Route(self.span_name, self.method, route)
+            if len(self.routes) < _MAX_ROUTES:
+                entry = self.routes.setdefault(route, entry)
+        return entry
+
+
 class Instruments:
     """The tracer and metric handles of one telemetry start (see :func:`instruments`)."""
 
     __slots__ = (
         "_in_flight_metric",
+        "_methods",
+        "_other",
         "duration",
         "excluded_paths",
-        "in_flight",
-        "methods",
-        "outcomes",
         "requests",
         "response_traceparent",
         "start_span",
@@ -163,27 +205,25 @@ class Instruments:
         store = telemetry.store
         config = telemetry.config
         self.requests = store.get(HTTP_REQUESTS.name)
-        self.outcomes: dict[
-            tuple[str, str, str], tuple[Callable[[], None], Callable[[float], None]]
-        ] = {}
         self.duration = store.get(HTTP_REQUEST_DURATION.name)
-        known = config.get(OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS)
-        self.methods: dict[str, str] = {m: m for m in known}
         self._in_flight_metric = store.get(HTTP_IN_FLIGHT.name)
-        self.in_flight: dict[str, Any] = {}
+        known = config.get(OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS)
+        self._methods: dict[str, _Method] = {m: _Method(m, m) for m in known}
+        self._other = _Method(OTHER_METHOD, "HTTP")
         self.excluded_paths: tuple[str, ...] = config.get(LIMELIGHT_HTTP_EXCLUDED_PATHS)
         self.response_traceparent: bool = config.get(LIMELIGHT_HTTP_RESPONSE_TRACEPARENT)
         self.start_span = telemetry.tracer("limelight.http", __version__).start_span
 
     def outcome(
-        self, key: tuple[str, str, str]
+        self, route: _Route, status_label: str
     ) -> tuple[Callable[[], None], Callable[[float], None]]:
-        """The bound ``inc`` and ``observe`` of one (method, route, status) outcome.
+        """The bound ``inc`` and ``observe`` of *route* under *status_label*.
 
-        Children come from the store's label cache; they are kept here too
+        Children come from the store's label cache; they are kept on *route* too
         unless they are the overflow series (so every overflowing request is
         still counted in ``limelight_series_overflow_total``).
         """
+        key = (*route.key, status_label)
         counter = self.requests.labels(*key)
         histogram = self.duration.labels(*key)
         outcome = (counter.inc, histogram.observe)
@@ -191,8 +231,8 @@ class Instruments:
             counter.labels.get("method"),
             histogram.labels.get("method"),
         )
-        if not overflowed and len(self.outcomes) < 10_000:
-            self.outcomes[key] = outcome
+        if not overflowed and len(route.outcomes) < 1_000:
+            route.outcomes[status_label] = outcome
         return outcome
 
     def begin(
@@ -205,20 +245,17 @@ class Instruments:
         :param attributes: span attributes known before routing; the normalised
             ``http.request.method`` (and ``_original``) are added here.
         """
-        method = self.methods.get(raw_method)
+        method = self._methods.get(raw_method)
         if method is None:
-            method = OTHER_METHOD
+            method = self._other
             attributes["http.request.method_original"] = raw_method
-            name = "HTTP"
-        else:
-            name = method
-        attributes["http.request.method"] = method
-        gauge = self.in_flight.get(method)
+        attributes["http.request.method"] = method.method
+        gauge = method.gauge
         if gauge is None:
-            gauge = self.in_flight.setdefault(method, self._in_flight_metric.labels(method))
+            gauge = method.gauge = self._in_flight_metric.labels(method.method)
         gauge.inc()
         span = self.start_span(
-            name,
+            method.span_name,
             context=parent,
             kind=_SERVER,
             attributes=attributes,
@@ -226,7 +263,7 @@ class Instruments:
             set_status_on_exception=False,
         )
         context = _set_span_in_context(span, parent)
-        return Exchange(self, method, name, span, gauge.dec, context, _attach(context))
+        return Exchange(self, method, span, context, _attach(context))
 
 
 def _build(telemetry: Telemetry) -> Instruments | None:
@@ -275,13 +312,11 @@ class Exchange:
     """
 
     __slots__ = (
-        "_dec",
         "_inst",
-        "_span_name",
+        "_method",
         "context",
         "error_recorded",
         "hook",
-        "method",
         "metrics_done",
         "request",
         "route",
@@ -294,20 +329,11 @@ class Exchange:
     )
 
     def __init__(
-        self,
-        inst: Instruments,
-        method: str,
-        span_name: str,
-        span: Span,
-        dec: Callable[[], None],
-        context: Context,
-        token: object,
+        self, inst: Instruments, method: _Method, span: Span, context: Context, token: object
     ) -> None:
         self._inst = inst
-        self.method = method
-        self._span_name = span_name
+        self._method = method
         self.span = span
-        self._dec = dec
         self.context = context
         self.token = token
         self.route: str | None = None
@@ -319,6 +345,11 @@ class Exchange:
         self.metrics_done = False
         self.span_done = False
         self.start = _perf_counter()
+
+    @property
+    def method(self) -> str:
+        """The ``method`` label: a known method or ``_OTHER``."""
+        return self._method.method
 
     def detach(self) -> None:
         """Make the context that was current before the request current again."""
@@ -351,11 +382,10 @@ class Exchange:
                 return
             self.metrics_done = True
             elapsed = _perf_counter() - self.start
-            self._dec()
-            key = (self.method, self.route or UNMATCHED_ROUTE, status_label)
-            outcome = self._inst.outcomes.get(key)
-            if outcome is None:
-                outcome = self._inst.outcome(key)
+            method = self._method
+            method.gauge.dec()
+            route = method.routes.get(self.route) or method.route(self.route)
+            outcome = route.outcomes.get(status_label) or self._inst.outcome(route, status_label)
             outcome[0]()
             outcome[1](elapsed)
         except Exception as exc:  # telemetry never breaks the request
@@ -372,14 +402,17 @@ class Exchange:
             self.span_done = True
             span = self.span
             if span.is_recording():
-                attributes: dict[str, AttributeValue] = {"http.response.status_code": status}
                 route = self.route
-                if route is not None:
-                    attributes["http.route"] = route
-                    span.update_name(f"{self._span_name} {route}")
+                if route is None:
+                    attributes: dict[str, AttributeValue] = {"http.response.status_code": status}
+                else:
+                    attributes = {"http.route": route, "http.response.status_code": status}
+                    method = self._method
+                    span.update_name((method.routes.get(route) or method.route(route)).name)
                 if self.hook is not None:
                     self._add_hook_attributes(attributes)
                 span.set_attributes(attributes)
+            self.request = None  # no cycle through the request: freed without the collector
             span.end()
         except Exception as exc:  # telemetry never breaks the request
             report_once("complete", exc)
@@ -429,7 +462,8 @@ class Exchange:
                 route = self.route
                 if route is not None:
                     attributes["http.route"] = route
-                    span.update_name(f"{self._span_name} {route}")
+                    method = self._method
+                    span.update_name((method.routes.get(route) or method.route(route)).name)
                 if error is not None and not sent:
                     status = 500  # what the server sends in place of the response
                 if status is not None:
@@ -455,6 +489,7 @@ class Exchange:
                 span.set_attributes(attributes)
                 if failed is not None:
                     span.set_status(Status(StatusCode.ERROR, failed or None))
+            self.request = None
             span.end()
         except Exception as exc:  # telemetry never breaks the request
             report_once("finish", exc)

@@ -124,7 +124,7 @@ class WSGIMiddleware:
             options.bind(inst)
         script = environ.get("SCRIPT_NAME")
         path = environ.get("PATH_INFO", "")
-        if options.excluded(script + path if script else path, environ):
+        if options.filtering and options.excluded(script + path if script else path, environ):
             return self.app(environ, start_response)
 
         try:
