@@ -151,6 +151,20 @@ class TestPropagation:
         assert "congo=t61rcWkgMzE" == seen["tracestate"]
         assert "tenant=acme" == seen["baggage"]
 
+    @pytest.mark.limelight(
+        plugins=[limelight_httpclient.plugin], env={"OTEL_TRACES_SAMPLER": "always_off"}
+    )
+    def test_unsampled_request_propagates_the_decision(
+        self, telemetry: Harness, server: LocalHTTPServer
+    ) -> None:
+        with httpx.Client() as client:
+            assert 500 == client.get(server.url("/status/500")).status_code
+        assert [] == telemetry.find_spans(kind="client")
+        assert 0 == int(traceparent(server).split("-")[3], 16) & 0x01  # not sampled
+        assert 1 == telemetry.value(
+            "http_client_requests_total", method="GET", host="127.0.0.1", status_code="500"
+        )
+
     def test_suppressed_context_sends_untouched(
         self, telemetry: Harness, server: LocalHTTPServer
     ) -> None:

@@ -45,6 +45,16 @@ class TestRedactUrl:
                 "https://h.example/cb#access_token=t&s=1",
                 "https://h.example/cb#access_token=REDACTED&s=1",
             ),
+            ("https://h.example/p?x=1#TOKEN=a", "https://h.example/p?x=1#TOKEN=REDACTED"),
+            ("https://h.example/?t%6Fken=x&q=1", "https://h.example/?t%6Fken=REDACTED&q=1"),
+            ("https://h.example/?access+token=x", "https://h.example/?access+token=x"),
+            ("http://[::1]:8080/p?token=1", "http://[::1]:8080/p?token=REDACTED"),
+            # nothing to redact: returned as it is, whatever the query holds
+            ("https://h.example/?q=a+b&page=2", "https://h.example/?q=a+b&page=2"),
+            ("https://h.example/p?tokens=1&xtoken=2", "https://h.example/p?tokens=1&xtoken=2"),
+            ("https://h.example/%7Euser/x?page=2", "https://h.example/%7Euser/x?page=2"),
+            ("https://h.example/search?q=caf%C3%A9", "https://h.example/search?q=caf%C3%A9"),
+            ("https://h.example/?clé=1&x=1", "https://h.example/?clé=1&x=1"),
         ],
     )
     def test_redact(self, url: str, expected: str) -> None:

@@ -23,7 +23,7 @@ from typing import Any
 
 import httpx
 
-from ._instruments import Call, Instruments, binding, instrumenting, report
+from ._instruments import Call, binding, instrumenting, report
 
 __all__ = [
     "AsyncInstrumentedTransport",
@@ -34,115 +34,123 @@ __all__ = [
 
 _get = binding.get
 _instrumenting_get = instrumenting.get
+_instrumenting_set = instrumenting.set
+_instrumenting_reset = instrumenting.reset
 
 
-def _begin(inst: Instruments, request: httpx.Request, root_spans: bool | None) -> Call | None:
-    url = request.url
-    return inst.begin(
-        request.method,
-        str(url),
-        url.scheme,
-        url.host,
-        url.port,
-        request.headers,
-        root_spans,
-    )
+_VERSIONS = {b"HTTP/1.1": "1.1", b"HTTP/2": "2", b"HTTP/1.0": "1.0", b"HTTP/3": "3"}
 
 
 def _http_version(response: httpx.Response) -> str | None:
     version = response.extensions.get("http_version")
     if not version:
         return None
+    known = _VERSIONS.get(version) if isinstance(version, bytes) else None
+    if known is not None:
+        return known
     text = version.decode("ascii", "replace") if isinstance(version, bytes) else str(version)
     return text.removeprefix("HTTP/")
 
 
-class _SyncStream(httpx.SyncByteStream):
-    """The response body; finishing it (end, close or error) finishes the call."""
+class _SyncCall(Call, httpx.SyncByteStream):
+    """A request in flight, and the response body it wraps once the headers arrived:
+    finishing the body (end, close or error) finishes the call."""
 
-    __slots__ = ("_call", "_stream")
+    __slots__ = ("stream",)
 
-    def __init__(self, stream: httpx.SyncByteStream, call: Call) -> None:
-        self._stream = stream
-        self._call = call
+    stream: httpx.SyncByteStream
 
     def __iter__(self) -> Iterator[bytes]:
         try:
-            yield from self._stream
+            yield from self.stream
         except BaseException as exc:
-            self._call.finish(exc)
+            self.finish(exc)
             raise
-        self._call.finish()
+        self.finish()
 
     def close(self) -> None:
         try:
-            self._stream.close()
+            self.stream.close()
         except BaseException as exc:
-            self._call.finish(exc)
+            self.finish(exc)
             raise
-        self._call.finish()
+        self.finish()
 
 
-class _AsyncStream(httpx.AsyncByteStream):
-    """The async response body; finishing it finishes the call."""
+class _AsyncCall(Call, httpx.AsyncByteStream):
+    """The async :class:`_SyncCall`."""
 
-    __slots__ = ("_call", "_stream")
+    __slots__ = ("stream",)
 
-    def __init__(self, stream: httpx.AsyncByteStream, call: Call) -> None:
-        self._stream = stream
-        self._call = call
+    stream: httpx.AsyncByteStream
 
     async def __aiter__(self) -> AsyncIterator[bytes]:
         try:
-            async for chunk in self._stream:
+            async for chunk in self.stream:
                 yield chunk
         except BaseException as exc:
-            self._call.finish(exc)
+            self.finish(exc)
             raise
-        self._call.finish()
+        self.finish()
 
     async def aclose(self) -> None:
         try:
-            await self._stream.aclose()
+            await self.stream.aclose()
         except BaseException as exc:
-            self._call.finish(exc)
+            self.finish(exc)
             raise
-        self._call.finish()
+        self.finish()
 
 
 def _handle(
-    send: Callable[[httpx.Request], httpx.Response],
+    send: Callable[[Any, httpx.Request], httpx.Response],
+    target: Any,
     request: httpx.Request,
-    root_spans: bool | None = None,
-    guard: bool = True,
+    root_spans: bool | None,
+    guard: bool,
 ) -> httpx.Response:
+    """``send(target, request)``, recorded (*guard*: an explicit wrapper, with a
+    limelight layer possibly below it)."""
     inst = _get()
     if not inst.active or _instrumenting_get() is request:
-        return send(request)
+        return send(target, request)
     try:
-        call = _begin(inst, request, root_spans)
+        url = request.url
+        call = inst.begin(
+            request.method,
+            url,
+            url.scheme,
+            url.host,
+            url.port,
+            request.headers,
+            root_spans,
+            _SyncCall,
+        )
     except Exception as exc:
         report("httpx request", exc)
         call = None
     if call is None:
-        return send(request)
+        return send(target, request)
     # an explicit wrapper marks this request so a globally instrumented transport
     # below it passes it straight through (the patched transport has nothing below)
-    token = instrumenting.set(request) if guard else None
+    token = _instrumenting_set(request) if guard else None
     try:
-        response = send(request)
+        response = send(target, request)
     except BaseException as exc:
         call.finish(exc)
         raise
     finally:
         if token is not None:
-            instrumenting.reset(token)
+            _instrumenting_reset(token)
     try:
-        call.response(response.status_code, _http_version(response))
+        call.response(
+            response.status_code, _http_version(response) if call.span is not None else None
+        )
         if response.is_closed:  # a body given as bytes was read already
             call.finish()
         else:
-            response.stream = _SyncStream(response.stream, call)  # type: ignore[arg-type]
+            call.stream = response.stream  # type: ignore[assignment]
+            response.stream = call
     except Exception as exc:
         report("httpx response", exc)
         call.finish()
@@ -150,40 +158,64 @@ def _handle(
 
 
 async def _handle_async(
-    send: Callable[[httpx.Request], Awaitable[httpx.Response]],
+    send: Callable[[Any, httpx.Request], Awaitable[httpx.Response]],
+    target: Any,
     request: httpx.Request,
-    root_spans: bool | None = None,
-    guard: bool = True,
+    root_spans: bool | None,
+    guard: bool,
 ) -> httpx.Response:
     inst = _get()
     if not inst.active or _instrumenting_get() is request:
-        return await send(request)
+        return await send(target, request)
     try:
-        call = _begin(inst, request, root_spans)
+        url = request.url
+        call = inst.begin(
+            request.method,
+            url,
+            url.scheme,
+            url.host,
+            url.port,
+            request.headers,
+            root_spans,
+            _AsyncCall,
+        )
     except Exception as exc:
         report("httpx request", exc)
         call = None
     if call is None:
-        return await send(request)
-    token = instrumenting.set(request) if guard else None
+        return await send(target, request)
+    token = _instrumenting_set(request) if guard else None
     try:
-        response = await send(request)
+        response = await send(target, request)
     except BaseException as exc:
         call.finish(exc)
         raise
     finally:
         if token is not None:
-            instrumenting.reset(token)
+            _instrumenting_reset(token)
     try:
-        call.response(response.status_code, _http_version(response))
+        call.response(
+            response.status_code, _http_version(response) if call.span is not None else None
+        )
         if response.is_closed:
             call.finish()
         else:
-            response.stream = _AsyncStream(response.stream, call)  # type: ignore[arg-type]
+            call.stream = response.stream  # type: ignore[assignment]
+            response.stream = call
     except Exception as exc:
         report("httpx response", exc)
         call.finish()
     return response
+
+
+def _forward(transport: httpx.BaseTransport, request: httpx.Request) -> httpx.Response:
+    return transport.handle_request(request)
+
+
+async def _forward_async(
+    transport: httpx.AsyncBaseTransport, request: httpx.Request
+) -> httpx.Response:
+    return await transport.handle_async_request(request)
 
 
 class InstrumentedTransport(httpx.BaseTransport):
@@ -201,11 +233,10 @@ class InstrumentedTransport(httpx.BaseTransport):
     ) -> None:
         self.transport = transport if transport is not None else httpx.HTTPTransport()
         self.root_spans = root_spans
-        self._send = self.transport.handle_request
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         """Send *request* through the wrapped transport, recording it."""
-        return _handle(self._send, request, self.root_spans)
+        return _handle(_forward, self.transport, request, self.root_spans, True)
 
     def close(self) -> None:
         """Close the wrapped transport (and its connection pool)."""
@@ -237,11 +268,10 @@ class AsyncInstrumentedTransport(httpx.AsyncBaseTransport):
     ) -> None:
         self.transport = transport if transport is not None else httpx.AsyncHTTPTransport()
         self.root_spans = root_spans
-        self._send = self.transport.handle_async_request
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         """Send *request* through the wrapped transport, recording it."""
-        return await _handle_async(self._send, request, self.root_spans)
+        return await _handle_async(_forward_async, self.transport, request, self.root_spans, True)
 
     async def aclose(self) -> None:
         """Close the wrapped transport (and its connection pool)."""
@@ -282,12 +312,12 @@ def instrument_httpx() -> bool:
         async_send = httpx.AsyncHTTPTransport.handle_async_request
 
         def handle_request(self: httpx.HTTPTransport, request: httpx.Request) -> httpx.Response:
-            return _handle(lambda r: sync_send(self, r), request, None, False)
+            return _handle(sync_send, self, request, None, False)
 
         async def handle_async_request(
             self: httpx.AsyncHTTPTransport, request: httpx.Request
         ) -> httpx.Response:
-            return await _handle_async(lambda r: async_send(self, r), request, None, False)
+            return await _handle_async(async_send, self, request, None, False)
 
         handle_request.__wrapped__ = sync_send  # type: ignore[attr-defined]
         handle_async_request.__wrapped__ = async_send  # type: ignore[attr-defined]

@@ -13,7 +13,7 @@ import contextvars
 import importlib.metadata
 import time
 from collections.abc import Callable, MutableMapping
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 from opentelemetry import context as otel_context
@@ -24,7 +24,7 @@ from limelight import OVERFLOW_LABEL_VALUE, Telemetry, TelemetryBinding, error_t
 
 from ._env import LIMELIGHT_HTTPCLIENT_REDACT_QUERY_PARAMS, LIMELIGHT_HTTPCLIENT_ROOT_SPANS
 from ._metrics import HTTP_CLIENT_DURATION, HTTP_CLIENT_IN_FLIGHT, HTTP_CLIENT_REQUESTS
-from ._url import DEFAULT_PORTS, KNOWN_METHODS, redact_url, redacted_names
+from ._url import DEFAULT_PORTS, KNOWN_METHODS, redacted_names, url_redactor
 
 __all__ = ["ERROR_STATUS", "Call", "Instruments", "binding", "instrumenting"]
 
@@ -44,6 +44,7 @@ _set_span_in_context = trace.set_span_in_context
 _get_global_textmap = propagate.get_global_textmap
 _perf_counter = time.perf_counter
 _CLIENT = SpanKind.CLIENT
+_OTHER = "_OTHER"
 
 instrumenting: contextvars.ContextVar[object] = contextvars.ContextVar(
     "limelight_httpclient_instrumenting", default=None
@@ -67,6 +68,84 @@ def report(where: str, exc: BaseException) -> None:
     report_failure("httpclient", where, exc)
 
 
+_STATUS_TEXT = {code: str(code) for code in range(100, 600)}
+_ERROR = Status(StatusCode.ERROR)
+
+
+class Call:
+    """One request in flight: ends its span and records its metrics exactly once."""
+
+    __slots__ = ("_dec", "_inst", "done", "host", "method", "span", "start", "status")
+
+    def __init__(
+        self,
+        inst: Instruments,
+        span: trace.Span | None,
+        method: str,
+        host: str,
+        dec: Callable[[], None],
+    ) -> None:
+        self._inst = inst
+        self.span = span
+        self.method = method
+        self.host = host
+        self._dec = dec
+        self.status = ERROR_STATUS
+        self.done = False
+        self.start = _perf_counter()
+
+    def response(self, status_code: int, http_version: str | None = None) -> None:
+        """The response headers arrived with *status_code*."""
+        status = _STATUS_TEXT.get(status_code) or str(status_code)
+        self.status = status
+        span = self.span
+        if span is None:
+            return
+        if status_code >= 400:
+            span.set_status(_ERROR)
+            span.set_attributes(
+                {"http.response.status_code": status_code, "error.type": status}
+                if not http_version
+                else {
+                    "http.response.status_code": status_code,
+                    "network.protocol.version": http_version,
+                    "error.type": status,
+                }
+            )
+        elif http_version:
+            span.set_attributes(
+                {"http.response.status_code": status_code, "network.protocol.version": http_version}
+            )
+        else:
+            span.set_attribute("http.response.status_code", status_code)
+
+    def finish(self, error: BaseException | None = None) -> None:
+        """The body is finished (or the request failed with *error*); idempotent."""
+        if self.done:
+            return
+        self.done = True
+        try:
+            elapsed = _perf_counter() - self.start
+            self._dec()
+            inc, observe = self._inst.finished(self.method, self.host, self.status)
+            inc()
+            observe(elapsed)
+            span = self.span
+            if span is None:
+                return
+            if error is not None and not isinstance(error, GeneratorExit):
+                kind = error_type(error)
+                span.set_attribute("error.type", kind)
+                span.record_exception(error, escaped=True)
+                span.set_status(Status(StatusCode.ERROR, f"{kind}: {error}"))
+            span.end()
+        except Exception as exc:
+            report("finish", exc)
+
+
+C = TypeVar("C", bound=Call)
+
+
 class Instruments:
     """The tracer, metrics and settings of one telemetry start."""
 
@@ -76,7 +155,7 @@ class Instruments:
         "active",
         "durations",
         "in_flight",
-        "redact",
+        "redact_url",
         "requests",
         "root_spans",
         "tracer",
@@ -96,7 +175,7 @@ class Instruments:
         self.in_flight = store.get(HTTP_CLIENT_IN_FLIGHT.name)
         self.root_spans = config.get(LIMELIGHT_HTTPCLIENT_ROOT_SPANS)
         extra: tuple[str, ...] = config.get(LIMELIGHT_HTTPCLIENT_REDACT_QUERY_PARAMS)
-        self.redact = redacted_names(extra)
+        self.redact_url = url_redactor(redacted_names(extra))
         # bound children by label values; the store applies the series limit,
         # these caches only save its lookups and stay small. The overflow series
         # is never cached: every request that falls into it goes back to the
@@ -140,139 +219,56 @@ class Instruments:
     def begin(
         self,
         method: str,
-        url: str,
+        url: object,
         scheme: str,
         host: str,
         port: int | None,
         headers: MutableMapping[str, Any],
         root_spans: bool | None = None,
-    ) -> Call | None:
+        call_type: type[C] = Call,  # type: ignore[assignment]
+    ) -> C | None:
         """Start recording a request and inject the context into *headers*.
 
-        Returns ``None`` when instrumentation is suppressed for this context
-        (telemetry's own exports run that way).
+        *url* is rendered with ``str`` and redacted only when a span is
+        started. Returns ``None`` when instrumentation is suppressed for this
+        context (telemetry's own exports run that way), else a *call_type*.
         """
         ctx = _get_current()
         if ctx.get(_SUPPRESS) or ctx.get(_SUPPRESS_HTTP):
             return None
-        if method not in KNOWN_METHODS:
-            return self._begin_other(method, url, scheme, host, port, headers, root_spans, ctx)
-        return self._begin(method, method, url, scheme, host, port, headers, root_spans, ctx, None)
-
-    def _begin_other(
-        self,
-        method: str,
-        url: str,
-        scheme: str,
-        host: str,
-        port: int | None,
-        headers: MutableMapping[str, Any],
-        root_spans: bool | None,
-        ctx: otel_context.Context,
-    ) -> Call | None:
-        return self._begin(
-            "_OTHER", "HTTP", url, scheme, host, port, headers, root_spans, ctx, method
-        )
-
-    def _begin(
-        self,
-        method: str,
-        name: str,
-        url: str,
-        scheme: str,
-        host: str,
-        port: int | None,
-        headers: MutableMapping[str, Any],
-        root_spans: bool | None,
-        ctx: otel_context.Context,
-        original: str | None,
-    ) -> Call:
-        if port is None:
-            port = DEFAULT_PORTS.get(scheme)
-        span: trace.Span | None = None
+        label = method if method in KNOWN_METHODS else _OTHER
+        span: trace.Span | None
         if (self.root_spans if root_spans is None else root_spans) or _get_current_span(
             ctx
         ).get_span_context().is_valid:
             attributes: dict[str, Any] = {
-                "http.request.method": method,
-                "url.full": redact_url(url, self.redact),
+                "http.request.method": label,
+                "url.full": self.redact_url(str(url)),
                 "server.address": host,
             }
+            if port is None:
+                port = DEFAULT_PORTS.get(scheme)
             if port is not None:
                 attributes["server.port"] = port
-            if original is not None:
-                attributes["http.request.method_original"] = original
-            span = self.tracer.start_span(name, ctx, _CLIENT, attributes)
-            inject_ctx = _set_span_in_context(span, ctx)
+            if label is _OTHER:
+                attributes["http.request.method_original"] = method
+            started = self.tracer.start_span(
+                "HTTP" if label is _OTHER else label, ctx, _CLIENT, attributes
+            )
+            inject_ctx = _set_span_in_context(started, ctx)
+            # a span the sampler dropped is not recording: the response attributes
+            # are not worked out for it
+            span = started if started.is_recording() else None
         else:
+            span = None
             inject_ctx = ctx
         try:
             _get_global_textmap().inject(headers, inject_ctx)
         except Exception as exc:  # a broken propagator loses the context, not the request
             report("inject", exc)
-        inc, dec = self.flight(host)
-        inc()
-        return Call(self, span, method, host, dec)
-
-
-class Call:
-    """One request in flight: ends its span and records its metrics exactly once."""
-
-    __slots__ = ("_dec", "_inst", "done", "host", "method", "span", "start", "status")
-
-    def __init__(
-        self,
-        inst: Instruments,
-        span: trace.Span | None,
-        method: str,
-        host: str,
-        dec: Any,
-    ) -> None:
-        self._inst = inst
-        self.span = span
-        self.method = method
-        self.host = host
-        self._dec = dec
-        self.status = ERROR_STATUS
-        self.done = False
-        self.start = _perf_counter()
-
-    def response(self, status_code: int, http_version: str | None = None) -> None:
-        """The response headers arrived with *status_code*."""
-        self.status = str(status_code)
-        span = self.span
-        if span is None:
-            return
-        attributes: dict[str, Any] = {"http.response.status_code": status_code}
-        if http_version:
-            attributes["network.protocol.version"] = http_version
-        if status_code >= 400:
-            attributes["error.type"] = self.status
-            span.set_status(Status(StatusCode.ERROR))
-        span.set_attributes(attributes)
-
-    def finish(self, error: BaseException | None = None) -> None:
-        """The body is finished (or the request failed with *error*); idempotent."""
-        if self.done:
-            return
-        self.done = True
-        try:
-            elapsed = _perf_counter() - self.start
-            self._dec()
-            inc, observe = self._inst.finished(self.method, self.host, self.status)
-            inc()
-            observe(elapsed)
-            span = self.span
-            if span is None:
-                return
-            if error is not None and not isinstance(error, GeneratorExit):
-                kind = error_type(error)
-                span.set_attribute("error.type", kind)
-                span.record_exception(error, escaped=True)
-                span.set_status(Status(StatusCode.ERROR, f"{kind}: {error}"))
-            span.end()
-        except Exception as exc:
-            report("finish", exc)
+        flight = self._flights.get(host) or self.flight(host)
+        flight[0]()
+        return call_type(self, span, label, host, flight[1])
 
 
 binding: TelemetryBinding[Instruments] = TelemetryBinding(Instruments)

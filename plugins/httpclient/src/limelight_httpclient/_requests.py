@@ -33,6 +33,9 @@ __all__ = [
 ]
 
 _get = binding.get
+_instrumenting_get = instrumenting.get
+_instrumenting_set = instrumenting.set
+_instrumenting_reset = instrumenting.reset
 _VERSIONS = {9: "0.9", 10: "1.0", 11: "1.1", 20: "2", 30: "3"}
 
 
@@ -105,15 +108,20 @@ class _Raw:
 
 
 def _send(
-    do: Callable[[], requests.Response],
+    send: Callable[..., requests.Response],
+    target: BaseAdapter,
     request: requests.PreparedRequest,
-    root_spans: bool | None = None,
-    connection: BaseAdapter | None = None,
-    guard: bool = True,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    root_spans: bool | None,
+    connection: BaseAdapter | None,
+    guard: bool,
 ) -> requests.Response:
+    """``send(target, request, *args, **kwargs)``, recorded (*guard*: an explicit
+    wrapper, with a limelight layer possibly below it)."""
     inst = _get()
-    if not inst.active or instrumenting.get() is request:
-        return do()
+    if not inst.active or _instrumenting_get() is request:
+        return send(target, request, *args, **kwargs)
     call: Call | None = None
     try:
         url = request.url or ""
@@ -130,19 +138,22 @@ def _send(
     except Exception as exc:
         report("requests request", exc)
     if call is None:
-        return do()
-    token = instrumenting.set(request) if guard else None
+        return send(target, request, *args, **kwargs)
+    token = _instrumenting_set(request) if guard else None
     try:
-        response = do()
+        response = send(target, request, *args, **kwargs)
     except BaseException as exc:
         call.finish(exc)
         raise
     finally:
         if token is not None:
-            instrumenting.reset(token)
+            _instrumenting_reset(token)
     try:
         raw = response.raw
-        call.response(response.status_code, _VERSIONS.get(getattr(raw, "version", None) or 0))
+        call.response(
+            response.status_code,
+            _VERSIONS.get(getattr(raw, "version", None) or 0) if call.span is not None else None,
+        )
         if raw is None:
             call.finish()
         else:
@@ -153,6 +164,12 @@ def _send(
         report("requests response", exc)
         call.finish()
     return response
+
+
+def _adapter_send(
+    adapter: BaseAdapter, request: requests.PreparedRequest, **kwargs: Any
+) -> requests.Response:
+    return adapter.send(request, **kwargs)
 
 
 class InstrumentedAdapter(BaseAdapter):
@@ -182,14 +199,21 @@ class InstrumentedAdapter(BaseAdapter):
         proxies: Any = None,
     ) -> requests.Response:
         """Send *request* through the wrapped adapter, recording it."""
-        send = self.adapter.send
         return _send(
-            lambda: send(
-                request, stream=stream, timeout=timeout, verify=verify, cert=cert, proxies=proxies
-            ),
+            _adapter_send,
+            self.adapter,
             request,
+            (),
+            {
+                "stream": stream,
+                "timeout": timeout,
+                "verify": verify,
+                "cert": cert,
+                "proxies": proxies,
+            },
             self.root_spans,
             self,
+            True,
         )
 
     def close(self) -> None:
@@ -235,7 +259,7 @@ def instrument_requests() -> bool:
         def send(
             self: HTTPAdapter, request: requests.PreparedRequest, *args: Any, **kwargs: Any
         ) -> requests.Response:
-            return _send(lambda: original(self, request, *args, **kwargs), request, guard=False)
+            return _send(original, self, request, args, kwargs, None, None, False)
 
         send.__wrapped__ = original  # type: ignore[attr-defined]
         _originals["send"] = original

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import re
+from collections.abc import Callable, Iterable
+from functools import lru_cache
 from urllib.parse import unquote_plus, urlsplit, urlunsplit
 
 __all__ = [
@@ -13,6 +15,7 @@ __all__ = [
     "normalize_method",
     "redact_url",
     "redacted_names",
+    "url_redactor",
 ]
 
 REDACTED = "REDACTED"
@@ -81,15 +84,7 @@ def _redact_pairs(text: str, names: frozenset[str]) -> str:
     return "&".join(parts) if changed else text
 
 
-def redact_url(url: str, names: frozenset[str] = DEFAULT_REDACTED_QUERY_PARAMS) -> str:
-    """*url* with its user info and the values of sensitive query parameters redacted.
-
-    ``https://user:pw@host/p?sig=abc&page=2`` becomes
-    ``https://REDACTED:REDACTED@host/p?sig=REDACTED&page=2``. Everything else
-    is kept byte for byte. The fragment is treated like the query.
-    """
-    if "@" not in url and "?" not in url and "#" not in url:
-        return url
+def _redact_all(url: str, names: frozenset[str]) -> str:
     try:
         scheme, netloc, path, query, fragment = urlsplit(url)
     except ValueError:
@@ -104,3 +99,44 @@ def redact_url(url: str, names: frozenset[str] = DEFAULT_REDACTED_QUERY_PARAMS) 
     if fragment:
         fragment = _redact_pairs(fragment, names)
     return urlunsplit((scheme, netloc, path, query, fragment))
+
+
+@lru_cache(maxsize=16)
+def url_redactor(names: frozenset[str] = DEFAULT_REDACTED_QUERY_PARAMS) -> Callable[[str], str]:
+    """:func:`redact_url` for *names*, built once: a URL with nothing to redact costs one scan.
+
+    The URL is parsed and rebuilt only when it has an ``@`` or a bracket, or a
+    query or fragment with a parameter named after one of *names* (in any
+    case) or whose name is percent-encoded or has a ``+`` (those are decoded
+    before comparing), or is not ASCII. Anything else is returned as it is.
+    """
+    alternatives = "|".join(re.escape(n) for n in sorted(names, key=len, reverse=True))
+    # a parameter (after ?, & or #) named as one of *names*, or whose name needs decoding
+    suspect = re.compile(rf"[?&#](?:(?:{alternatives})=|[^=&#]*[%+])", re.IGNORECASE).search
+
+    def redact(url: str) -> str:
+        query = url.find("?")
+        fragment = url.find("#")
+        if "@" in url or "[" in url or "]" in url:  # user info, or a host urlsplit may reject
+            return _redact_all(url, names)
+        if query < 0:
+            if fragment < 0:
+                return url
+            start = fragment
+        else:
+            start = query if fragment < 0 or query < fragment else fragment
+        if suspect(url, start) is None and url.isascii():
+            return url
+        return _redact_all(url, names)
+
+    return redact
+
+
+def redact_url(url: str, names: frozenset[str] = DEFAULT_REDACTED_QUERY_PARAMS) -> str:
+    """*url* with its user info and the values of sensitive query parameters redacted.
+
+    ``https://user:pw@host/p?sig=abc&page=2`` becomes
+    ``https://REDACTED:REDACTED@host/p?sig=REDACTED&page=2``. Everything else
+    is kept byte for byte. The fragment is treated like the query.
+    """
+    return url_redactor(frozenset(names))(url)
