@@ -8,7 +8,15 @@ server, where the propagated ``traceparent`` and ``tracestate`` are checked
 against the specification. The service runs both ways: an ASGI app under
 uvicorn calling out with ``httpx.AsyncClient``, and a WSGI app under wsgiref
 calling out with ``requests``. The test client is ``http.client``, which sends
-headers exactly as given (repeated, in any case, with whitespace).
+headers exactly as given, a repeated header as separate header lines.
+
+The app also records the trace headers as the server handed them over, and
+the tests that depend on an input reaching the propagator intact (a repeated
+header, whitespace inside a ``tracestate`` list) check that it did. Some of the
+harness's cases cannot reach a propagator through a real server, so they are
+not here: header names arrive normalised (lower case in ASGI, ``HTTP_*`` in
+WSGI) and spaces or tabs around a whole field value are stripped by the
+server. ``core/tests/test_w3c.py`` covers those rules on the propagator itself.
 """
 
 from __future__ import annotations
@@ -48,6 +56,10 @@ Headers = list[tuple[str, str]]
 # -- the service ---------------------------------------------------------------------------
 
 
+_DELIVERED: dict[str, dict[str, list[str]]] = {}
+"""The trace headers each request's app got from the server, by request tag."""
+
+
 async def _asgi_app(
     scope: MutableMapping[str, Any],
     receive: Callable[[], Awaitable[MutableMapping[str, Any]]],
@@ -55,6 +67,10 @@ async def _asgi_app(
 ) -> None:
     if scope["type"] != "http":
         return
+    _DELIVERED[scope["path"].rpartition("/")[2]] = {
+        name: [v.decode("latin-1") for k, v in scope["headers"] if k == name.encode()]
+        for name in ("traceparent", "tracestate")
+    }
     body = b""
     while True:
         message = await receive()
@@ -73,6 +89,10 @@ async def _asgi_app(
 def _wsgi_app(
     environ: MutableMapping[str, Any], start_response: Callable[..., Callable[[bytes], object]]
 ) -> Iterable[bytes]:
+    _DELIVERED[environ["PATH_INFO"].rpartition("/")[2]] = {
+        name: [environ[key]] if (key := f"HTTP_{name.upper()}") in environ else []
+        for name in ("traceparent", "tracestate")
+    }
     length = int(environ.get("CONTENT_LENGTH") or 0)
     calls = json.loads(environ["wsgi.input"].read(length) or b"[]")
     with requests.Session() as session:
@@ -98,6 +118,8 @@ class Service:
         self.kind = kind
         self.harness = harness
         self.port = free_port()
+        self.delivered: dict[str, list[str]] = {}
+        """The trace headers the app got in the last request (see :func:`call`)."""
         self._stop: Callable[[], None]
         if kind == "asgi":
             config = uvicorn.Config(
@@ -160,14 +182,18 @@ def service(request: pytest.FixtureRequest) -> Iterator[Service]:
 def call(
     service: Service, callbacks: LocalHTTPServer, headers: Headers, count: int = 1
 ) -> list[Received]:
-    """Send *headers* to the service, ask for *count* calls back, return what arrived."""
+    """Send *headers* to the service, ask for *count* calls back, return what arrived.
+
+    Every header is its own header line, in the order given. What the app got
+    is left in ``service.delivered``.
+    """
     tag = uuid.uuid4().hex
     body = json.dumps(
         [{"url": callbacks.url(f"/callback/{tag}/{i}"), "arguments": []} for i in range(count)]
     ).encode()
     connection = http.client.HTTPConnection("127.0.0.1", service.port, timeout=15)
     try:
-        connection.putrequest("POST", "/test")
+        connection.putrequest("POST", f"/test/{tag}")
         for name, value in headers:
             connection.putheader(name, value)
         connection.putheader("Content-Type", "application/json")
@@ -178,6 +204,7 @@ def call(
         assert 200 == response.status
     finally:
         connection.close()
+    service.delivered = _DELIVERED.pop(tag)
     arrived = [r for r in callbacks.received if r.path.startswith(f"/callback/{tag}/")]
     assert count == len(arrived)
     return sorted(arrived, key=lambda r: r.path)
@@ -205,6 +232,12 @@ def tracestate(received: Received) -> dict[str, str]:
                 assert key not in members
                 members[key] = val
     return members
+
+
+def as_delivered(service: Service, *values: str) -> list[str]:
+    """How a header sent once per value reaches the app: one value per line in ASGI,
+    folded with commas into one ``environ`` entry by wsgiref."""
+    return list(values) if service.kind == "asgi" else [",".join(values)]
 
 
 def trace_id_after(service: Service, callbacks: LocalHTTPServer, headers: Headers) -> str:
@@ -271,17 +304,11 @@ class TestTraceparent:
     def test_repeated_traceparent_restarts(
         self, service: Service, callbacks: LocalHTTPServer
     ) -> None:
-        headers = [
-            ("traceparent", f"00-{TRACE[:-1]}1-{PARENT}-01"),
-            ("traceparent", VALID),
-        ]
+        other = f"00-{TRACE[:-1]}1-{PARENT}-01"
+        headers = [("traceparent", other), ("traceparent", VALID)]
         assert trace_id_after(service, callbacks, headers) not in (TRACE, TRACE[:-1] + "1")
-
-    @pytest.mark.parametrize("name", ["TraceParent", "TrAcEpArEnT", "TRACEPARENT"])
-    def test_header_name_in_any_case(
-        self, service: Service, callbacks: LocalHTTPServer, name: str
-    ) -> None:
-        assert TRACE == trace_id_after(service, callbacks, [(name, VALID)])
+        # both reached the propagator: as two values (ASGI) or folded into one (WSGI)
+        assert as_delivered(service, other, VALID) == service.delivered["traceparent"]
 
     @pytest.mark.parametrize("name", ["trace-parent", "trace.parent"])
     def test_other_header_names_are_ignored(
@@ -294,11 +321,6 @@ class TestTraceparent:
         [
             f"cc-{TRACE}-{PARENT}-01",
             f"cc-{TRACE}-{PARENT}-01-what-the-future-will-be-like",
-            f" {VALID}",
-            f"\t{VALID}",
-            f"{VALID} ",
-            f"{VALID}\t",
-            f"\t {VALID} \t",
         ],
     )
     def test_continued(self, service: Service, callbacks: LocalHTTPServer, value: str) -> None:
@@ -395,12 +417,6 @@ class TestTracestate:
     def test_carried_on(self, service: Service, callbacks: LocalHTTPServer) -> None:
         assert ["foo", "bar"] == list(state_after(service, callbacks, "foo=1,bar=2"))
 
-    @pytest.mark.parametrize("name", ["TraceState", "TrAcEsTaTe", "TRACESTATE"])
-    def test_header_name_in_any_case(
-        self, service: Service, callbacks: LocalHTTPServer, name: str
-    ) -> None:
-        assert {"foo": "1"} == state_after(service, callbacks, "foo=1", name=name)
-
     @pytest.mark.parametrize("name", ["trace-state", "trace.state"])
     def test_other_header_names_are_ignored(
         self, service: Service, callbacks: LocalHTTPServer, name: str
@@ -417,10 +433,12 @@ class TestTracestate:
     def test_several_fields_combine_in_order(
         self, service: Service, callbacks: LocalHTTPServer
     ) -> None:
-        state = state_after(service, callbacks, "foo=1,bar=2", "rojo=1,congo=2", "baz=3")
+        fields = ("foo=1,bar=2", "rojo=1,congo=2", "baz=3")
+        state = state_after(service, callbacks, *fields)
         assert [("foo", "1"), ("bar", "2"), ("rojo", "1"), ("congo", "2"), ("baz", "3")] == list(
             state.items()
         )
+        assert as_delivered(service, *fields) == service.delivered["tracestate"]
 
     @pytest.mark.parametrize(
         "values", [("foo=1,foo=1",), ("foo=1,foo=2",), ("foo=1", "foo=1"), ("foo=1", "foo=2")]
@@ -429,6 +447,7 @@ class TestTracestate:
         self, service: Service, callbacks: LocalHTTPServer, values: tuple[str, ...]
     ) -> None:
         assert {} == state_after(service, callbacks, *values)
+        assert as_delivered(service, *values) == service.delivered["tracestate"]
 
     def test_every_allowed_character(self, service: Service, callbacks: LocalHTTPServer) -> None:
         key = "abcdefghijklmnopqrstuvwxyz0123456789_-*/"
@@ -438,12 +457,20 @@ class TestTracestate:
         assert {vendor_key: value} == state_after(service, callbacks, f"{vendor_key}={value}")
 
     @pytest.mark.parametrize(
-        "value", ["foo=1 \t , \t bar=2, \t baz=3", "foo=1\t \t,\t \tbar=2,\t \tbaz=3"]
+        "value",
+        [
+            "foo=1 \t , \t bar=2, \t baz=3",
+            "foo=1\t \t,\t \tbar=2,\t \tbaz=3",
+            "foo=1 , \t , bar=2 ,baz=3",
+        ],
     )
-    def test_optional_whitespace(
+    def test_optional_whitespace_inside_the_list(
         self, service: Service, callbacks: LocalHTTPServer, value: str
     ) -> None:
         assert {"foo": "1", "bar": "2", "baz": "3"} == state_after(service, callbacks, value)
+        # the server strips only the ends of a field: the spaces and tabs around
+        # the commas reached the propagator
+        assert [value] == service.delivered["tracestate"]
 
     @pytest.mark.parametrize(
         "value",
