@@ -15,7 +15,7 @@ from opentelemetry.sdk import trace as sdk_trace
 from opentelemetry.sdk.trace import ReadableSpan, SpanLimits, SpanProcessor
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ParentBased, Sampler
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, ALWAYS_ON, ParentBased, Sampler
 from opentelemetry.trace import (
     Link,
     NonRecordingSpan,
@@ -29,6 +29,7 @@ from structlog.testing import capture_logs
 
 from limelight._context import current_span
 from limelight._spans import Span, TracerProvider
+from limelight._tracing import ParentBasedAlwaysOn
 
 Script = Callable[[trace_api.Tracer], None]
 
@@ -248,6 +249,81 @@ class TestPipeline:
         provider.get_tracer("t").start_span("s", attributes={"ignored": 1}).end()
         [span] = exporter.get_finished_spans()
         assert {"sampled.by": "tagging"} == dict(span.attributes or {})
+
+    def test_record_only_makes_a_recording_span_that_is_not_sampled(self) -> None:
+        class RecordOnly(Sampler):
+            def should_sample(self, *args: Any, **kwargs: Any) -> Any:
+                from opentelemetry.sdk.trace.sampling import Decision, SamplingResult
+
+                return SamplingResult(Decision.RECORD_ONLY, {"kept": True})
+
+            def get_description(self) -> str:
+                return "RecordOnly"
+
+        span = TracerProvider(sampler=RecordOnly()).get_tracer("t").start_span("s")
+        assert isinstance(span, Span)
+        assert span.is_recording()
+        assert not span.get_span_context().trace_flags.sampled
+        assert {"kept": True} == dict(span.attributes or {})
+
+    @pytest.mark.parametrize(
+        "parent",
+        [
+            None,
+            SpanContext(1, 2, is_remote=True, trace_flags=TraceFlags(1)),
+            SpanContext(1, 2, is_remote=True, trace_flags=TraceFlags(0)),
+            SpanContext(1, 2, is_remote=False, trace_flags=TraceFlags(1)),
+            SpanContext(1, 2, is_remote=False, trace_flags=TraceFlags(0)),
+            SpanContext(
+                1,
+                2,
+                is_remote=True,
+                trace_flags=TraceFlags(1),
+                trace_state=trace_api.TraceState([("vendor", "v1")]),
+            ),
+            SpanContext(
+                1,
+                2,
+                is_remote=True,
+                trace_flags=TraceFlags(0),
+                trace_state=trace_api.TraceState([("vendor", "v0")]),
+            ),
+            SpanContext(0, 0, is_remote=True),  # invalid: a root
+        ],
+        ids=[
+            "root",
+            "remote-sampled",
+            "remote-unsampled",
+            "local-sampled",
+            "local-unsampled",
+            "tracestate-sampled",
+            "tracestate-unsampled",
+            "invalid",
+        ],
+    )
+    def test_default_sampler_decides_as_the_sdk_composition(
+        self, parent: SpanContext | None
+    ) -> None:
+        sdk = sdk_trace.TracerProvider(
+            sampler=ParentBased(ALWAYS_ON), shutdown_on_exit=False
+        ).get_tracer("t")
+        ours = TracerProvider(sampler=ParentBasedAlwaysOn()).get_tracer("t")
+        context = (
+            None if parent is None else trace_api.set_span_in_context(NonRecordingSpan(parent))
+        )
+        made = [tracer.start_span("s", context, attributes={"a": 1}) for tracer in (sdk, ours)]
+        expected, actual = (span.get_span_context() for span in made)
+        assert (type(made[0]) is NonRecordingSpan) == (type(made[1]) is NonRecordingSpan)
+        assert made[0].is_recording() == made[1].is_recording()
+        assert expected.trace_flags == actual.trace_flags
+        assert expected.trace_state == actual.trace_state
+        assert actual.is_valid
+        assert not actual.is_remote
+        if parent is not None and parent.is_valid:
+            assert parent.trace_id == actual.trace_id
+        if made[1].is_recording():
+            assert {"a": 1} == dict(made[1].attributes or {})  # type: ignore[attr-defined]
+            assert (parent if parent is not None and parent.is_valid else None) == made[1].parent  # type: ignore[attr-defined]
 
     def test_a_raising_processor_is_reported_and_the_others_still_run(self) -> None:
         exporter = InMemorySpanExporter()

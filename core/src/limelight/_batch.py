@@ -28,6 +28,17 @@ __all__ = ["BoundedBatchSpanProcessor"]
 
 _log = structlog.get_logger("limelight")
 
+_forks = 0
+"""Forks this process descends from: a processor whose count differs is in a child."""
+
+
+def _forked() -> None:
+    global _forks
+    _forks += 1
+
+
+os.register_at_fork(after_in_child=_forked)
+
 
 class BoundedBatchSpanProcessor(SpanProcessor):
     """Batches finished sampled spans for one exporter.
@@ -57,7 +68,7 @@ class BoundedBatchSpanProcessor(SpanProcessor):
         self._queue: collections.deque[ReadableSpan] = collections.deque()
         self._shutdown = False
         self._abandoned = False
-        self._pid = os.getpid()
+        self._forks = _forks
         self._worker = ExportWorker(
             f"limelight-span-export-{name}", settings.schedule_delay, self._drain
         )
@@ -72,9 +83,9 @@ class BoundedBatchSpanProcessor(SpanProcessor):
         if self._shutdown:
             self._metrics.spans_dropped(1)
             return
-        if self._pid != os.getpid():
+        if self._forks != _forks:
             # a forked child inherits the queue but not the worker thread
-            self._pid = os.getpid()
+            self._forks = _forks
             self._queue.clear()
             self._worker.restart()
         queue = self._queue

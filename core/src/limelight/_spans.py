@@ -47,7 +47,9 @@ from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
 from opentelemetry.util import types
 
+from ._context import current_span
 from ._failures import report_failure
+from ._tracing import ParentBasedAlwaysOn
 
 __all__ = ["Span", "Tracer", "TracerProvider", "error_type"]
 
@@ -59,6 +61,10 @@ except ImportError:  # pragma: no cover - older or newer API layouts
     from contextlib import contextmanager as _span_cm  # type: ignore[assignment]
 
 _UNSET = Status(StatusCode.UNSET)
+_NO_TRACE_STATE = trace_api.DEFAULT_TRACE_STATE
+_MAX_TRACE_ID = 2**128 - 1
+_MAX_SPAN_ID = 2**64 - 1
+_tuple_new = tuple.__new__
 _RANDOM = getattr(TraceFlags, "RANDOM_TRACE_ID", 0)
 # (sampled, random trace id) -> flags, built once
 _FLAGS = {
@@ -432,7 +438,9 @@ class Tracer(trace_api.Tracer):
         set_status_on_exception: bool = True,
     ) -> trace_api.Span:
         provider = self._provider
-        found: SpanContext | None = trace_api.get_current_span(context).get_span_context()
+        found: SpanContext | None = (
+            current_span() if context is None else trace_api.get_current_span(context)
+        ).get_span_context()
         if found is not None and not isinstance(found, SpanContext):
             raise TypeError("parent_span_context must be a SpanContext or None.")
         ids = provider.id_generator
@@ -445,22 +453,38 @@ class Tracer(trace_api.Tracer):
         else:
             trace_id = found.trace_id
             random_trace_id = bool(_RANDOM) and bool(found.trace_flags & _RANDOM)
-        result = provider.sampler.should_sample(
-            context, trace_id, name, kind, attributes, links or ()
+        sampler = provider.sampler
+        initial: types.Attributes
+        trace_state: trace_api.TraceState | None
+        if type(sampler) is ParentBasedAlwaysOn:
+            # the default sampler's decision, without its lookup of the parent again
+            sampled = recording = parent is None or bool(parent.trace_flags & 1)
+            trace_state = None if parent is None else parent.trace_state
+            initial = attributes
+        else:
+            result = sampler.should_sample(context, trace_id, name, kind, attributes, links or ())
+            sampled = bool(result.decision.is_sampled())  # type: ignore[no-untyped-call]
+            recording = bool(result.decision.is_recording())  # type: ignore[no-untyped-call]
+            trace_state = result.trace_state
+            initial = result.attributes
+        # the fields SpanContext.__new__ would set, the ids being valid by construction
+        span_id = ids.generate_span_id()
+        span_context: SpanContext = _tuple_new(
+            SpanContext,
+            (
+                trace_id,
+                span_id,
+                False,
+                _FLAGS[sampled, bool(random_trace_id)],
+                _NO_TRACE_STATE if trace_state is None else trace_state,
+                0 < trace_id <= _MAX_TRACE_ID and 0 < span_id <= _MAX_SPAN_ID,
+            ),
         )
-        span_context = SpanContext(
-            trace_id,
-            ids.generate_span_id(),
-            is_remote=False,
-            trace_flags=_FLAGS[bool(result.decision.is_sampled()), bool(random_trace_id)],  # type: ignore[no-untyped-call]
-            trace_state=result.trace_state,
-        )
-        if not result.decision.is_recording():  # type: ignore[no-untyped-call]
+        if not recording:
             return trace_api.NonRecordingSpan(span_context)
         span = Span(
             name, span_context, parent, kind, self, record_exception, set_status_on_exception
         )
-        initial = result.attributes
         if initial:
             _store_all(span, initial)
         if links:
