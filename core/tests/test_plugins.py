@@ -509,3 +509,26 @@ class TestHookimplOptions:
         telemetry = _harness_telemetry(_Wrapper(), strict=True)
         with pytest.raises(PluginError, match="wrapping"):
             telemetry.start()
+
+
+class TestSharedVariables:
+    """A variable several plugins read is listed once, owned by all; a rival definition is not."""
+
+    def test_one_object_declared_by_two_plugins_is_listed_once(self) -> None:
+        shared = limelight.OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS
+        rival = limelight.EnvVar[tuple[str, ...]](
+            shared.name, ("GET",), shared.parse, "Another definition."
+        )
+        manager = limelight.discover(
+            limelight.load_config(environ={"LIMELIGHT_PLUGINS": ""}),
+            extra=[
+                _Returns("server", "limelight_config_declare", [shared]),
+                _Returns("client", "limelight_config_declare", [shared]),
+                _Returns("third", "limelight_config_declare", [rival]),
+            ],
+        )
+        assert [("client, server", shared)] == [
+            (owner, var) for owner, var in manager.config_declare() if var.name == shared.name
+        ]
+        [failure] = [f for f in manager.failures if f.plugin == "third"]
+        assert "already declared by client, server with another definition" in failure.error

@@ -27,6 +27,7 @@ from limelight_hookspecs import (
 )
 
 from ._config import load_config
+from ._env import DEFAULT_KNOWN_METHODS, OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS
 from ._export import ExportHealth, ExportWorker, suppressed
 from ._failures import report_failure
 from ._function import instrument
@@ -56,6 +57,8 @@ from ._w3c import (
 )
 
 __all__ = [
+    "DEFAULT_KNOWN_METHODS",
+    "OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS",
     "OVERFLOW_LABEL_VALUE",
     "BoundCounter",
     "BoundGaugeAdd",

@@ -322,6 +322,40 @@ LIMELIGHT_SHUTDOWN_TIMEOUT = EnvVar(
     "5",
 )
 
+DEFAULT_KNOWN_METHODS: tuple[str, ...] = (
+    "CONNECT",
+    "DELETE",
+    "GET",
+    "HEAD",
+    "OPTIONS",
+    "PATCH",
+    "POST",
+    "PUT",
+    "TRACE",
+)
+"""The methods of RFC 9110 and PATCH (RFC 5789): the semantic conventions' default."""
+
+
+def _parse_methods(raw: str) -> tuple[str, ...]:
+    methods = parse_list(raw)
+    for method in methods:
+        if not method.isascii() or not method.isalpha():
+            raise ValueError(f"{method!r} is not an HTTP method name")
+    return methods
+
+
+OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS = EnvVar[tuple[str, ...]](
+    "OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS",
+    DEFAULT_KNOWN_METHODS,
+    _parse_methods,
+    "HTTP methods recorded as themselves, comma separated and case-sensitive; any other "
+    "method is recorded as _OTHER (the semantic conventions' variable). Defaults to the "
+    "RFC 9110 methods and PATCH. Read by every HTTP surface (server and client), each of "
+    "which declares it.",
+    "GET,POST,PUT,DELETE,PATCH,HEAD,OPTIONS,QUERY",
+)
+"""Shared by the HTTP surfaces: defined once here, declared by each plugin that reads it."""
+
 CORE_VARIABLES: tuple[EnvVar[Any], ...] = (
     OTEL_SDK_DISABLED,
     OTEL_SERVICE_NAME,

@@ -576,10 +576,35 @@ class PluginManager:
         )
 
     def config_declare(self) -> list[tuple[str, EnvVar[Any]]]:
-        """``limelight_config_declare``: ``(plugin, variable)`` pairs."""
-        return self._collect(
+        """``limelight_config_declare``: ``(plugins, variable)`` pairs, one per variable.
+
+        A variable several plugins read (one ``EnvVar`` object, such as
+        ``OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS``) is listed once, owned by all
+        of them (``"http, httpclient"``). Another object under a name already
+        declared is a failure of the plugin declaring it second.
+        """
+        owners: dict[str, list[str]] = {}
+        found: dict[str, EnvVar[Any]] = {}
+        for plugin, var in self._collect(
             "limelight_config_declare", lambda v: isinstance(v, EnvVar), "EnvVar objects"
-        )
+        ):
+            first = found.get(var.name)
+            if first is None:
+                found[var.name] = var
+                owners[var.name] = [plugin]
+            elif first is var:
+                if plugin not in owners[var.name]:
+                    owners[var.name].append(plugin)
+            else:
+                self.record_failure(
+                    plugin,
+                    "hook limelight_config_declare",
+                    ValueError(
+                        f"declares {var.name}, already declared by "
+                        f"{', '.join(owners[var.name])} with another definition"
+                    ),
+                )
+        return [(", ".join(owners[name]), var) for name, var in found.items()]
 
     def record_failure(self, plugin: str, phase: str, exc: BaseException) -> None:
         """Report a failure attributed to *plugin* (raises when strict)."""

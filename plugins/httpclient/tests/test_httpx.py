@@ -69,6 +69,21 @@ class TestClientSpan:
         assert "_OTHER" == (span.attributes or {})["http.request.method"]
         assert "PURGE" == (span.attributes or {})["http.request.method_original"]
 
+    @pytest.mark.limelight(
+        plugins=[limelight_httpclient.plugin],
+        env={"OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS": "GET,PURGE"},
+    )
+    def test_known_methods_follow_the_semantic_conventions_variable(
+        self, telemetry: Harness, server: LocalHTTPServer
+    ) -> None:
+        with httpx.Client() as client:
+            client.request("PURGE", server.url("/ok"))
+            client.request("POST", server.url("/ok"))
+        assert ["PURGE", "HTTP"] == [s.name for s in telemetry.spans()]
+        assert 1 == telemetry.value(
+            "http_client_requests_total", method="_OTHER", host="127.0.0.1", status_code="200"
+        )
+
     def test_each_redirect_hop_is_a_span(self, telemetry: Harness, server: LocalHTTPServer) -> None:
         with httpx.Client(follow_redirects=True) as client:
             assert 200 == client.get(server.url("/redirect")).status_code

@@ -56,6 +56,7 @@ class TestRegistration:
     def test_variables_are_declared(self) -> None:
         names = [v.name for v in limelight_httpclient.plugin.limelight_config_declare()]
         assert [
+            "OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS",
             "LIMELIGHT_HTTPCLIENT_INSTRUMENT",
             "LIMELIGHT_HTTPCLIENT_ROOT_SPANS",
             "LIMELIGHT_HTTPCLIENT_REDACT_QUERY_PARAMS",

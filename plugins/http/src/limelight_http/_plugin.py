@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from limelight import DEFAULT_KNOWN_METHODS, OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS
 from limelight_hookspecs import (
     Config,
     EnvVar,
@@ -50,27 +51,6 @@ HTTP_IN_FLIGHT = MetricDeclaration(
     label_names=("method",),
 )
 
-DEFAULT_KNOWN_METHODS: tuple[str, ...] = (
-    "CONNECT",
-    "DELETE",
-    "GET",
-    "HEAD",
-    "OPTIONS",
-    "PATCH",
-    "POST",
-    "PUT",
-    "TRACE",
-)
-"""The methods of RFC 9110 and PATCH (RFC 5789): the semantic conventions' default."""
-
-
-def _parse_methods(raw: str) -> tuple[str, ...]:
-    methods = parse_list(raw)
-    for method in methods:
-        if not method.isascii() or not method.isalpha():
-            raise ValueError(f"{method!r} is not an HTTP method name")
-    return methods
-
 
 def _parse_paths(raw: str) -> tuple[str, ...]:
     paths = parse_list(raw)
@@ -80,15 +60,6 @@ def _parse_paths(raw: str) -> tuple[str, ...]:
     return paths
 
 
-OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS = EnvVar[tuple[str, ...]](
-    "OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS",
-    DEFAULT_KNOWN_METHODS,
-    _parse_methods,
-    "HTTP methods recorded as themselves, comma separated and case-sensitive; any other "
-    "method is recorded as _OTHER (the semantic conventions' variable). Defaults to the "
-    "RFC 9110 methods and PATCH.",
-    "GET,POST,PUT,DELETE,PATCH,HEAD,OPTIONS,QUERY",
-)
 LIMELIGHT_HTTP_EXCLUDED_PATHS = EnvVar[tuple[str, ...]](
     "LIMELIGHT_HTTP_EXCLUDED_PATHS",
     (),

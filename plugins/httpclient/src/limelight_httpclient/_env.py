@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from limelight import OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS
 from limelight_hookspecs import EnvVar, parse_bool, parse_list
 
 __all__ = [
@@ -54,6 +55,7 @@ LIMELIGHT_HTTPCLIENT_REDACT_QUERY_PARAMS = EnvVar[tuple[str, ...]](
 )
 
 VARIABLES: tuple[EnvVar[Any], ...] = (
+    OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS,
     LIMELIGHT_HTTPCLIENT_INSTRUMENT,
     LIMELIGHT_HTTPCLIENT_ROOT_SPANS,
     LIMELIGHT_HTTPCLIENT_REDACT_QUERY_PARAMS,

@@ -20,11 +20,18 @@ from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from limelight import OVERFLOW_LABEL_VALUE, Telemetry, TelemetryBinding, error_type, report_failure
+from limelight import (
+    OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS,
+    OVERFLOW_LABEL_VALUE,
+    Telemetry,
+    TelemetryBinding,
+    error_type,
+    report_failure,
+)
 
 from ._env import LIMELIGHT_HTTPCLIENT_REDACT_QUERY_PARAMS, LIMELIGHT_HTTPCLIENT_ROOT_SPANS
 from ._metrics import HTTP_CLIENT_DURATION, HTTP_CLIENT_IN_FLIGHT, HTTP_CLIENT_REQUESTS
-from ._url import DEFAULT_PORTS, KNOWN_METHODS, redacted_names, url_redactor
+from ._url import DEFAULT_PORTS, redacted_names, url_redactor
 
 __all__ = ["ERROR_STATUS", "Call", "Instruments", "binding", "instrumenting"]
 
@@ -155,6 +162,7 @@ class Instruments:
         "active",
         "durations",
         "in_flight",
+        "known_methods",
         "redact_url",
         "requests",
         "root_spans",
@@ -174,6 +182,8 @@ class Instruments:
         self.durations = store.get(HTTP_CLIENT_DURATION.name)
         self.in_flight = store.get(HTTP_CLIENT_IN_FLIGHT.name)
         self.root_spans = config.get(LIMELIGHT_HTTPCLIENT_ROOT_SPANS)
+        known: tuple[str, ...] = config.get(OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS)
+        self.known_methods = frozenset(known)
         extra: tuple[str, ...] = config.get(LIMELIGHT_HTTPCLIENT_REDACT_QUERY_PARAMS)
         self.redact_url = url_redactor(redacted_names(extra))
         # bound children by label values; the store applies the series limit,
@@ -236,7 +246,7 @@ class Instruments:
         ctx = _get_current()
         if ctx.get(_SUPPRESS) or ctx.get(_SUPPRESS_HTTP):
             return None
-        label = method if method in KNOWN_METHODS else _OTHER
+        label = method if method in self.known_methods else _OTHER
         span: trace.Span | None
         if (self.root_spans if root_spans is None else root_spans) or _get_current_span(
             ctx

@@ -1,4 +1,4 @@
-"""URL handling for span attributes: credentials and secrets redacted, methods normalised."""
+"""URL handling for span attributes: credentials and secrets redacted."""
 
 from __future__ import annotations
 
@@ -10,9 +10,7 @@ from urllib.parse import unquote_plus, urlsplit, urlunsplit
 __all__ = [
     "DEFAULT_PORTS",
     "DEFAULT_REDACTED_QUERY_PARAMS",
-    "KNOWN_METHODS",
     "REDACTED",
-    "normalize_method",
     "redact_url",
     "redacted_names",
     "url_redactor",
@@ -53,16 +51,6 @@ DEFAULT_REDACTED_QUERY_PARAMS: frozenset[str] = frozenset(
 
 DEFAULT_PORTS: dict[str, int] = {"http": 80, "https": 443}
 """``server.port`` when the URL gives none."""
-
-KNOWN_METHODS: frozenset[str] = frozenset(
-    ("CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "QUERY", "TRACE")
-)
-"""Methods kept as they are; any other becomes ``_OTHER`` (bounded label values)."""
-
-
-def normalize_method(method: str) -> str:
-    """*method* when it is a known HTTP method (case-sensitive), else ``_OTHER``."""
-    return method if method in KNOWN_METHODS else "_OTHER"
 
 
 def redacted_names(extra: Iterable[str] = ()) -> frozenset[str]:
