@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import threading
 import traceback
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from importlib.metadata import EntryPoint, PackageNotFoundError, entry_points, version
 from typing import TYPE_CHECKING, Any
 
@@ -161,6 +161,11 @@ def _builtin_candidates() -> list[_Candidate]:
         _Candidate(name, EntryPoint(name, value, ENTRY_POINT_GROUP).load, "limelight", core_version)
         for name, value in BUILTIN_PLUGINS
     ]
+
+
+def _call(impl: Any, kwargs: Mapping[str, Any]) -> Any:
+    """Call one hook implementation (its guard) with the arguments it names, as pluggy does."""
+    return impl.function(*[kwargs[a] for a in impl.argnames])
 
 
 class PluginManager:
@@ -372,7 +377,7 @@ class PluginManager:
             try:
                 for plugin, impl in self._impls("limelight_lifecycle_configure"):
                     if plugin == name:
-                        impl.function(*[{"config": config}[a] for a in impl.argnames])
+                        _call(impl, {"config": config})
             except PluginError as exc:
                 # strict: the plugin is refused whole
                 self.pm.unregister(obj)
@@ -414,15 +419,10 @@ class PluginManager:
         """Whether any registered plugin implements *hook*."""
         return bool(getattr(self.pm.hook, hook).get_hookimpls())
 
-    def _results(
-        self, hook: str, reverse: bool = False, **kwargs: Any
-    ) -> Iterator[tuple[str, Any]]:
+    def _results(self, hook: str, **kwargs: Any) -> Iterator[tuple[str, Any]]:
         """``(plugin, result)`` of each implementation that returned something, lazily."""
-        impls = self._impls(hook)
-        if reverse:
-            impls.reverse()
-        for plugin, impl in impls:
-            result = impl.function(*[kwargs[a] for a in impl.argnames])
+        for plugin, impl in self._impls(hook):
+            result = _call(impl, kwargs)
             if result is not None:
                 yield plugin, result
 
@@ -467,7 +467,7 @@ class PluginManager:
         each plugin as its implementation is called."""
         for plugin, impl in self._impls("limelight_lifecycle_start"):
             self.started.append(plugin)
-            impl.function(*[{"telemetry": telemetry}[a] for a in impl.argnames])
+            _call(impl, {"telemetry": telemetry})
 
     def lifecycle_stop(
         self, telemetry: TelemetryView, timeout: float, only: Iterable[str] | None = None
@@ -482,7 +482,7 @@ class PluginManager:
             if wanted is not None and plugin not in wanted:
                 continue
             try:
-                impl.function(*[args[a] for a in impl.argnames])
+                _call(impl, args)
             except PluginError as exc:
                 first = first or exc
         if first is not None:
