@@ -19,11 +19,11 @@ from __future__ import annotations
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from types import TracebackType
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 
-from ._instruments import Call, binding, instrumenting, report
+from ._instruments import Call, Instruments, binding, instrumenting, report
 
 __all__ = [
     "AsyncInstrumentedTransport",
@@ -36,6 +36,7 @@ _get = binding.get
 _instrumenting_get = instrumenting.get
 _instrumenting_set = instrumenting.set
 _instrumenting_reset = instrumenting.reset
+_C = TypeVar("_C", bound=Call)
 
 
 _VERSIONS = {b"HTTP/1.1": "1.1", b"HTTP/2": "2", b"HTTP/1.0": "1.0", b"HTTP/3": "3"}
@@ -102,6 +103,43 @@ class _AsyncCall(Call, httpx.AsyncByteStream):
         self.finish()
 
 
+def _begin(
+    inst: Instruments, request: httpx.Request, root_spans: bool | None, call_type: type[_C]
+) -> _C | None:
+    """Start recording *request* as a *call_type*; ``None`` when it is not recorded."""
+    try:
+        url = request.url
+        return inst.begin(
+            request.method,
+            url,
+            url.scheme,
+            url.host,
+            url.port,
+            request.headers,
+            root_spans,
+            call_type,
+        )
+    except Exception as exc:
+        report("httpx request", exc)
+        return None
+
+
+def _received(call: _SyncCall | _AsyncCall, response: httpx.Response) -> None:
+    """The response headers arrived: the call now ends with the body."""
+    try:
+        call.response(
+            response.status_code, _http_version(response) if call.span is not None else None
+        )
+        if response.is_closed:  # a body given as bytes was read already
+            call.finish()
+        else:
+            call.stream = response.stream
+            response.stream = call
+    except Exception as exc:
+        report("httpx response", exc)
+        call.finish()
+
+
 def _handle(
     send: Callable[[Any, httpx.Request], httpx.Response],
     target: Any,
@@ -114,21 +152,7 @@ def _handle(
     inst = _get()
     if not inst.active or _instrumenting_get() is request:
         return send(target, request)
-    try:
-        url = request.url
-        call = inst.begin(
-            request.method,
-            url,
-            url.scheme,
-            url.host,
-            url.port,
-            request.headers,
-            root_spans,
-            _SyncCall,
-        )
-    except Exception as exc:
-        report("httpx request", exc)
-        call = None
+    call = _begin(inst, request, root_spans, _SyncCall)
     if call is None:
         return send(target, request)
     # an explicit wrapper marks this request so a globally instrumented transport
@@ -142,18 +166,7 @@ def _handle(
     finally:
         if token is not None:
             _instrumenting_reset(token)
-    try:
-        call.response(
-            response.status_code, _http_version(response) if call.span is not None else None
-        )
-        if response.is_closed:  # a body given as bytes was read already
-            call.finish()
-        else:
-            call.stream = response.stream  # type: ignore[assignment]
-            response.stream = call
-    except Exception as exc:
-        report("httpx response", exc)
-        call.finish()
+    _received(call, response)
     return response
 
 
@@ -164,24 +177,11 @@ async def _handle_async(
     root_spans: bool | None,
     guard: bool,
 ) -> httpx.Response:
+    """The async :func:`_handle`."""
     inst = _get()
     if not inst.active or _instrumenting_get() is request:
         return await send(target, request)
-    try:
-        url = request.url
-        call = inst.begin(
-            request.method,
-            url,
-            url.scheme,
-            url.host,
-            url.port,
-            request.headers,
-            root_spans,
-            _AsyncCall,
-        )
-    except Exception as exc:
-        report("httpx request", exc)
-        call = None
+    call = _begin(inst, request, root_spans, _AsyncCall)
     if call is None:
         return await send(target, request)
     token = _instrumenting_set(request) if guard else None
@@ -193,18 +193,7 @@ async def _handle_async(
     finally:
         if token is not None:
             _instrumenting_reset(token)
-    try:
-        call.response(
-            response.status_code, _http_version(response) if call.span is not None else None
-        )
-        if response.is_closed:
-            call.finish()
-        else:
-            call.stream = response.stream  # type: ignore[assignment]
-            response.stream = call
-    except Exception as exc:
-        report("httpx response", exc)
-        call.finish()
+    _received(call, response)
     return response
 
 
