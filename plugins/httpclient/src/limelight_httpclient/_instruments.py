@@ -108,23 +108,15 @@ class Call:
         span = self.span
         if span is None:
             return
+        attributes: dict[str, Any] = (
+            {"http.response.status_code": status_code, "network.protocol.version": http_version}
+            if http_version
+            else {"http.response.status_code": status_code}
+        )
         if status_code >= 400:
+            attributes["error.type"] = status
             span.set_status(_ERROR)
-            span.set_attributes(
-                {"http.response.status_code": status_code, "error.type": status}
-                if not http_version
-                else {
-                    "http.response.status_code": status_code,
-                    "network.protocol.version": http_version,
-                    "error.type": status,
-                }
-            )
-        elif http_version:
-            span.set_attributes(
-                {"http.response.status_code": status_code, "network.protocol.version": http_version}
-            )
-        else:
-            span.set_attribute("http.response.status_code", status_code)
+        span.set_attributes(attributes)
 
     def finish(self, error: BaseException | None = None) -> None:
         """The body is finished (or the request failed with *error*); idempotent."""
