@@ -8,8 +8,16 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import httpx
 import pytest
 from limelight_testsupport import free_port, wait_for_port
+from opentelemetry.trace import StatusCode
+
+from limelight.testing import Harness
+from limelight_hookspecs import NumberPoint
+
+BrokenStreamCheck = Callable[[str, str], None]
+"""``check(url, route)``: see the ``broken_stream`` fixture."""
 
 
 class UvicornServer:
@@ -96,3 +104,38 @@ def serve_wsgi() -> Iterator[Callable[[Any], CherootServer]]:
     yield start
     for server in servers:
         server.__exit__()
+
+
+@pytest.fixture
+def broken_stream(telemetry: Harness) -> BrokenStreamCheck:
+    """``check(url, route)`` for a streamed response that fails after its first chunk.
+
+    The client gets a 200 and then a body cut short. The request keeps the status
+    it went out with (200, on the span and in ``http_requests_total``), and its span
+    is an error carrying the exception that ended the stream (``RuntimeError: feed
+    lost``). The in-flight count is back to 0.
+    """
+
+    def in_flight() -> float:
+        points = telemetry.metric("http_requests_in_flight").points
+        return sum(p.value for p in points if isinstance(p, NumberPoint))
+
+    def check(url: str, route: str) -> None:
+        with httpx.Client(timeout=5) as client, client.stream("GET", url) as response:
+            assert 200 == response.status_code
+            with pytest.raises(httpx.RemoteProtocolError):
+                response.read()  # the server cut the body short
+        span = telemetry.wait_for_span(f"GET {route}", kind="server")
+        assert StatusCode.ERROR == span.status.status_code
+        assert "RuntimeError: feed lost" == span.status.description
+        attributes = span.attributes or {}
+        assert 200 == attributes["http.response.status_code"]
+        assert "RuntimeError" == attributes["error.type"]
+        [event] = [e for e in span.events if e.name == "exception"]
+        assert "feed lost" == (event.attributes or {})["exception.message"]
+        assert [{"method": "GET", "route": route, "status_code": "200"}] == telemetry.series(
+            "http_requests_total"
+        )
+        assert telemetry.wait_until(lambda: 0 == in_flight())
+
+    return check

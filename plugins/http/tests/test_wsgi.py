@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable, Iterator, MutableMapping
+from collections.abc import Callable, Iterable, Iterator, MutableMapping
 from typing import Any
 
 import httpx
@@ -174,25 +174,9 @@ class TestFlask:
         assert telemetry.wait_until(lambda: 0 == in_flight(telemetry))
 
     def test_failure_after_the_response_started_keeps_its_status(
-        self, telemetry: Harness, flask_server: Any
+        self, flask_server: Any, broken_stream: Callable[[str, str], None]
     ) -> None:
-        with (
-            httpx.Client(timeout=5) as client,
-            client.stream("GET", flask_server.url + "/broken") as response,
-        ):
-            assert 200 == response.status_code
-            with pytest.raises(httpx.RemoteProtocolError):
-                response.read()  # the server cut the body short
-        span = server_span(telemetry, "GET /broken")
-        assert StatusCode.ERROR == span.status.status_code
-        assert 200 == span.attributes["http.response.status_code"]
-        assert "RuntimeError" == span.attributes["error.type"]
-        [event] = [e for e in span.events if e.name == "exception"]
-        assert "feed lost" == event.attributes["exception.message"]
-        assert [{"method": "GET", "route": "/broken", "status_code": "200"}] == telemetry.series(
-            "http_requests_total"
-        )
-        assert telemetry.wait_until(lambda: 0 == in_flight(telemetry))
+        broken_stream(flask_server.url + "/broken", "/broken")
 
     def test_client_disconnect_mid_stream(
         self, telemetry: Harness, flask_server: Any, gate: Gate
