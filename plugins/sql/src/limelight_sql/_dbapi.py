@@ -20,12 +20,12 @@ from limelight import TelemetryBinding
 
 from ._instruments import (
     Bound,
+    ameasure,
     batch_size,
     binding_for,
-    end_span,
+    measure,
     perf_counter,
     record_failure,
-    record_ok,
     report_failure,
     server_attributes,
     system_of_driver,
@@ -82,11 +82,6 @@ def instrument_connection(
     if inspect.iscoroutinefunction(getattr(type(connection), "commit", None)):
         return cast(C, _async_connection_class(type(connection))(connection, binding))
     return cast(C, _connection_class(type(connection))(connection, binding))
-
-
-def _result(cursor: object, raw: object, result: object) -> object:
-    """What the driver's call returned, with the driver's cursor replaced by the wrapper."""
-    return cursor if result is raw else result
 
 
 class _Proxy:
@@ -151,21 +146,8 @@ class Cursor(_CursorProxy):
         self, method: Callable[..., Any], statement: Any, args: Any, kwargs: Any, batch: Any
     ) -> Any:
         raw = self.__wrapped__
-        bound = self._limelight.get()
-        system = bound.system
-        if system is None:
-            return _result(self, raw, method(statement, *args, **kwargs))
-        span = bound.try_start_span(statement, batch, raw) if bound.tracer is not None else None
-        start = perf_counter()
-        try:
-            result = method(statement, *args, **kwargs)
-        except BaseException as exc:
-            record_failure(system, statement, perf_counter() - start)
-            end_span(span, exc)
-            raise
-        record_ok(system, raw.description is not None, perf_counter() - start)
-        end_span(span, None)
-        return _result(self, raw, result)
+        result = measure(self._limelight.get(), raw, method, statement, args, kwargs, batch)
+        return self if result is raw else result
 
     def execute(self, operation: Any, *args: Any, **kwargs: Any) -> Any:
         """The driver's ``execute``, measured."""
@@ -174,20 +156,20 @@ class Cursor(_CursorProxy):
         system = bound.system
         if system is None:
             result = raw.execute(operation, *args, **kwargs)
-            return self if result is raw else result
-        if bound.tracer is not None:
-            return self._run(raw.execute, operation, args, kwargs, None)
-        start = perf_counter()
-        try:
-            result = raw.execute(operation, *args, **kwargs)
-        except BaseException:
-            record_failure(system, operation, perf_counter() - start)
-            raise
-        elapsed = perf_counter() - start
-        try:
-            system.ok(raw.description is not None, elapsed)
-        except Exception as exc:
-            report_failure("sql statement", exc)
+        elif bound.tracer is not None:
+            result = measure(bound, raw, raw.execute, operation, args, kwargs, None)
+        else:  # metrics only: measure()'s steps inline, sparing a call on the commonest path
+            start = perf_counter()
+            try:
+                result = raw.execute(operation, *args, **kwargs)
+            except BaseException:
+                record_failure(system, operation, perf_counter() - start)
+                raise
+            elapsed = perf_counter() - start
+            try:
+                system.ok(raw.description is not None, elapsed)
+            except Exception as exc:
+                report_failure("sql statement", exc)
         return self if result is raw else result
 
     def fetchone(self) -> Any:
@@ -310,21 +292,8 @@ class AsyncCursor(_CursorProxy):
         self, method: Callable[..., Any], statement: Any, args: Any, kwargs: Any, batch: Any
     ) -> Any:
         raw = self.__wrapped__
-        bound = self._limelight.get()
-        system = bound.system
-        if system is None:
-            return _result(self, raw, await method(statement, *args, **kwargs))
-        span = bound.try_start_span(statement, batch, raw) if bound.tracer is not None else None
-        start = perf_counter()
-        try:
-            result = await method(statement, *args, **kwargs)
-        except BaseException as exc:
-            record_failure(system, statement, perf_counter() - start)
-            end_span(span, exc)
-            raise
-        record_ok(system, raw.description is not None, perf_counter() - start)
-        end_span(span, None)
-        return _result(self, raw, result)
+        result = await ameasure(self._limelight.get(), raw, method, statement, args, kwargs, batch)
+        return self if result is raw else result
 
     async def execute(self, operation: Any, *args: Any, **kwargs: Any) -> Any:
         """The driver's ``execute``, measured."""

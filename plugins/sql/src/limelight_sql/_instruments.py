@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping, Sized
+from collections.abc import Callable, Mapping, Sized
 from typing import Any
 
 from opentelemetry import trace
@@ -28,13 +28,13 @@ __all__ = [
     "Bound",
     "System",
     "address_attributes",
+    "ameasure",
     "batch_size",
     "binding_for",
-    "end_span",
     "error_attributes",
+    "measure",
     "perf_counter",
     "record_failure",
-    "record_ok",
     "report_failure",
     "server_attributes",
     "statement_text",
@@ -251,14 +251,6 @@ class Bound:
         span.end()
 
 
-def record_ok(system: System, rows: bool, elapsed: float) -> None:
-    """:meth:`System.ok`, never raising."""
-    try:
-        system.ok(rows, elapsed)
-    except Exception as exc:
-        report_failure("sql statement", exc)
-
-
 def record_failure(system: System, statement: object, elapsed: float) -> None:
     """:meth:`System.failed`, never raising."""
     try:
@@ -267,14 +259,83 @@ def record_failure(system: System, statement: object, elapsed: float) -> None:
         report_failure("sql failed statement", exc)
 
 
-def end_span(span: trace.Span | None, exc: BaseException | None) -> None:
-    """:meth:`Bound.end_span` of a span that may not have started, never raising."""
-    if span is None:
-        return
+def end_span(span: trace.Span, exc: BaseException | None) -> None:
+    """:meth:`Bound.end_span`, never raising."""
     try:
         Bound.end_span(span, exc)
     except Exception as failure:
         report_failure("sql span", failure)
+
+
+def measure(
+    bound: Bound,
+    cursor: Any,
+    method: Callable[..., Any],
+    statement: Any,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    batch: int | None,
+) -> Any:
+    """``method(statement, *args, **kwargs)``, counted, timed and (when asked for) traced.
+
+    The measuring path of every DB-API cursor, the driver subclasses and the
+    wrappers alike. *bound* is the cursor's binding's value; *cursor* is the
+    driver's cursor: its ``description`` tells ``op`` afterwards, and it
+    renders a psycopg ``Composable`` statement. The driver's result or
+    exception is passed on unchanged.
+    """
+    system = bound.system
+    if system is None:
+        return method(statement, *args, **kwargs)
+    span = bound.try_start_span(statement, batch, cursor) if bound.tracer is not None else None
+    start = perf_counter()
+    try:
+        result = method(statement, *args, **kwargs)
+    except BaseException as exc:
+        record_failure(system, statement, perf_counter() - start)
+        if span is not None:
+            end_span(span, exc)
+        raise
+    elapsed = perf_counter() - start
+    try:
+        system.ok(cursor.description is not None, elapsed)
+    except Exception as exc:
+        report_failure("sql statement", exc)
+    if span is not None:
+        end_span(span, None)
+    return result
+
+
+async def ameasure(
+    bound: Bound,
+    cursor: Any,
+    method: Callable[..., Any],
+    statement: Any,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    batch: int | None,
+) -> Any:
+    """:func:`measure` of a coroutine method (an async driver's ``execute``)."""
+    system = bound.system
+    if system is None:
+        return await method(statement, *args, **kwargs)
+    span = bound.try_start_span(statement, batch, cursor) if bound.tracer is not None else None
+    start = perf_counter()
+    try:
+        result = await method(statement, *args, **kwargs)
+    except BaseException as exc:
+        record_failure(system, statement, perf_counter() - start)
+        if span is not None:
+            end_span(span, exc)
+        raise
+    elapsed = perf_counter() - start
+    try:
+        system.ok(cursor.description is not None, elapsed)
+    except Exception as exc:
+        report_failure("sql statement", exc)
+    if span is not None:
+        end_span(span, None)
+    return result
 
 
 def batch_size(parameters: object) -> int | None:
