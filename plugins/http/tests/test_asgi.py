@@ -14,7 +14,12 @@ import limelight_http
 import pytest
 from fastapi import APIRouter, FastAPI, HTTPException
 from fastapi.sse import EventSourceResponse, ServerSentEvent
-from limelight_http import UNMATCHED_ROUTE, instrument_fastapi, instrument_starlette
+from limelight_http import (
+    UNMATCHED_ROUTE,
+    ASGIMiddleware,
+    instrument_fastapi,
+    instrument_starlette,
+)
 from opentelemetry import propagate, trace
 from opentelemetry.propagators.textmap import TextMapPropagator
 from opentelemetry.trace import SpanKind, StatusCode
@@ -534,6 +539,28 @@ class TestFastAPI:
             lambda: 2 == len(telemetry.find_spans("GET /api/v1/items/{item_id}", kind="server"))
         )
         assert 2 == len(telemetry.find_spans("GET /status", kind="server"))
+
+    @pytest.mark.parametrize("quiet_fastapi", [True, False])
+    def test_mounted_fastapi_app_under_asgi_middleware(
+        self, telemetry: Harness, serve_asgi: Any, quiet_fastapi: bool
+    ) -> None:
+        async def status(request: Request) -> PlainTextResponse:
+            return PlainTextResponse("fine")
+
+        app = Starlette(routes=[Route("/status", status), Mount("/sub", app=sub_fastapi_app())])
+        server = serve_asgi(ASGIMiddleware(app, quiet_fastapi=quiet_fastapi))
+        with httpx.Client(timeout=5) as client:
+            assert {"id": 7} == client.get(server.url + "/sub/items/7").json()
+            # the next request on the connection is read once the first one is over
+            client.get(server.url + "/status")
+        server_span(telemetry, "GET /status")
+        span = server_span(telemetry, "GET /sub/items/{item_id}")
+        others = [s for s in telemetry.spans() if s.name != "GET /status" and s is not span]
+        if quiet_fastapi:
+            assert [] == others
+        else:  # FastAPI's own SERVER span (and its operation spans), in a trace of its own
+            [native] = [s for s in others if s.kind == SpanKind.SERVER]
+            assert span.context.trace_id != native.context.trace_id
 
     def test_one_server_span_per_request(self, telemetry: Harness, server: Any) -> None:
         httpx.get(server.url + "/status")

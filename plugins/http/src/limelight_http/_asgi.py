@@ -75,16 +75,17 @@ class ASGIMiddleware:
         frameworks other than Starlette and FastAPI (which are resolved
         without it): the route template once routing is done.
 
+    :param quiet_fastapi: keep FastAPI apps inside *app* from recording
+        requests a second time (default true; also the ``quiet_fastapi``
+        attribute).
+
     A FastAPI application mounted anywhere inside *app* would record each
     request a second time with its built-in telemetry (a second SERVER span in a
     trace of its own, operation spans, ``http.server.*`` metrics). While
     telemetry runs, every request marks its scope the way FastAPI marks a
     request it already records, so mounted FastAPI apps stay quiet whenever
-    they were mounted; :attr:`quiet_fastapi` set to false keeps their telemetry.
+    they were mounted; *quiet_fastapi* false keeps their telemetry.
     """
-
-    quiet_fastapi: bool = True
-    """Keep FastAPI apps inside *app* from recording requests a second time."""
 
     def __init__(
         self,
@@ -95,8 +96,10 @@ class ASGIMiddleware:
         request_attributes: AttributesHook | None = None,
         response_traceparent: bool | None = None,
         route_resolver: RouteResolver | None = None,
+        quiet_fastapi: bool = True,
     ) -> None:
         self.app = app
+        self.quiet_fastapi = quiet_fastapi
         self._options = Options(exclude_paths, exclude, request_attributes, response_traceparent)
         self._starlette = StarletteRoutes()
         self._resolver = route_resolver

@@ -32,34 +32,29 @@ def instrument_starlette(
     still goes inside. Idempotent; the keyword arguments are those of
     :class:`ASGIMiddleware`. Returns *app*.
     """
-    options: dict[str, Any] = {
-        "exclude_paths": tuple(exclude_paths),
-        "exclude": exclude,
-        "request_attributes": request_attributes,
-        "response_traceparent": response_traceparent,
-        "route_resolver": route_resolver,
-    }
-    return _instrument(app, options, quiet_fastapi=True)
+    return _instrument(
+        app,
+        exclude_paths=tuple(exclude_paths),
+        exclude=exclude,
+        request_attributes=request_attributes,
+        response_traceparent=response_traceparent,
+        route_resolver=route_resolver,
+    )
 
 
-def _instrument(app: App, options: dict[str, Any], *, quiet_fastapi: bool) -> App:
+def _instrument(app: App, **options: Any) -> App:
+    """Put ``ASGIMiddleware(stack, **options)`` around *app*'s middleware stack, once."""
     target: Any = app
     if getattr(target, _MARKER, False):
         return app
-
-    def wrap(inner: ASGIApp) -> ASGIApp:
-        middleware = ASGIMiddleware(inner, **options)
-        middleware.quiet_fastapi = quiet_fastapi
-        return middleware
-
     build: Callable[[], ASGIApp] = target.build_middleware_stack
 
     def build_middleware_stack() -> ASGIApp:
-        return wrap(build())
+        return ASGIMiddleware(build(), **options)
 
     target.build_middleware_stack = build_middleware_stack
     if target.middleware_stack is not None:  # already serving: wrap the built stack
-        target.middleware_stack = wrap(target.middleware_stack)
+        target.middleware_stack = ASGIMiddleware(target.middleware_stack, **options)
     setattr(target, _MARKER, True)
     return app
 
@@ -82,16 +77,16 @@ def instrument_fastapi(
     is true, FastAPI's request tracing and metrics are turned off for *app*
     (its logs are left as they are), and every FastAPI app mounted inside it,
     whenever mounted and through included routers too, records nothing for the
-    requests limelight records (see :attr:`ASGIMiddleware.quiet_fastapi`).
+    requests limelight records (see :class:`ASGIMiddleware`'s *quiet_fastapi*).
     """
-    options: dict[str, Any] = {
-        "exclude_paths": tuple(exclude_paths),
-        "exclude": exclude,
-        "request_attributes": request_attributes,
-        "response_traceparent": response_traceparent,
-        "route_resolver": None,
-    }
-    _instrument(app, options, quiet_fastapi=not native_telemetry)
+    _instrument(
+        app,
+        exclude_paths=tuple(exclude_paths),
+        exclude=exclude,
+        request_attributes=request_attributes,
+        response_traceparent=response_traceparent,
+        quiet_fastapi=not native_telemetry,
+    )
     settings = getattr(app, "_telemetry", None)
     if not native_telemetry and isinstance(settings, dict):
         settings["tracing"] = False
