@@ -1,4 +1,4 @@
-"""psycopg's AsyncConnection through the async DB-API wrapper."""
+"""psycopg's AsyncConnection, instrumented in place through its cursor factories."""
 
 from __future__ import annotations
 

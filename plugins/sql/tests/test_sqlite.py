@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
-from limelight_sql import Connection, instrument_connection, plugin
+from limelight_sql import AsyncConnection, AsyncCursor, Connection, instrument_connection, plugin
 
 from limelight.testing import Harness
 
@@ -226,6 +227,67 @@ class TestDropIn:
         assert conn is instrument_connection(conn, spans=True)
         conn.execute("SELECT 2")
         assert ["SELECT"] == [span.name for span in telemetry.spans()]
+
+
+class AsyncDriverCursor:
+    """The cursor of a minimal async DB-API driver: coroutine ``execute`` and ``executemany``."""
+
+    def __init__(self, cursor: sqlite3.Cursor) -> None:
+        self.cursor = cursor
+
+    @property
+    def description(self) -> Any:
+        return self.cursor.description
+
+    async def execute(self, sql: str, parameters: Any = ()) -> AsyncDriverCursor:
+        self.cursor.execute(sql, parameters)
+        return self
+
+    async def executemany(self, sql: str, parameters: Any) -> AsyncDriverCursor:
+        self.cursor.executemany(sql, parameters)
+        return self
+
+    async def fetchall(self) -> list[Any]:
+        return self.cursor.fetchall()
+
+
+class AsyncDriverConnection:
+    """A minimal async DB-API connection over sqlite3 (its ``commit`` is a coroutine)."""
+
+    def __init__(self) -> None:
+        self.raw = sqlite3.connect(":memory:")
+
+    def cursor(self) -> AsyncDriverCursor:
+        return AsyncDriverCursor(self.raw.cursor())
+
+    async def commit(self) -> None:
+        self.raw.commit()
+
+
+class TestAsyncWrapper:
+    """An async driver's connection gets the async wrapper, whose awaited statements count."""
+
+    @pytest.mark.asyncio
+    async def test_statements(self, telemetry: Harness) -> None:
+        conn = instrument_connection(AsyncDriverConnection(), db_system="sqlite", spans=True)
+        wrapper: object = conn
+        assert isinstance(wrapper, AsyncConnection)
+        assert not hasattr(conn, "execute")
+        cur = conn.cursor()
+        assert isinstance(cur, AsyncCursor)
+        assert cur is await cur.execute("CREATE TABLE t (a INTEGER)")
+        assert cur is await cur.executemany("INSERT INTO t VALUES (?)", [(1,), (2,)])
+        await cur.execute("SELECT a FROM t ORDER BY a")
+        assert [(1,), (2,)] == await cur.fetchall()
+        with pytest.raises(sqlite3.OperationalError):
+            await cur.execute("SELECT missing FROM t")
+        await conn.commit()
+        assert 2 == count(telemetry, "exec", "ok")
+        assert 1 == count(telemetry, "query", "ok")
+        assert 1 == count(telemetry, "query", "error")
+        batch = dict(telemetry.span(name="BATCH INSERT t").attributes or {})
+        assert 2 == batch["db.operation.batch.size"]
+        assert "SELECT t" == telemetry.span(status="error").name
 
 
 class TestSpans:
