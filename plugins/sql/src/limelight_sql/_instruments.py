@@ -180,7 +180,7 @@ class Bound:
     :param attributes: span attributes common to every statement.
     """
 
-    __slots__ = ("_spans", "attributes", "db_system", "system", "tracer")
+    __slots__ = ("_spans", "attributes", "system", "tracer")
 
     def __init__(
         self,
@@ -191,8 +191,6 @@ class Bound:
         self.system = system
         self.tracer = tracer
         self.attributes = dict(attributes)
-        db_system = self.attributes.get("db.system.name")
-        self.db_system = db_system if isinstance(db_system, str) else None
         self._spans: dict[str, tuple[str, dict[str, AttributeValue]]] = {}
 
     def start_span(
@@ -202,14 +200,17 @@ class Bound:
 
         :param batch: the number of parameter sets of an ``executemany``.
         """
+        system, tracer = self.system, self.tracer
+        assert system is not None
+        assert tracer is not None
         text = statement_text(statement, context)
         key = text if text is not None else ""
         cached = self._spans.get(key)
         if cached is None:
             attributes = dict(self.attributes)
-            name = str(self.attributes.get("db.system.name", "sql"))
+            name = system.name
             if text is not None:
-                described = describe(text, self.db_system)
+                described = describe(text, system.name)
                 attributes["db.query.text"] = described.text
                 if described.summary:
                     attributes["db.query.summary"] = described.summary
@@ -229,8 +230,7 @@ class Bound:
             operation = attributes.get("db.operation.name")
             if operation:
                 attributes["db.operation.name"] = f"BATCH {operation}"
-        assert self.tracer is not None
-        return self.tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes)
+        return tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes)
 
     def try_start_span(
         self, statement: object, batch: int | None = None, context: object = None
