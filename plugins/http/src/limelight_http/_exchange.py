@@ -16,7 +16,14 @@ from opentelemetry.context import Context
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
-from limelight import OVERFLOW_LABEL_VALUE, Telemetry, TelemetryBinding, error_type, report_failure
+from limelight import (
+    OVERFLOW_LABEL_VALUE,
+    Telemetry,
+    TelemetryBinding,
+    error_type,
+    format_traceparent,
+    report_failure,
+)
 
 from ._plugin import (
     HTTP_IN_FLIGHT,
@@ -286,17 +293,18 @@ def status_text(status: int) -> str:
 
 
 def traceparent(span: Span) -> str | None:
-    """The W3C ``traceparent`` value naming *span*, or ``None`` for an invalid span."""
-    value = traceparent_bytes(span)
-    return None if value is None else value.decode("ascii")
+    """The W3C ``traceparent`` value naming *span* (the core's
+    :func:`~limelight.format_traceparent`), or ``None`` for an invalid span."""
+    ctx = span.get_span_context()
+    if not ctx.is_valid:
+        return None
+    return format_traceparent(ctx.trace_id, ctx.span_id, ctx.trace_flags)
 
 
 def traceparent_bytes(span: Span) -> bytes | None:
     """:func:`traceparent` as the bytes an ASGI header carries."""
-    ctx = span.get_span_context()
-    if not ctx.is_valid:
-        return None
-    return b"00-%032x-%016x-%02x" % (ctx.trace_id, ctx.span_id, ctx.trace_flags)
+    value = traceparent(span)
+    return None if value is None else value.encode("ascii")
 
 
 class Exchange:
