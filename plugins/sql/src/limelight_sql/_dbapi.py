@@ -246,7 +246,8 @@ class Connection(_Proxy):
     def cursor(self, *args: Any, **kwargs: Any) -> Cursor:
         """A measuring cursor over the driver's ``cursor(...)``."""
         raw = self.__wrapped__.cursor(*args, **kwargs)
-        return _cursor_class(type(raw))(raw, self._limelight, self)
+        cls = _CURSORS.get(type(raw)) or _cursor_class(type(raw))
+        return cls(raw, self._limelight, self)
 
     def __enter__(self) -> Connection:
         self.__wrapped__.__enter__()
@@ -334,7 +335,8 @@ class AsyncConnection(_Proxy):
     def cursor(self, *args: Any, **kwargs: Any) -> AsyncCursor:
         """A measuring cursor over the driver's ``cursor(...)``."""
         raw = self.__wrapped__.cursor(*args, **kwargs)
-        return _async_cursor_class(type(raw))(raw, self._limelight, self)
+        cls = _ASYNC_CURSORS.get(type(raw)) or _async_cursor_class(type(raw))
+        return cls(raw, self._limelight, self)
 
     async def __aenter__(self) -> AsyncConnection:
         await self.__wrapped__.__aenter__()
@@ -355,24 +357,29 @@ class _AsyncConnectionExecute(AsyncConnection):
 # -- one wrapper class per set of driver methods ------------------------------------------
 
 P = TypeVar("P", bound=_Proxy)
-_CLASSES: dict[tuple[type, type], type] = {}
 _CLASSES_LOCK = threading.Lock()
 
 
 def _wrapper_class(
-    base: type[P], optional: tuple[tuple[str, type[P]], ...], driver: type
+    made: dict[type, type[P]],
+    base: type[P],
+    optional: tuple[tuple[str, type[P]], ...],
+    driver: type,
 ) -> type[P]:
-    """*base* with the optional methods whose names the *driver*'s class has (made once)."""
-    key = (base, driver)
-    cls = _CLASSES.get(key)
+    """*base* with the optional methods whose names the *driver*'s class has (made once).
+
+    *made* holds the classes made so far by driver class, for the caller to
+    look up first: a cursor is made per statement by ``conn.execute(...)``.
+    """
+    cls = made.get(driver)
     if cls is None:
         with _CLASSES_LOCK:
-            cls = _CLASSES.get(key)
+            cls = made.get(driver)
             if cls is None:
                 parts = tuple(part for name, part in optional if hasattr(driver, name))
-                cls = type(base.__name__, parts or (base,), {"__slots__": ()})
-                _CLASSES[key] = cls
-    return cast(type[P], cls)
+                cls = cast(type[P], type(base.__name__, parts or (base,), {"__slots__": ()}))
+                made[driver] = cls
+    return cls
 
 
 _CURSOR_METHODS: tuple[tuple[str, type[Cursor]], ...] = (
@@ -387,17 +394,25 @@ _CONNECTION_METHODS: tuple[tuple[str, type[Connection]], ...] = (
 )
 
 
+_CURSORS: dict[type, type[Cursor]] = {}
+_CONNECTIONS: dict[type, type[Connection]] = {}
+_ASYNC_CURSORS: dict[type, type[AsyncCursor]] = {}
+_ASYNC_CONNECTIONS: dict[type, type[AsyncConnection]] = {}
+
+
 def _cursor_class(driver: type) -> type[Cursor]:
-    return _wrapper_class(Cursor, _CURSOR_METHODS, driver)
+    return _wrapper_class(_CURSORS, Cursor, _CURSOR_METHODS, driver)
 
 
 def _connection_class(driver: type) -> type[Connection]:
-    return _wrapper_class(Connection, _CONNECTION_METHODS, driver)
+    return _wrapper_class(_CONNECTIONS, Connection, _CONNECTION_METHODS, driver)
 
 
 def _async_cursor_class(driver: type) -> type[AsyncCursor]:
-    return _wrapper_class(AsyncCursor, (("executemany", _AsyncCursorExecuteMany),), driver)
+    optional = (("executemany", _AsyncCursorExecuteMany),)
+    return _wrapper_class(_ASYNC_CURSORS, AsyncCursor, optional, driver)
 
 
 def _async_connection_class(driver: type) -> type[AsyncConnection]:
-    return _wrapper_class(AsyncConnection, (("execute", _AsyncConnectionExecute),), driver)
+    optional = (("execute", _AsyncConnectionExecute),)
+    return _wrapper_class(_ASYNC_CONNECTIONS, AsyncConnection, optional, driver)
