@@ -409,3 +409,47 @@ class TestSpans:
         assert "23505" == attributes["error.type"]
         everything = str(attributes) + str(failed.events) + str(failed.status.description)
         assert "secret" not in everything
+
+
+class TestRecordingFailures:
+    """A failure inside the instrumentation never changes what the driver's caller sees."""
+
+    @staticmethod
+    def run_statements(conn: Any, table: str, driver: str, monkeypatch: pytest.MonkeyPatch) -> None:
+        from limelight_sql._instruments import Bound, System
+
+        def broken(*args: object, **kwargs: object) -> None:
+            raise RuntimeError("instrumentation bug")
+
+        monkeypatch.setattr(System, "ok", broken)
+        monkeypatch.setattr(System, "failed", broken)
+        monkeypatch.setattr(Bound, "start_span", broken)
+        with conn.cursor() as cur:
+            cur.execute(f"INSERT INTO {table} (name) VALUES ('a')")
+            cur.execute(f"SELECT name FROM {table}")
+            assert [("a",)] == cur.fetchall()
+            cur.executemany(f"INSERT INTO {table} (name) VALUES (%s)", [("b",), ("c",)])
+            with pytest.raises(errors_of(driver).UniqueViolation):
+                cur.execute(f"INSERT INTO {table} (name) VALUES ('a')")
+
+    def test_metrics_only(
+        self,
+        telemetry: Harness,
+        conn: Any,
+        table: str,
+        driver: str,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        self.run_statements(conn, table, driver, monkeypatch)
+
+    @pytest.mark.limelight(plugins=[plugin], env={"LIMELIGHT_SQL_SPANS": "true"})
+    def test_with_spans(
+        self,
+        telemetry: Harness,
+        conn: Any,
+        table: str,
+        driver: str,
+        monkeypatch: pytest.MonkeyPatch,
+    ) -> None:
+        self.run_statements(conn, table, driver, monkeypatch)
+        assert [] == telemetry.spans()
