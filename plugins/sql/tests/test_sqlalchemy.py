@@ -9,6 +9,7 @@ import pytest
 import pytest_asyncio
 import sqlalchemy as sa
 from limelight_sql import instrument_engine, plugin, uninstrument_engine
+from limelight_sql._instruments import System
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
@@ -202,6 +203,21 @@ class TestSyncEngine:
         assert "%(name_1)s" in str(attributes["db.query.text"])
         failed = telemetry.span(status="error")
         assert "42601" == (failed.attributes or {})["db.response.status_code"]
+
+    @pytest.mark.limelight(plugins=[plugin], env={"LIMELIGHT_SQL_SPANS": "true"})
+    def test_broken_recording_still_ends_the_span(
+        self, telemetry: Harness, sqlite_engine: sa.Engine, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        def broken(*args: object, **kwargs: object) -> None:
+            raise RuntimeError("recording broke")
+
+        monkeypatch.setattr(System, "ok", broken)
+        monkeypatch.setattr(System, "failed", broken)
+        with sqlite_engine.connect() as conn:
+            assert [(1,)] == conn.execute(sa.text("SELECT 1")).all()
+            with pytest.raises(sa_exc.OperationalError):
+                conn.execute(sa.text("SELEC 1"))
+        assert ["UNSET", "ERROR"] == [s.status.status_code.name for s in telemetry.spans()]
 
     @pytest.mark.limelight(plugins=[plugin], env={"LIMELIGHT_SQL_SPANS": "true"})
     def test_batch_spans(

@@ -21,11 +21,12 @@ from opentelemetry.util.types import AttributeValue
 
 from ._instruments import (
     DIALECT_SYSTEMS,
-    Bound,
     address_attributes,
     batch_size,
     binding_for,
+    end_span,
     perf_counter,
+    record_failure,
     report_failure,
 )
 
@@ -111,10 +112,10 @@ def instrument_engine(engine: E, *, db_system: str | None = None, spans: bool | 
         bound, start, span = state
         try:
             bound.system.ok(cursor.description is not None, perf_counter() - start)
-            if span is not None:
-                Bound.end_span(span, None)
         except Exception as exc:
             report_failure("sqlalchemy statement", exc)
+        if span is not None:
+            end_span(span, None)
 
     def on_error(exception_context: Any) -> None:
         context = exception_context.execution_context
@@ -123,13 +124,9 @@ def instrument_engine(engine: E, *, db_system: str | None = None, spans: bool | 
             return
         delattr(context, _KEY)
         bound, start, span = state
-        try:
-            bound.system.failed(exception_context.statement, perf_counter() - start)
-            if span is not None:
-                error = exception_context.original_exception
-                Bound.end_span(span, error)
-        except Exception as exc:
-            report_failure("sqlalchemy error", exc)
+        record_failure(bound.system, exception_context.statement, perf_counter() - start)
+        if span is not None:
+            end_span(span, exception_context.original_exception)
 
     with _lock:
         _remove(sync)
