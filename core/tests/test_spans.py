@@ -301,13 +301,17 @@ class TestPipeline:
             "invalid",
         ],
     )
-    def test_default_sampler_decides_as_the_sdk_composition(
-        self, parent: SpanContext | None
+    @pytest.mark.parametrize("sampler", ["parentbased_always_on", "always_on", "always_off"])
+    def test_inlined_samplers_decide_as_the_sdk(
+        self, parent: SpanContext | None, sampler: str
     ) -> None:
-        sdk = sdk_trace.TracerProvider(
-            sampler=ParentBased(ALWAYS_ON), shutdown_on_exit=False
-        ).get_tracer("t")
-        ours = TracerProvider(sampler=ParentBasedAlwaysOn()).get_tracer("t")
+        sdk_sampler, our_sampler = {
+            "parentbased_always_on": (ParentBased(ALWAYS_ON), ParentBasedAlwaysOn()),
+            "always_on": (ALWAYS_ON, ALWAYS_ON),
+            "always_off": (ALWAYS_OFF, ALWAYS_OFF),
+        }[sampler]
+        sdk = sdk_trace.TracerProvider(sampler=sdk_sampler, shutdown_on_exit=False).get_tracer("t")
+        ours = TracerProvider(sampler=our_sampler).get_tracer("t")
         context = (
             None if parent is None else trace_api.set_span_in_context(NonRecordingSpan(parent))
         )
@@ -414,3 +418,27 @@ class TestCurrentSpan:
         assert [None, "outer", "inner", "outer", None, "outer", None] == names
         assert all(public is ours for public, ours in seen)
         provider.shutdown()
+
+    def test_same_context_everywhere(self) -> None:
+        from opentelemetry import context as context_api
+
+        from limelight._context import current_context
+
+        tracer = TracerProvider().get_tracer("test")
+        assert context_api.get_current() is current_context()
+        with tracer.start_as_current_span("outer"):
+            assert context_api.get_current() is current_context()
+            token = context_api.attach(context_api.set_value("k", "v"))
+            assert "v" == current_context().get("k")
+            context_api.detach(token)
+        assert context_api.get_current() is current_context()
+
+    def test_a_span_context_is_the_tuple_read_by_position(self) -> None:
+        # start_span, the batch processor and the W3C propagator read SpanContext
+        # fields by position: this fails first if the API changes its layout
+        state = trace_api.TraceState([("k", "v")])
+        ctx = SpanContext(0xA, 0xB, is_remote=True, trace_flags=TraceFlags(1), trace_state=state)
+        assert (0xA, 0xB, True, 1, state, True) == tuple(ctx)
+        fields = (ctx.trace_id, ctx.span_id, ctx.is_remote, ctx.trace_flags)
+        assert (*fields, ctx.trace_state, ctx.is_valid) == tuple(ctx)
+        assert not SpanContext(0, 0, is_remote=False)[5]

@@ -603,3 +603,76 @@ class TestDefault:
             [("traceparent", VALID), ("traceparent", VALID)], getter=header_getter
         )
         assert not trace.get_current_span(ctx).get_span_context().is_valid
+
+
+class _Recording(W3CTraceContextPropagator):
+    """A propagator limelight does not know: it must see the span in the context."""
+
+    def inject(self, carrier: Any, context: Context | None = None, setter: Any = None) -> None:
+        carrier["seen"] = trace.get_current_span(context).get_span_context().span_id
+        super().inject(carrier, context)
+
+
+class TestInjectSpan:
+    """``inject_span`` sets what the global propagator's inject would, with the span as parent."""
+
+    @pytest.fixture
+    def restore_textmap(self) -> Any:
+        previous = propagate.get_global_textmap()
+        yield
+        propagate.set_global_textmap(previous)
+
+    @staticmethod
+    def contexts() -> list[Context]:
+        from opentelemetry import baggage
+
+        remote = W3C.extract({"traceparent": f"00-{TRACE}-{PARENT}-03", "tracestate": "v=1"})
+        return [
+            Context(),
+            remote,
+            baggage.set_baggage("tenant", "a,b", remote),
+            baggage.set_baggage("user", "7"),
+        ]
+
+    @pytest.mark.parametrize("names", [["tracecontext", "baggage"], ["tracecontext"], []])
+    def test_same_headers_as_the_propagator(self, names: list[str], restore_textmap: Any) -> None:
+        propagator = build_propagator(names)
+        propagate.set_global_textmap(propagator)
+        tracer = TracerProvider().get_tracer("t")
+        for ctx in self.contexts():
+            span = tracer.start_span("client", ctx)
+            expected: dict[str, str] = {}
+            propagator.inject(expected, trace.set_span_in_context(span, ctx))
+            actual: dict[str, str] = {}
+            limelight.inject_span(actual, span, ctx)
+            assert expected == actual
+            if names:
+                span_id = f"{span.get_span_context().span_id:016x}"
+                assert span_id == actual["traceparent"].split("-")[2]
+
+    def test_the_received_random_flag_and_tracestate_are_sent_on(
+        self, restore_textmap: Any
+    ) -> None:
+        propagate.set_global_textmap(build_propagator(["tracecontext", "baggage"]))
+        ctx = self.contexts()[2]
+        span = TracerProvider().get_tracer("t").start_span("client", ctx)
+        carrier: dict[str, str] = {}
+        limelight.inject_span(carrier, span, ctx)
+        assert carrier["traceparent"].startswith(f"00-{TRACE}-")
+        assert carrier["traceparent"].endswith("-03")
+        assert "v=1" == carrier["tracestate"]
+        assert "tenant=a%2Cb" == carrier["baggage"]
+
+    @pytest.mark.parametrize("composite", [True, False])
+    def test_another_propagator_sees_the_span_in_the_context(
+        self, composite: bool, restore_textmap: Any
+    ) -> None:
+        recording = _Recording()
+        propagate.set_global_textmap(
+            build_propagator([]).__class__([W3C, recording]) if composite else recording
+        )
+        span = TracerProvider().get_tracer("t").start_span("client", Context())
+        carrier: dict[str, Any] = {}
+        limelight.inject_span(carrier, span, Context())
+        assert span.get_span_context().span_id == carrier["seen"]
+        assert carrier["traceparent"].split("-")[2] == f"{span.get_span_context().span_id:016x}"

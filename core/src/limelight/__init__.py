@@ -32,6 +32,7 @@ from ._export import ExportHealth, ExportWorker, suppressed
 from ._failures import report_failure
 from ._function import instrument
 from ._plugins import PluginError, PluginFailure, PluginInfo, PluginManager, discover
+from ._propagation import inject_span
 from ._spans import error_type
 from ._store import (
     OVERFLOW_LABEL_VALUE,
@@ -93,6 +94,7 @@ __all__ = [
     "format_traceparent",
     "header_getter",
     "hookimpl",
+    "inject_span",
     "instrument",
     "load_config",
     "parse_traceparent",

@@ -77,8 +77,8 @@ class BoundedBatchSpanProcessor(SpanProcessor):
     # -- SpanProcessor ----------------------------------------------------------------
 
     def on_end(self, span: ReadableSpan) -> None:
-        ctx = span.context
-        if ctx is None or not ctx.trace_flags.sampled:
+        ctx = span.get_span_context()  # type: ignore[attr-defined]
+        if ctx is None or not ctx[3] & 1:  # SpanContext.trace_flags, sampled bit
             return
         if self._shutdown:
             self._metrics.spans_dropped(1)

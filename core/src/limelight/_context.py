@@ -13,21 +13,41 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from opentelemetry import trace
+from opentelemetry.context import Context, get_current
 
-__all__ = ["current_span"]
+__all__ = ["SPAN_KEY", "current_context", "current_span"]
+
+try:
+    from opentelemetry.trace.propagation import _SPAN_KEY
+except ImportError:  # pragma: no cover - another API layout
+    _SPAN_KEY = None
+
+SPAN_KEY: str | None = _SPAN_KEY
+"""The context key OpenTelemetry keeps the current span under (``None`` if not found):
+``context.get(SPAN_KEY)`` is what ``trace.get_current_span(context)`` looks up."""
 
 
-def _reader() -> Callable[[], trace.Span]:
+def _context_reader() -> Callable[[], Context]:
     try:
         from opentelemetry.context import _RUNTIME_CONTEXT
         from opentelemetry.context.contextvars_context import ContextVarsRuntimeContext
-        from opentelemetry.trace.propagation import _SPAN_KEY
 
-        if type(_RUNTIME_CONTEXT) is not ContextVarsRuntimeContext:
-            return trace.get_current_span
-        get_context = _RUNTIME_CONTEXT._current_context.get
+        if type(_RUNTIME_CONTEXT) is ContextVarsRuntimeContext:
+            return _RUNTIME_CONTEXT._current_context.get  # type: ignore[no-any-return]
     except (ImportError, AttributeError):
+        pass
+    return get_current
+
+
+current_context: Callable[[], Context] = _context_reader()
+"""The current context, as ``opentelemetry.context.get_current()`` returns it: with
+the default runtime context, its context variable's own ``get`` (no Python call)."""
+
+
+def _reader() -> Callable[[], trace.Span]:
+    if current_context is get_current or _SPAN_KEY is None:
         return trace.get_current_span
+    get_context = current_context
     invalid = trace.INVALID_SPAN
 
     def current_span() -> trace.Span:

@@ -7,13 +7,16 @@ from functools import lru_cache
 from importlib.metadata import entry_points
 
 import structlog
-from opentelemetry import propagate
+from opentelemetry import baggage as otel_baggage
+from opentelemetry import propagate, trace
+from opentelemetry.baggage.propagation import W3CBaggagePropagator
+from opentelemetry.context import Context, get_current
 from opentelemetry.propagators.composite import CompositePropagator
-from opentelemetry.propagators.textmap import TextMapPropagator
+from opentelemetry.propagators.textmap import CarrierT, Setter, TextMapPropagator, default_setter
 
 from ._w3c import W3CTraceContextPropagator
 
-__all__ = ["build_propagator", "install_propagator", "known_propagators"]
+__all__ = ["build_propagator", "inject_span", "install_propagator", "known_propagators"]
 
 _log = structlog.get_logger("limelight")
 
@@ -54,10 +57,55 @@ def _load(name: str) -> TextMapPropagator | None:
     return None
 
 
+class _Composite(CompositePropagator):
+    """The composite :func:`build_propagator` returns; it knows its parts, so
+    :func:`inject_span` can skip building a context when every part allows it."""
+
+    def __init__(self, propagators: Sequence[TextMapPropagator]) -> None:
+        super().__init__(propagators)
+        self.parts = tuple(propagators)
+        # W3C trace context takes the span directly; baggage does not read the span
+        self.direct = all(type(p) in _DIRECT for p in self.parts)
+
+
+_DIRECT = (W3CTraceContextPropagator, W3CBaggagePropagator)
+_get_global_textmap = propagate.get_global_textmap
+_get_current = get_current
+# where the API keeps baggage in a context (looked up so that a context without
+# baggage skips the baggage propagator; if the API moves it, it is always called)
+_BAGGAGE_KEY: str | None = getattr(otel_baggage, "_BAGGAGE_KEY", None)
+_set_span_in_context = trace.set_span_in_context
+
+
 def build_propagator(names: Sequence[str]) -> TextMapPropagator:
     """A composite of the named propagators (empty for no propagation)."""
-    found = [p for p in (_load(n) for n in names) if p is not None]
-    return CompositePropagator(found)
+    return _Composite([p for p in (_load(n) for n in names) if p is not None])
+
+
+def inject_span(
+    carrier: CarrierT,
+    span: trace.Span,
+    context: Context | None = None,
+    setter: Setter[CarrierT] = default_setter,
+) -> None:
+    """Inject *span* as the callee's parent into *carrier*, the rest (baggage,
+    the received ``random-trace-id`` flag) from *context* (default: the current one).
+
+    What the global propagator's ``inject(carrier, set_span_in_context(span,
+    context), setter)`` sets. With the default propagators (``tracecontext``
+    and ``baggage``, as :func:`install_propagator` builds them) no context is built.
+    """
+    textmap = _get_global_textmap()
+    if type(textmap) is _Composite and textmap.direct:
+        if context is None:
+            context = _get_current()
+        for part in textmap.parts:
+            if type(part) is W3CTraceContextPropagator:
+                part.inject_span_context(carrier, span.get_span_context(), context, setter)
+            elif _BAGGAGE_KEY is None or context.get(_BAGGAGE_KEY):  # no baggage: no header
+                part.inject(carrier, context, setter)
+        return
+    textmap.inject(carrier, _set_span_in_context(span, context), setter)
 
 
 def install_propagator(names: Sequence[str]) -> TextMapPropagator:

@@ -30,6 +30,7 @@ A processor that raises is reported once and the span still reaches the others
 from __future__ import annotations
 
 import logging
+import random as _random
 import threading
 import traceback
 from collections.abc import Iterator, Mapping, Sequence
@@ -42,14 +43,19 @@ from opentelemetry import trace as trace_api
 from opentelemetry.attributes import BoundedAttributes
 from opentelemetry.sdk import trace as sdk_trace
 from opentelemetry.sdk.trace import Event, SpanLimits, SpanProcessor
+from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
 from opentelemetry.sdk.util import BoundedList
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
 from opentelemetry.util import types
 
+from ._context import SPAN_KEY as _SPAN_KEY
 from ._context import current_span
 from ._failures import report_failure
 from ._tracing import ParentBasedAlwaysOn
+
+_ALWAYS_ON = sdk_trace.sampling.ALWAYS_ON
+_ALWAYS_OFF = sdk_trace.sampling.ALWAYS_OFF
 
 __all__ = ["Span", "Tracer", "TracerProvider", "error_type"]
 
@@ -65,6 +71,8 @@ _NO_TRACE_STATE = trace_api.DEFAULT_TRACE_STATE
 _MAX_TRACE_ID = 2**128 - 1
 _MAX_SPAN_ID = 2**64 - 1
 _tuple_new = tuple.__new__
+_object_new = object.__new__
+_INVALID_SPAN = trace_api.INVALID_SPAN
 _RANDOM = getattr(TraceFlags, "RANDOM_TRACE_ID", 0)
 # (sampled, random trace id) -> flags, built once
 _FLAGS = {
@@ -75,6 +83,8 @@ _FLAGS = {
     for random in (False, True)
 }
 _SIMPLE = (str, bool, int, float)
+_SIMPLE_TYPES = frozenset(_SIMPLE)
+_STR_TYPE = frozenset((str,))
 
 
 def error_type(exc: BaseException) -> str:
@@ -346,7 +356,17 @@ class Span(sdk_trace.Span):
         if ended:
             logger.warning("Calling end() on an ended span.")
             return
-        self._tracer._ending(self)
+        provider = self._tracer._provider
+        for processor in provider.on_ending:
+            try:
+                processor._on_ending(self)
+            except Exception as exc:
+                report_failure("spans", f"{type(processor).__qualname__}._on_ending", exc)
+        for processor in provider.ending:
+            try:
+                processor.on_end(self)
+            except Exception as exc:
+                report_failure("spans", f"{type(processor).__qualname__}.on_end", exc)
 
     def __exit__(
         self,
@@ -372,6 +392,18 @@ def _store_all(span: Span, attributes: Mapping[str, Any]) -> None:
             span._put(key, value)
         return
     length_limit = limits.max_span_attribute_length
+    if (
+        length_limit is None
+        and type(attributes) is dict
+        and _SIMPLE_TYPES.issuperset(map(type, attributes.values()))
+        and _STR_TYPE.issuperset(map(type, attributes))
+        and "" not in attributes
+        and (not stored or stored.keys().isdisjoint(attributes))
+    ):
+        # every key a new non-empty str, every value simple, no limit to apply:
+        # checked and copied without a Python loop
+        stored.update(attributes)
+        return
     for key, value in attributes.items():
         kind = type(value)
         if (
@@ -438,28 +470,49 @@ class Tracer(trace_api.Tracer):
         set_status_on_exception: bool = True,
     ) -> trace_api.Span:
         provider = self._provider
-        found: SpanContext | None = (
-            current_span() if context is None else trace_api.get_current_span(context)
-        ).get_span_context()
+        # the parent, as trace_api.get_current_span(context) finds it
+        if context is None:
+            held = current_span()
+        elif _SPAN_KEY is None:
+            held = trace_api.get_current_span(context)
+        else:
+            held = context.get(_SPAN_KEY)
+            if held is None or not isinstance(held, trace_api.Span):
+                held = _INVALID_SPAN
+        found: SpanContext | None = held.get_span_context()
         if found is not None and not isinstance(found, SpanContext):
             raise TypeError("parent_span_context must be a SpanContext or None.")
         ids = provider.id_generator
+        fast_ids = type(ids) is RandomIdGenerator
         parent: SpanContext | None = found
-        if found is None or not found.is_valid:
+        # a SpanContext is the tuple (trace_id, span_id, is_remote, trace_flags,
+        # trace_state, is_valid): read by position, not through six properties
+        if found is None or not found[5]:
             parent = None
-            trace_id = ids.generate_trace_id()
-            is_random = getattr(ids, "is_trace_id_random", None)
-            random_trace_id = bool(_RANDOM) and is_random is not None and is_random()
+            if fast_ids:  # RandomIdGenerator.generate_trace_id, without two calls
+                trace_id = _random.getrandbits(128)
+                while not trace_id:
+                    trace_id = _random.getrandbits(128)
+                random_trace_id = bool(_RANDOM)
+            else:
+                trace_id = ids.generate_trace_id()
+                is_random = getattr(ids, "is_trace_id_random", None)
+                random_trace_id = bool(_RANDOM) and is_random is not None and is_random()
         else:
-            trace_id = found.trace_id
-            random_trace_id = bool(_RANDOM) and bool(found.trace_flags & _RANDOM)
+            trace_id = found[0]
+            random_trace_id = bool(_RANDOM) and bool(found[3] & _RANDOM)
         sampler = provider.sampler
         initial: types.Attributes
         trace_state: trace_api.TraceState | None
         if type(sampler) is ParentBasedAlwaysOn:
             # the default sampler's decision, without its lookup of the parent again
-            sampled = recording = parent is None or bool(parent.trace_flags & 1)
-            trace_state = None if parent is None else parent.trace_state
+            sampled = recording = parent is None or bool(parent[3] & 1)
+            trace_state = None if parent is None else parent[4]
+            initial = attributes
+        elif sampler is _ALWAYS_ON or sampler is _ALWAYS_OFF:
+            # the SDK's static samplers: a fixed decision, the parent's trace state kept
+            sampled = recording = sampler is _ALWAYS_ON
+            trace_state = None if parent is None else parent[4]
             initial = attributes
         else:
             result = sampler.should_sample(context, trace_id, name, kind, attributes, links or ())
@@ -467,8 +520,13 @@ class Tracer(trace_api.Tracer):
             recording = bool(result.decision.is_recording())  # type: ignore[no-untyped-call]
             trace_state = result.trace_state
             initial = result.attributes
+        if fast_ids:
+            span_id = _random.getrandbits(64)
+            while not span_id:
+                span_id = _random.getrandbits(64)
+        else:
+            span_id = ids.generate_span_id()
         # the fields SpanContext.__new__ would set, the ids being valid by construction
-        span_id = ids.generate_span_id()
         span_context: SpanContext = _tuple_new(
             SpanContext,
             (
@@ -482,7 +540,8 @@ class Tracer(trace_api.Tracer):
         )
         if not recording:
             return trace_api.NonRecordingSpan(span_context)
-        span = Span(
+        span: Span = _object_new(Span)  # not through the SDK's __new__ guard
+        span.__init__(  # type: ignore[misc]
             name, span_context, parent, kind, self, record_exception, set_status_on_exception
         )
         if initial:
@@ -496,19 +555,6 @@ class Tracer(trace_api.Tracer):
             except Exception as exc:
                 report_failure("spans", f"{type(processor).__qualname__}.on_start", exc)
         return span
-
-    def _ending(self, span: Span) -> None:
-        provider = self._provider
-        for processor in provider.on_ending:
-            try:
-                processor._on_ending(span)
-            except Exception as exc:
-                report_failure("spans", f"{type(processor).__qualname__}._on_ending", exc)
-        for processor in provider.ending:
-            try:
-                processor.on_end(span)
-            except Exception as exc:
-                report_failure("spans", f"{type(processor).__qualname__}.on_end", exc)
 
 
 def _overrides(processor: SpanProcessor, method: str) -> bool:

@@ -245,16 +245,38 @@ class W3CTraceContextPropagator(TextMapPropagator):
         cleared; while the trace id is the one extracted from a remote
         ``traceparent``, its ``random-trace-id`` flag is sent as received.
         """
-        span_context = trace.get_current_span(context).get_span_context()
-        if not span_context.is_valid:
+        self.inject_span_context(
+            carrier, trace.get_current_span(context).get_span_context(), context, setter
+        )
+
+    def inject_span_context(
+        self,
+        carrier: CarrierT,
+        span_context: SpanContext,
+        context: Context | None = None,
+        setter: Setter[CarrierT] = default_setter,
+    ) -> None:
+        """:meth:`inject` for *span_context* as the parent, the rest read from *context*.
+
+        The same headers as ``inject(carrier, set_span_in_context(span, context))``,
+        without building that context.
+        """
+        # (trace_id, span_id, is_remote, trace_flags, trace_state, is_valid), unpacked
+        # at once rather than read through six properties
+        trace_id, span_id, _, flags, trace_state, is_valid = span_context
+        if not is_valid:
             return
-        trace_id = span_context.trace_id
-        flags: int = span_context.trace_flags
-        remote = cast("tuple[int, int] | None", get_value(_REMOTE_FLAGS, context))
+        remote = cast(
+            "tuple[int, int] | None",
+            context.get(_REMOTE_FLAGS) if context is not None else get_value(_REMOTE_FLAGS),
+        )
         if remote is not None and remote[0] == trace_id:
             flags = (flags & ~FLAG_RANDOM_TRACE_ID) | (remote[1] & FLAG_RANDOM_TRACE_ID)
-        setter.set(carrier, TRACEPARENT, format_traceparent(trace_id, span_context.span_id, flags))
-        trace_state = span_context.trace_state
+        traceparent = format_traceparent(trace_id, span_id, flags)
+        if setter is default_setter:
+            carrier[TRACEPARENT] = traceparent  # type: ignore[index]
+        else:
+            setter.set(carrier, TRACEPARENT, traceparent)
         if trace_state:
             header = self._tracestate_header(trace_state)
             if header:

@@ -26,6 +26,7 @@ from limelight import (
     Telemetry,
     TelemetryBinding,
     error_type,
+    inject_span,
     report_failure,
 )
 
@@ -47,7 +48,7 @@ _SUPPRESS = otel_context._SUPPRESS_INSTRUMENTATION_KEY
 _SUPPRESS_HTTP = otel_context._SUPPRESS_HTTP_INSTRUMENTATION_KEY
 _get_current = otel_context.get_current
 _get_current_span = trace.get_current_span
-_set_span_in_context = trace.set_span_in_context
+_inject_span = inject_span
 _get_global_textmap = propagate.get_global_textmap
 _perf_counter = time.perf_counter
 _CLIENT = SpanKind.CLIENT
@@ -257,17 +258,19 @@ class Instruments:
             started = self.tracer.start_span(
                 "HTTP" if label is _OTHER else label, ctx, _CLIENT, attributes
             )
-            inject_ctx = _set_span_in_context(started, ctx)
             # a span the sampler dropped is not recording: the response attributes
             # are not worked out for it
             span = started if started.is_recording() else None
+            try:
+                _inject_span(headers, started, ctx)
+            except Exception as exc:  # a broken propagator loses the context, not the request
+                report("inject", exc)
         else:
             span = None
-            inject_ctx = ctx
-        try:
-            _get_global_textmap().inject(headers, inject_ctx)
-        except Exception as exc:  # a broken propagator loses the context, not the request
-            report("inject", exc)
+            try:
+                _get_global_textmap().inject(headers, ctx)
+            except Exception as exc:
+                report("inject", exc)
         flight = self._flights.get(host) or self.flight(host)
         flight[0]()
         return call_type(self, span, label, host, flight[1])
