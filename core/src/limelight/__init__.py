@@ -27,6 +27,7 @@ from limelight_hookspecs import (
 )
 
 from ._config import load_config
+from ._context import current_context, current_span
 from ._env import DEFAULT_KNOWN_METHODS, OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS
 from ._export import ExportHealth, ExportWorker, suppressed
 from ._failures import report_failure
@@ -89,6 +90,8 @@ __all__ = [
     "TelemetryBinding",
     "W3CTraceContextPropagator",
     "current",
+    "current_context",
+    "current_span",
     "discover",
     "error_type",
     "format_traceparent",

@@ -402,7 +402,10 @@ def _store_all(span: Span, attributes: Mapping[str, Any]) -> None:
     ):
         # every key a new non-empty str, every value simple, no limit to apply:
         # checked and copied without a Python loop
-        stored.update(attributes)
+        if stored:
+            stored.update(attributes)
+        else:
+            span._attributes = attributes.copy()
         return
     for key, value in attributes.items():
         kind = type(value)
@@ -479,7 +482,7 @@ class Tracer(trace_api.Tracer):
             held = context.get(_SPAN_KEY)
             if held is None or not isinstance(held, trace_api.Span):
                 held = _INVALID_SPAN
-        found: SpanContext | None = held.get_span_context()
+        found: SpanContext | None = None if held is _INVALID_SPAN else held.get_span_context()
         if found is not None and not isinstance(found, SpanContext):
             raise TypeError("parent_span_context must be a SpanContext or None.")
         ids = provider.id_generator

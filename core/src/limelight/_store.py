@@ -21,6 +21,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Generic, TypeVar
 
 import prometheus_client
+from opentelemetry import trace as _otel_trace
 from prometheus_client.samples import Exemplar as _Exemplar
 from prometheus_client.samples import Sample
 
@@ -35,6 +36,8 @@ from limelight_hookspecs import (
 )
 
 from ._context import current_span as _current_span
+
+_INVALID_SPAN = _otel_trace.INVALID_SPAN
 
 __all__ = [
     "OVERFLOW_LABEL_VALUE",
@@ -178,21 +181,25 @@ class BoundCounter:
 
 
 class BoundGaugeAdd:
-    """One series of an additive gauge. ``inc(amount=1)``, ``dec(amount=1)``."""
+    """One series of an additive gauge. ``inc(amount=1)``, ``dec(amount=1)``.
 
-    __slots__ = ("_add", "labels")
+    ``add(amount)`` adds a signed *amount* with one call less (no default, no
+    negation): ``add(1)`` and ``add(-1)`` on a hot path.
+    """
+
+    __slots__ = ("add", "labels")
 
     def __init__(self, child: Any, labels: Mapping[str, str]) -> None:
-        self._add = _cell_add(child)
+        self.add = _cell_add(child)
         self.labels = labels
 
     def inc(self, amount: float = 1) -> None:
         """Add *amount*."""
-        self._add(amount)
+        self.add(amount)
 
     def dec(self, amount: float = 1) -> None:
         """Subtract *amount*."""
-        self._add(-amount)
+        self.add(-amount)
 
 
 class BoundGaugeSet:
@@ -266,8 +273,11 @@ class BoundHistogram:
         self._sum(value)
         cell = self._buckets[index]
         cell.inc(1)
-        ctx = _current_span().get_span_context()
-        if not ctx.trace_flags & 1:
+        span = _current_span()
+        if span is _INVALID_SPAN:
+            return
+        ctx = span.get_span_context()
+        if not ctx[3] & 1:  # SpanContext.trace_flags: not sampled
             return
         now = _monotonic()
         if now < self._due[index]:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any, cast
+from typing import Any
 
 from opentelemetry import trace
 from opentelemetry.context import Context, create_key, get_value, set_value
@@ -94,6 +94,7 @@ _VALUE = rf"[\x20{_NBLK}]{{0,255}}[{_NBLK}]"
 _MEMBER_RE = re.compile(rf"({_KEY})=({_VALUE})")
 _OWS = " \t"
 
+_NO_TRACE_STATE = trace.DEFAULT_TRACE_STATE
 _REMOTE_FLAGS = create_key("limelight-w3c-remote-flags")
 """Context key: ``(trace_id, flags)`` of the ``traceparent`` this context was extracted from."""
 
@@ -266,9 +267,8 @@ class W3CTraceContextPropagator(TextMapPropagator):
         trace_id, span_id, _, flags, trace_state, is_valid = span_context
         if not is_valid:
             return
-        remote = cast(
-            "tuple[int, int] | None",
-            context.get(_REMOTE_FLAGS) if context is not None else get_value(_REMOTE_FLAGS),
+        remote: tuple[int, int] | None = (
+            context.get(_REMOTE_FLAGS) if context is not None else get_value(_REMOTE_FLAGS)
         )
         if remote is not None and remote[0] == trace_id:
             flags = (flags & ~FLAG_RANDOM_TRACE_ID) | (remote[1] & FLAG_RANDOM_TRACE_ID)
@@ -277,7 +277,7 @@ class W3CTraceContextPropagator(TextMapPropagator):
             carrier[TRACEPARENT] = traceparent  # type: ignore[index]
         else:
             setter.set(carrier, TRACEPARENT, traceparent)
-        if trace_state:
+        if trace_state is not _NO_TRACE_STATE and trace_state:
             header = self._tracestate_header(trace_state)
             if header:
                 setter.set(carrier, TRACESTATE, header)

@@ -42,13 +42,10 @@ _C = TypeVar("_C", bound=Call)
 _VERSIONS = {b"HTTP/1.1": "1.1", b"HTTP/2": "2", b"HTTP/1.0": "1.0", b"HTTP/3": "3"}
 
 
-def _http_version(response: httpx.Response) -> str | None:
-    version = response.extensions.get("http_version")
+def _http_version(version: object) -> str | None:
+    """The ``network.protocol.version`` of an ``http_version`` extension not in ``_VERSIONS``."""
     if not version:
         return None
-    known = _VERSIONS.get(version) if isinstance(version, bytes) else None
-    if known is not None:
-        return known
     text = version.decode("ascii", "replace") if isinstance(version, bytes) else str(version)
     return text.removeprefix("HTTP/")
 
@@ -127,9 +124,13 @@ def _begin(
 def _received(call: _SyncCall | _AsyncCall, response: httpx.Response) -> None:
     """The response headers arrived: the call now ends with the body."""
     try:
-        call.response(
-            response.status_code, _http_version(response) if call.span is not None else None
-        )
+        if call.span is None:
+            version = None
+        else:
+            raw = response.extensions.get("http_version")
+            known = _VERSIONS.get(raw) if isinstance(raw, bytes) else None
+            version = known if known is not None or not raw else _http_version(raw)
+        call.response(response.status_code, version)
         if response.is_closed:  # a body given as bytes was read already
             call.finish()
         else:
@@ -141,25 +142,24 @@ def _received(call: _SyncCall | _AsyncCall, response: httpx.Response) -> None:
 
 
 def _handle(
-    send: Callable[[Any, httpx.Request], httpx.Response],
-    target: Any,
+    send: Callable[[httpx.Request], httpx.Response],
     request: httpx.Request,
     root_spans: bool | None,
     guard: bool,
 ) -> httpx.Response:
-    """``send(target, request)``, recorded (*guard*: an explicit wrapper, with a
-    limelight layer possibly below it)."""
+    """``send(request)``, recorded (*guard*: an explicit wrapper, with a limelight
+    layer possibly below it)."""
     inst = _get()
     if not inst.active or _instrumenting_get() is request:
-        return send(target, request)
+        return send(request)
     call = _begin(inst, request, root_spans, _SyncCall)
     if call is None:
-        return send(target, request)
+        return send(request)
     # an explicit wrapper marks this request so a globally instrumented transport
     # below it passes it straight through (the patched transport has nothing below)
     token = _instrumenting_set(request) if guard else None
     try:
-        response = send(target, request)
+        response = send(request)
     except BaseException as exc:
         call.finish(exc)
         raise
@@ -171,8 +171,7 @@ def _handle(
 
 
 async def _handle_async(
-    send: Callable[[Any, httpx.Request], Awaitable[httpx.Response]],
-    target: Any,
+    send: Callable[[httpx.Request], Awaitable[httpx.Response]],
     request: httpx.Request,
     root_spans: bool | None,
     guard: bool,
@@ -180,13 +179,13 @@ async def _handle_async(
     """The async :func:`_handle`."""
     inst = _get()
     if not inst.active or _instrumenting_get() is request:
-        return await send(target, request)
+        return await send(request)
     call = _begin(inst, request, root_spans, _AsyncCall)
     if call is None:
-        return await send(target, request)
+        return await send(request)
     token = _instrumenting_set(request) if guard else None
     try:
-        response = await send(target, request)
+        response = await send(request)
     except BaseException as exc:
         call.finish(exc)
         raise
@@ -195,16 +194,6 @@ async def _handle_async(
             _instrumenting_reset(token)
     _received(call, response)
     return response
-
-
-def _forward(transport: httpx.BaseTransport, request: httpx.Request) -> httpx.Response:
-    return transport.handle_request(request)
-
-
-async def _forward_async(
-    transport: httpx.AsyncBaseTransport, request: httpx.Request
-) -> httpx.Response:
-    return await transport.handle_async_request(request)
 
 
 class InstrumentedTransport(httpx.BaseTransport):
@@ -225,7 +214,7 @@ class InstrumentedTransport(httpx.BaseTransport):
 
     def handle_request(self, request: httpx.Request) -> httpx.Response:
         """Send *request* through the wrapped transport, recording it."""
-        return _handle(_forward, self.transport, request, self.root_spans, True)
+        return _handle(self.transport.handle_request, request, self.root_spans, True)
 
     def close(self) -> None:
         """Close the wrapped transport (and its connection pool)."""
@@ -260,7 +249,9 @@ class AsyncInstrumentedTransport(httpx.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         """Send *request* through the wrapped transport, recording it."""
-        return await _handle_async(_forward_async, self.transport, request, self.root_spans, True)
+        return await _handle_async(
+            self.transport.handle_async_request, request, self.root_spans, True
+        )
 
     async def aclose(self) -> None:
         """Close the wrapped transport (and its connection pool)."""
@@ -301,12 +292,12 @@ def instrument_httpx() -> bool:
         async_send = httpx.AsyncHTTPTransport.handle_async_request
 
         def handle_request(self: httpx.HTTPTransport, request: httpx.Request) -> httpx.Response:
-            return _handle(sync_send, self, request, None, False)
+            return _handle(sync_send.__get__(self), request, None, False)
 
         async def handle_async_request(
             self: httpx.AsyncHTTPTransport, request: httpx.Request
         ) -> httpx.Response:
-            return await _handle_async(async_send, self, request, None, False)
+            return await _handle_async(async_send.__get__(self), request, None, False)
 
         handle_request.__wrapped__ = sync_send  # type: ignore[attr-defined]
         handle_async_request.__wrapped__ = async_send  # type: ignore[attr-defined]

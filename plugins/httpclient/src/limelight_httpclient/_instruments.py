@@ -25,6 +25,7 @@ from limelight import (
     OVERFLOW_LABEL_VALUE,
     Telemetry,
     TelemetryBinding,
+    current_context,
     error_type,
     inject_span,
     report_failure,
@@ -46,7 +47,7 @@ _CACHE_LIMIT = 1024
 
 _SUPPRESS = otel_context._SUPPRESS_INSTRUMENTATION_KEY
 _SUPPRESS_HTTP = otel_context._SUPPRESS_HTTP_INSTRUMENTATION_KEY
-_get_current = otel_context.get_current
+_current_context = current_context
 _get_current_span = trace.get_current_span
 _inject_span = inject_span
 _get_global_textmap = propagate.get_global_textmap
@@ -83,7 +84,7 @@ _ERROR = Status(StatusCode.ERROR)
 class Call:
     """One request in flight: ends its span and records its metrics exactly once."""
 
-    __slots__ = ("_dec", "_inst", "done", "host", "method", "span", "start", "status")
+    __slots__ = ("_add", "_inst", "done", "host", "method", "span", "start", "status")
 
     def __init__(
         self,
@@ -91,13 +92,13 @@ class Call:
         span: trace.Span | None,
         method: str,
         host: str,
-        dec: Callable[[], None],
+        add: Callable[[float], None],
     ) -> None:
         self._inst = inst
         self.span = span
         self.method = method
         self.host = host
-        self._dec = dec
+        self._add = add
         self.status = ERROR_STATUS
         self.done = False
         self.start = _perf_counter()
@@ -126,8 +127,10 @@ class Call:
         self.done = True
         try:
             elapsed = _perf_counter() - self.start
-            self._dec()
-            inc, observe = self._inst.finished(self.method, self.host, self.status)
+            self._add(-1)
+            inst = self._inst
+            key = (self.method, self.host, self.status)
+            inc, observe = inst._finished.get(key) or inst.finished(*key)
             inc()
             observe(elapsed)
             span = self.span
@@ -184,21 +187,21 @@ class Instruments:
         # is never cached: every request that falls into it goes back to the
         # store, which counts it in limelight_series_overflow_total (one count
         # per label-set lookup, as for every other metric)
-        self._flights: dict[str, tuple[Callable[[], None], Callable[[], None]]] = {}
+        self._flights: dict[str, Callable[[float], None]] = {}
         self._finished: dict[
             tuple[str, str, str], tuple[Callable[[], None], Callable[[float], None]]
         ] = {}
         self.active = True
 
-    def flight(self, host: str) -> tuple[Callable[[], None], Callable[[], None]]:
-        """``(inc, dec)`` of the in-flight gauge for *host*."""
-        pair = self._flights.get(host)
-        if pair is None:
+    def flight(self, host: str) -> Callable[[float], None]:
+        """``add`` of the in-flight gauge for *host* (``add(1)``, then ``add(-1)``)."""
+        add = self._flights.get(host)
+        if add is None:
             child = self.in_flight.labels(host)
-            pair = (child.inc, child.dec)
+            add = child.add
             if child.labels["host"] != OVERFLOW_LABEL_VALUE and len(self._flights) < _CACHE_LIMIT:
-                self._flights[host] = pair
-        return pair
+                self._flights[host] = add
+        return add
 
     def finished(
         self, method: str, host: str, status: str
@@ -236,7 +239,7 @@ class Instruments:
         started. Returns ``None`` when instrumentation is suppressed for this
         context (telemetry's own exports run that way), else a *call_type*.
         """
-        ctx = _get_current()
+        ctx = _current_context()
         if ctx.get(_SUPPRESS) or ctx.get(_SUPPRESS_HTTP):
             return None
         label = method if method in self.known_methods else _OTHER
@@ -271,9 +274,9 @@ class Instruments:
                 _get_global_textmap().inject(headers, ctx)
             except Exception as exc:
                 report("inject", exc)
-        flight = self._flights.get(host) or self.flight(host)
-        flight[0]()
-        return call_type(self, span, label, host, flight[1])
+        add = self._flights.get(host) or self.flight(host)
+        add(1)
+        return call_type(self, span, label, host, add)
 
 
 binding: TelemetryBinding[Instruments] = TelemetryBinding(Instruments)
