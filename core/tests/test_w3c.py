@@ -676,3 +676,28 @@ class TestInjectSpan:
         limelight.inject_span(carrier, span, Context())
         assert span.get_span_context().span_id == carrier["seen"]
         assert carrier["traceparent"].split("-")[2] == f"{span.get_span_context().span_id:016x}"
+
+
+class TestFormatTraceparent:
+    """``format_traceparent`` writes version 00 with fixed-width lowercase hex."""
+
+    def test_fields_are_fixed_width_lowercase_hex(self) -> None:
+        assert f"00-{TRACE}-{PARENT}-01" == limelight.format_traceparent(
+            int(TRACE, 16), int(PARENT, 16), 1
+        )
+        assert f"00-{'0' * 31}1-{'0' * 15}2-00" == limelight.format_traceparent(1, 2, 0)
+        top = limelight.format_traceparent(2**128 - 1, 2**64 - 1, 3)
+        assert f"00-{'f' * 32}-{'f' * 16}-03" == top
+
+    @pytest.mark.parametrize(("flags", "sent"), [(0xFF, "03"), (0x81, "01"), (0x04, "00")])
+    def test_reserved_flag_bits_are_cleared(self, flags: int, sent: str) -> None:
+        assert limelight.format_traceparent(1, 1, flags).endswith(f"-{sent}")
+
+    def test_round_trip(self) -> None:
+        value = limelight.format_traceparent(0xABC, 0xDEF, 2)
+        assert (0xABC, 0xDEF, 2) == parse_traceparent(value)
+
+    @pytest.mark.parametrize(("trace_id", "span_id"), [(2**128, 1), (1, 2**64), (-1, 1)])
+    def test_an_id_out_of_range_is_refused(self, trace_id: int, span_id: int) -> None:
+        with pytest.raises(OverflowError):
+            limelight.format_traceparent(trace_id, span_id, 1)

@@ -158,9 +158,20 @@ def parse_tracestate(values: Iterable[str]) -> TraceState | None:
     return TraceState(pairs)
 
 
+_FLAGS_TEXT = tuple(f"{flags:02x}" for flags in range(KNOWN_FLAGS + 1))
+
+
 def format_traceparent(trace_id: int, span_id: int, flags: int) -> str:
-    """The version ``00`` ``traceparent`` value (reserved flag bits cleared)."""
-    return f"00-{trace_id:032x}-{span_id:016x}-{flags & KNOWN_FLAGS:02x}"
+    """The version ``00`` ``traceparent`` value (reserved flag bits cleared).
+
+    *trace_id* and *span_id* are those of a valid span context (128 and 64 bit
+    unsigned integers); another value raises ``OverflowError``.
+    """
+    # bytes.hex is about twice as fast as a 032x format spec
+    return (
+        f"00-{trace_id.to_bytes(16, 'big').hex()}-{span_id.to_bytes(8, 'big').hex()}"
+        f"-{_FLAGS_TEXT[flags & KNOWN_FLAGS]}"
+    )
 
 
 def _truncate(items: list[tuple[str, str]], limit: int) -> list[tuple[str, str]]:
