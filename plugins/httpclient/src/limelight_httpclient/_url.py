@@ -89,6 +89,10 @@ def _redact_all(url: str, names: frozenset[str]) -> str:
     return urlunsplit((scheme, netloc, path, query, fragment))
 
 
+_special = re.compile(r"[?#@\[\]]").search
+"""Finds the first character after which a URL may hold something to redact."""
+
+
 @lru_cache(maxsize=16)
 def url_redactor(names: frozenset[str] = DEFAULT_REDACTED_QUERY_PARAMS) -> Callable[[str], str]:
     """:func:`redact_url` for *names*, built once: a URL with nothing to redact costs one scan.
@@ -103,6 +107,8 @@ def url_redactor(names: frozenset[str] = DEFAULT_REDACTED_QUERY_PARAMS) -> Calla
     suspect = re.compile(rf"[?&#](?:(?:{alternatives})=|[^=&#]*[%+])", re.IGNORECASE).search
 
     def redact(url: str) -> str:
+        if _special(url) is None:  # no user info, bracket, query or fragment: one scan
+            return url
         query = url.find("?")
         fragment = url.find("#")
         if "@" in url or "[" in url or "]" in url:  # user info, or a host urlsplit may reject
