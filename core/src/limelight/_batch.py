@@ -77,7 +77,7 @@ class BoundedBatchSpanProcessor(SpanProcessor):
     # -- SpanProcessor ----------------------------------------------------------------
 
     def on_end(self, span: ReadableSpan) -> None:
-        ctx = span.get_span_context()  # type: ignore[attr-defined]
+        ctx = span.get_span_context()
         if ctx is None or not ctx[3] & 1:  # SpanContext.trace_flags, sampled bit
             return
         if self._shutdown:

@@ -17,12 +17,17 @@ from opentelemetry.context import Context, get_current
 
 __all__ = ["SPAN_KEY", "current_context", "current_span"]
 
-try:
-    from opentelemetry.trace.propagation import _SPAN_KEY
-except ImportError:  # pragma: no cover - another API layout
-    _SPAN_KEY = None
 
-SPAN_KEY: str | None = _SPAN_KEY
+def _span_key() -> str | None:
+    try:
+        from opentelemetry.trace.propagation import _SPAN_KEY
+    except ImportError:  # pragma: no cover - another API layout
+        return None
+    return _SPAN_KEY
+
+
+SPAN_KEY: str | None = _span_key()
+
 """The context key OpenTelemetry keeps the current span under (``None`` if not found):
 ``context.get(SPAN_KEY)`` is what ``trace.get_current_span(context)`` looks up."""
 
@@ -33,7 +38,7 @@ def _context_reader() -> Callable[[], Context]:
         from opentelemetry.context.contextvars_context import ContextVarsRuntimeContext
 
         if type(_RUNTIME_CONTEXT) is ContextVarsRuntimeContext:
-            return _RUNTIME_CONTEXT._current_context.get  # type: ignore[no-any-return]
+            return _RUNTIME_CONTEXT._current_context.get
     except (ImportError, AttributeError):
         pass
     return get_current
@@ -45,13 +50,14 @@ the default runtime context, its context variable's own ``get`` (no Python call)
 
 
 def _reader() -> Callable[[], trace.Span]:
-    if current_context is get_current or _SPAN_KEY is None:
+    key = SPAN_KEY
+    if current_context is get_current or key is None:
         return trace.get_current_span
     get_context = current_context
     invalid = trace.INVALID_SPAN
 
     def current_span() -> trace.Span:
-        return get_context().get(_SPAN_KEY, invalid)  # type: ignore[return-value]
+        return get_context().get(key, invalid)  # type: ignore[return-value]
 
     return current_span
 

@@ -479,9 +479,8 @@ class Tracer(trace_api.Tracer):
         elif _SPAN_KEY is None:
             held = trace_api.get_current_span(context)
         else:
-            held = context.get(_SPAN_KEY)
-            if held is None or not isinstance(held, trace_api.Span):
-                held = _INVALID_SPAN
+            value = context.get(_SPAN_KEY)
+            held = value if isinstance(value, trace_api.Span) else _INVALID_SPAN
         found: SpanContext | None = None if held is _INVALID_SPAN else held.get_span_context()
         if found is not None and not isinstance(found, SpanContext):
             raise TypeError("parent_span_context must be a SpanContext or None.")

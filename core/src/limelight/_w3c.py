@@ -275,11 +275,15 @@ class W3CTraceContextPropagator(TextMapPropagator):
         """
         # (trace_id, span_id, is_remote, trace_flags, trace_state, is_valid), unpacked
         # at once rather than read through six properties
-        trace_id, span_id, _, flags, trace_state, is_valid = span_context
+        trace_id, span_id, _, trace_flags, trace_state, is_valid = span_context
         if not is_valid:
             return
+        flags: int = trace_flags
+        # what extract() stored under the key (typing.cast would cost a call)
         remote: tuple[int, int] | None = (
-            context.get(_REMOTE_FLAGS) if context is not None else get_value(_REMOTE_FLAGS)
+            context.get(_REMOTE_FLAGS)  # type: ignore[assignment]
+            if context is not None
+            else get_value(_REMOTE_FLAGS)
         )
         if remote is not None and remote[0] == trace_id:
             flags = (flags & ~FLAG_RANDOM_TRACE_ID) | (remote[1] & FLAG_RANDOM_TRACE_ID)
