@@ -1,4 +1,4 @@
-"""The current span, read at the cost a hot path can pay on every call.
+"""The current context and span, read at the cost a hot path can pay on every call.
 
 ``opentelemetry.trace.get_current_span()`` goes through three calls and a
 runtime-context lookup (about 0.2 µs here). Where OpenTelemetry keeps its
@@ -6,6 +6,7 @@ context in its default context variable, :func:`current_span` reads that
 variable and the span key directly (about 0.06 µs): the same span, found the
 same way. With another runtime context (``OTEL_PYTHON_CONTEXT``) or a
 release that keeps them elsewhere it is the public function itself.
+:func:`current_context` is, likewise, the context variable's own ``get``.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ def _span_key() -> str | None:
 
 
 SPAN_KEY: str | None = _span_key()
-
 """The context key OpenTelemetry keeps the current span under (``None`` if not found):
 ``context.get(SPAN_KEY)`` is what ``trace.get_current_span(context)`` looks up."""
 

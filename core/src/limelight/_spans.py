@@ -54,9 +54,6 @@ from ._context import current_span
 from ._failures import report_failure
 from ._tracing import ParentBasedAlwaysOn
 
-_ALWAYS_ON = sdk_trace.sampling.ALWAYS_ON
-_ALWAYS_OFF = sdk_trace.sampling.ALWAYS_OFF
-
 __all__ = ["Span", "Tracer", "TracerProvider", "error_type"]
 
 logger = logging.getLogger("limelight.spans")
@@ -73,6 +70,8 @@ _MAX_SPAN_ID = 2**64 - 1
 _tuple_new = tuple.__new__
 _object_new = object.__new__
 _INVALID_SPAN = trace_api.INVALID_SPAN
+_ALWAYS_ON = sdk_trace.sampling.ALWAYS_ON
+_ALWAYS_OFF = sdk_trace.sampling.ALWAYS_OFF
 _RANDOM = getattr(TraceFlags, "RANDOM_TRACE_ID", 0)
 # (sampled, random trace id) -> flags, built once
 _FLAGS = {
