@@ -310,6 +310,15 @@ def main() -> None:
             f"{ratio:>17}"
         )
     print()
+    # the machine's noise, read from the rounds themselves
+    for target, per in results.items():
+        rounds = sorted(v - b for v, b in zip(per["limelight"], per["bare"], strict=True))
+        idle = sorted(v - b for v, b in zip(per["limelight-off"], per["bare"], strict=True))
+        print(
+            f"{target}: limelight +µs per round {rounds[0]:.1f} to {rounds[-1]:.1f}; "
+            f"'off' (no work at all) {idle[0]:+.1f} to {idle[-1]:+.1f}"
+        )
+    print()
     print(
         "'fixed work' is a tight loop measured alone and between requests. Compare its growth\n"
         "from mock to server with span-only's: a loop warms the caches up within itself, while\n"
