@@ -7,7 +7,15 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from limelight_sql import AsyncConnection, AsyncCursor, Connection, instrument_connection, plugin
+import pytest_asyncio
+from limelight_sql import (
+    AsyncConnection,
+    AsyncCursor,
+    Connection,
+    CursorResult,
+    instrument_connection,
+    plugin,
+)
 
 from limelight.testing import Harness
 
@@ -288,6 +296,79 @@ class TestAsyncWrapper:
         batch = dict(telemetry.span(name="BATCH INSERT t").attributes or {})
         assert 2 == batch["db.operation.batch.size"]
         assert "SELECT t" == telemetry.span(status="error").name
+
+
+class TestAiosqlite:
+    """aiosqlite, whose ``cursor()`` and ``execute()`` are awaitable results that are also
+    ``async with`` blocks: the wrapper keeps both uses, and every statement counts."""
+
+    @pytest_asyncio.fixture
+    async def aconn(self) -> Any:
+        import aiosqlite
+
+        raw = await aiosqlite.connect(":memory:")
+        conn = instrument_connection(raw)
+        yield conn
+        await raw.close()
+
+    @pytest.mark.asyncio
+    async def test_awaited_cursor(self, telemetry: Harness, aconn: Any) -> None:
+        assert isinstance(aconn, AsyncConnection)
+        cur = await aconn.cursor()
+        assert isinstance(cur, AsyncCursor)
+        await cur.execute("CREATE TABLE t (a INTEGER)")
+        await cur.executemany("INSERT INTO t VALUES (?)", [(1,), (2,), (3,)])
+        await cur.execute("SELECT a FROM t WHERE a > ? ORDER BY a", (1,))
+        assert [(2,), (3,)] == list(await cur.fetchall())
+        await cur.close()
+        await aconn.commit()
+        assert 2 == count(telemetry, "exec", "ok")
+        assert 1 == count(telemetry, "query", "ok")
+
+    @pytest.mark.asyncio
+    async def test_cursor_as_async_with(self, telemetry: Harness, aconn: Any) -> None:
+        async with aconn.cursor() as cur:
+            assert isinstance(cur, AsyncCursor)
+            await cur.execute("SELECT 1")
+            assert (1,) == tuple(await cur.fetchone())
+        with pytest.raises(sqlite3.ProgrammingError, match="closed cursor"):
+            await cur.execute("SELECT 2")  # closed on leaving the block, as aiosqlite's
+        assert 1 == count(telemetry, "query", "ok")
+        assert 1 == count(telemetry, "query", "error")
+
+    @pytest.mark.asyncio
+    async def test_connection_shortcuts(self, telemetry: Harness, aconn: Any) -> None:
+        await aconn.execute("CREATE TABLE t (a INTEGER)")
+        result = aconn.executemany("INSERT INTO t VALUES (?)", [(1,), (2,)])
+        assert isinstance(result, CursorResult)
+        assert isinstance(await result, AsyncCursor)
+        async with aconn.execute("SELECT count(*) FROM t") as cur:
+            assert (2,) == tuple(await cur.fetchone())
+        cur = await aconn.execute("SELECT a FROM t ORDER BY a")
+        assert [(1,), (2,)] == list(await cur.fetchall())
+        assert 2 == count(telemetry, "exec", "ok")
+        assert 2 == count(telemetry, "query", "ok")
+
+    @pytest.mark.asyncio
+    async def test_a_failed_shortcut_raises_the_driver_error(
+        self, telemetry: Harness, aconn: Any
+    ) -> None:
+        with pytest.raises(sqlite3.OperationalError, match="no such table"):
+            await aconn.execute("SELECT a FROM missing")
+        with pytest.raises(sqlite3.OperationalError, match="no such table"):
+            async with aconn.execute("SELECT a FROM missing"):
+                pass
+        assert 2 == count(telemetry, "query", "error")
+
+    @pytest.mark.asyncio
+    @pytest.mark.limelight(plugins=[plugin], env={"LIMELIGHT_SQL_SPANS": "true"})
+    async def test_spans(self, telemetry: Harness, aconn: Any) -> None:
+        await aconn.execute("CREATE TABLE t (a INTEGER)")
+        async with aconn.execute("SELECT a FROM t WHERE a = ?", (5,)):
+            pass
+        span = telemetry.span(name="SELECT t", kind="client")
+        assert "sqlite" == (span.attributes or {})["db.system.name"]
+        assert "SELECT a FROM t WHERE a = ?" == (span.attributes or {})["db.query.text"]
 
 
 class TestSpans:

@@ -21,7 +21,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING as _TYPE_CHECKING
 from typing import Any as _Any
 
-from ._dbapi import AsyncConnection, AsyncCursor, Connection, Cursor, instrument_connection
+from ._dbapi import (
+    AsyncConnection,
+    AsyncCursor,
+    Connection,
+    Cursor,
+    CursorResult,
+    instrument_connection,
+)
 from ._instruments import DIALECT_SYSTEMS, DRIVER_SYSTEMS
 from ._plugin import LIMELIGHT_SQL_SPANS, SQL_BUCKETS, SQL_OP_DURATION, SQL_OPS, SqlPlugin, plugin
 from ._sqlalchemy import instrument_engine, uninstrument_engine
@@ -41,6 +48,7 @@ __all__ = [
     "AsyncCursor",
     "Connection",
     "Cursor",
+    "CursorResult",
     "Described",
     "Psycopg2Connection",
     "SqlPlugin",

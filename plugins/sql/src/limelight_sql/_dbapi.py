@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import inspect
 import threading
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Generator, Iterator
 from typing import Any, TypeVar, cast
 
 from limelight import TelemetryBinding
@@ -32,7 +32,14 @@ from ._instruments import (
 )
 from ._native import binding_of, instrument_native, is_native
 
-__all__ = ["AsyncConnection", "AsyncCursor", "Connection", "Cursor", "instrument_connection"]
+__all__ = [
+    "AsyncConnection",
+    "AsyncCursor",
+    "Connection",
+    "Cursor",
+    "CursorResult",
+    "instrument_connection",
+]
 
 C = TypeVar("C")
 
@@ -327,16 +334,71 @@ class _AsyncCursorExecuteMany(AsyncCursor):
         )
 
 
+async def _close(cursor: AsyncCursor) -> None:
+    closed = cursor.close()
+    if inspect.isawaitable(closed):
+        await closed
+
+
+class CursorResult:
+    """A measuring cursor still being opened: what an async connection's ``cursor()``
+    returns when the driver's is awaitable (aiosqlite, aiomysql), and what its
+    ``execute()``/``executemany()`` shortcuts return.
+
+    ``await``-ed, it is the cursor; ``async with`` opens it and closes it on
+    exit, as the drivers' own results do.
+    """
+
+    __slots__ = ("_coro", "_cursor")
+
+    def __init__(self, coro: Coroutine[Any, Any, AsyncCursor]) -> None:
+        self._coro = coro
+        self._cursor: AsyncCursor | None = None
+
+    def __await__(self) -> Generator[Any, None, AsyncCursor]:
+        return self._coro.__await__()
+
+    async def __aenter__(self) -> AsyncCursor:
+        self._cursor = await self._coro
+        return self._cursor
+
+    async def __aexit__(self, *exc_info: Any) -> None:
+        if self._cursor is not None:
+            await _close(self._cursor)
+
+
 class AsyncConnection(_Proxy):
-    """An async connection whose cursors measure every statement (``execute`` when it has it)."""
+    """An async connection whose cursors measure every statement (``execute`` and
+    ``executemany`` when it has them)."""
 
     __slots__ = ()
 
-    def cursor(self, *args: Any, **kwargs: Any) -> AsyncCursor:
-        """A measuring cursor over the driver's ``cursor(...)``."""
+    def cursor(self, *args: Any, **kwargs: Any) -> Any:
+        """A measuring cursor over the driver's ``cursor(...)``: an :class:`AsyncCursor`,
+        or a :class:`CursorResult` to await when the driver's ``cursor()`` is awaitable."""
         raw = self.__wrapped__.cursor(*args, **kwargs)
+        if inspect.isawaitable(raw):
+            return CursorResult(self._opened(raw))
+        return self._measuring(raw)
+
+    def _measuring(self, raw: Any) -> AsyncCursor:
         cls = _ASYNC_CURSORS.get(type(raw)) or _async_cursor_class(type(raw))
         return cls(raw, self._limelight, self)
+
+    async def _opened(self, pending: Awaitable[Any]) -> AsyncCursor:
+        return self._measuring(await pending)
+
+    async def _on_new_cursor(self, method: str, args: Any, kwargs: Any) -> AsyncCursor:
+        """``method`` on a new cursor, which is returned (closed if the statement fails)."""
+        cursor = self.cursor()
+        if isinstance(cursor, CursorResult):
+            cursor = await cursor
+        try:
+            await getattr(cursor, method)(*args, **kwargs)
+        except BaseException:
+            await _close(cursor)
+            raise
+        return cast(AsyncCursor, cursor)
 
     async def __aenter__(self) -> AsyncConnection:
         await self.__wrapped__.__aenter__()
@@ -349,9 +411,17 @@ class AsyncConnection(_Proxy):
 class _AsyncConnectionExecute(AsyncConnection):
     __slots__ = ()
 
-    async def execute(self, *args: Any, **kwargs: Any) -> Any:
-        """``execute`` on a new cursor."""
-        return await self.cursor().execute(*args, **kwargs)
+    def execute(self, *args: Any, **kwargs: Any) -> CursorResult:
+        """``execute`` on a new cursor: ``await`` it for the cursor, or ``async with`` it."""
+        return CursorResult(self._on_new_cursor("execute", args, kwargs))
+
+
+class _AsyncConnectionExecuteMany(AsyncConnection):
+    __slots__ = ()
+
+    def executemany(self, *args: Any, **kwargs: Any) -> CursorResult:
+        """``executemany`` on a new cursor, as :meth:`execute`."""
+        return CursorResult(self._on_new_cursor("executemany", args, kwargs))
 
 
 # -- one wrapper class per set of driver methods ------------------------------------------
@@ -414,5 +484,8 @@ def _async_cursor_class(driver: type) -> type[AsyncCursor]:
 
 
 def _async_connection_class(driver: type) -> type[AsyncConnection]:
-    optional = (("execute", _AsyncConnectionExecute),)
+    optional = (
+        ("execute", _AsyncConnectionExecute),
+        ("executemany", _AsyncConnectionExecuteMany),
+    )
     return _wrapper_class(_ASYNC_CONNECTIONS, AsyncConnection, optional, driver)
