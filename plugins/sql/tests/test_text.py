@@ -390,6 +390,8 @@ class TestSummary:
             ("BEGIN", "BEGIN"),
             ("PRAGMA foreign_keys = ON", "PRAGMA"),
             ("SELEC broken", ""),
+            ("SELEC a FROM t", ""),
+            ("FOO bar JOIN baz", ""),
         ],
     )
     def test_summary(self, statement: str, summary: str) -> None:

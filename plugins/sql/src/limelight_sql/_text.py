@@ -613,8 +613,9 @@ def _summarize(words: list[str]) -> tuple[str, bool]:
                 continue
             if upper not in _END_OF_TARGETS:
                 # "x" may be a string (MySQL, SQLite): only where a table name must stand,
-                # not in a function's arguments (EXTRACT(YEAR FROM "2024-01-01"))
-                if not quoted or all(statements):
+                # not in a function's arguments (EXTRACT(YEAR FROM "2024-01-01")); a
+                # target before any known operation ("SELEC a FROM t") is not summarised
+                if first is not None and (not quoted or all(statements)):
                     parts.append(word)
                 expect, in_list = False, True
                 previous = word
