@@ -144,6 +144,23 @@ class TestPropagation:
         assert [] == telemetry.find_spans("GET", kind="client")
         assert [] == server.last().header("traceparent")
 
+    def test_without_a_span_baggage_still_goes_out(
+        self, telemetry: Harness, server: LocalHTTPServer
+    ) -> None:
+        from opentelemetry import baggage, context
+
+        token = context.attach(baggage.set_baggage("tenant", "acme"))
+        try:
+            transport = InstrumentedTransport(root_spans=False)
+            with httpx.Client(transport=transport) as client:
+                response = client.get(server.url("/headers"))
+        finally:
+            context.detach(token)
+        seen = {k.lower(): v for k, v in json.loads(response.text)}
+        assert "tenant=acme" == seen["baggage"]
+        assert "traceparent" not in seen
+        assert [] == telemetry.find_spans("GET", kind="client")
+
     def test_tracestate_and_baggage_go_out(
         self, telemetry: Harness, server: LocalHTTPServer
     ) -> None:

@@ -17,7 +17,7 @@ from typing import Any, TypeVar
 
 import structlog
 from opentelemetry import context as otel_context
-from opentelemetry import propagate, trace
+from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from limelight import (
@@ -50,7 +50,7 @@ _SUPPRESS_HTTP = otel_context._SUPPRESS_HTTP_INSTRUMENTATION_KEY
 _current_context = current_context
 _get_current_span = trace.get_current_span
 _inject_span = inject_span
-_get_global_textmap = propagate.get_global_textmap
+_INVALID_SPAN = trace.INVALID_SPAN
 _perf_counter = time.perf_counter
 _CLIENT = SpanKind.CLIENT
 _OTHER = "_OTHER"
@@ -264,16 +264,15 @@ class Instruments:
             # a span the sampler dropped is not recording: the response attributes
             # are not worked out for it
             span = started if started.is_recording() else None
-            try:
-                _inject_span(headers, started, ctx)
-            except Exception as exc:  # a broken propagator loses the context, not the request
-                report("inject", exc)
         else:
+            # no span here and none current: nothing to carry but baggage (and whatever
+            # another propagator reads from the context)
             span = None
-            try:
-                _get_global_textmap().inject(headers, ctx)
-            except Exception as exc:
-                report("inject", exc)
+            started = _INVALID_SPAN
+        try:
+            _inject_span(headers, started, ctx)
+        except Exception as exc:  # a broken propagator loses the context, not the request
+            report("inject", exc)
         add = self._flights.get(host) or self.flight(host)
         add(1)
         return call_type(self, span, label, host, add)
