@@ -172,7 +172,7 @@ would otherwise grow the table without bound)."""
 
 class _Method:
     """What every request of one method shares: its ``method`` label, its span name
-    before routing, its in-flight gauge (bound on first use) and its routes."""
+    before routing, its in-flight gauge's ``add`` (bound on first use) and its routes."""
 
     __slots__ = ("gauge", "method", "routes", "span_name")
 
@@ -257,10 +257,10 @@ class Instruments:
             method = self._other
             attributes["http.request.method_original"] = raw_method
         attributes["http.request.method"] = method.method
-        gauge = method.gauge
-        if gauge is None:
-            gauge = method.gauge = self._in_flight_metric.labels(method.method)
-        gauge.inc()
+        add = method.gauge
+        if add is None:
+            add = method.gauge = self._in_flight_metric.labels(method.method).add
+        add(1)
         span = self.start_span(
             method.span_name,
             context=parent,
@@ -295,10 +295,12 @@ def status_text(status: int) -> str:
 def traceparent(span: Span) -> str | None:
     """The W3C ``traceparent`` value naming *span* (the core's
     :func:`~limelight.format_traceparent`), or ``None`` for an invalid span."""
-    ctx = span.get_span_context()
-    if not ctx.is_valid:
+    # SpanContext is the tuple (trace_id, span_id, is_remote, trace_flags, trace_state,
+    # is_valid): unpacked at once rather than read through four properties
+    trace_id, span_id, _, flags, _, is_valid = span.get_span_context()
+    if not is_valid:
         return None
-    return format_traceparent(ctx.trace_id, ctx.span_id, ctx.trace_flags)
+    return format_traceparent(trace_id, span_id, flags)
 
 
 def traceparent_bytes(span: Span) -> bytes | None:
@@ -391,7 +393,7 @@ class Exchange:
             self.metrics_done = True
             elapsed = _perf_counter() - self.start
             method = self._method
-            method.gauge.dec()
+            method.gauge(-1)
             route = method.routes.get(self.route) or method.route(self.route)
             outcome = route.outcomes.get(status_label) or self._inst.outcome(route, status_label)
             outcome[0]()
