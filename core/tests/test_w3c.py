@@ -627,9 +627,11 @@ class TestInjectSpan:
         from opentelemetry import baggage
 
         remote = W3C.extract({"traceparent": f"00-{TRACE}-{PARENT}-03", "tracestate": "v=1"})
+        unsampled = W3C.extract({"traceparent": f"00-{TRACE}-{PARENT}-00"})
         return [
             Context(),
             remote,
+            unsampled,  # the span started under it is not recording, its context still goes out
             baggage.set_baggage("tenant", "a,b", remote),
             baggage.set_baggage("user", "7"),
         ]
@@ -654,7 +656,7 @@ class TestInjectSpan:
         self, restore_textmap: Any
     ) -> None:
         propagate.set_global_textmap(build_propagator(["tracecontext", "baggage"]))
-        ctx = self.contexts()[2]
+        ctx = self.contexts()[3]
         span = TracerProvider().get_tracer("t").start_span("client", ctx)
         carrier: dict[str, str] = {}
         limelight.inject_span(carrier, span, ctx)
