@@ -125,10 +125,6 @@ class Span(sdk_trace.Span):
     _status = _UNSET
     _dropped_attributes = 0
 
-    def __new__(cls, *args: Any, **kwargs: Any) -> Span:
-        # skip the SDK's __new__ guard (an extra call per span)
-        return object.__new__(cls)
-
     def __init__(
         self,
         name: str,
@@ -541,7 +537,7 @@ class Tracer(trace_api.Tracer):
         )
         if not recording:
             return trace_api.NonRecordingSpan(span_context)
-        span: Span = _object_new(Span)  # not through the SDK's __new__ guard
+        span: Span = _object_new(Span)  # not through the SDK's __new__ guard (a call)
         span.__init__(  # type: ignore[misc]
             name, span_context, parent, kind, self, record_exception, set_status_on_exception
         )

@@ -320,7 +320,10 @@ class TestAiosqlite:
         await cur.executemany("INSERT INTO t VALUES (?)", [(1,), (2,), (3,)])
         await cur.execute("SELECT a FROM t WHERE a > ? ORDER BY a", (1,))
         assert [(2,), (3,)] == list(await cur.fetchall())
-        await cur.close()
+        async with cur as entered:  # the driver's block, yielding the wrapper
+            assert entered is cur
+        with pytest.raises(sqlite3.ProgrammingError, match="closed cursor"):
+            await cur.execute("SELECT 1")
         await aconn.commit()
         assert 2 == count(telemetry, "exec", "ok")
         assert 1 == count(telemetry, "query", "ok")

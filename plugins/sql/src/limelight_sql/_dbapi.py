@@ -14,7 +14,7 @@ from __future__ import annotations
 import inspect
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Generator, Iterator
-from typing import Any, TypeVar, cast
+from typing import Any, Self, TypeVar, cast
 
 from limelight import TelemetryBinding
 
@@ -291,7 +291,22 @@ class _ConnectionExecuteScript(Connection):
 # -- async --------------------------------------------------------------------------------
 
 
-class AsyncCursor(_CursorProxy):
+class _AsyncWith:
+    """``async with`` on an async wrapper enters the driver's object and yields the wrapper."""
+
+    __slots__ = ()
+
+    __wrapped__: Any
+
+    async def __aenter__(self) -> Self:
+        await self.__wrapped__.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc_info: Any) -> Any:
+        return await self.__wrapped__.__aexit__(*exc_info)
+
+
+class AsyncCursor(_AsyncWith, _CursorProxy):
     """An async cursor whose statements are measured (``executemany`` when the driver has it)."""
 
     __slots__ = ()
@@ -309,13 +324,6 @@ class AsyncCursor(_CursorProxy):
 
     def __aiter__(self) -> AsyncIterator[Any]:
         return cast(AsyncIterator[Any], self.__wrapped__.__aiter__())
-
-    async def __aenter__(self) -> AsyncCursor:
-        await self.__wrapped__.__aenter__()
-        return self
-
-    async def __aexit__(self, *exc_info: Any) -> Any:
-        return await self.__wrapped__.__aexit__(*exc_info)
 
 
 class _AsyncCursorExecuteMany(AsyncCursor):
@@ -367,7 +375,7 @@ class CursorResult:
             await _close(self._cursor)
 
 
-class AsyncConnection(_Proxy):
+class AsyncConnection(_AsyncWith, _Proxy):
     """An async connection whose cursors measure every statement (``execute`` and
     ``executemany`` when it has them)."""
 
@@ -399,13 +407,6 @@ class AsyncConnection(_Proxy):
             await _close(cursor)
             raise
         return cast(AsyncCursor, cursor)
-
-    async def __aenter__(self) -> AsyncConnection:
-        await self.__wrapped__.__aenter__()
-        return self
-
-    async def __aexit__(self, *exc_info: Any) -> Any:
-        return await self.__wrapped__.__aexit__(*exc_info)
 
 
 class _AsyncConnectionExecute(AsyncConnection):

@@ -292,17 +292,9 @@ def measure(
     try:
         result = method(statement, *args, **kwargs)
     except BaseException as exc:
-        record_failure(system, statement, perf_counter() - start)
-        if span is not None:
-            end_span(span, exc)
+        _failed(system, statement, perf_counter() - start, span, exc)
         raise
-    elapsed = perf_counter() - start
-    try:
-        system.ok(cursor.description is not None, elapsed)
-    except Exception as exc:
-        report_failure("sql statement", exc)
-    if span is not None:
-        end_span(span, None)
+    _succeeded(system, cursor, perf_counter() - start, span)
     return result
 
 
@@ -324,18 +316,29 @@ async def ameasure(
     try:
         result = await method(statement, *args, **kwargs)
     except BaseException as exc:
-        record_failure(system, statement, perf_counter() - start)
-        if span is not None:
-            end_span(span, exc)
+        _failed(system, statement, perf_counter() - start, span, exc)
         raise
-    elapsed = perf_counter() - start
+    _succeeded(system, cursor, perf_counter() - start, span)
+    return result
+
+
+def _failed(
+    system: System, statement: Any, elapsed: float, span: trace.Span | None, exc: BaseException
+) -> None:
+    """A statement raised after *elapsed* seconds: counted, and its span ended with *exc*."""
+    record_failure(system, statement, elapsed)
+    if span is not None:
+        end_span(span, exc)
+
+
+def _succeeded(system: System, cursor: Any, elapsed: float, span: trace.Span | None) -> None:
+    """A statement returned after *elapsed* seconds: counted by ``op``, its span ended."""
     try:
         system.ok(cursor.description is not None, elapsed)
     except Exception as exc:
         report_failure("sql statement", exc)
     if span is not None:
         end_span(span, None)
-    return result
 
 
 def batch_size(parameters: object) -> int | None:
