@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 import limelight
-from limelight import MetricStore
+import limelight.plugins
+from limelight.metrics import MetricStore
 
 ROOT = Path(__file__).resolve().parents[1]
 PLUGIN_DIRS = sorted(p for p in (ROOT / "plugins").glob("*") if (p / "pyproject.toml").exists())
@@ -20,8 +21,8 @@ def _entry_points(path: Path) -> dict[str, str]:
     return dict(project.get("entry-points", {}).get("limelight.plugins", {}))
 
 
-def _manager() -> limelight.PluginManager:
-    return limelight.discover(limelight.load_config(environ={}))
+def _manager() -> limelight.plugins.PluginManager:
+    return limelight.plugins.discover(limelight.load_config(environ={}))
 
 
 class TestTogether:

@@ -10,8 +10,8 @@ from limelight_testsupport.otlp import otlp_receiver
 from limelight_testsupport.prometheus import promtool_check_metrics
 from prometheus_client import parser
 
-from limelight import MetricKind
 from limelight._catalog import declared_metrics
+from limelight.metrics import MetricKind
 from limelight.testing import Harness
 
 _PARSE: Any = parser.text_string_to_metric_families

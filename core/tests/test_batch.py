@@ -10,9 +10,9 @@ import pytest
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from limelight import MetricStore
 from limelight._batch import BoundedBatchSpanProcessor
 from limelight._spans import TracerProvider
+from limelight.metrics import MetricStore
 from limelight_hookspecs import BatchSettings
 
 

@@ -8,7 +8,8 @@ import time
 import pytest
 from structlog.testing import capture_logs
 
-from limelight import ExportHealth, ExportWorker, MetricStore
+from limelight.export import ExportHealth, ExportWorker
+from limelight.metrics import MetricStore
 
 
 class TestExportWorker:

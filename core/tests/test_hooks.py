@@ -16,6 +16,7 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, Sampler
 
 import limelight
+import limelight.plugins
 from limelight.testing import Harness
 from limelight_hookspecs import (
     PROJECT_NAME,
@@ -335,7 +336,7 @@ class TestConfigHooks:
 
     def test_limelight_config_declare_lists_plugin_variables(self) -> None:
         config = limelight.load_config(environ={"DEMO_EXPORTER_PORT": "70000"})
-        manager = limelight.discover(config, entry_points=False, extra=[_ConfigPlugin()])
+        manager = limelight.plugins.discover(config, entry_points=False, extra=[_ConfigPlugin()])
         assert [("portly", PORT)] == manager.config_declare()
         assert 9000 == config.get(PORT)
 

@@ -20,8 +20,10 @@ import pytest
 from structlog.testing import capture_logs
 
 import limelight
+import limelight.http
+import limelight.plugins
 from limelight import PluginError, Telemetry
-from limelight_hookspecs import Interceptor
+from limelight_hookspecs import EnvVar, Interceptor
 
 DISTS = ("limelight-testplugin-alpha", "limelight-testplugin-beta", "limelight-testplugin-faulty")
 BUILTINS = ["limelight.function_metrics", "limelight.function_tracing"]
@@ -84,7 +86,7 @@ class TestDiscovery:
     """Installed plugins are found through the limelight.plugins entry points."""
 
     def test_every_installed_plugin_is_found_with_its_distribution(self) -> None:
-        manager = limelight.discover(limelight.load_config(environ={}))
+        manager = limelight.plugins.discover(limelight.load_config(environ={}))
         infos = {i.name: i for i in manager.infos()}
         assert "limelight-testplugin-alpha" == infos["alpha"].distribution
         assert "1.2.3" == infos["alpha"].version
@@ -93,11 +95,11 @@ class TestDiscovery:
         assert "loaded" == infos["beta"].status
 
     def test_resolved_order_is_priority_then_name(self) -> None:
-        manager = limelight.discover(limelight.load_config(environ={}))
+        manager = limelight.plugins.discover(limelight.load_config(environ={}))
         assert [*BUILTINS, "beta", "faulty-hook", "alpha"] == _ours(manager.names())
 
     def test_pluggy_holds_the_implementations_in_resolved_order(self) -> None:
-        manager = limelight.discover(limelight.load_config(environ={}))
+        manager = limelight.plugins.discover(limelight.load_config(environ={}))
         impls = manager.pm.hook.limelight_lifecycle_start.get_hookimpls()
         assert ["beta", "faulty-hook", "alpha"] == _ours(i.plugin_name for i in impls)
 
@@ -124,19 +126,19 @@ class TestSelection:
 
     def test_allow_list_loads_only_the_named_plugins(self) -> None:
         config = limelight.load_config(environ={"LIMELIGHT_PLUGINS": "alpha"})
-        manager = limelight.discover(config)
+        manager = limelight.plugins.discover(config)
         assert ["alpha"] == list(manager.names())
         assert "disabled" == {i.name: i for i in manager.infos()}["beta"].status
 
     def test_empty_allow_list_loads_nothing(self) -> None:
         config = limelight.load_config(environ={"LIMELIGHT_PLUGINS": ""})
-        assert () == limelight.discover(config).names()
+        assert () == limelight.plugins.discover(config).names()
 
     def test_block_list_wins_over_the_allow_list(self) -> None:
         config = limelight.load_config(
             environ={"LIMELIGHT_PLUGINS": "alpha,beta", "LIMELIGHT_DISABLED_PLUGINS": "beta"}
         )
-        assert ["alpha"] == list(limelight.discover(config).names())
+        assert ["alpha"] == list(limelight.plugins.discover(config).names())
 
     def test_builtins_can_be_disabled_like_any_plugin(self, started: list[Telemetry]) -> None:
         telemetry = _start(started, LIMELIGHT_DISABLED_PLUGINS="limelight.function_tracing")
@@ -145,7 +147,7 @@ class TestSelection:
     def test_unknown_name_in_the_allow_list_is_reported(self) -> None:
         config = limelight.load_config(environ={"LIMELIGHT_PLUGINS": "alpha,nosuch"})
         with capture_logs() as logs:
-            limelight.discover(config)
+            limelight.plugins.discover(config)
         [event] = [e for e in logs if e.get("plugin") == "nosuch"]
         assert "warning" == event["log_level"]
         assert "alpha" in event["message"]
@@ -156,7 +158,7 @@ class TestIsolation:
 
     def test_import_failure_is_named_and_the_rest_load(self) -> None:
         with capture_logs() as logs:
-            manager = limelight.discover(limelight.load_config(environ={}))
+            manager = limelight.plugins.discover(limelight.load_config(environ={}))
         info = {i.name: i for i in manager.infos()}["faulty-import"]
         assert "failed" == info.status
         assert "ImportError: faulty-import is missing a dependency" == info.error
@@ -215,7 +217,7 @@ class TestContractChecks:
     """A plugin implementing a hook that does not exist is reported, not silently ignored."""
 
     def test_unknown_hook_is_reported_by_name(self) -> None:
-        manager = limelight.discover(
+        manager = limelight.plugins.discover(
             limelight.load_config(environ={"LIMELIGHT_PLUGINS": ""}), extra=[_Typo()]
         )
         [failure] = [f for f in manager.failures if f.plugin == "typo"]
@@ -341,7 +343,9 @@ class TestLateRegistration:
     """A plugin registered after start is guarded from its first call, or not registered at all."""
 
     def test_a_failing_configure_is_reported_and_the_plugin_stays_guarded(self) -> None:
-        manager = limelight.discover(limelight.load_config(environ={"LIMELIGHT_PLUGINS": ""}))
+        manager = limelight.plugins.discover(
+            limelight.load_config(environ={"LIMELIGHT_PLUGINS": ""})
+        )
         config = limelight.load_config(environ={})
         manager.lifecycle_configure(config)
         manager.register(_LateConfigure())
@@ -353,7 +357,7 @@ class TestLateRegistration:
         assert "late" in manager.names()
 
     def test_strict_refuses_the_plugin_whole(self) -> None:
-        manager = limelight.PluginManager(strict=True)
+        manager = limelight.plugins.PluginManager(strict=True)
         manager.lifecycle_configure(limelight.load_config(environ={}))
         with pytest.raises(PluginError, match="late plugin cannot configure"):
             manager.register(_LateConfigure())
@@ -362,7 +366,7 @@ class TestLateRegistration:
         assert "failed" == {i.name: i for i in manager.infos()}["late"].status
 
     def test_a_plugin_pluggy_refuses_leaves_nothing_behind(self) -> None:
-        manager = limelight.PluginManager()
+        manager = limelight.plugins.PluginManager()
         manager.register(_HalfValid())
         [failure] = manager.failures
         assert ("half", "load") == (failure.plugin, failure.phase)
@@ -515,11 +519,9 @@ class TestSharedVariables:
     """A variable several plugins read is listed once, owned by all; a rival definition is not."""
 
     def test_one_object_declared_by_two_plugins_is_listed_once(self) -> None:
-        shared = limelight.OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS
-        rival = limelight.EnvVar[tuple[str, ...]](
-            shared.name, ("GET",), shared.parse, "Another definition."
-        )
-        manager = limelight.discover(
+        shared = limelight.http.OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS
+        rival = EnvVar[tuple[str, ...]](shared.name, ("GET",), shared.parse, "Another definition.")
+        manager = limelight.plugins.discover(
             limelight.load_config(environ={"LIMELIGHT_PLUGINS": ""}),
             extra=[
                 _Returns("server", "limelight_config_declare", [shared]),

@@ -10,7 +10,7 @@ import prometheus_client
 import pytest
 from opentelemetry import trace
 
-from limelight import OVERFLOW_LABEL_VALUE, MetricConflictError, MetricStore
+from limelight.metrics import OVERFLOW_LABEL_VALUE, MetricConflictError, MetricStore
 from limelight.testing import Harness
 from limelight_hookspecs import (
     DEFAULT_BUCKETS,

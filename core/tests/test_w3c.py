@@ -13,9 +13,9 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, TraceState
 
 import limelight
-from limelight import HeaderGetter, W3CTraceContextPropagator, header_getter
 from limelight._propagation import _Composite, build_propagator
 from limelight._w3c import parse_traceparent, parse_tracestate
+from limelight.propagation import HeaderGetter, W3CTraceContextPropagator, header_getter
 
 TRACE = "12345678901234567890123456789012"
 PARENT = "1234567890123456"
@@ -592,8 +592,8 @@ class TestDefault:
         assert [W3CTraceContextPropagator] == [type(p) for p in composite._propagators]
 
     def test_exported_from_limelight(self) -> None:
-        assert limelight.W3CTraceContextPropagator is W3CTraceContextPropagator
-        assert limelight.header_getter is header_getter
+        assert limelight.propagation.W3CTraceContextPropagator is W3CTraceContextPropagator
+        assert limelight.propagation.header_getter is header_getter
 
     def test_started_telemetry_installs_it_globally(self, telemetry: Any) -> None:
         textmap = propagate.get_global_textmap()
@@ -646,7 +646,7 @@ class TestInjectSpan:
             expected: dict[str, str] = {}
             propagator.inject(expected, trace.set_span_in_context(span, ctx))
             actual: dict[str, str] = {}
-            limelight.inject_span(actual, span, ctx)
+            limelight.propagation.inject_span(actual, span, ctx)
             assert expected == actual
             if names:
                 span_id = f"{span.get_span_context().span_id:016x}"
@@ -659,7 +659,7 @@ class TestInjectSpan:
         ctx = self.contexts()[3]
         span = TracerProvider().get_tracer("t").start_span("client", ctx)
         carrier: dict[str, str] = {}
-        limelight.inject_span(carrier, span, ctx)
+        limelight.propagation.inject_span(carrier, span, ctx)
         assert carrier["traceparent"].startswith(f"00-{TRACE}-")
         assert carrier["traceparent"].endswith("-03")
         assert "v=1" == carrier["tracestate"]
@@ -673,7 +673,7 @@ class TestInjectSpan:
         propagate.set_global_textmap(_Composite([W3C, recording]) if composite else recording)
         span = TracerProvider().get_tracer("t").start_span("client", Context())
         carrier: dict[str, Any] = {}
-        limelight.inject_span(carrier, span, Context())
+        limelight.propagation.inject_span(carrier, span, Context())
         assert span.get_span_context().span_id == carrier["seen"]
         assert carrier["traceparent"].split("-")[2] == f"{span.get_span_context().span_id:016x}"
 
@@ -682,22 +682,22 @@ class TestFormatTraceparent:
     """``format_traceparent`` writes version 00 with fixed-width lowercase hex."""
 
     def test_fields_are_fixed_width_lowercase_hex(self) -> None:
-        assert f"00-{TRACE}-{PARENT}-01" == limelight.format_traceparent(
+        assert f"00-{TRACE}-{PARENT}-01" == limelight.propagation.format_traceparent(
             int(TRACE, 16), int(PARENT, 16), 1
         )
-        assert f"00-{'0' * 31}1-{'0' * 15}2-00" == limelight.format_traceparent(1, 2, 0)
-        top = limelight.format_traceparent(2**128 - 1, 2**64 - 1, 3)
+        assert f"00-{'0' * 31}1-{'0' * 15}2-00" == limelight.propagation.format_traceparent(1, 2, 0)
+        top = limelight.propagation.format_traceparent(2**128 - 1, 2**64 - 1, 3)
         assert f"00-{'f' * 32}-{'f' * 16}-03" == top
 
     @pytest.mark.parametrize(("flags", "sent"), [(0xFF, "03"), (0x81, "01"), (0x04, "00")])
     def test_reserved_flag_bits_are_cleared(self, flags: int, sent: str) -> None:
-        assert limelight.format_traceparent(1, 1, flags).endswith(f"-{sent}")
+        assert limelight.propagation.format_traceparent(1, 1, flags).endswith(f"-{sent}")
 
     def test_round_trip(self) -> None:
-        value = limelight.format_traceparent(0xABC, 0xDEF, 2)
+        value = limelight.propagation.format_traceparent(0xABC, 0xDEF, 2)
         assert (0xABC, 0xDEF, 2) == parse_traceparent(value)
 
     @pytest.mark.parametrize(("trace_id", "span_id"), [(2**128, 1), (1, 2**64), (-1, 1)])
     def test_an_id_out_of_range_is_refused(self, trace_id: int, span_id: int) -> None:
         with pytest.raises(OverflowError):
-            limelight.format_traceparent(trace_id, span_id, 1)
+            limelight.propagation.format_traceparent(trace_id, span_id, 1)

@@ -12,97 +12,113 @@ Start telemetry once, early in the process::
 Surfaces (HTTP server and client, queues, SQL, KV, ...) and exporters
 (Prometheus, OTLP, console) are plugins, discovered through the
 ``limelight.plugins`` entry-point group.
+
+This module is the application's API. Plugin authors find theirs in the
+public submodules: :mod:`limelight.surface` (what a surface needs),
+:mod:`limelight.metrics` (the store and its instruments),
+:mod:`limelight.propagation` (trace context across boundaries),
+:mod:`limelight.export` (what an exporter needs), :mod:`limelight.http` (the
+conventions the HTTP surfaces share), :mod:`limelight.semconv` (attribute
+names), :mod:`limelight.plugins` (discovery), and tests
+:mod:`limelight.testing`.
 """
 
 from __future__ import annotations
 
-from limelight_hookspecs import (
-    Config,
-    ConfigProblem,
-    EnvVar,
-    MetricDeclaration,
-    MetricKind,
-    SpanRole,
-    hookimpl,
-)
+import importlib
+import warnings
+from typing import Any
+
+from limelight_hookspecs import Config, ConfigProblem, hookimpl
 
 from ._config import load_config
-from ._context import current_context, current_span
-from ._env import DEFAULT_KNOWN_METHODS, OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS
-from ._export import ExportHealth, ExportWorker, suppressed
-from ._failures import report_failure
 from ._function import instrument
-from ._plugins import PluginError, PluginFailure, PluginInfo, PluginManager, discover
-from ._propagation import inject_span
-from ._spans import error_type
-from ._store import (
-    OVERFLOW_LABEL_VALUE,
-    BoundCounter,
-    BoundGaugeAdd,
-    BoundGaugeSet,
-    BoundHistogram,
-    Counter,
-    GaugeAdd,
-    GaugeSet,
-    Histogram,
-    Metric,
-    MetricConflictError,
-    MetricStore,
-)
-from ._telemetry import Telemetry, TelemetryBinding, current, start, stop
-from ._w3c import (
-    HeaderGetter,
-    W3CTraceContextPropagator,
-    format_traceparent,
-    header_getter,
-    parse_traceparent,
-)
+from ._plugins import PluginError
+from ._telemetry import Telemetry, current, start, stop
 
 __all__ = [
-    "DEFAULT_KNOWN_METHODS",
-    "OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS",
-    "OVERFLOW_LABEL_VALUE",
-    "BoundCounter",
-    "BoundGaugeAdd",
-    "BoundGaugeSet",
-    "BoundHistogram",
     "Config",
     "ConfigProblem",
-    "Counter",
-    "EnvVar",
-    "ExportHealth",
-    "ExportWorker",
-    "GaugeAdd",
-    "GaugeSet",
-    "HeaderGetter",
-    "Histogram",
-    "Metric",
-    "MetricConflictError",
-    "MetricDeclaration",
-    "MetricKind",
-    "MetricStore",
     "PluginError",
-    "PluginFailure",
-    "PluginInfo",
-    "PluginManager",
-    "SpanRole",
     "Telemetry",
-    "TelemetryBinding",
-    "W3CTraceContextPropagator",
     "current",
-    "current_context",
-    "current_span",
-    "discover",
-    "error_type",
-    "format_traceparent",
-    "header_getter",
     "hookimpl",
-    "inject_span",
     "instrument",
     "load_config",
-    "parse_traceparent",
-    "report_failure",
     "start",
     "stop",
-    "suppressed",
 ]
+
+_MOVED: dict[str, str] = {
+    **dict.fromkeys(("DEFAULT_KNOWN_METHODS", "OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS"), "http"),
+    **dict.fromkeys(
+        (
+            "OVERFLOW_LABEL_VALUE",
+            "BoundCounter",
+            "BoundGaugeAdd",
+            "BoundGaugeSet",
+            "BoundHistogram",
+            "Counter",
+            "GaugeAdd",
+            "GaugeSet",
+            "Histogram",
+            "Metric",
+            "MetricConflictError",
+            "MetricDeclaration",
+            "MetricKind",
+            "MetricStore",
+        ),
+        "metrics",
+    ),
+    **dict.fromkeys(("ExportHealth", "ExportWorker", "suppressed"), "export"),
+    **dict.fromkeys(
+        (
+            "HeaderGetter",
+            "W3CTraceContextPropagator",
+            "format_traceparent",
+            "header_getter",
+            "inject_span",
+            "parse_traceparent",
+        ),
+        "propagation",
+    ),
+    **dict.fromkeys(("PluginFailure", "PluginInfo", "PluginManager", "discover"), "plugins"),
+    **dict.fromkeys(
+        (
+            "SpanRole",
+            "TelemetryBinding",
+            "current_context",
+            "current_span",
+            "error_type",
+            "report_failure",
+        ),
+        "surface",
+    ),
+}
+"""Names this module exported before the public submodules existed, and where
+they live now; they stay importable from here, with a DeprecationWarning, for
+one release."""
+
+
+def __getattr__(name: str) -> Any:
+    tier = _MOVED.get(name)
+    if tier is None:
+        if name == "EnvVar":
+            tier_module = importlib.import_module("limelight_hookspecs")
+            warnings.warn(
+                "limelight.EnvVar is deprecated; import it from limelight_hookspecs",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            return tier_module.EnvVar
+        raise AttributeError(f"module 'limelight' has no attribute {name!r}")
+    warnings.warn(
+        f"limelight.{name} is deprecated; import it from limelight.{tier}",
+        DeprecationWarning,
+        stacklevel=2,
+    )
+    return getattr(importlib.import_module(f"limelight.{tier}"), name)
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

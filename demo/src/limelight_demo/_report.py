@@ -10,7 +10,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from limelight import MetricKind, MetricStore
+from limelight.metrics import MetricKind, MetricStore
 from limelight_hookspecs import HistogramPoint, MetricFamily, NumberPoint
 
 __all__ = ["SURFACES", "format_duration", "metrics_table", "span_detail", "waterfall"]

@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
 import limelight
-from limelight import parse_traceparent
+from limelight.propagation import parse_traceparent
 
 from ._report import metrics_table, waterfall
 from ._shop import build_app

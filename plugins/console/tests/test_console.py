@@ -13,6 +13,7 @@ from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind
 
 import limelight
+import limelight.metrics
 from limelight.testing import Harness
 
 
@@ -161,7 +162,7 @@ class TestMetricsSummary:
         assert "limelight_spans_dropped_total" not in err
 
     def test_empty_store(self) -> None:
-        store = limelight.MetricStore()
+        store = limelight.metrics.MetricStore()
         assert render_metrics(store.snapshot()) == ["metrics: nothing recorded"]
 
 

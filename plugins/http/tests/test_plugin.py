@@ -13,7 +13,8 @@ from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
 import limelight
-from limelight import MetricKind
+import limelight.plugins
+from limelight.metrics import MetricKind
 from limelight.testing import Harness
 
 
@@ -32,7 +33,9 @@ class TestPublicSurface:
         assert 200 == limelight_http.plugin.limelight_priority
 
     def test_entry_point_is_discovered(self) -> None:
-        infos = {i.name: i for i in limelight.discover(limelight.load_config(environ={})).infos()}
+        infos = {
+            i.name: i for i in limelight.plugins.discover(limelight.load_config(environ={})).infos()
+        }
         assert "loaded" == infos["http"].status
         assert 200 == infos["http"].priority
 

@@ -11,7 +11,7 @@ import requests
 from limelight_httpclient import InstrumentedTransport
 from limelight_testsupport.httpserver import LocalHTTPServer
 
-from limelight import OVERFLOW_LABEL_VALUE
+from limelight.metrics import OVERFLOW_LABEL_VALUE
 from limelight.testing import Harness
 
 pytestmark = pytest.mark.limelight(plugins=[limelight_httpclient.plugin])

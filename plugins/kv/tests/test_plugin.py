@@ -7,6 +7,7 @@ import pytest
 from limelight_kv import KV_BUCKETS, MemoryStore, op_label, plugin
 
 import limelight
+import limelight.plugins
 from limelight.testing import Harness
 from limelight_hookspecs import MetricKind
 
@@ -15,7 +16,7 @@ class TestPlugin:
     """The installed plugin is found through its entry point and declares the catalog metrics."""
 
     def test_discovered_through_the_entry_point(self) -> None:
-        manager = limelight.discover(limelight.load_config({}))
+        manager = limelight.plugins.discover(limelight.load_config({}))
         info = next(i for i in manager.infos() if i.name == "kv")
         assert ("loaded", 220, "limelight-kv") == (info.status, info.priority, info.distribution)
         assert "limelight_metrics_declare" in info.hooks

@@ -31,6 +31,7 @@ from opentelemetry.sdk.metrics.export import Gauge, Histogram, Sum
 from opentelemetry.sdk.resources import Resource
 
 import limelight
+import limelight.metrics
 from limelight.testing import Harness
 from limelight_hookspecs import hookimpl
 
@@ -65,7 +66,7 @@ class TestStoreAsOtlp:
     """A store snapshot becomes cumulative OTLP data of the matching type, with the same buckets."""
 
     def test_kinds_buckets_and_exemplars(self) -> None:
-        store = limelight.MetricStore()
+        store = limelight.metrics.MetricStore()
         store.counter("jobs_total", "Jobs.", ["queue"]).labels("mail").inc(2)
         store.gauge_add("jobs_running", "Running.").inc()
         store.gauge_set("queue_depth", "Depth.").set(12)

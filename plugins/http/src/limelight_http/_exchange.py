@@ -16,14 +16,10 @@ from opentelemetry.context import Context
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
-from limelight import (
-    OVERFLOW_LABEL_VALUE,
-    Telemetry,
-    TelemetryBinding,
-    error_type,
-    format_traceparent,
-    report_failure,
-)
+from limelight import Telemetry
+from limelight.metrics import OVERFLOW_LABEL_VALUE
+from limelight.propagation import format_traceparent
+from limelight.surface import TelemetryBinding, error_type, report_failure
 
 from ._plugin import (
     HTTP_IN_FLIGHT,
@@ -294,7 +290,7 @@ def status_text(status: int) -> str:
 
 def traceparent(span: Span) -> str | None:
     """The W3C ``traceparent`` value naming *span* (the core's
-    :func:`~limelight.format_traceparent`), or ``None`` for an invalid span."""
+    :func:`~limelight.propagation.format_traceparent`), or ``None`` for an invalid span."""
     # SpanContext is the tuple (trace_id, span_id, is_remote, trace_flags, trace_state,
     # is_valid): unpacked at once rather than read through four properties
     trace_id, span_id, _, flags, _, is_valid = span.get_span_context()

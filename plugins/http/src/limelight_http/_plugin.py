@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from limelight import DEFAULT_KNOWN_METHODS, OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS
+from limelight.http import DEFAULT_KNOWN_METHODS, OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS
 from limelight_hookspecs import (
     Config,
     EnvVar,

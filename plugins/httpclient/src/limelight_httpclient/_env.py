@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from limelight import OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS
+from limelight.http import OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS
 from limelight_hookspecs import EnvVar, parse_bool, parse_list
 
 __all__ = [

@@ -20,16 +20,11 @@ from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from limelight import (
-    OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS,
-    OVERFLOW_LABEL_VALUE,
-    Telemetry,
-    TelemetryBinding,
-    current_context,
-    error_type,
-    inject_span,
-    report_failure,
-)
+from limelight import Telemetry
+from limelight.http import OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS
+from limelight.metrics import OVERFLOW_LABEL_VALUE
+from limelight.propagation import inject_span
+from limelight.surface import TelemetryBinding, current_context, error_type, report_failure
 
 from ._env import LIMELIGHT_HTTPCLIENT_REDACT_QUERY_PARAMS, LIMELIGHT_HTTPCLIENT_ROOT_SPANS
 from ._metrics import HTTP_CLIENT_DURATION, HTTP_CLIENT_IN_FLIGHT, HTTP_CLIENT_REQUESTS

@@ -1,7 +1,7 @@
 """Instruments shared by every key-value client: bound metric children per operation.
 
 Everything here is built once per telemetry start (through
-:class:`limelight.TelemetryBinding`) and per operation name on first use;
+:class:`limelight.surface.TelemetryBinding`) and per operation name on first use;
 the hot path is a dictionary lookup and four bound calls.
 """
 
@@ -17,8 +17,10 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
-from limelight import MetricStore, Telemetry, TelemetryBinding, error_type
-from limelight import report_failure as _report_failure
+from limelight import Telemetry
+from limelight.metrics import MetricStore
+from limelight.surface import TelemetryBinding, error_type
+from limelight.surface import report_failure as _report_failure
 
 from ._plugin import KV_OP_DURATION, KV_OPS, LIMELIGHT_KV_SPANS
 

@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 
 from opentelemetry.util.types import AttributeValue
 
-from limelight import TelemetryBinding
+from limelight.surface import TelemetryBinding
 
 from ._instruments import Bound, Op, client_binding, perf_counter, report_failure
 

@@ -28,7 +28,7 @@ from opentelemetry.sdk.metrics.export import (
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
-from limelight import ExportHealth, ExportWorker, suppressed
+from limelight.export import ExportHealth, ExportWorker, suppressed
 from limelight_hookspecs import (
     Exemplar,
     HistogramPoint,

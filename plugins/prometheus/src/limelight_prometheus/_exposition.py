@@ -20,6 +20,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import CollectorRegistry
 
 import limelight
+import limelight.metrics
 from limelight_hookspecs import TelemetryView
 
 __all__ = [
@@ -60,7 +61,7 @@ def multiprocess_dir() -> str | None:
     return path
 
 
-def exposition_registry(store: limelight.MetricStore) -> CollectorRegistry:
+def exposition_registry(store: limelight.metrics.MetricStore) -> CollectorRegistry:
     """The registry to expose for *store*.
 
     In single-process mode that is ``store.registry``; in multiprocess mode a
@@ -81,7 +82,7 @@ def exposition_registry(store: limelight.MetricStore) -> CollectorRegistry:
         return registry
 
 
-def exposition(store: limelight.MetricStore, openmetrics: bool = False) -> bytes:
+def exposition(store: limelight.metrics.MetricStore, openmetrics: bool = False) -> bytes:
     """The exposition of *store* (text format 0.0.4, or OpenMetrics with exemplars)."""
     registry = exposition_registry(store)
     if openmetrics:
@@ -105,10 +106,10 @@ class ServingRegistry(CollectorRegistry):
         super().__init__(auto_describe=False)
         self._telemetry = telemetry
 
-    def _store(self) -> limelight.MetricStore:
+    def _store(self) -> limelight.metrics.MetricStore:
         telemetry = self._telemetry if self._telemetry is not None else limelight.current()
         store = telemetry.store
-        if not isinstance(store, limelight.MetricStore):  # pragma: no cover - foreign view
+        if not isinstance(store, limelight.metrics.MetricStore):  # pragma: no cover - foreign view
             raise TypeError(f"expected a limelight MetricStore, got {type(store).__name__}")
         return store
 

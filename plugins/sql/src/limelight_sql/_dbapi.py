@@ -16,7 +16,7 @@ import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Generator, Iterator
 from typing import Any, Self, TypeVar, cast
 
-from limelight import TelemetryBinding
+from limelight.surface import TelemetryBinding
 
 from ._instruments import (
     Bound,

@@ -1,6 +1,6 @@
 """Instruments shared by every SQL surface: bound metric children per database system.
 
-Built once per telemetry start (:class:`limelight.TelemetryBinding`); the hot
+Built once per telemetry start (:class:`limelight.surface.TelemetryBinding`); the hot
 path of a statement is two clock reads, one ``description`` check and two
 bound calls.
 """
@@ -16,8 +16,9 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
-from limelight import Telemetry, TelemetryBinding, error_type
-from limelight import report_failure as _report_failure
+from limelight import Telemetry
+from limelight.surface import TelemetryBinding, error_type
+from limelight.surface import report_failure as _report_failure
 
 from ._plugin import LIMELIGHT_SQL_SPANS, SQL_OP_DURATION, SQL_OPS
 from ._text import MAX_TEXT, describe

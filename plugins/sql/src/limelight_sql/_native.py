@@ -21,7 +21,7 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
-from limelight import TelemetryBinding
+from limelight.surface import TelemetryBinding
 
 from ._instruments import (
     Bound,

@@ -1,0 +1,42 @@
+"""What an exporter plugin needs, for exporter authors.
+
+An exporter plugin reads the one metric store (a :class:`StoreReader` returned
+from ``limelight_metrics_provide_readers`` reads ``telemetry.store.snapshot()``,
+a :class:`MetricsSnapshot`) and contributes span exporters
+(``limelight_spans_provide_exporters``), which the core wraps in its bounded
+batch processor. :class:`ExportWorker` runs periodic exports on one thread
+with deadlines; :class:`ExportHealth` counts failed exports and logs an
+episode once; :func:`suppressed` keeps an exporter's own network calls out
+of the surfaces that would record them. See ``docs/exporter-guide.md``.
+"""
+
+from __future__ import annotations
+
+from limelight_hookspecs import (
+    Exemplar,
+    HistogramPoint,
+    MetricFamily,
+    MetricsSnapshot,
+    NumberPoint,
+    SelfMetrics,
+    SnapshotSource,
+    StoreReader,
+    TelemetryView,
+)
+
+from ._export import ExportHealth, ExportWorker, suppressed
+
+__all__ = [
+    "Exemplar",
+    "ExportHealth",
+    "ExportWorker",
+    "HistogramPoint",
+    "MetricFamily",
+    "MetricsSnapshot",
+    "NumberPoint",
+    "SelfMetrics",
+    "SnapshotSource",
+    "StoreReader",
+    "TelemetryView",
+    "suppressed",
+]

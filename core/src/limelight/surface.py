@@ -1,0 +1,226 @@
+"""What a surface plugin needs, for plugin authors.
+
+A surface records one kind of work (requests, messages, spawned processes,
+queries). It builds its instruments once per telemetry start through a
+:class:`TelemetryBinding`, reads the current span with :func:`current_span`
+(the cost a hot path can pay), names failures with :func:`error_type`, and
+reports its own bookkeeping failures once with :func:`report_failure`
+instead of raising into the instrumented call.
+
+Every surface that instruments a library globally follows one contract,
+:class:`Instrumentation`: ``instrument()`` installs it for every supported
+library that is importable (idempotent), ``uninstrument()`` restores each
+library exactly as it was, ``is_instrumented()`` says whether it is in place::
+
+    import limelight_jobs
+
+    limelight_jobs.instrument()          # every supported library that is installed
+    limelight_jobs.instrument("rq")      # one of them; ImportError when it is not
+    limelight_jobs.is_instrumented("rq")
+    limelight_jobs.uninstrument()
+
+A plugin builds it from one :class:`Instrumentor` per library, whose install
+function patches through :class:`Patches`, so removal restores what was there
+by construction. See ``docs/plugin-authors.md``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from limelight_hookspecs import SpanRole
+
+from ._context import current_context, current_span
+from ._failures import report_failure
+from ._spans import error_type
+from ._telemetry import TelemetryBinding
+
+__all__ = [
+    "Instrumentation",
+    "Instrumentor",
+    "Patches",
+    "SpanRole",
+    "TelemetryBinding",
+    "current_context",
+    "current_span",
+    "error_type",
+    "report_failure",
+]
+
+_MISSING = object()
+
+
+class Patches:
+    """Attributes replaced on classes or modules, restorable exactly.
+
+    :meth:`wrap` records what the owner itself held under the name (or that it
+    held nothing, the attribute being inherited or absent) before replacing
+    it; :meth:`restore` puts every recorded value back in reverse order, and
+    deletes the attribute where the owner had none, so a patched subclass
+    inherits again from its base.
+    """
+
+    __slots__ = ("_saved",)
+
+    def __init__(self) -> None:
+        self._saved: list[tuple[Any, str, object]] = []
+
+    def wrap(self, owner: Any, name: str, replacement: object) -> Any:
+        """Replace ``owner.name`` with *replacement*; return the value it replaces
+        (looked up as ``getattr`` would, so an inherited method is found)."""
+        original = getattr(owner, name)
+        saved = vars(owner).get(name, _MISSING)
+        setattr(owner, name, replacement)
+        self._saved.append((owner, name, saved))
+        return original
+
+    def restore(self) -> None:
+        """Undo every :meth:`wrap`, last first."""
+        while self._saved:
+            owner, name, saved = self._saved.pop()
+            if saved is _MISSING:
+                if name in vars(owner):
+                    delattr(owner, name)
+            else:
+                setattr(owner, name, saved)
+
+    def __len__(self) -> int:
+        return len(self._saved)
+
+
+class Instrumentor:
+    """The instrumentation of one library.
+
+    :param library: the import name of the library (``"pika"``); it is imported
+        only when :meth:`instrument` is called and the library is installed.
+    :param install: called with a fresh :class:`Patches` (the library already
+        imported); it patches through it, or does its own setup.
+    :param remove: extra undo work besides restoring the patches, if any.
+    :param name: the name users select it by; *library* by default.
+    """
+
+    def __init__(
+        self,
+        library: str,
+        install: Callable[[Patches], object],
+        *,
+        remove: Callable[[], object] | None = None,
+        name: str | None = None,
+    ) -> None:
+        self.library = library
+        self.name = name or library
+        self._install = install
+        self._remove = remove
+        self._patches: Patches | None = None
+
+    def available(self) -> bool:
+        """Whether the library is installed (found without importing it)."""
+        try:
+            return importlib.util.find_spec(self.library) is not None
+        except (ImportError, ValueError):
+            return False
+
+    def is_instrumented(self) -> bool:
+        """Whether the instrumentation is in place."""
+        return self._patches is not None
+
+    def instrument(self) -> bool:
+        """Install the instrumentation; false when it already was.
+
+        :raises ImportError: the library is not installed.
+        :raises Exception: what the install function raised, after every patch
+            it made was undone.
+        """
+        if self._patches is not None:
+            return False
+        importlib.import_module(self.library)
+        patches = Patches()
+        try:
+            self._install(patches)
+        except BaseException:
+            patches.restore()
+            raise
+        self._patches = patches
+        return True
+
+    def uninstrument(self) -> bool:
+        """Restore the library exactly; false when it was not instrumented."""
+        patches, self._patches = self._patches, None
+        if patches is None:
+            return False
+        try:
+            if self._remove is not None:
+                self._remove()
+        finally:
+            patches.restore()
+        return True
+
+
+class Instrumentation:
+    """A surface's instrumentors behind the one contract.
+
+    :param component: the plugin's name, used when a failure is reported.
+    :param instrumentors: one per supported library.
+    """
+
+    def __init__(self, component: str, instrumentors: Iterable[Instrumentor]) -> None:
+        self.component = component
+        self.instrumentors = {i.name: i for i in instrumentors}
+        self._lock = threading.RLock()
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The libraries this surface can instrument, by name."""
+        return tuple(self.instrumentors)
+
+    def _select(self, names: tuple[str, ...]) -> list[Instrumentor]:
+        unknown = [n for n in names if n not in self.instrumentors]
+        if unknown:
+            raise ValueError(
+                f"{self.component} cannot instrument {', '.join(map(repr, unknown))} "
+                f"(it knows {', '.join(self.instrumentors)})"
+            )
+        return [self.instrumentors[n] for n in names]
+
+    def instrument(self, *names: str) -> tuple[str, ...]:
+        """Instrument the libraries called *names*, or, with none given, every
+        supported library that is installed; return those instrumented by this call.
+
+        Idempotent. With names given, a library that is missing or fails to
+        instrument raises (nothing of it stays patched); with none given, a
+        failure is reported once and the other libraries are still instrumented.
+        """
+        done: list[str] = []
+        with self._lock:
+            if names:
+                for instrumentor in self._select(names):
+                    if instrumentor.instrument():
+                        done.append(instrumentor.name)
+                return tuple(done)
+            for instrumentor in self.instrumentors.values():
+                if instrumentor.is_instrumented() or not instrumentor.available():
+                    continue
+                try:
+                    instrumentor.instrument()
+                except Exception as exc:
+                    report_failure(self.component, f"instrument {instrumentor.name}", exc)
+                    continue
+                done.append(instrumentor.name)
+        return tuple(done)
+
+    def uninstrument(self, *names: str) -> tuple[str, ...]:
+        """Restore the libraries called *names* (every one, with none given);
+        return those that were instrumented."""
+        with self._lock:
+            chosen = self._select(names) if names else list(self.instrumentors.values())
+            return tuple(i.name for i in chosen if i.uninstrument())
+
+    def is_instrumented(self, name: str | None = None) -> bool:
+        """Whether the library called *name* (any library, with none given) is instrumented."""
+        if name is not None:
+            return self._select((name,))[0].is_instrumented()
+        return any(i.is_instrumented() for i in self.instrumentors.values())
