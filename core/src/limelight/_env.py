@@ -122,6 +122,40 @@ OTEL_PROPAGATORS = EnvVar[tuple[str, ...]](
     "or any name in the opentelemetry_propagator entry-point group; none for no propagation.",
     "tracecontext,baggage",
 )
+TRACEPARENT = EnvVar(
+    "TRACEPARENT",
+    "",
+    parse_str,
+    "The W3C traceparent handed down by the process that started this one (OpenTelemetry's "
+    "environment carrier). Read once at start with the configured propagators, never written "
+    "to this process's environment; see LIMELIGHT_CONTEXT_FROM_ENV for which spans it parents.",
+    "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+)
+TRACESTATE = EnvVar(
+    "TRACESTATE",
+    "",
+    parse_str,
+    "The W3C tracestate that goes with TRACEPARENT.",
+    "congo=t61rcWkgMzE",
+)
+BAGGAGE = EnvVar(
+    "BAGGAGE",
+    "",
+    parse_str,
+    "W3C baggage handed down by the process that started this one, read with TRACEPARENT.",
+    "tenant=acme",
+)
+LIMELIGHT_CONTEXT_FROM_ENV = EnvVar(
+    "LIMELIGHT_CONTEXT_FROM_ENV",
+    True,
+    parse_bool,
+    "Take the context found in the environment at start (TRACEPARENT, TRACESTATE, BAGGAGE, "
+    "or the variables of the configured propagators) as the current context of the thread "
+    "that starts telemetry, so the spans it makes without another parent continue the trace "
+    "of the process that started this one. Set false for a long-lived service that should "
+    "not join the trace of whatever launched it.",
+    "false",
+)
 OTEL_TRACES_EXPORTER = EnvVar[tuple[str, ...] | None](
     "OTEL_TRACES_EXPORTER",
     None,
@@ -363,6 +397,10 @@ CORE_VARIABLES: tuple[EnvVar[Any], ...] = (
     OTEL_TRACES_SAMPLER,
     OTEL_TRACES_SAMPLER_ARG,
     OTEL_PROPAGATORS,
+    TRACEPARENT,
+    TRACESTATE,
+    BAGGAGE,
+    LIMELIGHT_CONTEXT_FROM_ENV,
     OTEL_TRACES_EXPORTER,
     OTEL_METRICS_EXPORTER,
     *OTLP_GENERIC.values(),

@@ -24,6 +24,7 @@ from limelight_hookspecs import Config, Interceptor, SelfMetrics, StoreReader
 
 from ._batch import BoundedBatchSpanProcessor
 from ._config import REPORTER, load_config
+from ._environ import adopt_environment_context
 from ._export import run_bounded
 from ._plugins import PluginError, PluginManager
 from ._propagation import install_propagator
@@ -121,7 +122,8 @@ class Telemetry:
     :param install_globals: set the OpenTelemetry global propagator from
         ``OTEL_PROPAGATORS`` and route the global tracer provider (and, for the
         first telemetry of the process, the global meter provider) to this
-        telemetry.
+        telemetry, and make the context its environment carries (``TRACEPARENT``,
+        ``TRACESTATE``, ``BAGGAGE``) the current context of the caller.
     :param handle_signals: flush at interpreter exit, and on SIGTERM: with the
         default disposition, flush then terminate as SIGTERM would; with an
         application handler, call it with telemetry still running (the flush
@@ -232,6 +234,7 @@ class Telemetry:
         if not config.sdk_disabled:
             if self._install_globals:
                 _install_globals(self)
+                adopt_environment_context(config)
             if self._handle_signals:
                 _install_exit_handlers()
         with _RT.lock:

@@ -9,12 +9,20 @@ cost of the default propagators' fast path and is exactly
 
 :class:`W3CTraceContextPropagator` is limelight's ``tracecontext``
 propagator (W3C Trace Context Level 2); the parsing and formatting functions
-are the ones it uses, for carriers that are not a text map (environment
-variables, message headers with binary values).
+are the ones it uses, for carriers that are not a text map (message
+headers with binary values).
+
+Environment variables are a carrier of their own (OpenTelemetry's
+``env-carriers``): :func:`inject_environ` returns a copy of an environment
+with the context set for a child process (``TRACEPARENT``, ``TRACESTATE``,
+``BAGGAGE`` with the default propagators), :func:`extract_environ` reads one
+back; :class:`EnvironmentGetter` and :class:`EnvironmentSetter` are their
+carrier accessors for a propagator's ``extract`` and ``inject``.
 """
 
 from __future__ import annotations
 
+from ._environ import EnvironmentGetter, EnvironmentSetter, extract_environ, inject_environ
 from ._propagation import build_propagator, inject_span, known_propagators
 from ._w3c import (
     FLAG_RANDOM_TRACE_ID,
@@ -34,11 +42,15 @@ __all__ = [
     "FLAG_SAMPLED",
     "TRACEPARENT",
     "TRACESTATE",
+    "EnvironmentGetter",
+    "EnvironmentSetter",
     "HeaderGetter",
     "W3CTraceContextPropagator",
     "build_propagator",
+    "extract_environ",
     "format_traceparent",
     "header_getter",
+    "inject_environ",
     "inject_span",
     "known_propagators",
     "parse_traceparent",
