@@ -59,6 +59,7 @@ TIERS: dict[str, list[str]] = {
         "known_propagators",
         "parse_traceparent",
         "parse_tracestate",
+        "unpack_span_context",
     ],
     "limelight.export": [
         "Exemplar",
@@ -72,10 +73,13 @@ TIERS: dict[str, list[str]] = {
         "SnapshotSource",
         "StoreReader",
         "TelemetryView",
+        "restricted_metric",
         "suppressed",
     ],
     "limelight.http": ["DEFAULT_KNOWN_METHODS", "OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS"],
     "limelight.surface": [
+        "SUPPRESS_HTTP_INSTRUMENTATION_KEY",
+        "SUPPRESS_INSTRUMENTATION_KEY",
         "Instrumentation",
         "Instrumentor",
         "Patches",

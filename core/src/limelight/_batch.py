@@ -23,6 +23,7 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 from limelight_hookspecs import BatchSettings, SelfMetrics
 
 from ._export import ExportHealth, ExportWorker, run_bounded, suppressed
+from ._sdk.spans import trace_flags as _trace_flags
 
 __all__ = ["BoundedBatchSpanProcessor"]
 
@@ -78,7 +79,7 @@ class BoundedBatchSpanProcessor(SpanProcessor):
 
     def on_end(self, span: ReadableSpan) -> None:
         ctx = span.get_span_context()
-        if ctx is None or not ctx[3] & 1:  # SpanContext.trace_flags, sampled bit
+        if ctx is None or not _trace_flags(ctx) & 1:  # the sampled bit
             return
         if self._shutdown:
             self._metrics.spans_dropped(1)

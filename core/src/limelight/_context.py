@@ -5,7 +5,8 @@ runtime-context lookup (about 0.2 µs here). Where OpenTelemetry keeps its
 context in its default context variable, :func:`current_span` reads that
 variable and the span key directly (about 0.06 µs): the same span, found the
 same way. With another runtime context (``OTEL_PYTHON_CONTEXT``) or a
-release that keeps them elsewhere it is the public function itself.
+release that keeps them elsewhere it is the public function itself
+(:mod:`limelight._sdk.context` decides).
 :func:`current_context` is, likewise, the context variable's own ``get``.
 """
 
@@ -16,35 +17,11 @@ from collections.abc import Callable
 from opentelemetry import trace
 from opentelemetry.context import Context, get_current
 
+from ._sdk.context import SPAN_KEY, context_reader
+
 __all__ = ["SPAN_KEY", "current_context", "current_span"]
 
-
-def _span_key() -> str | None:
-    try:
-        from opentelemetry.trace.propagation import _SPAN_KEY
-    except ImportError:  # pragma: no cover - another API layout
-        return None
-    return _SPAN_KEY
-
-
-SPAN_KEY: str | None = _span_key()
-"""The context key OpenTelemetry keeps the current span under (``None`` if not found):
-``context.get(SPAN_KEY)`` is what ``trace.get_current_span(context)`` looks up."""
-
-
-def _context_reader() -> Callable[[], Context]:
-    try:
-        from opentelemetry.context import _RUNTIME_CONTEXT
-        from opentelemetry.context.contextvars_context import ContextVarsRuntimeContext
-
-        if type(_RUNTIME_CONTEXT) is ContextVarsRuntimeContext:
-            return _RUNTIME_CONTEXT._current_context.get
-    except (ImportError, AttributeError):
-        pass
-    return get_current
-
-
-current_context: Callable[[], Context] = _context_reader()
+current_context: Callable[[], Context] = context_reader()
 """The current context, as ``opentelemetry.context.get_current()`` returns it: with
 the default runtime context, its context variable's own ``get`` (no Python call)."""
 

@@ -22,11 +22,12 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import structlog
-from opentelemetry.context import _SUPPRESS_INSTRUMENTATION_KEY, attach, detach, set_value
+from opentelemetry.context import attach, detach, set_value
 
 from limelight_hookspecs import SelfMetrics
 
 from ._failures import report_failure
+from ._sdk.context import SUPPRESS_INSTRUMENTATION_KEY
 
 __all__ = ["ExportHealth", "ExportWorker", "run_bounded", "suppressed"]
 
@@ -36,7 +37,7 @@ _log = structlog.get_logger("limelight")
 @contextlib.contextmanager
 def suppressed() -> Iterator[None]:
     """Within this block instrumented clients record nothing (an exporter's own calls)."""
-    token = attach(set_value(_SUPPRESS_INSTRUMENTATION_KEY, True))
+    token = attach(set_value(SUPPRESS_INSTRUMENTATION_KEY, True))
     try:
         yield
     finally:

@@ -6,7 +6,7 @@ import threading
 
 import structlog
 
-__all__ = ["report_failure"]
+__all__ = ["error_type", "report_failure"]
 
 _log = structlog.get_logger("limelight")
 _seen: set[tuple[str, str, str]] = set()
@@ -34,4 +34,19 @@ def report_failure(component: str, where: str, exc: BaseException) -> None:
         component=component,
         where=where,
         error=repr(exc),
+    )
+
+
+def error_type(exc: BaseException) -> str:
+    """The ``error.type`` of an exception: its fully qualified class name.
+
+    As the semantic conventions ask (``shop.PaymentError``); a built-in
+    exception keeps its bare name (``KeyError``). Every surface and the
+    ``exception.type`` of recorded exceptions use it, so one failure reads the
+    same everywhere.
+    """
+    cls = type(exc)
+    module = cls.__module__
+    return (
+        cls.__qualname__ if not module or module == "builtins" else f"{module}.{cls.__qualname__}"
     )

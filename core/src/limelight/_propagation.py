@@ -7,13 +7,13 @@ from functools import lru_cache
 from importlib.metadata import entry_points
 
 import structlog
-from opentelemetry import baggage as otel_baggage
 from opentelemetry import propagate, trace
 from opentelemetry.baggage.propagation import W3CBaggagePropagator
 from opentelemetry.context import Context, get_current
 from opentelemetry.propagators.composite import CompositePropagator
 from opentelemetry.propagators.textmap import CarrierT, Setter, TextMapPropagator, default_setter
 
+from ._sdk.context import BAGGAGE_KEY
 from ._w3c import W3CTraceContextPropagator
 
 __all__ = ["build_propagator", "inject_span", "install_propagator", "known_propagators"]
@@ -73,7 +73,7 @@ _get_global_textmap = propagate.get_global_textmap
 _get_current = get_current
 # where the API keeps baggage in a context (looked up so that a context without
 # baggage skips the baggage propagator; if the API moves it, it is always called)
-_BAGGAGE_KEY: str | None = getattr(otel_baggage, "_BAGGAGE_KEY", None)
+_BAGGAGE_KEY: str | None = BAGGAGE_KEY
 _set_span_in_context = trace.set_span_in_context
 
 

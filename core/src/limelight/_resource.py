@@ -12,10 +12,11 @@ from opentelemetry.sdk.resources import (
     ProcessResourceDetector,
     Resource,
     ResourceDetector,
-    _HostResourceDetector,
 )
 
 from limelight_hookspecs import Config
+
+from ._sdk.resources import host_detector
 
 __all__ = ["build_resource"]
 
@@ -60,7 +61,7 @@ def build_resource(config: Config) -> Resource:
     detectors: tuple[ResourceDetector, ...] = (
         ProcessResourceDetector(),
         OsResourceDetector(),
-        _HostResourceDetector(),
+        host_detector(),
     )
     for detector in detectors:
         try:

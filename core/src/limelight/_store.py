@@ -36,6 +36,9 @@ from limelight_hookspecs import (
 )
 
 from ._context import current_span as _current_span
+from ._sdk.prometheus import cell_add as _cell_add
+from ._sdk.prometheus import cell_value, histogram_cells
+from ._sdk.spans import trace_flags as _trace_flags
 
 _INVALID_SPAN = _otel_trace.INVALID_SPAN
 
@@ -153,13 +156,6 @@ def _alias_key(values: tuple[object, ...]) -> tuple[object, ...] | None:
     return tuple(key)
 
 
-def _cell_add(child: Any) -> Any:
-    """A function adding to a prometheus_client child: its value cell's ``inc``, or the
-    child's own ``inc`` when the cell is not where this version keeps it."""
-    cell_inc = getattr(getattr(child, "_value", None), "inc", None)
-    return cell_inc if cell_inc is not None else child.inc
-
-
 class BoundCounter:
     """One series of a counter. ``inc(amount=1)``; *amount* must be >= 0.
 
@@ -246,9 +242,8 @@ class BoundHistogram:
     ) -> None:
         self.labels = labels
         self._bounds = bounds
-        cells = getattr(child, "_buckets", None)
-        total = getattr(child, "_sum", None)
-        if cells is None or total is None or len(cells) != len(bounds) + 1:
+        found = histogram_cells(child, len(bounds))
+        if found is None:
             # an unexpected prometheus_client layout: use its public observe()
             self._buckets: tuple[Any, ...] = ()
             self._sum: Any = None
@@ -256,7 +251,8 @@ class BoundHistogram:
             self._interval = 0.0
             self._due: list[float] = []
             return
-        self._buckets = tuple(cells)
+        cells, total = found
+        self._buckets = cells
         self._sum = total.inc
         self._interval = exemplar_interval or 0.0
         self._due = [0.0] * (len(bounds) + 1)
@@ -277,7 +273,7 @@ class BoundHistogram:
         if span is _INVALID_SPAN:
             return
         ctx = span.get_span_context()
-        if not ctx[3] & 1:  # SpanContext.trace_flags: not sampled
+        if not _trace_flags(ctx) & 1:  # not sampled
             return
         now = _monotonic()
         if now < self._due[index]:
@@ -729,22 +725,28 @@ class MetricStore:
 
 
 def _read_cells(metric: Metric[Any]) -> list[Any]:
-    """Read each series' prometheus_client cells directly (no sample objects)."""
+    """Read each series' prometheus_client cells directly (no sample objects).
+
+    :raises AttributeError: the cells are not where this prometheus_client keeps them.
+    """
     decl = metric.declaration
     series = list(metric._series)
     if decl.kind is not MetricKind.HISTOGRAM:
-        return [NumberPoint(labels, float(child._value.get())) for labels, child in series]
+        return [NumberPoint(labels, cell_value(child)) for labels, child in series]
     bounds = decl.bucket_bounds
     points = []
     for labels, child in series:
-        cells = child._buckets
+        found = histogram_cells(child, len(bounds))
+        if found is None:
+            raise AttributeError("histogram cells not found")
+        cells, total = found
         counts = tuple(round(cell.get()) for cell in cells)
         exemplars = tuple(_exemplar(cell.get_exemplar()) for cell in cells)
         points.append(
             HistogramPoint(
                 labels=labels,
                 count=sum(counts),
-                sum=float(child._sum.get()),
+                sum=float(total.get()),
                 bounds=bounds,
                 bucket_counts=counts,
                 exemplars=exemplars,

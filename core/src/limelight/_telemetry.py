@@ -29,6 +29,7 @@ from ._export import run_bounded
 from ._plugins import PluginError, PluginManager
 from ._propagation import install_propagator
 from ._resource import build_resource
+from ._sdk.providers import meter_provider_is_default
 from ._spans import TracerProvider
 from ._store import MetricStore
 from ._tracing import OnStartProcessor, build_sampler
@@ -464,7 +465,7 @@ def _install_globals(telemetry: Telemetry) -> None:
         trace.set_tracer_provider(_GlobalTracerProvider())
     else:
         _log.info("a global tracer provider was already set; limelight surfaces use their own")
-    if isinstance(otel_metrics.get_meter_provider(), otel_metrics._internal._ProxyMeterProvider):
+    if meter_provider_is_default():
         otel_metrics.set_meter_provider(telemetry.meter_provider)
 
 

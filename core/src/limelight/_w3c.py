@@ -38,6 +38,8 @@ from opentelemetry.propagators.textmap import (
 )
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, TraceState
 
+from ._sdk.spans import unpack_span_context as _unpack
+
 __all__ = [
     "FLAG_RANDOM_TRACE_ID",
     "FLAG_SAMPLED",
@@ -273,9 +275,9 @@ class W3CTraceContextPropagator(TextMapPropagator):
         The same headers as ``inject(carrier, set_span_in_context(span, context))``,
         without building that context.
         """
-        # (trace_id, span_id, is_remote, trace_flags, trace_state, is_valid), unpacked
-        # at once rather than read through six properties
-        trace_id, span_id, _, trace_flags, trace_state, is_valid = span_context
+        # (trace_id, span_id, is_remote, trace_flags, trace_state, is_valid) in one
+        # call rather than read through six properties
+        trace_id, span_id, _, trace_flags, trace_state, is_valid = _unpack(span_context)
         if not is_valid:
             return
         flags: int = trace_flags

@@ -7,7 +7,9 @@ a :class:`MetricsSnapshot`) and contributes span exporters
 batch processor. :class:`ExportWorker` runs periodic exports on one thread
 with deadlines; :class:`ExportHealth` counts failed exports and logs an
 episode once; :func:`suppressed` keeps an exporter's own network calls out
-of the surfaces that would record them. See ``docs/exporter-guide.md``.
+of the surfaces that would record them. :func:`restricted_metric` answers a
+Prometheus ``?name[]=`` scrape as prometheus_client's own registry does. See
+``docs/exporter-guide.md``.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from limelight_hookspecs import (
 )
 
 from ._export import ExportHealth, ExportWorker, suppressed
+from ._sdk.prometheus import restricted_metric
 
 __all__ = [
     "Exemplar",
@@ -38,5 +41,6 @@ __all__ = [
     "SnapshotSource",
     "StoreReader",
     "TelemetryView",
+    "restricted_metric",
     "suppressed",
 ]

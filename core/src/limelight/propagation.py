@@ -10,7 +10,8 @@ cost of the default propagators' fast path and is exactly
 :class:`W3CTraceContextPropagator` is limelight's ``tracecontext``
 propagator (W3C Trace Context Level 2); the parsing and formatting functions
 are the ones it uses, for carriers that are not a text map (message
-headers with binary values).
+headers with binary values). :func:`unpack_span_context` gives a span
+context's six fields in one call, for code that formats them itself.
 
 Environment variables are a carrier of their own (OpenTelemetry's
 ``env-carriers``): :func:`inject_environ` returns a copy of an environment
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 from ._environ import EnvironmentGetter, EnvironmentSetter, extract_environ, inject_environ
 from ._propagation import build_propagator, inject_span, known_propagators
+from ._sdk.spans import unpack_span_context
 from ._w3c import (
     FLAG_RANDOM_TRACE_ID,
     FLAG_SAMPLED,
@@ -55,4 +57,5 @@ __all__ = [
     "known_propagators",
     "parse_traceparent",
     "parse_tracestate",
+    "unpack_span_context",
 ]

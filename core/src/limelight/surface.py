@@ -5,7 +5,10 @@ queries). It builds its instruments once per telemetry start through a
 :class:`TelemetryBinding`, reads the current span with :func:`current_span`
 (the cost a hot path can pay), names failures with :func:`error_type`, and
 reports its own bookkeeping failures once with :func:`report_failure`
-instead of raising into the instrumented call.
+instead of raising into the instrumented call. A context holding a true value
+under :data:`SUPPRESS_INSTRUMENTATION_KEY` (or, for HTTP clients,
+:data:`SUPPRESS_HTTP_INSTRUMENTATION_KEY`) asks it to record nothing: an
+exporter's own calls, for example (``limelight.export.suppressed``).
 
 Every surface that instruments a library globally follows one contract,
 :class:`Instrumentation`: ``instrument()`` installs it for every supported
@@ -36,10 +39,13 @@ from limelight_hookspecs import SpanRole
 
 from ._context import current_context, current_span
 from ._failures import report_failure
+from ._sdk.context import SUPPRESS_HTTP_INSTRUMENTATION_KEY, SUPPRESS_INSTRUMENTATION_KEY
 from ._spans import error_type
 from ._telemetry import TelemetryBinding
 
 __all__ = [
+    "SUPPRESS_HTTP_INSTRUMENTATION_KEY",
+    "SUPPRESS_INSTRUMENTATION_KEY",
     "Instrumentation",
     "Instrumentor",
     "Patches",

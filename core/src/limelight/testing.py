@@ -23,15 +23,10 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from opentelemetry import metrics as otel_metrics
-from opentelemetry import propagate, trace
-from opentelemetry.metrics import NoOpMeterProvider
-from opentelemetry.metrics import _internal as metrics_state
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
-from opentelemetry.util._once import Once
 
 from limelight_hookspecs import (
     HistogramPoint,
@@ -43,6 +38,7 @@ from limelight_hookspecs import (
 )
 
 from ._propagation import install_propagator
+from ._sdk.providers import SavedGlobals
 from ._store import MetricStore
 from ._telemetry import Telemetry, _GlobalTracerProvider
 
@@ -65,37 +61,16 @@ class SpanCapturePlugin:
         return (SimpleSpanProcessor(self.exporter),)
 
 
-class _OtelGlobals:
+class _OtelGlobals(SavedGlobals):
     """The OpenTelemetry globals as they were before a harness took them over."""
 
-    def __init__(self) -> None:
-        self.tracer_provider = trace._TRACER_PROVIDER
-        self.tracer_once = trace._TRACER_PROVIDER_SET_ONCE
-        self.meter_provider = metrics_state._METER_PROVIDER
-        self.meter_once = metrics_state._METER_PROVIDER_SET_ONCE
-        self.textmap = propagate.get_global_textmap()
-
-    @staticmethod
-    def install(telemetry: Telemetry) -> None:
+    def install(self, telemetry: Telemetry) -> None:
         """Make *telemetry* the target of the OpenTelemetry API, as a running service's is."""
         install_propagator(telemetry.config.propagators)
-        trace._TRACER_PROVIDER_SET_ONCE = Once()
-        trace.set_tracer_provider(_GlobalTracerProvider())
+        self.set_tracer_provider(_GlobalTracerProvider())
         if telemetry.enabled:
-            metrics_state._METER_PROVIDER_SET_ONCE = Once()
             # meters handed out before, through the API's proxy, follow it too
-            otel_metrics.set_meter_provider(telemetry.meter_provider)
-
-    def restore(self) -> None:
-        """Give every global back."""
-        propagate.set_global_textmap(self.textmap)
-        trace._TRACER_PROVIDER = self.tracer_provider
-        trace._TRACER_PROVIDER_SET_ONCE = self.tracer_once
-        metrics_state._METER_PROVIDER = self.meter_provider
-        metrics_state._METER_PROVIDER_SET_ONCE = self.meter_once
-        proxy = metrics_state._PROXY_METER_PROVIDER
-        proxy.on_set_meter_provider(self.meter_provider or NoOpMeterProvider())
-        proxy._real_meter_provider = self.meter_provider
+            self.set_meter_provider(telemetry.meter_provider)
 
 
 def _kind(value: SpanKind | str) -> SpanKind:

@@ -18,7 +18,7 @@ from opentelemetry.util.types import AttributeValue
 
 from limelight import Telemetry
 from limelight.metrics import OVERFLOW_LABEL_VALUE
-from limelight.propagation import format_traceparent
+from limelight.propagation import format_traceparent, unpack_span_context
 from limelight.surface import TelemetryBinding, error_type, report_failure
 
 from ._plugin import (
@@ -291,9 +291,8 @@ def status_text(status: int) -> str:
 def traceparent(span: Span) -> str | None:
     """The W3C ``traceparent`` value naming *span* (the core's
     :func:`~limelight.propagation.format_traceparent`), or ``None`` for an invalid span."""
-    # SpanContext is the tuple (trace_id, span_id, is_remote, trace_flags, trace_state,
-    # is_valid): unpacked at once rather than read through four properties
-    trace_id, span_id, _, flags, _, is_valid = span.get_span_context()
+    # the span context's fields in one call rather than through four properties
+    trace_id, span_id, _, flags, _, is_valid = unpack_span_context(span.get_span_context())
     if not is_valid:
         return None
     return format_traceparent(trace_id, span_id, flags)

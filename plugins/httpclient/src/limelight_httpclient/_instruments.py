@@ -16,7 +16,6 @@ from collections.abc import Callable, MutableMapping
 from typing import Any, TypeVar
 
 import structlog
-from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
@@ -24,7 +23,14 @@ from limelight import Telemetry
 from limelight.http import OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS
 from limelight.metrics import OVERFLOW_LABEL_VALUE
 from limelight.propagation import inject_span
-from limelight.surface import TelemetryBinding, current_context, error_type, report_failure
+from limelight.surface import (
+    SUPPRESS_HTTP_INSTRUMENTATION_KEY,
+    SUPPRESS_INSTRUMENTATION_KEY,
+    TelemetryBinding,
+    current_context,
+    error_type,
+    report_failure,
+)
 
 from ._env import LIMELIGHT_HTTPCLIENT_REDACT_QUERY_PARAMS, LIMELIGHT_HTTPCLIENT_ROOT_SPANS
 from ._metrics import HTTP_CLIENT_DURATION, HTTP_CLIENT_IN_FLIGHT, HTTP_CLIENT_REQUESTS
@@ -40,8 +46,8 @@ ERROR_STATUS = "error"
 TRACER_NAME = "limelight.httpclient"
 _CACHE_LIMIT = 1024
 
-_SUPPRESS = otel_context._SUPPRESS_INSTRUMENTATION_KEY
-_SUPPRESS_HTTP = otel_context._SUPPRESS_HTTP_INSTRUMENTATION_KEY
+_SUPPRESS = SUPPRESS_INSTRUMENTATION_KEY
+_SUPPRESS_HTTP = SUPPRESS_HTTP_INSTRUMENTATION_KEY
 _current_context = current_context
 _get_current_span = trace.get_current_span
 _inject_span = inject_span

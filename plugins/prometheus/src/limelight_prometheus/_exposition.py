@@ -21,6 +21,7 @@ from prometheus_client.registry import CollectorRegistry
 
 import limelight
 import limelight.metrics
+from limelight.export import restricted_metric
 from limelight_hookspecs import TelemetryView
 
 __all__ = [
@@ -129,7 +130,7 @@ class _Restricted:
 
     def collect(self) -> Iterator[Metric]:
         for metric in self._registry.collect():
-            restricted = metric._restricted_metric(self._names)  # type: ignore[no-untyped-call]
+            restricted = restricted_metric(metric, self._names)
             if restricted is not None:
                 yield restricted
 

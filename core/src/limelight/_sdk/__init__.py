@@ -1,0 +1,144 @@
+"""The one room where limelight touches private names of other libraries.
+
+Everything else in limelight (and every plugin) uses public APIs only;
+``core/tests/test_private_names.py`` fails when a module outside this package
+imports or reaches a private name of opentelemetry, prometheus_client or
+pluggy. Each assumption below is checked when this package is imported; when
+one does not hold (a release changed it), the code that relies on it uses the
+library's public behaviour instead, and a warning says so once
+(:func:`fallback`; the active fallbacks are in :data:`FALLBACKS`).
+``core/tests/test_sdk.py`` pins every assumption, each test naming it.
+
+OpenTelemetry API and SDK (:mod:`.spans`, :mod:`.context`, :mod:`.providers`, :mod:`.resources`)
+    ``span-fields``
+        The SDK ``ReadableSpan`` keeps its data in ``_name``, ``_context``,
+        ``_kind``, ``_parent``, ``_start_time``, ``_end_time``, ``_attributes``,
+        ``_events``, ``_links``, ``_status``, ``_resource``,
+        ``_instrumentation_scope`` and ``_instrumentation_info``, and its
+        properties read them; the SDK ``Span.__new__`` only refuses the bare
+        class. limelight's lean :class:`~limelight._sdk.spans.Span` writes those
+        fields without the SDK constructor, which spends about 15 µs a span on
+        locks, re-validation and a copy at ``end()``. Fallback: the SDK's own
+        tracer and spans.
+    ``span-context-tuple``
+        ``SpanContext`` is a tuple ``(trace_id, span_id, is_remote,
+        trace_flags, trace_state, is_valid)``: built with ``tuple.__new__``
+        (the ids are valid by construction; the constructor re-checks them)
+        and read by position, not through six properties, on every span.
+        Fallback: the constructor and the properties.
+    ``on-ending``
+        ``SpanProcessor._on_ending(span)`` is the SDK's hook called while a
+        span ends, before ``on_end``; the lean span calls it on processors that
+        override it, as the SDK span does. Fallback: it is not called.
+    ``agnostic-context-manager``
+        ``opentelemetry.util._decorator._agnosticcontextmanager`` makes
+        ``start_as_current_span`` usable as a decorator of async functions, as
+        the SDK's is. Fallback: ``contextlib.contextmanager`` (sync functions).
+    ``runtime-context``
+        With the default runtime context, the current context is the
+        ``ContextVar`` ``opentelemetry.context._RUNTIME_CONTEXT._current_context``;
+        reading it directly costs one C call instead of three Python calls.
+        Fallback: ``opentelemetry.context.get_current``.
+    ``context-keys``
+        The current span and the baggage are stored in a ``Context`` under one
+        key each (found through the public ``trace.set_span_in_context`` and
+        ``baggage.set_baggage``, not imported), so ``context.get(key)`` is what
+        ``trace.get_current_span(context)`` and ``baggage.get_all(context)``
+        read. Fallback: those public functions.
+    ``suppress-keys``
+        ``opentelemetry.context._SUPPRESS_INSTRUMENTATION_KEY`` and
+        ``_SUPPRESS_HTTP_INSTRUMENTATION_KEY`` are the context keys
+        OpenTelemetry instrumentations honour to stay silent (an exporter's own
+        HTTP calls). Fallback: keys of limelight's own, so limelight's exporters
+        and surfaces still agree with each other.
+    ``meter-provider-proxy``
+        ``opentelemetry.metrics._internal._ProxyMeterProvider`` is the type of
+        the global meter provider until one is set. Fallback: only an SDK
+        ``MeterProvider`` counts as set.
+    ``provider-globals``
+        The API keeps the global providers in
+        ``opentelemetry.trace._TRACER_PROVIDER`` /
+        ``_TRACER_PROVIDER_SET_ONCE`` and
+        ``opentelemetry.metrics._internal._METER_PROVIDER`` /
+        ``_METER_PROVIDER_SET_ONCE`` / ``_PROXY_METER_PROVIDER`` (whose
+        ``_real_meter_provider`` meters handed out earlier follow), guarded by
+        ``opentelemetry.util._once.Once``. The API sets them once per process;
+        :class:`limelight.testing.Harness` saves and restores them so one
+        test's telemetry does not leak into the next. Fallback: the harness
+        sets them once and cannot give them back.
+    ``host-detector``
+        ``opentelemetry.sdk.resources._HostResourceDetector`` gives
+        ``host.name``, ``host.arch`` and ``host.id`` as the SDK does.
+        Fallback: ``host.name`` and ``host.arch`` from the standard library.
+
+prometheus_client (:mod:`.prometheus`)
+    ``prometheus-cells``
+        A counter or gauge child keeps its value in ``_value`` (``inc``,
+        ``get``, ``set``), a histogram child its buckets in ``_buckets`` (one
+        value per bound and ``+Inf``, not cumulative, with ``get_exemplar`` and
+        ``set_exemplar``) and its sum in ``_sum``. Bound children add straight
+        into those cells (about 0.1 µs less per observation) and the store
+        reads them without building sample objects. Fallback: the child's
+        public ``inc``/``observe`` and the metric's ``collect()``.
+    ``restricted-metric``
+        ``Metric._restricted_metric(names)`` is what prometheus_client's own
+        registry uses to answer ``?name[]=``; limelight's exposition does the
+        same. Fallback: the same restriction from the public ``samples``.
+
+pluggy
+    Nothing private. Plugins are registered through ``PluginManager.register``
+    as guarded stand-ins (see :mod:`limelight._plugins`), so pluggy's own
+    calling, ordering and historic replay run unchanged.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import structlog
+
+__all__ = ["ASSUMPTIONS", "FALLBACKS", "fallback"]
+
+_log = structlog.get_logger("limelight")
+
+ASSUMPTIONS: tuple[str, ...] = (
+    "span-fields",
+    "span-context-tuple",
+    "on-ending",
+    "agnostic-context-manager",
+    "runtime-context",
+    "context-keys",
+    "suppress-keys",
+    "meter-provider-proxy",
+    "provider-globals",
+    "host-detector",
+    "prometheus-cells",
+    "restricted-metric",
+)
+"""Every assumption this room makes, by the name its docstring and its test use."""
+
+FALLBACKS: dict[str, str] = {}
+"""The assumptions that did not hold in this process, with what is used instead."""
+
+_lock = threading.Lock()
+
+
+def fallback(assumption: str, instead: str, error: BaseException | str | None = None) -> None:
+    """Record that *assumption* does not hold and *instead* is used; logged once.
+
+    :param assumption: one of :data:`ASSUMPTIONS`.
+    :param instead: the public behaviour used instead, in a few words.
+    :param error: what showed the assumption does not hold.
+    """
+    if assumption not in ASSUMPTIONS:
+        raise ValueError(f"unknown assumption {assumption!r}")
+    with _lock:
+        if assumption in FALLBACKS:
+            return
+        FALLBACKS[assumption] = instead
+    _log.warning(
+        "a library release changed what limelight relies on; using its public behaviour",
+        assumption=assumption,
+        instead=instead,
+        error=repr(error) if isinstance(error, BaseException) else error,
+    )

@@ -1,0 +1,135 @@
+"""prometheus_client's value cells and metric restriction.
+
+Assumptions ``prometheus-cells`` and ``restricted-metric`` (see
+:mod:`limelight._sdk`), checked at import on metrics of a throwaway registry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import Any
+
+import prometheus_client
+from prometheus_client.metrics_core import Metric
+
+from . import fallback
+
+__all__ = [
+    "PROMETHEUS_CELLS",
+    "cell_add",
+    "cell_value",
+    "histogram_cells",
+    "restricted_metric",
+]
+
+
+def cells_problem() -> str | None:
+    """Why prometheus_client's children do not keep their values where the store
+    reads them, or ``None`` when they do."""
+    try:
+        registry = prometheus_client.CollectorRegistry(auto_describe=False)
+        counter = prometheus_client.Counter("probe", "p", ["a"], registry=registry).labels("x")
+        counter._value.inc(2)
+        if counter._value.get() != 2 or registry.get_sample_value("probe_total", {"a": "x"}) != 2:
+            return "a counter child does not keep its value in _value"
+        gauge = prometheus_client.Gauge("probe_g", "p", registry=registry)
+        gauge._value.inc(-1)
+        if registry.get_sample_value("probe_g") != -1:
+            return "a gauge does not keep its value in _value"
+        bounds = (0.1, 1.0)
+        histogram = prometheus_client.Histogram(
+            "probe_h", "p", registry=registry, buckets=(*bounds, float("inf"))
+        )
+        cells, total = histogram._buckets, histogram._sum
+        if len(cells) != len(bounds) + 1:
+            return f"a histogram keeps {len(cells)} bucket cells for {len(bounds)} bounds"
+        cells[1].inc(1)
+        total.inc(0.5)
+        if (
+            registry.get_sample_value("probe_h_bucket", {"le": "1.0"}) != 1
+            or registry.get_sample_value("probe_h_bucket", {"le": "0.1"}) != 0
+            or registry.get_sample_value("probe_h_sum") != 0.5
+        ):
+            return "a histogram's _buckets/_sum are not what it exposes"
+        for cell in cells:
+            cell.get_exemplar()
+            cell.set_exemplar  # noqa: B018 - the store links exemplars through it
+    except Exception as exc:
+        return repr(exc)
+    return None
+
+
+_problem = cells_problem()
+PROMETHEUS_CELLS = _problem is None
+"""Whether bound children may add into, and the store read, prometheus_client's cells."""
+if not PROMETHEUS_CELLS:
+    fallback("prometheus-cells", "the children's inc/observe and collect()", _problem)
+
+
+def cell_add(child: Any) -> Any:
+    """A function adding to a counter or gauge child: its value cell's ``inc``,
+    or the child's own ``inc``."""
+    if PROMETHEUS_CELLS:
+        return child._value.inc
+    return child.inc
+
+
+def histogram_cells(child: Any, bounds: int) -> tuple[tuple[Any, ...], Any] | None:
+    """A histogram child's bucket cells (one per bound and ``+Inf``) and its sum
+    cell, or ``None`` when they are not where :data:`PROMETHEUS_CELLS` says."""
+    if not PROMETHEUS_CELLS:
+        return None
+    cells = getattr(child, "_buckets", None)
+    total = getattr(child, "_sum", None)
+    if cells is None or total is None or len(cells) != bounds + 1:
+        return None
+    return tuple(cells), total
+
+
+def cell_value(child: Any) -> float:
+    """The value of a counter or gauge child.
+
+    :raises AttributeError: the cells are not readable (use ``collect()``).
+    """
+    if not PROMETHEUS_CELLS:
+        raise AttributeError("prometheus_client cells are not readable here")
+    return float(child._value.get())
+
+
+def _restricted(metric: Metric, names: Collection[str]) -> Metric | None:
+    samples = [s for s in metric.samples if s.name in names]
+    if not samples:
+        return None
+    restricted = Metric(metric.name, metric.documentation, metric.type)
+    restricted.samples = samples
+    return restricted
+
+
+def restriction_problem() -> str | None:
+    """Why ``Metric._restricted_metric`` is not the restriction prometheus_client's
+    registry applies, or ``None``."""
+    try:
+        metric = Metric("probe", "p", "counter")
+        metric.add_sample("probe_total", {}, 1.0)
+        metric.add_sample("probe_created", {}, 2.0)
+        restrict: Any = metric._restricted_metric
+        got, want = restrict({"probe_total"}), _restricted(metric, {"probe_total"})
+        if got != want or restrict({"other"}) is not None:
+            return f"_restricted_metric returned {got!r}"
+    except Exception as exc:
+        return repr(exc)
+    return None
+
+
+_restriction = restriction_problem()
+if _restriction is not None:
+    fallback("restricted-metric", "the restriction rebuilt from public samples", _restriction)
+
+
+def restricted_metric(metric: Metric, names: Collection[str]) -> Metric | None:
+    """*metric* with only the samples called one of *names* (``None`` when none is),
+    as prometheus_client's registry answers ``?name[]=``."""
+    if _restriction is None:
+        restricted: Metric | None = metric._restricted_metric(names)  # type: ignore[no-untyped-call]
+        return restricted
+    return _restricted(metric, names)
