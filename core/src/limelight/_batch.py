@@ -24,18 +24,16 @@ from limelight_hookspecs import BatchSettings, SelfMetrics
 
 from ._export import ExportHealth, ExportWorker, run_bounded, suppressed
 from ._sdk.spans import trace_flags as _trace_flags
+from ._state import STATE
 
 __all__ = ["BoundedBatchSpanProcessor"]
 
 _log = structlog.get_logger("limelight")
 
-_forks = 0
-"""Forks this process descends from: a processor whose count differs is in a child."""
-
 
 def _forked() -> None:
-    global _forks
-    _forks += 1
+    # forks this process descends from: a processor whose count differs is in a child
+    STATE.forks += 1
 
 
 os.register_at_fork(after_in_child=_forked)
@@ -69,7 +67,7 @@ class BoundedBatchSpanProcessor(SpanProcessor):
         self._queue: collections.deque[ReadableSpan] = collections.deque()
         self._shutdown = False
         self._abandoned = False
-        self._forks = _forks
+        self._forks = STATE.forks
         self._worker = ExportWorker(
             f"limelight-span-export-{name}", settings.schedule_delay, self._drain
         )
@@ -84,9 +82,9 @@ class BoundedBatchSpanProcessor(SpanProcessor):
         if self._shutdown:
             self._metrics.spans_dropped(1)
             return
-        if self._forks != _forks:
+        if self._forks != STATE.forks:
             # a forked child inherits the queue but not the worker thread
-            self._forks = _forks
+            self._forks = STATE.forks
             self._queue.clear()
             self._worker.restart()
         queue = self._queue

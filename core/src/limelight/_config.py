@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sys
-import threading
 import urllib.parse
 from collections.abc import Mapping
 from importlib.metadata import entry_points
@@ -25,6 +24,7 @@ from limelight_hookspecs import (
 
 from . import _env as env
 from ._propagation import known_propagators
+from ._state import STATE
 
 T = TypeVar("T")
 
@@ -37,18 +37,16 @@ _RATIO_SAMPLERS = frozenset({"traceidratio", "parentbased_traceidratio"})
 
 
 class ProblemReporter:
-    """Reports each configuration problem once per process, as a warning."""
-
-    def __init__(self) -> None:
-        self._seen: set[tuple[str, str]] = set()
-        self._lock = threading.Lock()
+    """Reports each configuration problem once per process (until
+    ``limelight._state.reset``), as a warning."""
 
     def __call__(self, problem: ConfigProblem) -> None:
         key = (problem.variable, problem.value)
-        with self._lock:
-            if key in self._seen:
+        with STATE.reporting_lock:
+            seen = STATE.reported_problems
+            if key in seen:
                 return
-            self._seen.add(key)
+            seen.add(key)
         _log.warning(
             "invalid configuration value",
             variable=problem.variable,

@@ -45,6 +45,7 @@ from limelight_hookspecs import Config
 from ._context import current_context
 from ._env import LIMELIGHT_CONTEXT_FROM_ENV
 from ._propagation import inject_span
+from ._state import STATE
 
 __all__ = [
     "EnvironmentGetter",
@@ -92,16 +93,13 @@ environment_getter = EnvironmentGetter()
 environment_setter = EnvironmentSetter()
 """A shared :class:`EnvironmentSetter`."""
 
-_names_cache: tuple[TextMapPropagator | None, tuple[str, ...]] = (None, ())
-
 
 def _variables(textmap: TextMapPropagator) -> tuple[str, ...]:
     """The variable names of *textmap*'s fields (cached for the installed propagator)."""
-    global _names_cache
-    cached, names = _names_cache
+    cached, names = STATE.environ_names
     if cached is not textmap:
         names = tuple(sorted({environ_name(f) for f in textmap.fields}))
-        _names_cache = (textmap, names)
+        STATE.environ_names = (textmap, names)
     return names
 
 

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import threading
-
 import structlog
+
+from ._state import STATE
 
 __all__ = ["error_type", "report_failure"]
 
 _log = structlog.get_logger("limelight")
-_seen: set[tuple[str, str, str]] = set()
-_lock = threading.Lock()
 
 
 def report_failure(component: str, where: str, exc: BaseException) -> None:
@@ -25,10 +23,11 @@ def report_failure(component: str, where: str, exc: BaseException) -> None:
     :param exc: the exception; its type is part of what makes a failure new.
     """
     key = (component, where, type(exc).__qualname__)
-    with _lock:
-        if key in _seen:
+    with STATE.reporting_lock:
+        seen = STATE.reported_failures
+        if key in seen:
             return
-        _seen.add(key)
+        seen.add(key)
     _log.error(
         "instrumentation failed; the instrumented call is unaffected",
         component=component,

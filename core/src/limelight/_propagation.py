@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from functools import lru_cache
 from importlib.metadata import entry_points
 
 import structlog
@@ -14,6 +13,7 @@ from opentelemetry.propagators.composite import CompositePropagator
 from opentelemetry.propagators.textmap import CarrierT, Setter, TextMapPropagator, default_setter
 
 from ._sdk.context import BAGGAGE_KEY
+from ._state import STATE
 from ._w3c import W3CTraceContextPropagator
 
 __all__ = ["build_propagator", "inject_span", "install_propagator", "known_propagators"]
@@ -30,12 +30,15 @@ PROPAGATOR_OVERRIDES: dict[str, Callable[[], TextMapPropagator]] = {
 ``opentelemetry_propagator`` entry point of the same name."""
 
 
-@lru_cache(maxsize=1)
 def _entry_point_names() -> frozenset[str]:
-    try:
-        return frozenset(ep.name for ep in entry_points(group=_GROUP))
-    except Exception:  # pragma: no cover - broken metadata
-        return frozenset()
+    names = STATE.propagator_names
+    if names is None:
+        try:
+            names = frozenset(ep.name for ep in entry_points(group=_GROUP))
+        except Exception:  # pragma: no cover - broken metadata
+            names = frozenset()
+        STATE.propagator_names = names
+    return names
 
 
 def known_propagators() -> frozenset[str]:

@@ -17,21 +17,20 @@ from opentelemetry.sdk.resources import (
 from limelight_hookspecs import Config
 
 from ._sdk.resources import host_detector
+from ._state import STATE
 
 __all__ = ["build_resource"]
 
 _log = structlog.get_logger("limelight")
 
-_INSTANCE: tuple[int, str] | None = None
-
 
 def _instance_id() -> str:
     """One ``service.instance.id`` per process (a forked worker gets its own)."""
-    global _INSTANCE
     pid = os.getpid()
-    if _INSTANCE is None or _INSTANCE[0] != pid:
-        _INSTANCE = (pid, str(uuid.uuid4()))
-    return _INSTANCE[1]
+    instance = STATE.instance_id
+    if instance is None or instance[0] != pid:
+        instance = STATE.instance_id = (pid, str(uuid.uuid4()))
+    return instance[1]
 
 
 def _version(dist: str) -> str:

@@ -31,6 +31,7 @@ from ._propagation import install_propagator
 from ._resource import build_resource
 from ._sdk.providers import meter_provider_is_default
 from ._spans import TracerProvider
+from ._state import STATE
 from ._store import MetricStore
 from ._tracing import OnStartProcessor, build_sampler
 
@@ -47,23 +48,10 @@ _log = structlog.get_logger("limelight")
 T = TypeVar("T")
 
 
-class _Runtime:
-    """Process-wide state: the active telemetry and a generation counter.
-
-    Every start and stop bumps ``generation``; instrumented code compares it
-    with the generation its bindings were built for and rebuilds only then.
-    """
-
-    __slots__ = ("active", "default", "generation", "lock")
-
-    def __init__(self) -> None:
-        self.active: Telemetry | None = None
-        self.default: Telemetry | None = None
-        self.generation = 0
-        self.lock = threading.RLock()
-
-
-_RT = _Runtime()
+# the process-wide state (limelight._state): the active telemetry, and the generation
+# counter every start and stop bumps; instrumented code compares it with the
+# generation its bindings were built for and rebuilds only then
+_RT = STATE
 
 
 def current() -> Telemetry:
@@ -452,25 +440,18 @@ class _GlobalTracerProvider(trace.TracerProvider):
         )
 
 
-_GLOBALS_SET = False
-
-
 def _install_globals(telemetry: Telemetry) -> None:
-    global _GLOBALS_SET
     install_propagator(telemetry.config.propagators)
-    if _GLOBALS_SET:
-        return
-    _GLOBALS_SET = True
+    with _RT.lock:
+        if _RT.globals_installed:
+            return
+        _RT.globals_installed = True
     if isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider):
         trace.set_tracer_provider(_GlobalTracerProvider())
     else:
         _log.info("a global tracer provider was already set; limelight surfaces use their own")
     if meter_provider_is_default():
         otel_metrics.set_meter_provider(telemetry.meter_provider)
-
-
-_EXIT_HANDLERS = False
-_PREVIOUS_SIGTERM: Any = None
 
 
 def _stop_active(reason: str) -> None:
@@ -481,7 +462,7 @@ def _stop_active(reason: str) -> None:
 
 
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:
-    previous = _PREVIOUS_SIGTERM
+    previous = _RT.previous_sigterm
     if callable(previous):
         # the application's own handler decides (it may drain requests, which still
         # record spans and metrics); the exit-time stop flushes when the process exits
@@ -494,10 +475,10 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
 
 
 def _install_exit_handlers() -> None:
-    global _EXIT_HANDLERS, _PREVIOUS_SIGTERM
-    if _EXIT_HANDLERS:
-        return
-    _EXIT_HANDLERS = True
+    with _RT.lock:
+        if _RT.exit_handlers_installed:
+            return
+        _RT.exit_handlers_installed = True
     atexit.register(_stop_active, "exit")
     if threading.current_thread() is not threading.main_thread():
         return
@@ -507,7 +488,7 @@ def _install_exit_handlers() -> None:
         return
     if previous == signal.SIG_IGN:
         return
-    _PREVIOUS_SIGTERM = previous if callable(previous) else None
+    _RT.previous_sigterm = previous if callable(previous) else None
     try:
         signal.signal(signal.SIGTERM, _on_sigterm)
     except (ValueError, OSError):  # pragma: no cover

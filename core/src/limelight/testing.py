@@ -14,7 +14,10 @@ Spans are exported synchronously as they end, so they can be asserted on
 right after the code under test returns. While a harness runs, the
 OpenTelemetry globals (tracer provider, meter provider, propagator) are its
 own; stopping it gives back the ones that were there before, so one test's
-telemetry never leaks into the next.
+telemetry never leaks into the next. Starting and stopping a harness also
+forgets what limelight remembers for the process (``limelight._state``): a
+failure reported once, or a configuration problem warned about once, is
+reported again in the next harness.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from limelight_hookspecs import (
 
 from ._propagation import install_propagator
 from ._sdk.providers import SavedGlobals
+from ._state import reset as reset_process_state
 from ._store import MetricStore
 from ._telemetry import Telemetry, _GlobalTracerProvider
 
@@ -137,8 +141,11 @@ class Harness:
 
     def start(self) -> Harness:
         """Start the telemetry: it becomes the running one, and the target of the
-        OpenTelemetry globals, until :meth:`stop`."""
+        OpenTelemetry globals, until :meth:`stop`. What limelight remembers for the
+        process (failures and configuration problems already reported once, the
+        instance id, caches) is forgotten first, so this harness sees it afresh."""
         if self._globals is None and not self.telemetry.started:
+            reset_process_state()
             saved = _OtelGlobals()
             self.telemetry.start()
             self._globals = saved
@@ -147,11 +154,13 @@ class Harness:
 
     def stop(self) -> None:
         """Stop the telemetry; the previously running one and the OpenTelemetry
-        globals as they were before :meth:`start` are restored."""
+        globals as they were before :meth:`start` are restored, and what limelight
+        remembered while it ran is forgotten, so the next test starts afresh."""
         self.telemetry.stop()
         saved, self._globals = self._globals, None
         if saved is not None:
             saved.restore()
+            reset_process_state()
 
     def __enter__(self) -> Harness:
         return self.start()
