@@ -98,10 +98,10 @@ class TestDiscovery:
         manager = limelight.plugins.discover(limelight.load_config(environ={}))
         assert [*BUILTINS, "beta", "faulty-hook", "alpha"] == _ours(manager.names())
 
-    def test_pluggy_holds_the_implementations_in_resolved_order(self) -> None:
+    def test_pluggy_calls_the_implementations_in_resolved_order(self) -> None:
         manager = limelight.plugins.discover(limelight.load_config(environ={}))
-        impls = manager.pm.hook.limelight_lifecycle_start.get_hookimpls()
-        assert ["beta", "faulty-hook", "alpha"] == _ours(i.plugin_name for i in impls)
+        order = manager.call_order("limelight_lifecycle_start")
+        assert ["beta", "faulty-hook", "alpha"] == _ours(order)
 
     def test_start_runs_in_priority_order_and_stop_in_reverse(
         self, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, started: list[Telemetry]
@@ -362,7 +362,7 @@ class TestLateRegistration:
         with pytest.raises(PluginError, match="late plugin cannot configure"):
             manager.register(_LateConfigure())
         assert None is manager.plugin("late")
-        assert [] == manager.pm.hook.limelight_metrics_declare.get_hookimpls()
+        assert () == manager.call_order("limelight_metrics_declare")
         assert "failed" == {i.name: i for i in manager.infos()}["late"].status
 
     def test_a_plugin_pluggy_refuses_leaves_nothing_behind(self) -> None:
@@ -371,7 +371,7 @@ class TestLateRegistration:
         [failure] = manager.failures
         assert ("half", "load") == (failure.plugin, failure.phase)
         assert None is manager.plugin("half")
-        assert [] == manager.pm.hook.limelight_lifecycle_start.get_hookimpls()
+        assert () == manager.call_order("limelight_lifecycle_start")
         assert "half" not in manager.names()
 
 
@@ -534,3 +534,136 @@ class TestSharedVariables:
         ]
         [failure] = [f for f in manager.failures if f.plugin == "third"]
         assert "already declared by client, server with another definition" in failure.error
+
+
+class _Recorded:
+    """Records its configure, start and stop calls as ``name:hook`` in *log*."""
+
+    def __init__(
+        self,
+        name: str,
+        priority: int,
+        log: list[str],
+        tryfirst: bool = False,
+        trylast: bool = False,
+        fail_start: bool = False,
+    ) -> None:
+        self.limelight_name = name
+        self.limelight_priority = priority
+        marker = limelight.hookimpl(tryfirst=tryfirst, trylast=trylast)
+
+        def configure(config: object) -> None:
+            log.append(f"{name}:configure")
+
+        def start(telemetry: object) -> None:
+            log.append(f"{name}:start")
+            if fail_start:
+                raise RuntimeError(f"{name} cannot start")
+
+        def stop(telemetry: object, timeout: float) -> None:
+            log.append(f"{name}:stop")
+
+        self.limelight_lifecycle_configure = marker(configure)
+        self.limelight_lifecycle_start = marker(start)
+        self.limelight_lifecycle_stop = marker(stop)
+
+
+def _calls(log: list[str], hook: str) -> list[str]:
+    return [entry.split(":")[0] for entry in log if entry.endswith(f":{hook}")]
+
+
+class TestPluggyOrder:
+    """pluggy's own calling gives the priority order, late registrations included."""
+
+    def test_a_late_plugin_takes_its_priority_place(self) -> None:
+        log: list[str] = []
+        manager = limelight.plugins.PluginManager()
+        manager.register(_Recorded("a", 10, log))
+        manager.register(_Recorded("c", 30, log))
+        manager.lifecycle_configure(limelight.load_config(environ={}))
+        manager.register(_Recorded("b", 20, log))
+        assert ("a", "b", "c") == manager.call_order("limelight_lifecycle_start")
+        manager.lifecycle_start(telemetry=None)  # type: ignore[arg-type]
+        assert ["a", "b", "c"] == _calls(log, "start")
+
+    def test_moving_plugins_for_a_late_one_does_not_configure_them_again(self) -> None:
+        log: list[str] = []
+        manager = limelight.plugins.PluginManager()
+        for name, priority in (("a", 10), ("c", 30)):
+            manager.register(_Recorded(name, priority, log))
+        config = limelight.load_config(environ={})
+        manager.lifecycle_configure(config)
+        manager.lifecycle_configure(config)
+        manager.register(_Recorded("b", 20, log))  # a is re-registered after it
+        # a and c got both calls when they were made, b both on registering: once each
+        assert ["a", "c", "a", "c", "b", "b"] == _calls(log, "configure")
+
+    def test_tryfirst_and_trylast_tiers_each_run_in_priority_order(self) -> None:
+        log: list[str] = []
+        plugins = [
+            _Recorded("last-2", 20, log, trylast=True),
+            _Recorded("first-2", 40, log, tryfirst=True),
+            _Recorded("plain-2", 50, log),
+            _Recorded("last-1", 10, log, trylast=True),
+            _Recorded("first-1", 30, log, tryfirst=True),
+            _Recorded("plain-1", 5, log),
+        ]
+        manager = limelight.plugins.discover(
+            limelight.load_config(environ={"LIMELIGHT_PLUGINS": ""}), extra=plugins
+        )
+        manager.register(_Recorded("last-0", 0, log, trylast=True))
+        expected = ("first-1", "first-2", "plain-1", "plain-2", "last-0", "last-1", "last-2")
+        assert expected == manager.call_order("limelight_lifecycle_start")
+        manager.lifecycle_start(telemetry=None)  # type: ignore[arg-type]
+        assert list(expected) == _calls(log, "start")
+        manager.lifecycle_stop(telemetry=None, timeout=1.0)  # type: ignore[arg-type]
+        assert list(reversed(expected)) == _calls(log, "stop")
+
+    def test_configure_is_replayed_to_a_late_plugin_by_pluggy(self) -> None:
+        log: list[str] = []
+        manager = limelight.plugins.PluginManager()
+        config = limelight.load_config(environ={})
+        manager.lifecycle_configure(config)
+        manager.lifecycle_configure(config)
+        manager.register(_Recorded("late", 10, log))
+        assert ["late", "late"] == _calls(log, "configure")
+
+    def test_a_plugin_that_raises_does_not_silence_the_next(self) -> None:
+        log: list[str] = []
+        manager = limelight.plugins.PluginManager()
+        manager.register(_Recorded("first", 10, log, fail_start=True))
+        manager.register(_Recorded("second", 20, log))
+        manager.lifecycle_start(telemetry=None)  # type: ignore[arg-type]
+        assert ["first", "second"] == _calls(log, "start")
+        assert ["first", "second"] == manager.started
+        assert [("first", "hook limelight_lifecycle_start")] == [
+            (f.plugin, f.phase) for f in manager.failures
+        ]
+
+
+class TestPluginError:
+    """A PluginError names the plugin and the hook, as pluggy's PluginValidationError does."""
+
+    def test_a_hook_failure_names_its_plugin_and_hook(self) -> None:
+        manager = limelight.plugins.PluginManager(strict=True)
+        manager.register(_Recorded("broken", 10, [], fail_start=True))
+        with pytest.raises(PluginError) as raised:
+            manager.lifecycle_start(telemetry=None)  # type: ignore[arg-type]
+        assert ("broken", "limelight_lifecycle_start") == (raised.value.plugin, raised.value.hook)
+        assert isinstance(raised.value.__cause__, RuntimeError)
+
+    def test_a_load_failure_names_its_plugin_and_no_hook(self) -> None:
+        telemetry = Telemetry(environ={"LIMELIGHT_STRICT": "1"}, handle_signals=False)
+        with pytest.raises(PluginError) as raised:
+            telemetry.start()
+        assert ("faulty-import", None) == (raised.value.plugin, raised.value.hook)
+
+    def test_a_wrong_result_names_the_hook_it_came_from(self) -> None:
+        plugin = _Returns("odd", "limelight_interceptors_provide", [42])
+        telemetry = _harness_telemetry(plugin, strict=True)
+        with pytest.raises(PluginError) as raised:
+            telemetry.start()
+        assert ("odd", "limelight_interceptors_provide") == (
+            raised.value.plugin,
+            raised.value.hook,
+        )

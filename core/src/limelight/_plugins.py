@@ -1,11 +1,11 @@
-"""Plugin discovery, ordering, isolation, and the typed facade over ``pm.hook``."""
+"""Plugin discovery, ordering, isolation, and the typed facade over pluggy's hooks."""
 
 from __future__ import annotations
 
 import functools
 import threading
 import traceback
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from importlib.metadata import EntryPoint, PackageNotFoundError, entry_points, version
 from typing import TYPE_CHECKING, Any
 
@@ -25,6 +25,7 @@ from limelight_hookspecs import (
     MetricDeclaration,
     StoreReader,
     TelemetryView,
+    hookimpl,
 )
 
 if TYPE_CHECKING:
@@ -51,7 +52,18 @@ distribution), registered like any other."""
 
 
 class PluginError(RuntimeError):
-    """A plugin failed and ``LIMELIGHT_STRICT`` is set (or the failure is fatal)."""
+    """A plugin failed and ``LIMELIGHT_STRICT`` is set (or the failure is fatal).
+
+    :param message: what failed, naming the plugin.
+    :param plugin: the name of the plugin that failed (as pluggy's
+        ``PluginValidationError.plugin`` names its plugin).
+    :param hook: the hook it failed in, or ``None`` when it failed to load.
+    """
+
+    def __init__(self, message: str, *, plugin: str | None = None, hook: str | None = None):
+        super().__init__(message)
+        self.plugin = plugin
+        self.hook = hook
 
 
 @attrs.frozen
@@ -168,31 +180,108 @@ def _call(impl: Any, kwargs: Mapping[str, Any]) -> Any:
     return impl.function(*[kwargs[a] for a in impl.argnames])
 
 
+_CONFIGURE = "limelight_lifecycle_configure"
+_START = "limelight_lifecycle_start"
+_STOP = "limelight_lifecycle_stop"
+_ENRICH = "limelight_spans_enrich"
+_SAMPLER = "limelight_spans_provide_sampler"
+
+
+class _Replays:
+    """How many historic calls a re-registered stand-in has already received (pluggy
+    replays the whole history to it; the guard lets those pass it by)."""
+
+    __slots__ = ("skip",)
+
+    def __init__(self) -> None:
+        self.skip = 0
+
+
+class _Hooks:
+    """A namespace of guarded hook implementations (equal only to itself, as pluggy
+    compares plugins with ``==``)."""
+
+    def __init__(self, plugin: str, functions: Mapping[str, Callable[..., Any]]) -> None:
+        self.__dict__.update(functions)
+        self._plugin = plugin
+
+    def __repr__(self) -> str:
+        return f"<hooks of plugin {self._plugin!r}>"
+
+
+@attrs.define(eq=False)
+class _StandIn:
+    """What pluggy registers for one plugin: its implementations, each guarded.
+
+    A plugin with ``trylast`` implementations gets a second stand-in holding
+    them, registered in the other order (pluggy calls its ``trylast`` tier in
+    registration order, every other tier last-registered first).
+    """
+
+    plugin: str
+    pm_name: str
+    namespace: object
+    priority: int
+    trylast: bool
+    replays: _Replays
+    hooks: tuple[str, ...]
+
+    @property
+    def key(self) -> tuple[int, str]:
+        return (self.priority, self.plugin)
+
+
 class PluginManager:
     """The registered plugins and a typed facade over their hooks.
 
-    Nothing else in limelight touches ``pm.hook``: every call goes through a
-    method here, with keyword arguments, in plugin priority order, and every
-    implementation is guarded so a plugin that raises is reported by name and
-    the other plugins still run (``LIMELIGHT_STRICT=1`` makes it fatal). What
-    a hook returns is checked too: a value of the wrong type is reported as a
-    failure of the plugin that returned it.
+    Nothing else in limelight touches pluggy: every call goes through a method
+    here, with keyword arguments. pluggy does the calling, the ordering and the
+    historic replay itself:
 
-    Order: ``tryfirst`` implementations first, then plain ones, then
-    ``trylast`` ones, each group in plugin priority order (reversed for
-    ``limelight_lifecycle_stop``). Wrapper implementations (``wrapper`` or
-    ``hookwrapper``) are refused at registration: limelight calls each
-    implementation on its own and has nothing for a wrapper to wrap.
+    - Each plugin is registered as a *stand-in*, a namespace holding its hook
+      implementations (same names, same ``tryfirst``/``trylast``/``specname``
+      markers, same signatures) each wrapped in a guard: an implementation that
+      raises is reported by the plugin's name and returns nothing, so the
+      other plugins still run (``LIMELIGHT_STRICT=1`` makes it a
+      :class:`PluginError`, which stops the call). The guard also tags what an
+      implementation returns with its plugin's name, so a value of the wrong
+      type is reported as a failure of the plugin that returned it.
+    - Stand-ins are registered so that pluggy's own order is the priority order:
+      pluggy calls the last registered first, so they are registered by
+      descending ``(priority, name)``, and a plugin registered late is slotted
+      in by unregistering and re-registering the ones that must be called
+      before it. ``tryfirst`` implementations run before, ``trylast`` ones
+      after every other, each tier in priority order (``hook.get_hookimpls()``
+      lists them; :meth:`call_order` names them).
+    - ``limelight_lifecycle_configure`` is historic and called through
+      ``call_historic``: pluggy replays it to a plugin registered later, through
+      that plugin's guard.
+
+    Two hooks keep a call loop of their own, for a reason each:
+    ``limelight_lifecycle_stop`` runs in *reverse* priority order, only for the
+    plugins that started when a strict start is undone, and every
+    implementation runs even under ``LIMELIGHT_STRICT`` (the first failure is
+    raised once all ran), none of which pluggy's caller does;
+    ``limelight_spans_enrich`` runs for every span, so its guarded
+    implementations are bound once into plain callables (a pluggy call costs
+    about 1 µs). Both walk ``get_hookimpls()`` and call each guard as pluggy
+    would. Wrapper implementations (``wrapper`` or ``hookwrapper``) are refused
+    at registration: they would wrap guards and tagged results, and those two
+    loops have nothing for them to wrap.
     """
 
     def __init__(self, strict: bool = False) -> None:
-        self.pm = pluggy.PluginManager(PROJECT_NAME)
+        self._pm = pluggy.PluginManager(PROJECT_NAME)
         for module in limelight_hookspecs.SPEC_MODULES:
-            self.pm.add_hookspecs(module)
+            self._pm.add_hookspecs(module)
         self._failures = _Failures(strict)
         self._infos: dict[str, PluginInfo] = {}
         self._order: list[str] = []
-        self._configured: Config | None = None
+        self._objects: dict[str, object] = {}
+        self._stand_ins: dict[str, list[_StandIn]] = {}
+        self._registered: list[_StandIn] = []
+        self._by_pm_name: dict[str, str] = {}
+        self._configured = 0
         self.started: list[str] = []
         """Plugins whose ``limelight_lifecycle_start`` was called, in call order."""
 
@@ -223,13 +312,18 @@ class PluginManager:
 
     def plugin(self, name: str) -> object | None:
         """The registered plugin object called *name*."""
-        return self.pm.get_plugin(name)
+        return self._objects.get(name)
+
+    def call_order(self, hook: str) -> tuple[str, ...]:
+        """The plugins implementing *hook*, in the order pluggy calls them."""
+        caller = getattr(self._pm.hook, hook)
+        return tuple(self._by_pm_name[i.plugin_name] for i in reversed(caller.get_hookimpls()))
 
     def _fail(self, name: str, phase: str, exc: BaseException, info: PluginInfo) -> None:
         failure = self._failures.record(name, phase, exc)
         self._infos[name] = attrs.evolve(info, status="failed", error=failure.error)
         if self.strict:
-            raise PluginError(failure.message()) from exc
+            raise PluginError(failure.message(), plugin=name, hook=_hook_of(phase)) from exc
 
     def load(
         self,
@@ -307,11 +401,14 @@ class PluginManager:
                 continue
             loaded.append((priority, cand.name, obj, attrs.evolve(info, priority=priority)))
 
-        for priority, name, obj, info in sorted(loaded, key=lambda t: (t[0], t[1])):
+        # highest first: each registration then lands where pluggy's order wants it,
+        # and nothing registered before has to move
+        for priority, name, obj, info in sorted(loaded, key=lambda t: (t[0], t[1]), reverse=True):
             self._register(name, obj, info, priority)
 
     def register(self, plugin: object, name: str | None = None) -> None:
-        """Register one more plugin now (it still receives ``limelight_lifecycle_configure``)."""
+        """Register one more plugin now, in its priority place (it still receives
+        ``limelight_lifecycle_configure`` if that was called already)."""
         name = name or _object_name(plugin)
         info = PluginInfo(name, DEFAULT_PRIORITY, None, None, "loaded")
         try:
@@ -323,108 +420,198 @@ class PluginManager:
 
     def unregister(self, name: str) -> None:
         """Remove a registered plugin."""
-        if self.pm.get_plugin(name) is not None:
-            self.pm.unregister(name=name)
+        for stand_in in self._stand_ins.pop(name, []):
+            if stand_in in self._registered:
+                self._pm.unregister(stand_in.namespace)
+                self._registered.remove(stand_in)
+            self._by_pm_name.pop(stand_in.pm_name, None)
+        self._objects.pop(name, None)
         if name in self._order:
             self._order.remove(name)
         self._infos.pop(name, None)
 
-    def _register(self, name: str, obj: object, info: PluginInfo, priority: int) -> None:
-        try:
-            self.pm.register(obj, name=name)
-            callers = self.pm.get_hookcallers(obj) or []
-            for caller in callers:
-                for impl in caller.get_hookimpls():
-                    if impl.plugin is obj and (impl.hookwrapper or impl.wrapper):
-                        raise TypeError(
-                            f"implements {caller.name} as a wrapper, which limelight does not "
-                            "support (each implementation is called on its own; order one "
-                            "with tryfirst or trylast)"
-                        )
-        except Exception as exc:
-            # nothing of a plugin that failed to register stays behind
-            if self.pm.is_registered(obj):
-                self.pm.unregister(obj)
-            self._fail(name, "load", exc, info)
-            return
-        hooks = []
-        for caller in callers:
-            if caller.spec is None:
+    def _build_stand_ins(self, name: str, obj: object, priority: int) -> list[_StandIn]:
+        """The stand-ins of *obj*: its hook implementations, guarded (a plugin that
+        implements a hook that does not exist is reported, or refused when strict)."""
+        found: dict[bool, dict[str, Callable[..., Any]]] = {False: {}, True: {}}
+        hooks: dict[bool, set[str]] = {False: set(), True: set()}
+        replays = _Replays()
+        for attr in dir(obj):
+            opts = self._pm.parse_hookimpl_opts(obj, attr)
+            if opts is None:
+                continue
+            hook = opts.get("specname") or attr
+            if opts.get("wrapper") or opts.get("hookwrapper"):
+                raise TypeError(
+                    f"implements {hook} as a wrapper, which limelight does not "
+                    "support (each implementation is guarded on its own; order one "
+                    "with tryfirst or trylast)"
+                )
+            caller = getattr(self._pm.hook, hook, None)
+            if caller is None or not caller.has_spec():
+                if opts.get("optionalhook"):
+                    continue
                 # a typo or a hook from another version of the contract: say so
                 self._failures.record(
-                    name,
-                    "load",
-                    LookupError(f"implements {caller.name}, which is not a limelight hook"),
+                    name, "load", LookupError(f"implements {hook}, which is not a limelight hook")
                 )
                 if self.strict:
-                    self.pm.unregister(obj)
-                    raise PluginError(f"plugin {name!r} implements unknown hook {caller.name}")
+                    raise PluginError(
+                        f"plugin {name!r} implements unknown hook {hook}", plugin=name, hook=hook
+                    )
                 continue
-            hooks.append(caller.name)
-            for impl in caller.get_hookimpls():
-                if impl.plugin is obj:
-                    # HookImpl.function is typed Final but is a plain slot; the guard
-                    # keeps pluggy's own calling convention (argnames) intact.
-                    setattr(impl, "function", self._guard(impl.function, name, caller.name))  # noqa: B010
-        self._infos[name] = attrs.evolve(info, hooks=tuple(sorted(hooks)))
-        # keep the resolved order sorted even for late registrations
-        self._order.append(name)
-        self._order.sort(key=lambda n: (self._infos[n].priority, n))
-        config = self._configured
-        if config is not None:
-            # limelight_lifecycle_configure is historic: a late plugin gets the call now,
-            # through its guard (pluggy's own replay would run before the guard exists)
-            try:
-                for plugin, impl in self._impls("limelight_lifecycle_configure"):
-                    if plugin == name:
-                        _call(impl, {"config": config})
-            except PluginError as exc:
-                # strict: the plugin is refused whole
-                self.pm.unregister(obj)
-                self._order.remove(name)
+            marker = hookimpl(
+                tryfirst=bool(opts.get("tryfirst")),
+                trylast=bool(opts.get("trylast")),
+                optionalhook=bool(opts.get("optionalhook")),
+                specname=opts.get("specname"),
+            )
+            function = getattr(obj, attr)
+            tier = bool(opts.get("trylast"))
+            found[tier][attr] = marker(self._guard(function, name, hook, replays))
+            hooks[tier].add(hook)
+        out = []
+        for trylast, functions in found.items():
+            if functions or not trylast:
+                pm_name = f"{name} (trylast)" if trylast else name
+                namespace = _Hooks(name, functions)
+                out.append(
+                    _StandIn(
+                        name,
+                        pm_name,
+                        namespace,
+                        priority,
+                        trylast,
+                        replays,
+                        tuple(sorted(hooks[trylast])),
+                    )
+                )
+        return out
+
+    def _register(self, name: str, obj: object, info: PluginInfo, priority: int) -> None:
+        if name in self._objects:
+            self._fail(name, "load", ValueError(f"plugin {name!r} is already registered"), info)
+            return
+        if any(other is obj for other in self._objects.values()):
+            refused = ValueError("the object is registered under another name")
+            self._fail(name, "load", refused, info)
+            return
+        try:
+            stand_ins = self._build_stand_ins(name, obj, priority)
+        except PluginError as exc:
+            self._infos[name] = attrs.evolve(info, status="failed", error=str(exc))
+            raise
+        except Exception as exc:
+            self._fail(name, "load", exc, info)
+            return
+        self._objects[name] = obj
+        self._stand_ins[name] = stand_ins
+        for stand_in in stand_ins:
+            self._by_pm_name[stand_in.pm_name] = name
+        try:
+            self._sync()
+        except Exception as exc:
+            # nothing of a plugin that failed to register stays behind; the others
+            # are put back in their order
+            self.unregister(name)
+            self._sync()
+            if isinstance(exc, PluginError):  # strict: its configure replay failed
                 self._infos[name] = attrs.evolve(info, status="failed", error=str(exc))
                 raise
+            self._fail(name, "load", exc, info)
+            return
+        hooks = sorted({hook for stand_in in stand_ins for hook in stand_in.hooks})
+        self._infos[name] = attrs.evolve(info, hooks=tuple(hooks))
+        self._order.append(name)
+        self._order.sort(key=lambda n: (self._infos[n].priority, n))
 
-    def _guard(self, fn: Callable[..., Any], plugin: str, hook: str) -> Callable[..., Any]:
+    def _sync(self) -> None:
+        """Register the stand-ins in the order pluggy's calling turns into priority
+        order: every tier but ``trylast`` by descending ``(priority, name)``, the
+        ``trylast`` tier ascending; stand-ins already in place stay registered."""
+        every = [s for group in self._stand_ins.values() for s in group]
+        wanted = sorted((s for s in every if not s.trylast), key=lambda s: s.key, reverse=True)
+        wanted += sorted((s for s in every if s.trylast), key=lambda s: s.key)
+        keep = 0
+        while (
+            keep < len(self._registered)
+            and keep < len(wanted)
+            and self._registered[keep] is wanted[keep]
+        ):
+            keep += 1
+        for stand_in in reversed(self._registered[keep:]):
+            self._pm.unregister(stand_in.namespace)
+            # pluggy replays every historic call on registration; it already had them
+            stand_in.replays.skip = self._configured
+        del self._registered[keep:]
+        for stand_in in wanted[keep:]:
+            try:
+                self._pm.register(stand_in.namespace, name=stand_in.pm_name)
+            except BaseException:
+                if self._pm.is_registered(stand_in.namespace):
+                    self._pm.unregister(stand_in.namespace)
+                raise
+            self._registered.append(stand_in)
+
+    def _guard(
+        self, fn: Callable[..., Any], plugin: str, hook: str, replays: _Replays
+    ) -> Callable[..., Any]:
+        """*fn* guarded: a failure is *plugin*'s, reported (raised as :class:`PluginError`
+        when strict); a result comes back as ``(plugin, result)``."""
         failures = self._failures
+
+        def failed(exc: Exception) -> None:
+            failure = failures.record(plugin, f"hook {hook}", exc)
+            if failures.strict:
+                raise PluginError(failure.message(), plugin=plugin, hook=hook) from exc
+
+        if hook == _ENRICH:  # per span, and its result is not used: nothing but the guard
+
+            @functools.wraps(fn)
+            def enrich(*args: Any) -> Any:
+                try:
+                    fn(*args)
+                except Exception as exc:
+                    failed(exc)
+
+            return enrich
+
+        started = self.started if hook == _START else None
+        sampler = hook == _SAMPLER
 
         @functools.wraps(fn)
         def guarded(*args: Any) -> Any:
-            try:
-                return fn(*args)
-            except Exception as exc:
-                failure = failures.record(plugin, f"hook {hook}", exc)
-                if failures.strict:
-                    raise PluginError(failure.message()) from exc
+            if hook == _CONFIGURE and replays.skip:
+                replays.skip -= 1
                 return None
+            if started is not None:
+                started.append(plugin)
+            try:
+                result = fn(*args)
+            except Exception as exc:
+                failed(exc)
+                return None
+            if result is None:
+                return None
+            if sampler and not _has_methods(result, "should_sample", "get_description"):
+                # checked here, so pluggy asks the next plugin (the hook is firstresult)
+                failed(TypeError(f"expected a Sampler, got {result!r}"))
+                return None
+            return (plugin, result)
 
         return guarded
 
-    # -- ordered calls ----------------------------------------------------------------
-
-    def _impls(self, hook: str) -> list[tuple[str, Any]]:
-        """``(plugin, impl)`` in call order: tryfirst, plain, trylast; priority within each."""
-        caller = getattr(self.pm.hook, hook)
-        rank = {n: i for i, n in enumerate(self._order)}
-        impls = [(impl.plugin_name, impl) for impl in caller.get_hookimpls()]
-        impls.sort(
-            key=lambda t: (
-                0 if t[1].tryfirst else 2 if t[1].trylast else 1,
-                rank.get(t[0], len(rank)),
-            )
-        )
-        return impls
+    # -- calls ------------------------------------------------------------------------
 
     def has_impls(self, hook: str) -> bool:
         """Whether any registered plugin implements *hook*."""
-        return bool(getattr(self.pm.hook, hook).get_hookimpls())
+        return bool(getattr(self._pm.hook, hook).get_hookimpls())
 
-    def _results(self, hook: str, **kwargs: Any) -> Iterator[tuple[str, Any]]:
-        """``(plugin, result)`` of each implementation that returned something, lazily."""
-        for plugin, impl in self._impls(hook):
-            result = _call(impl, kwargs)
-            if result is not None:
-                yield plugin, result
+    def _results(self, hook: str, **kwargs: Any) -> list[tuple[str, Any]]:
+        """``(plugin, result)`` of each implementation that returned something, in
+        pluggy's call order."""
+        results: list[tuple[str, Any]] = getattr(self._pm.hook, hook)(**kwargs)
+        return results
 
     def _collect(
         self, hook: str, valid: Callable[[object], bool], what: str, **kwargs: Any
@@ -456,18 +643,15 @@ class PluginManager:
     # -- the facade: one typed method per hook ----------------------------------------
 
     def lifecycle_configure(self, config: Config) -> None:
-        """``limelight_lifecycle_configure`` (historic: a plugin registered later
-        receives it when it registers)."""
-        self._configured = config
-        for _ in self._results("limelight_lifecycle_configure", config=config):
-            pass
+        """``limelight_lifecycle_configure``, through pluggy's ``call_historic``: a plugin
+        registered later receives it when it registers."""
+        self._configured += 1
+        self._pm.hook.limelight_lifecycle_configure.call_historic(kwargs={"config": config})
 
     def lifecycle_start(self, telemetry: TelemetryView) -> None:
         """``limelight_lifecycle_start``, in priority order; :attr:`started` records
         each plugin as its implementation is called."""
-        for plugin, impl in self._impls("limelight_lifecycle_start"):
-            self.started.append(plugin)
-            _call(impl, {"telemetry": telemetry})
+        self._pm.hook.limelight_lifecycle_start(telemetry=telemetry)
 
     def lifecycle_stop(
         self, telemetry: TelemetryView, timeout: float, only: Iterable[str] | None = None
@@ -478,8 +662,9 @@ class PluginManager:
         wanted = None if only is None else set(only)
         args = {"telemetry": telemetry, "timeout": timeout}
         first: PluginError | None = None
-        for plugin, impl in reversed(self._impls("limelight_lifecycle_stop")):
-            if wanted is not None and plugin not in wanted:
+        # get_hookimpls() lists them in the reverse of pluggy's call order
+        for impl in self._pm.hook.limelight_lifecycle_stop.get_hookimpls():
+            if wanted is not None and self._by_pm_name[impl.plugin_name] not in wanted:
                 continue
             try:
                 _call(impl, args)
@@ -538,20 +723,14 @@ class PluginManager:
     def spans_provide_sampler(self, telemetry: TelemetryView) -> Sampler | None:
         """``limelight_spans_provide_sampler``: the first sampler in priority order, if any
         (a value that is not a sampler is reported and the next plugin asked)."""
-        hook = "limelight_spans_provide_sampler"
-        for plugin, sampler in self._results(hook, telemetry=telemetry):
-            if _has_methods(sampler, "should_sample", "get_description"):
-                return sampler  # type: ignore[no-any-return]
-            self.record_failure(
-                plugin, f"hook {hook}", TypeError(f"expected a Sampler, got {sampler!r}")
-            )
-        return None
+        found = self._pm.hook.limelight_spans_provide_sampler(telemetry=telemetry)
+        return None if found is None else found[1]
 
     def spans_enrich_callers(self) -> list[Callable[..., Any]]:
         """The guarded ``limelight_spans_enrich`` implementations, in priority order,
         each callable as ``(span, parent_context)``."""
         callers: list[Callable[..., Any]] = []
-        for _p, impl in self._impls("limelight_spans_enrich"):
+        for impl in reversed(self._pm.hook.limelight_spans_enrich.get_hookimpls()):
             fn, names = impl.function, tuple(impl.argnames)
             if names == ("span", "parent_context"):
                 callers.append(fn)
@@ -610,7 +789,12 @@ class PluginManager:
         """Report a failure attributed to *plugin* (raises when strict)."""
         failure = self._failures.record(plugin, phase, exc)
         if self.strict:
-            raise PluginError(failure.message()) from exc
+            raise PluginError(failure.message(), plugin=plugin, hook=_hook_of(phase)) from exc
+
+
+def _hook_of(phase: str) -> str | None:
+    """The hook a failure phase names (``hook limelight_x`` -> ``limelight_x``)."""
+    return phase[len("hook ") :] if phase.startswith("hook ") else None
 
 
 def _identity(obj: object) -> object:
