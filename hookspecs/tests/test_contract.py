@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import ast
+import importlib
 import inspect
 import re
+import textwrap
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -67,6 +71,15 @@ class TestDocumentation:
         doc = inspect.getdoc(fn) or ""
         assert opts["firstresult"] == ("Stops at first non-None result." in doc)
 
+    @pytest.mark.parametrize(("area", "fn", "opts"), HOOKS, ids=IDS)
+    def test_a_spec_body_is_its_docstring_only(
+        self, area: str, fn: Callable[..., Any], opts: dict[str, Any]
+    ) -> None:
+        [spec] = ast.parse(textwrap.dedent(inspect.getsource(fn))).body
+        assert isinstance(spec, ast.FunctionDef)
+        [only] = spec.body
+        assert isinstance(only, ast.Expr) and isinstance(only.value, ast.Constant)
+
     def test_configure_is_historic(self) -> None:
         from limelight_hookspecs import lifecycle
 
@@ -76,6 +89,17 @@ class TestDocumentation:
 
 class TestPublicApi:
     """The package's __all__ is explicit, complete and importable."""
+
+    def test_no_private_module_is_named_like_a_spec_module(self) -> None:
+        package = Path(limelight_hookspecs.__file__).parent
+        modules = {p.stem for p in package.glob("*.py")}
+        specs = {m.__name__.rsplit(".", 1)[1] for m in SPEC_MODULES}
+        assert set() == {f"_{name}" for name in specs} & modules
+
+    @pytest.mark.parametrize("module", ["config", "interceptors", "lifecycle", "metrics", "spans"])
+    def test_the_spec_modules_import_by_their_public_path(self, module: str) -> None:
+        imported = importlib.import_module(f"limelight_hookspecs.{module}")
+        assert imported in SPEC_MODULES
 
     def test_all_names_exist(self) -> None:
         for name in limelight_hookspecs.__all__:

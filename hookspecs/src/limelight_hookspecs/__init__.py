@@ -20,7 +20,7 @@ from __future__ import annotations
 import typing
 
 from . import config, interceptors, lifecycle, metrics, spans
-from ._config import BatchSettings, Config, OtlpSettings
+from ._config_types import BatchSettings, Config, OtlpSettings
 from ._env import (
     ConfigProblem,
     EnvVar,
@@ -34,9 +34,9 @@ from ._env import (
     parse_str,
     split_key_values,
 )
-from ._interceptors import AttributeValue, CallHandler, FunctionTarget, Interceptor, SpanRole
+from ._interceptor_types import AttributeValue, CallHandler, FunctionTarget, Interceptor, SpanRole
 from ._markers import DEFAULT_PRIORITY, ENTRY_POINT_GROUP, PROJECT_NAME, hookimpl, hookspec
-from ._metrics import (
+from ._metric_types import (
     DEFAULT_BUCKETS,
     Exemplar,
     HistogramPoint,

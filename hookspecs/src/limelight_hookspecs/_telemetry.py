@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from ._config import Config
-from ._metrics import SnapshotSource
+from ._config_types import Config
+from ._metric_types import SnapshotSource
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.metrics import MeterProvider

@@ -1,10 +1,14 @@
-"""Interceptor hooks: contribute to the function-call interceptor chain."""
+# mypy: disable-error-code="empty-body"
+"""Interceptor hooks: contribute to the function-call interceptor chain.
+
+A specification's body is its documentation only: pluggy never runs it.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ._interceptors import Interceptor
+from ._interceptor_types import Interceptor
 from ._markers import hookspec
 from ._telemetry import TelemetryView
 
@@ -20,4 +24,3 @@ def limelight_interceptors_provide(telemetry: TelemetryView) -> Sequence[Interce
     :param telemetry: the telemetry being started.
     :return: interceptors, possibly empty.
     """
-    return ()

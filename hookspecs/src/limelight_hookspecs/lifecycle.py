@@ -3,11 +3,13 @@
 The core calls ``limelight_lifecycle_start`` in plugin priority order and
 ``limelight_lifecycle_stop`` in reverse priority order; an implementation that raises is
 reported with its plugin's name and the others still run.
+
+A specification's body is its documentation only: pluggy never runs it.
 """
 
 from __future__ import annotations
 
-from ._config import Config
+from ._config_types import Config
 from ._markers import hookspec
 from ._telemetry import TelemetryView
 
@@ -39,8 +41,11 @@ def limelight_lifecycle_start(telemetry: TelemetryView) -> None:
 def limelight_lifecycle_stop(telemetry: TelemetryView, timeout: float) -> None:
     """Stop background work and release resources.
 
-    Called in reverse priority order before the core flushes and shuts down
-    the providers and store readers; also at interpreter exit and on SIGTERM.
+    Called once per telemetry stop, in reverse priority order, before the
+    core flushes and shuts down the providers and store readers; also at
+    interpreter exit and on SIGTERM, and for the plugins that started when a
+    strict start fails half-way. Every implementation runs even when one
+    raises.
 
     :param telemetry: the running telemetry.
     :param timeout: seconds this implementation may take; the core bounds

@@ -1,13 +1,17 @@
-"""Metric hooks: declare metrics, contribute readers of the metric store."""
+# mypy: disable-error-code="empty-body"
+"""Metric hooks: declare metrics, contribute readers of the metric store.
+
+A specification's body is its documentation only: pluggy never runs it.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from ._config import Config
+from ._config_types import Config
 from ._markers import hookspec
-from ._metrics import MetricDeclaration, StoreReader
+from ._metric_types import MetricDeclaration, StoreReader
 from ._telemetry import TelemetryView
 
 if TYPE_CHECKING:
@@ -26,7 +30,6 @@ def limelight_metrics_declare(config: Config) -> Sequence[MetricDeclaration]:
     :param config: the effective configuration.
     :return: the plugin's metric declarations (names without namespace).
     """
-    return ()
 
 
 @hookspec
@@ -41,7 +44,6 @@ def limelight_metrics_provide_readers(telemetry: TelemetryView) -> Sequence[Stor
     :param telemetry: the telemetry being started.
     :return: readers, possibly empty.
     """
-    return ()
 
 
 @hookspec
@@ -55,4 +57,3 @@ def limelight_metrics_provide_otel_readers(telemetry: TelemetryView) -> Sequence
     :param telemetry: the telemetry being started.
     :return: SDK metric readers, possibly empty.
     """
-    return ()

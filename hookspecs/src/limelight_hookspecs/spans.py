@@ -1,4 +1,8 @@
-"""Span hooks: exporters and processors, sampling, enrichment."""
+# mypy: disable-error-code="empty-body"
+"""Span hooks: exporters and processors, sampling, enrichment.
+
+A specification's body is its documentation only: pluggy never runs it.
+"""
 
 from __future__ import annotations
 
@@ -27,7 +31,6 @@ def limelight_spans_provide_exporters(telemetry: TelemetryView) -> Sequence[Span
     :param telemetry: the telemetry being started.
     :return: span exporters, possibly empty.
     """
-    return ()
 
 
 @hookspec
@@ -39,29 +42,32 @@ def limelight_spans_provide_processors(telemetry: TelemetryView) -> Sequence[Spa
     :param telemetry: the telemetry being started.
     :return: span processors, possibly empty.
     """
-    return ()
 
 
 @hookspec(firstresult=True)
 def limelight_spans_provide_sampler(telemetry: TelemetryView) -> Sampler | None:
     """Provide the sampler instead of the one ``OTEL_TRACES_SAMPLER`` names.
 
+    Called once per telemetry start, before the tracer provider is built.
     Stops at first non-None result. The first plugin in priority order that
-    returns a sampler wins.
+    returns a sampler wins; a value that is not a sampler is reported as that
+    plugin's failure and the next plugin is asked.
 
     :param telemetry: the telemetry being started.
     :return: a sampler, or ``None`` to leave the decision to the configuration.
     """
-    return None
 
 
 @hookspec
 def limelight_spans_enrich(span: Span, parent_context: Context | None) -> None:
     """Enrich a span as it starts (add attributes from the context, for example).
 
-    Only called when at least one plugin implements it: the core then adds one
-    span processor that calls every implementation; otherwise span start pays
-    nothing for this hook.
+    Called for every span as it starts, in plugin priority order, and only
+    when at least one plugin implements it: the core then adds one span
+    processor that calls every implementation (bound once, not through
+    pluggy); otherwise span start pays nothing for this hook. What it returns
+    is ignored; an implementation that raises is reported once and the span
+    goes on.
 
     :param span: the span that just started (writable).
     :param parent_context: the context it was started in.

@@ -73,7 +73,8 @@ class BatchSettings:
 class Config:
     """What limelight runs with, resolved once from arguments and environment.
 
-    Built by the core (``limelight.Config.from_env``) and passed to
+    Built by the core (:func:`limelight.load_config`, from arguments and the
+    environment; :func:`limelight.start` does it for you) and passed to
     ``limelight_lifecycle_configure``. Plugins read their own variables with
     :meth:`get`, which reports an invalid value once and returns the default.
 
