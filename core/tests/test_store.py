@@ -250,6 +250,51 @@ class TestSeriesLimit:
         assert (value,) in _points(store, "odd_total")
 
 
+class TestRemove:
+    """A removed series leaves every export and frees its place under the series limit."""
+
+    def test_removed_series_is_no_longer_exported(self) -> None:
+        store = MetricStore()
+        gauge = store.gauge_set("slot_bytes", "Bytes.", ["slot"])
+        gauge.labels("a").set(1)
+        gauge.labels("b").set(2)
+        assert gauge.remove("a")
+        assert {("b",): 2.0} == {k: p.value for k, p in _points(store, "slot_bytes").items()}
+        exposition = prometheus_client.generate_latest(store.registry).decode()
+        assert 'slot_bytes{slot="b"} 2.0' in exposition
+        assert 'slot="a"' not in exposition
+
+    def test_removing_frees_a_place_under_the_limit(self) -> None:
+        store = MetricStore(series_limit=2)
+        gauge = store.gauge_set("slot_bytes", "Bytes.", ["slot"])
+        gauge.labels("a").set(1)
+        gauge.labels("b").set(2)
+        gauge.remove(slot="a")
+        gauge.labels("c").set(3)
+        assert {("b",), ("c",)} == set(_points(store, "slot_bytes"))
+        assert [] == list(store.snapshot().family("limelight_series_overflow_total").points)
+
+    def test_labels_again_starts_a_new_series_and_aliases_go_too(self) -> None:
+        store = MetricStore()
+        counter = store.counter("codes_total", "Codes.", ["code"])
+        old = counter.labels(200)
+        old.inc(5)
+        assert counter.remove("200")
+        assert not counter.remove(200)
+        counter.labels(200).inc()
+        old.inc()  # a kept child of a removed series goes nowhere
+        assert 1 == _points(store, "codes_total")[("200",)].value
+
+    def test_unknown_series_and_bad_values(self) -> None:
+        store = MetricStore()
+        gauge = store.gauge_set("slot_bytes", "Bytes.", ["slot"])
+        assert not gauge.remove("never")
+        with pytest.raises(ValueError, match="expected 1 label values"):
+            gauge.remove("a", "b")
+        with pytest.raises(ValueError, match="no labels"):
+            store.gauge_set("plain", "Plain.").remove()
+
+
 class TestNamespace:
     """LIMELIGHT_METRICS_NAMESPACE prefixes every exported name."""
 

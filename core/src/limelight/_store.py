@@ -422,6 +422,40 @@ class Metric(Generic[B]):
             )
         return self._default
 
+    def remove(self, *values: object, **by_name: object) -> bool:
+        """Remove the series of these label values (positional, or by name) from the store.
+
+        Every exporter stops reporting it (a gauge of something that no longer
+        exists, say), and it no longer counts against the series limit. A bound
+        child kept for it still accepts calls, which go nowhere; ``labels(...)``
+        with the same values afterwards starts a new series from zero.
+
+        :return: true when the series existed.
+        :raises ValueError: the metric has no labels, or the values do not match them.
+        """
+        names = self.declaration.label_names
+        if not names:
+            raise ValueError(f"{self.name} has no labels: its one series cannot be removed")
+        if by_name:
+            values = self._order(values, by_name)
+        if len(values) != len(names):
+            raise ValueError(
+                f"{self.name}: expected {len(names)} label values {names!r}, got {len(values)}"
+            )
+        key = tuple(_label_value(v) for v in values)
+        with self._lock:
+            child = self._children.pop(key, None)
+            if child is None:
+                return False
+            aliases = [k for k, c in self._children.items() if c is child]
+            for alias in aliases:
+                del self._children[alias]
+            self._aliases -= len(aliases)
+            # a new list: readers iterate the one they took
+            self._series = [s for s in self._series if s[0] is not child.labels]
+            self._prom.remove(*key)
+            return True
+
     def series_count(self) -> int:
         """How many label sets currently exist (the overflow series included)."""
         return len(self._series)
