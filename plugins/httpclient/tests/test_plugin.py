@@ -15,7 +15,6 @@ from limelight_httpclient import (
     InstrumentedTransport,
     _httpx,
     _requests,
-    instrument_libraries,
 )
 from limelight_testsupport.httpserver import LocalHTTPServer
 from opentelemetry import propagate
@@ -96,11 +95,11 @@ class TestConfiguration:
         reported = {e["variable"] for e in logs if e["event"] == "invalid configuration value"}
         assert {"LIMELIGHT_HTTPCLIENT_INSTRUMENT", "LIMELIGHT_HTTPCLIENT_ROOT_SPANS"} <= reported
 
-    def test_instrument_libraries_is_idempotent(self) -> None:
-        instrument_libraries(["httpx", "requests"])
-        assert [] == instrument_libraries(["httpx", "requests"])
-        assert _httpx.httpx_instrumented()
-        assert _requests.requests_instrumented()
+    def test_start_instruments_what_is_configured(self) -> None:
+        env = {"LIMELIGHT_HTTPCLIENT_INSTRUMENT": "requests"}
+        with Harness(plugins=[limelight_httpclient.plugin], env=env):
+            assert not limelight_httpclient.is_instrumented("httpx")
+            assert limelight_httpclient.is_instrumented("requests")
 
 
 class _Broken(TextMapPropagator):

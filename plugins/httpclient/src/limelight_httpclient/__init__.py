@@ -6,7 +6,16 @@ global propagator, and is counted in ``http_client_requests_total``,
 ``http_client_request_duration_seconds`` and ``http_client_requests_in_flight``.
 
 Installed, the plugin instruments every httpx and requests client when
-telemetry starts. To wrap a client yourself::
+telemetry starts (``LIMELIGHT_HTTPCLIENT_INSTRUMENT``). The same, by hand,
+through the instrument contract every limelight surface follows::
+
+    import limelight_httpclient
+
+    limelight_httpclient.instrument()            # httpx and requests, those installed
+    limelight_httpclient.is_instrumented("httpx")
+    limelight_httpclient.uninstrument()          # the libraries exactly as they were
+
+To wrap a client yourself::
 
     import httpx
     from limelight_httpclient import InstrumentedTransport
@@ -27,9 +36,10 @@ from ._env import (
     LIMELIGHT_HTTPCLIENT_ROOT_SPANS,
     VARIABLES,
 )
+from ._instrumentation import instrument, instrument_libraries, is_instrumented, uninstrument
 from ._instruments import ERROR_STATUS, TRACER_NAME
 from ._metrics import ALL_METRICS, HTTP_CLIENT_DURATION, HTTP_CLIENT_IN_FLIGHT, HTTP_CLIENT_REQUESTS
-from ._plugin import HttpClientPlugin, instrument_libraries, plugin
+from ._plugin import HttpClientPlugin, plugin
 from ._url import DEFAULT_REDACTED_QUERY_PARAMS, REDACTED, redact_url
 
 if TYPE_CHECKING:
@@ -63,12 +73,15 @@ __all__ = [
     "HttpClientPlugin",
     "InstrumentedAdapter",
     "InstrumentedTransport",
+    "instrument",
     "instrument_httpx",
     "instrument_libraries",
     "instrument_requests",
     "instrument_session",
+    "is_instrumented",
     "plugin",
     "redact_url",
+    "uninstrument",
     "uninstrument_httpx",
     "uninstrument_requests",
 ]

@@ -7,7 +7,7 @@ Explicitly::
 
 Globally (what the plugin does at start unless told otherwise)::
 
-    instrument_httpx()   # every httpx.HTTPTransport / AsyncHTTPTransport, existing clients included
+    limelight_httpclient.instrument("httpx")   # every httpx.HTTPTransport / AsyncHTTPTransport
 
 The wrapped transport keeps its connection pool and is closed with the
 wrapper. The span ends when the response body has been read to the end or
@@ -16,13 +16,15 @@ the response is closed, not when the headers arrive.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import httpx
 
+from limelight.surface import Patches
+
+from ._instrumentation import instrumentation
 from ._instruments import Call, Instruments, binding, instrumenting, report
 
 __all__ = [
@@ -272,52 +274,50 @@ class AsyncInstrumentedTransport(httpx.AsyncBaseTransport):
 
 # -- global installation -------------------------------------------------------------------
 
-_lock = threading.Lock()
-_originals: dict[str, Any] = {}
+
+def install(patches: Patches) -> None:
+    """Record every request of every ``httpx.HTTPTransport`` and ``AsyncHTTPTransport``.
+
+    The instrument contract's install step for ``"httpx"``: the two send
+    methods are replaced through *patches*, so removal puts back the very
+    functions that were there. That covers the transport of every client not
+    given a custom one, clients created before included.
+    """
+    sync_send = httpx.HTTPTransport.handle_request
+    async_send = httpx.AsyncHTTPTransport.handle_async_request
+
+    def handle_request(self: httpx.HTTPTransport, request: httpx.Request) -> httpx.Response:
+        return _handle(sync_send.__get__(self), request, None, False)
+
+    async def handle_async_request(
+        self: httpx.AsyncHTTPTransport, request: httpx.Request
+    ) -> httpx.Response:
+        return await _handle_async(async_send.__get__(self), request, None, False)
+
+    handle_request.__wrapped__ = sync_send  # type: ignore[attr-defined]
+    handle_async_request.__wrapped__ = async_send  # type: ignore[attr-defined]
+    patches.wrap(httpx.HTTPTransport, "handle_request", handle_request)
+    patches.wrap(httpx.AsyncHTTPTransport, "handle_async_request", handle_async_request)
 
 
 def instrument_httpx() -> bool:
     """Record every request of every ``httpx.HTTPTransport`` and ``AsyncHTTPTransport``.
 
-    That is the transport of every client that was not given a custom one,
-    clients created before this call included. Custom transports (a mock, a
-    SOCKS proxy) are recorded when wrapped in :class:`InstrumentedTransport`.
+    ``limelight_httpclient.instrument("httpx")`` as a boolean: that is the
+    transport of every client that was not given a custom one, clients
+    created before this call included. Custom transports (a mock, a SOCKS
+    proxy) are recorded when wrapped in :class:`InstrumentedTransport`.
     Idempotent: a second call changes nothing. Returns whether this call
     installed it.
     """
-    with _lock:
-        if _originals:
-            return False
-        sync_send = httpx.HTTPTransport.handle_request
-        async_send = httpx.AsyncHTTPTransport.handle_async_request
-
-        def handle_request(self: httpx.HTTPTransport, request: httpx.Request) -> httpx.Response:
-            return _handle(sync_send.__get__(self), request, None, False)
-
-        async def handle_async_request(
-            self: httpx.AsyncHTTPTransport, request: httpx.Request
-        ) -> httpx.Response:
-            return await _handle_async(async_send.__get__(self), request, None, False)
-
-        handle_request.__wrapped__ = sync_send  # type: ignore[attr-defined]
-        handle_async_request.__wrapped__ = async_send  # type: ignore[attr-defined]
-        _originals["sync"] = sync_send
-        _originals["async"] = async_send
-        httpx.HTTPTransport.handle_request = handle_request  # type: ignore[method-assign]
-        httpx.AsyncHTTPTransport.handle_async_request = handle_async_request  # type: ignore[method-assign]
-        return True
+    return bool(instrumentation.instrument("httpx"))
 
 
 def uninstrument_httpx() -> bool:
     """Undo :func:`instrument_httpx`; returns whether it was installed."""
-    with _lock:
-        if not _originals:
-            return False
-        httpx.HTTPTransport.handle_request = _originals.pop("sync")  # type: ignore[method-assign]
-        httpx.AsyncHTTPTransport.handle_async_request = _originals.pop("async")  # type: ignore[method-assign]
-        return True
+    return bool(instrumentation.uninstrument("httpx"))
 
 
 def httpx_instrumented() -> bool:
     """Whether :func:`instrument_httpx` is in effect."""
-    return bool(_originals)
+    return instrumentation.is_instrumented("httpx")

@@ -23,6 +23,16 @@ from limelight import Telemetry
 from limelight.http import OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS
 from limelight.metrics import OVERFLOW_LABEL_VALUE
 from limelight.propagation import inject_span
+from limelight.semconv import (
+    ERROR_TYPE,
+    HTTP_REQUEST_METHOD,
+    HTTP_REQUEST_METHOD_ORIGINAL,
+    HTTP_RESPONSE_STATUS_CODE,
+    NETWORK_PROTOCOL_VERSION,
+    SERVER_ADDRESS,
+    SERVER_PORT,
+    URL_FULL,
+)
 from limelight.surface import (
     SUPPRESS_HTTP_INSTRUMENTATION_KEY,
     SUPPRESS_INSTRUMENTATION_KEY,
@@ -112,12 +122,12 @@ class Call:
         if span is None:
             return
         attributes: dict[str, Any] = (
-            {"http.response.status_code": status_code, "network.protocol.version": http_version}
+            {HTTP_RESPONSE_STATUS_CODE: status_code, NETWORK_PROTOCOL_VERSION: http_version}
             if http_version
-            else {"http.response.status_code": status_code}
+            else {HTTP_RESPONSE_STATUS_CODE: status_code}
         )
         if status_code >= 400:
-            attributes["error.type"] = status
+            attributes[ERROR_TYPE] = status
             span.set_status(_ERROR)
         span.set_attributes(attributes)
 
@@ -139,7 +149,7 @@ class Call:
                 return
             if error is not None and not isinstance(error, GeneratorExit):
                 kind = error_type(error)
-                span.set_attribute("error.type", kind)
+                span.set_attribute(ERROR_TYPE, kind)
                 span.record_exception(error, escaped=True)
                 span.set_status(Status(StatusCode.ERROR, f"{kind}: {error}"))
             span.end()
@@ -249,16 +259,16 @@ class Instruments:
             ctx
         ).get_span_context().is_valid:
             attributes: dict[str, Any] = {
-                "http.request.method": label,
-                "url.full": self.redact_url(str(url)),
-                "server.address": host,
+                HTTP_REQUEST_METHOD: label,
+                URL_FULL: self.redact_url(str(url)),
+                SERVER_ADDRESS: host,
             }
             if port is None:
                 port = DEFAULT_PORTS.get(scheme)
             if port is not None:
-                attributes["server.port"] = port
+                attributes[SERVER_PORT] = port
             if label is _OTHER:
-                attributes["http.request.method_original"] = method
+                attributes[HTTP_REQUEST_METHOD_ORIGINAL] = method
             started = self.tracer.start_span(
                 "HTTP" if label is _OTHER else label, ctx, _CLIENT, attributes
             )

@@ -7,7 +7,7 @@ Explicitly::
 
 Globally (what the plugin does at start unless told otherwise)::
 
-    instrument_requests()   # every requests.adapters.HTTPAdapter, existing sessions included
+    limelight_httpclient.instrument("requests")   # every requests.adapters.HTTPAdapter
 
 The span ends when the response body has been read to the end (``stream=False``
 reads it before ``send`` returns) or the response is closed.
@@ -15,7 +15,6 @@ reads it before ``send`` returns) or the response is closed.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import urlsplit
@@ -23,6 +22,9 @@ from urllib.parse import urlsplit
 import requests
 from requests.adapters import BaseAdapter, HTTPAdapter
 
+from limelight.surface import Patches
+
+from ._instrumentation import instrumentation
 from ._instruments import Call, binding, instrumenting, report
 
 __all__ = [
@@ -239,43 +241,42 @@ def instrument_session(
     return session
 
 
-_lock = threading.Lock()
-_originals: dict[str, Any] = {}
+def install(patches: Patches) -> None:
+    """Record every request sent by a ``requests.adapters.HTTPAdapter``.
+
+    The instrument contract's install step for ``"requests"``:
+    ``HTTPAdapter.send`` is replaced through *patches*. That covers every
+    session's default adapters, sessions created before and ``requests.get``
+    included.
+    """
+    original = HTTPAdapter.send
+
+    def send(
+        self: HTTPAdapter, request: requests.PreparedRequest, *args: Any, **kwargs: Any
+    ) -> requests.Response:
+        return _send(original, self, request, args, kwargs, None, None, False)
+
+    send.__wrapped__ = original  # type: ignore[attr-defined]
+    patches.wrap(HTTPAdapter, "send", send)
 
 
 def instrument_requests() -> bool:
     """Record every request sent by a ``requests.adapters.HTTPAdapter``.
 
-    That is every session's default adapters, sessions created before this
-    call and ``requests.get`` included. Other adapters are recorded when
-    wrapped in :class:`InstrumentedAdapter`. Idempotent: a second call changes
-    nothing. Returns whether this call installed it.
+    ``limelight_httpclient.instrument("requests")`` as a boolean: every
+    session's default adapters, sessions created before this call and
+    ``requests.get`` included. Other adapters are recorded when wrapped in
+    :class:`InstrumentedAdapter`. Idempotent: a second call changes nothing.
+    Returns whether this call installed it.
     """
-    with _lock:
-        if _originals:
-            return False
-        original = HTTPAdapter.send
-
-        def send(
-            self: HTTPAdapter, request: requests.PreparedRequest, *args: Any, **kwargs: Any
-        ) -> requests.Response:
-            return _send(original, self, request, args, kwargs, None, None, False)
-
-        send.__wrapped__ = original  # type: ignore[attr-defined]
-        _originals["send"] = original
-        HTTPAdapter.send = send  # type: ignore[method-assign]
-        return True
+    return bool(instrumentation.instrument("requests"))
 
 
 def uninstrument_requests() -> bool:
     """Undo :func:`instrument_requests`; returns whether it was installed."""
-    with _lock:
-        if not _originals:
-            return False
-        HTTPAdapter.send = _originals.pop("send")  # type: ignore[method-assign]
-        return True
+    return bool(instrumentation.uninstrument("requests"))
 
 
 def requests_instrumented() -> bool:
     """Whether :func:`instrument_requests` is in effect."""
-    return bool(_originals)
+    return instrumentation.is_instrumented("requests")
