@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 import redis
-from limelight_kv import instrument_redis, is_instrumented, plugin, uninstrument_redis
+from limelight_kv import instrument_redis, is_client_instrumented, plugin, uninstrument_redis
 from limelight_testsupport import free_port
 from redis.backoff import NoBackoff
 from redis.retry import Retry
@@ -246,7 +246,7 @@ class TestInstrumentation:
     def test_uninstrument(self, telemetry: Harness, redis_server: Any, prefix: str) -> None:
         r = client(redis_server)
         uninstrument_redis(r)
-        assert not is_instrumented(r)
+        assert not is_client_instrumented(r)
         r.get(prefix + "a")
         pipeline(r).get(prefix + "a").execute()
         assert [] == telemetry.series("kv_ops_total")

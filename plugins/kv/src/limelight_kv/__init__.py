@@ -9,17 +9,33 @@ namespace, op and result), CLIENT spans on request::
     sessions = instrument_redis(redis.Redis(), namespace="sessions")
     cache = MemoryStore("cache")
 
+Or every redis-py client made from then on, through the instrument contract
+every limelight surface follows::
+
+    import limelight_kv
+
+    limelight_kv.instrument()        # redis-py, if installed: namespace "redis"
+    limelight_kv.uninstrument()      # redis-py exactly as it was
+
 See ``docs/plugins/kv.md``.
 """
 
 from __future__ import annotations
 
+from ._instrumentation import instrument, is_instrumented, uninstrument
 from ._instruments import MAX_OPS, OTHER_OP, op_label
 from ._memory import MemoryStore
 from ._plugin import KV_BUCKETS, KV_OP_DURATION, KV_OPS, LIMELIGHT_KV_SPANS, KvPlugin, plugin
-from ._redis import instrument_redis, is_instrumented, uninstrument_redis
+from ._redis import (
+    DEFAULT_NAMESPACE,
+    default_namespace,
+    instrument_redis,
+    is_client_instrumented,
+    uninstrument_redis,
+)
 
 __all__ = [
+    "DEFAULT_NAMESPACE",
     "KV_BUCKETS",
     "KV_OPS",
     "KV_OP_DURATION",
@@ -28,9 +44,13 @@ __all__ = [
     "OTHER_OP",
     "KvPlugin",
     "MemoryStore",
+    "default_namespace",
+    "instrument",
     "instrument_redis",
+    "is_client_instrumented",
     "is_instrumented",
     "op_label",
     "plugin",
+    "uninstrument",
     "uninstrument_redis",
 ]

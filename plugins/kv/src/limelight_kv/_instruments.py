@@ -19,6 +19,7 @@ from opentelemetry.util.types import AttributeValue
 
 from limelight import Telemetry
 from limelight.metrics import MetricStore
+from limelight.semconv import DB_OPERATION_NAME, DB_RESPONSE_STATUS_CODE, ERROR_TYPE
 from limelight.surface import TelemetryBinding, error_type
 from limelight.surface import report_failure as _report_failure
 
@@ -295,7 +296,7 @@ class Bound:
         """Start the CLIENT span of one operation (the tracer must be set)."""
         attributes = self._span_attributes.get(name)
         if attributes is None:
-            attributes = {**self.attributes, "db.operation.name": name}
+            attributes = {**self.attributes, DB_OPERATION_NAME: name}
             if len(self._span_attributes) < MAX_OPS:
                 self._span_attributes[name] = attributes
         if extra:
@@ -318,8 +319,8 @@ class Bound:
         if exc is not None:
             code = self.status_code(exc)
             if code:
-                span.set_attribute("db.response.status_code", code)
-            span.set_attribute("error.type", code or error_type(exc))
+                span.set_attribute(DB_RESPONSE_STATUS_CODE, code)
+            span.set_attribute(ERROR_TYPE, code or error_type(exc))
             span.set_status(Status(StatusCode.ERROR))
         span.end()
 

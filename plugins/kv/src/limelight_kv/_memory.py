@@ -13,6 +13,8 @@ import time
 from collections.abc import Callable, Hashable
 from typing import Any, Generic, TypeVar, overload
 
+from limelight.semconv import DB_SYSTEM_NAME
+
 from ._instruments import IF_NONE, NEVER, Bound, Op, client_binding, perf_counter, report_failure
 
 __all__ = ["MemoryStore"]
@@ -84,7 +86,7 @@ class MemoryStore(Generic[V]):
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.namespace = namespace
-        self._binding = client_binding(namespace, spans, {"db.system.name": "memory"})
+        self._binding = client_binding(namespace, spans, {DB_SYSTEM_NAME: "memory"})
         self._clock = clock
         self._data: dict[Hashable, tuple[V, float]] = {}
         self._lock = threading.Lock()

@@ -8,21 +8,43 @@ per-command hook (its event dispatcher covers connection lifecycle only, and
 its built-in OpenTelemetry recorder is process-global with no per-client
 namespace), and instance attributes are how redis-py itself attaches extra
 commands (``Redis.load_external_module``).
+
+:func:`install` is the instrument contract's step for ``"redis"``: the
+``__init__`` of ``redis.Redis`` and ``redis.asyncio.Redis`` is wrapped so
+that every client made afterwards goes through :func:`instrument_redis` with
+its :func:`default_namespace`; :func:`remove` undoes it on those clients.
 """
 
 from __future__ import annotations
 
+import functools
 import threading
+import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, TypeVar
 
 from opentelemetry.util.types import AttributeValue
 
-from limelight.surface import TelemetryBinding
+from limelight.semconv import (
+    DB_NAMESPACE,
+    DB_OPERATION_BATCH_SIZE,
+    DB_SYSTEM_NAME,
+    SERVER_ADDRESS,
+    SERVER_PORT,
+)
+from limelight.surface import Patches, TelemetryBinding
 
 from ._instruments import Bound, Op, client_binding, perf_counter, report_failure
 
-__all__ = ["instrument_redis", "is_instrumented", "uninstrument_redis"]
+__all__ = [
+    "DEFAULT_NAMESPACE",
+    "default_namespace",
+    "install",
+    "instrument_redis",
+    "is_client_instrumented",
+    "remove",
+    "uninstrument_redis",
+]
 
 R = TypeVar("R")
 
@@ -45,32 +67,39 @@ def _status_code(exc: BaseException) -> str | None:
 
 
 def _server_attributes(client: Any) -> dict[str, AttributeValue]:
-    attributes: dict[str, AttributeValue] = {"db.system.name": "redis"}
-    pool = getattr(client, "connection_pool", None)
-    kwargs: Mapping[str, Any] = getattr(pool, "connection_kwargs", None) or {}
+    attributes: dict[str, AttributeValue] = {DB_SYSTEM_NAME: "redis"}
+    kwargs = _connection_kwargs(client)
     path = kwargs.get("path")
     host = kwargs.get("host")
     if path:
-        attributes["server.address"] = str(path)
+        attributes[SERVER_ADDRESS] = str(path)
     elif host:
-        attributes["server.address"] = str(host)
+        attributes[SERVER_ADDRESS] = str(host)
         port = kwargs.get("port")
         if isinstance(port, int) and port != 6379:
-            attributes["server.port"] = port
+            attributes[SERVER_PORT] = port
     db = kwargs.get("db")
     if isinstance(db, int):
-        attributes["db.namespace"] = str(db)
+        attributes[DB_NAMESPACE] = str(db)
     return attributes
 
 
+def _connection_kwargs(client: Any) -> Mapping[str, Any]:
+    pool = getattr(client, "connection_pool", None)
+    kwargs: Mapping[str, Any] = getattr(pool, "connection_kwargs", None) or {}
+    return kwargs
+
+
 class _State:
-    """What :func:`instrument_redis` attached to one client or pipeline."""
+    """What :func:`instrument_redis` attached to one client or pipeline (*auto*: through
+    the instrument contract, :func:`install`, not an explicit call)."""
 
-    __slots__ = ("binding", "previous")
+    __slots__ = ("auto", "binding", "previous")
 
-    def __init__(self, binding: TelemetryBinding[Bound]):
+    def __init__(self, binding: TelemetryBinding[Bound], auto: bool = False):
         self.binding = binding
         self.previous: dict[str, Any] = {}
+        self.auto = auto
 
 
 def _is_async(client: object) -> bool:
@@ -88,8 +117,9 @@ def _is_pipeline(client: object) -> bool:
     return isinstance(client, Pipeline | AsyncPipeline)
 
 
-def is_instrumented(client: object) -> bool:
-    """Whether :func:`instrument_redis` instrumented *client* (and it was not undone)."""
+def is_client_instrumented(client: object) -> bool:
+    """Whether *client* is instrumented (by :func:`instrument_redis`, or by
+    ``limelight_kv.instrument("redis")`` when it was made), and it was not undone."""
     return _STATE in vars(client)
 
 
@@ -124,15 +154,19 @@ def instrument_redis(client: R, namespace: str, *, spans: bool | None = None) ->
         ) from exc
     if not isinstance(client, Redis | AsyncRedis):
         raise TypeError(f"expected a redis-py client, got {type(client).__qualname__}")
+    _instrument(client, namespace, spans, auto=False)
+    return client
+
+
+def _instrument(client: Any, namespace: str, spans: bool | None, *, auto: bool) -> None:
     binding = client_binding(namespace, spans, _server_attributes(client), _status_code)
-    state = _State(binding)
+    state = _State(binding, auto)
     with _lock:
         uninstrument_redis(client)
         if _is_pipeline(client):
             _instrument_pipeline(client, state)
         else:
             _instrument_client(client, state)
-    return client
 
 
 def uninstrument_redis(client: object) -> None:
@@ -184,6 +218,72 @@ def _instrument_pipeline(pipe: Any, state: _State) -> None:
     vars(pipe)[_STATE] = state
     _replace(pipe, "immediate_execute_command", state, immediate)
     _replace(pipe, "execute", state, execute)
+
+
+# -- every client made while instrumented (the instrument contract) ---------------------
+
+DEFAULT_NAMESPACE = "redis"
+"""The ``namespace`` of a client instrumented by ``instrument("redis")``, database 0."""
+
+_AUTO: weakref.WeakSet[Any] = weakref.WeakSet()
+"""The clients the contract instrumented, for :func:`remove` to undo."""
+
+
+def default_namespace(client: Any) -> str:
+    """The namespace ``instrument("redis")`` gives *client*: ``redis`` for database 0
+    (the default), ``redis/<n>`` for database *n*, as the client's connection pool has it."""
+    db = _connection_kwargs(client).get("db")
+    if isinstance(db, int) and db != 0:
+        return f"{DEFAULT_NAMESPACE}/{db}"
+    return DEFAULT_NAMESPACE
+
+
+def _auto_instrument(client: Any) -> None:
+    """Instrument a client just made, unless something did already; never raises."""
+    try:
+        if _STATE in vars(client):
+            return
+        _instrument(client, default_namespace(client), None, auto=True)
+        _AUTO.add(client)
+    except Exception as exc:  # the client works as it would without limelight
+        report_failure("redis instrument", exc)
+
+
+def _wrapped_init(original: Callable[..., None]) -> Callable[..., None]:
+    @functools.wraps(original)
+    def init(self: Any, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        _auto_instrument(self)
+
+    return init
+
+
+def install(patches: Patches) -> None:
+    """Instrument every ``redis.Redis`` and ``redis.asyncio.Redis`` made from now on.
+
+    Their ``__init__`` (inherited by subclasses; a pipeline has its own and is
+    instrumented by the client that makes it) is wrapped through *patches*:
+    the new client is instrumented as :func:`instrument_redis` would, with
+    :func:`default_namespace` and spans as ``LIMELIGHT_KV_SPANS`` says. An
+    explicit :func:`instrument_redis` afterwards replaces that namespace.
+    """
+    from redis import Redis
+    from redis.asyncio import Redis as AsyncRedis
+
+    for cls in (Redis, AsyncRedis):
+        patches.wrap(cls, "__init__", _wrapped_init(cls.__init__))
+
+
+def remove() -> None:
+    """Undo the instrumentation of the clients :func:`install` instrumented (those
+    since instrumented explicitly keep theirs)."""
+    with _lock:
+        clients = list(_AUTO)
+        _AUTO.clear()
+    for client in clients:
+        state: _State | None = vars(client).get(_STATE)
+        if state is not None and state.auto:
+            uninstrument_redis(client)
 
 
 # -- commands ---------------------------------------------------------------------------
@@ -285,7 +385,7 @@ def _pipeline_op(bound: Bound, pipe: Any) -> tuple[Op, Any] | None:
         names = {str(entry[0][0]) for entry in stack if entry and entry[0]}
         extra: dict[str, AttributeValue] = {}
         if len(stack) != 1:
-            extra["db.operation.batch.size"] = len(stack)
+            extra[DB_OPERATION_BATCH_SIZE] = len(stack)
         name = f"{kind} {next(iter(names))}" if len(names) == 1 else kind
         return op, bound.try_start_span(name, extra)
     except Exception as exc:
