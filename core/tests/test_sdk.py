@@ -33,6 +33,7 @@ from limelight._sdk import prometheus as sdk_prometheus
 from limelight._sdk import providers as sdk_providers
 from limelight._sdk import resources as sdk_resources
 from limelight._sdk import spans as sdk_spans
+from limelight._sdk import tracestate as sdk_tracestate
 from limelight._spans import TracerProvider
 
 
@@ -189,6 +190,17 @@ class TestAssumptionsHold:
     def test_restricted_metric(self) -> None:
         problem = sdk_prometheus.restriction_problem()
         assert problem is None, f"{_assumption('restricted-metric')}: {problem}"
+
+    def test_trace_state_dict(self) -> None:
+        problem = sdk_tracestate.trace_state_problem()
+        assert problem is None, f"{_assumption('trace-state-dict')}: {problem}"
+        pairs = [("foo@", "1"), ("0abc", "2")]  # keys the API's own check refuses
+        state = sdk_tracestate.trace_state(pairs)
+        assert isinstance(state, TraceState), _assumption("trace-state-dict")
+        assert "foo@=1,0abc=2" == state.to_header(), _assumption("trace-state-dict")
+        assert pairs == list(state.items()), _assumption("trace-state-dict")
+        context = SpanContext(1, 2, True, TraceFlags(1), state)
+        assert "1" == context.trace_state["foo@"], _assumption("trace-state-dict")
 
 
 class _Reordered(NamedTuple):
@@ -359,6 +371,26 @@ class TestFallbacks:
         )
         assert [["suppress-keys", "limelight's own suppression keys"]] == out["warnings"]
         assert [True, False] == out["result"]
+
+    def test_a_trace_state_without_its_dict_is_built_by_its_constructor(self) -> None:
+        out = _run(
+            """
+            from opentelemetry.trace import TraceState
+            # a release whose TraceState keeps its entries elsewhere
+            TraceState.to_header = lambda self: ",".join(f"{k}={v}" for k, v in self.items()) + ","
+            from limelight.propagation import W3CTraceContextPropagator, header_getter
+            from opentelemetry import trace
+            carrier = [
+                ("traceparent", "00-12345678901234567890123456789012-1234567890123456-01"),
+                ("tracestate", "foo@=1,congo=2"),
+            ]
+            ctx = W3CTraceContextPropagator().extract(carrier, getter=header_getter)
+            state = trace.get_current_span(ctx).get_span_context().trace_state
+            print(json.dumps(dict(state.items())))
+            """
+        )
+        assert "trace-state-dict" == out["warnings"][0][0]
+        assert {"congo": "2"} == out["result"]  # the API's own check dropped "foo@"
 
     def test_a_fallback_is_logged_once(self) -> None:
         out = _run(

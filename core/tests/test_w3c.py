@@ -371,10 +371,28 @@ class TestTracestateList:
 
     @pytest.mark.parametrize(
         "values",
-        [("foo=1,foo=1",), ("foo=1,foo=2",), ("foo=1", "foo=1"), ("foo=1", "foo=2")],
+        [
+            ("foo=1,foo=1",),
+            ("foo=1,foo=2",),
+            ("foo=1", "foo=1"),
+            ("foo=1", "foo=2"),
+            ("foo=1,bar=2", "foo=3"),
+        ],
     )
-    def test_a_key_given_twice_discards_the_list(self, values: tuple[str, ...]) -> None:
-        assert tracestate(*values) is None
+    def test_a_key_given_twice_keeps_the_list_with_its_leftmost_entry(
+        self, values: tuple[str, ...]
+    ) -> None:
+        # the harness expects the list passed on (deduplicated or as received); the
+        # left-most entry is the most recent position, as mutations move keys left
+        span_context = extract(("traceparent", VALID), *(("tracestate", v) for v in values))
+        expected = {"foo": "1", "bar": "2"} if "bar=2" in values[0] else {"foo": "1"}
+        assert expected == dict(span_context.trace_state.items())
+        sent = inject(span_context)["tracestate"]
+        assert ",".join(f"{k}={v}" for k, v in expected.items()) == sent
+
+    def test_members_given_twice_count_towards_the_limit(self) -> None:
+        members = [f"bar{i:02d}={i:02d}" for i in range(1, 33)]
+        assert tracestate(",".join(members), "bar01=01") is None
 
     def test_tracestate_is_sent_on_unchanged(self) -> None:
         span_context = extract(
@@ -396,15 +414,20 @@ class TestTracestateList:
 
 
 class TestTracestateKeys:
-    """Keys: simple keys and multi-tenant tenant@system keys, lowercase, bounded lengths."""
+    """Keys: ``( lcalpha / DIGIT ) 0*255( keychar )``, keychar lcalpha, DIGIT, ``_-*/@``.
 
-    SIMPLE_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789_-*/"
+    The current Level 2 text: a key begins with a lowercase letter or a digit and
+    has up to 256 characters; ``@`` is one more key character, with no tenant and
+    system parts of their own (the older grammar's 241 and 14 characters are gone).
+    """
+
+    KEY_CHARS = "abcdefghijklmnopqrstuvwxyz0123456789_-*/@"
 
     @pytest.mark.parametrize(
         "key",
         [
-            SIMPLE_CHARS,
-            SIMPLE_CHARS + "@a-z0-9_-*/",
+            KEY_CHARS,
+            "abcdefghijklmnopqrstuvwxyz0123456789_-*/" + "@a-z0-9_-*/",
             "z" * 256,
             "t" * 241 + "@" + "v" * 14,
             "1tenant@vendor",
@@ -416,6 +439,30 @@ class TestTracestateKeys:
     def test_valid_keys_are_kept(self, key: str) -> None:
         assert {"foo": "1", key: "v"} == tracestate("foo=1", f"{key}=v")
 
+    @pytest.mark.parametrize("key", ["1foo", "0", "9", "42-vendor", "0abc@def"])
+    def test_a_key_may_begin_with_a_digit(self, key: str) -> None:
+        assert {"foo": "1", key: "v"} == tracestate("foo=1", f"{key}=v")
+
+    @pytest.mark.parametrize(
+        "key", ["foo@", "foo@@bar", "foo@bar@baz", "foo@1bar", "a@b@c@d", "x@-*/", "0@"]
+    )
+    def test_at_signs_are_key_characters_anywhere_after_the_first(self, key: str) -> None:
+        assert {"foo": "1", key: "v"} == tracestate("foo=1", f"{key}=v")
+
+    @pytest.mark.parametrize(
+        "key",
+        [
+            "t" * 242 + "@v",
+            "t@" + "v" * 15,
+            "t" * 200 + "@" + "v" * 55,
+            "t@" + "v" * 254,
+            "t" * 255 + "@",
+        ],
+    )
+    def test_the_256_character_limit_is_for_the_whole_key(self, key: str) -> None:
+        assert 256 >= len(key)
+        assert {"foo": "1", key: "v"} == tracestate("foo=1", f"{key}=v")
+
     @pytest.mark.parametrize(
         "key",
         [
@@ -423,16 +470,15 @@ class TestTracestateKeys:
             "Foo",
             "foo.bar",
             "foo bar",
-            "1foo",
             "_foo",
+            "-foo",
+            "*foo",
+            "/foo",
             "z" * 257,
-            "t" * 242 + "@v",
-            "t@" + "v" * 15,
-            "foo@",
+            "t" * 242 + "@" + "v" * 14,
+            "t@" + "v" * 255,
             "@foo",
-            "foo@@bar",
-            "foo@bar@baz",
-            "foo@1bar",
+            "@",
             "foo@Bar",
             "fóo",
             "",
@@ -440,6 +486,11 @@ class TestTracestateKeys:
     )
     def test_invalid_keys_discard_the_list(self, key: str) -> None:
         assert tracestate("foo=1", f"{key}=1,bar=2") is None
+
+    def test_keys_of_the_current_grammar_are_sent_on_unchanged(self) -> None:
+        received = "foo@=1,1foo=2,t@" + "v" * 15 + "=3,congo=4"
+        span_context = extract(("traceparent", VALID), ("tracestate", received))
+        assert received == inject(span_context)["tracestate"]
 
 
 class TestTracestateValues:

@@ -11,7 +11,11 @@ OpenTelemetry's ``TraceContextTextMapPropagator`` does not:
 - the ``random-trace-id`` flag of a received ``traceparent`` is sent on
   unchanged while the trace id is unchanged, whatever the SDK version does;
 - header names are matched in any case with OpenTelemetry's default getter
-  over a ``dict`` (which matches keys exactly), repeated spellings included.
+  over a ``dict`` (which matches keys exactly), repeated spellings included;
+- ``tracestate`` keys follow the current Level 2 grammar (a lowercase letter
+  or a digit first, ``@`` one more key character, up to 256 characters), and a
+  key given twice keeps the list with the key's left-most entry (OpenTelemetry
+  applies the older grammar and drops the whole list for either).
 
 :class:`HeaderGetter` reads header values from every common carrier shape
 (a ``dict``, ASGI's list of byte pairs, multi-dicts such as ``httpx.Headers``,
@@ -39,6 +43,7 @@ from opentelemetry.propagators.textmap import (
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, TraceState
 
 from ._sdk.spans import unpack_span_context as _unpack
+from ._sdk.tracestate import trace_state as _trace_state
 
 __all__ = [
     "FLAG_RANDOM_TRACE_ID",
@@ -79,18 +84,14 @@ _TRACEPARENT_RE = re.compile(
     r"([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})(-.*)?", re.DOTALL
 )
 
-# key = simple-key / multi-tenant-key
-#   simple-key       = lcalpha 0*255( lcalpha / DIGIT / "_" / "-" / "*" / "/" )
-#   multi-tenant-key = tenant-id "@" system-id
-#   tenant-id        = ( lcalpha / DIGIT ) 0*240( lcalpha / DIGIT / "_" / "-" / "*" / "/" )
-#   system-id        = lcalpha 0*13( lcalpha / DIGIT / "_" / "-" / "*" / "/" )
+# Level 2 (https://www.w3.org/TR/trace-context-2/#key):
+# key = ( lcalpha / DIGIT ) 0*255( keychar )
+#   keychar = lcalpha / DIGIT / "_" / "-" / "*" / "/" / "@"
+# (the older simple-key / tenant-id "@" system-id split, with its 241 and 14
+# character parts, is gone: "@" is one more key character)
 # value = 0*255( chr ) nblk-chr; chr = %x20 / nblk-chr;
 #   nblk-chr = %x21-2B / %x2D-3C / %x3E-7E (printable ASCII but "," and "=")
-_KEYCHARS = r"a-z0-9_\-*/"
-_KEY = (
-    rf"[a-z][{_KEYCHARS}]{{0,255}}"
-    rf"|[a-z0-9][{_KEYCHARS}]{{0,240}}@[a-z][{_KEYCHARS}]{{0,13}}"
-)
+_KEY = r"[a-z0-9][a-z0-9_\-*/@]{0,255}"
 _NBLK = r"\x21-\x2b\x2d-\x3c\x3e-\x7e"
 _VALUE = rf"[\x20{_NBLK}]{{0,255}}[{_NBLK}]"
 _MEMBER_RE = re.compile(rf"({_KEY})=({_VALUE})")
@@ -133,16 +134,17 @@ def parse_tracestate(values: Iterable[str]) -> TraceState | None:
     Several fields are joined with commas, as RFC 9110 combines repeated
     fields. Empty and whitespace-only members are skipped; spaces and tabs
     around a member are ignored (trailing spaces of a value are optional
-    whitespace, leading ones belong to it). Returns ``None`` when the whole
+    whitespace, leading ones belong to it). A key given more than once keeps
+    its left-most entry (the most recent position: a vendor's update moves its
+    key to the left), the others are dropped. Returns ``None`` when the whole
     list must be discarded: a member that does not match the key/value
-    grammar (multi-tenant keys ``tenant@system`` included), a key given twice,
-    more than 32 members.
+    grammar, more than 32 members (counted as received).
     """
     combined = ",".join(values)
     if len(combined) > MAX_TRACESTATE_INPUT:
         return None
-    pairs: list[tuple[str, str]] = []
-    seen: set[str] = set()
+    pairs: dict[str, str] = {}
+    members = 0
     for raw in combined.split(","):
         member = raw.strip(_OWS)
         if not member:
@@ -150,14 +152,12 @@ def parse_tracestate(values: Iterable[str]) -> TraceState | None:
         match = _MEMBER_RE.fullmatch(member)
         if match is None:
             return None
+        members += 1
+        if members > MAX_TRACESTATE_MEMBERS:
+            return None
         key, value = match.groups()
-        if key in seen:
-            return None
-        seen.add(key)
-        pairs.append((key, value))
-        if len(pairs) > MAX_TRACESTATE_MEMBERS:
-            return None
-    return TraceState(pairs)
+        pairs.setdefault(key, value)
+    return _trace_state(list(pairs.items()))
 
 
 _FLAGS_TEXT = tuple(f"{flags:02x}" for flags in range(KNOWN_FLAGS + 1))

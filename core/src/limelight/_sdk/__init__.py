@@ -9,7 +9,8 @@ library's public behaviour instead, and a warning says so once
 (:func:`fallback`; the active fallbacks are in :data:`FALLBACKS`).
 ``core/tests/test_sdk.py`` pins every assumption, each test naming it.
 
-OpenTelemetry API and SDK (:mod:`.spans`, :mod:`.context`, :mod:`.providers`, :mod:`.resources`)
+OpenTelemetry API and SDK (:mod:`.spans`, :mod:`.context`, :mod:`.providers`, :mod:`.resources`,
+:mod:`.tracestate`)
     ``span-fields``
         The SDK ``ReadableSpan`` keeps its data in ``_name``, ``_context``,
         ``_kind``, ``_parent``, ``_start_time``, ``_end_time``, ``_attributes``,
@@ -70,6 +71,13 @@ OpenTelemetry API and SDK (:mod:`.spans`, :mod:`.context`, :mod:`.providers`, :m
         ``opentelemetry.sdk.resources._HostResourceDetector`` gives
         ``host.name``, ``host.arch`` and ``host.id`` as the SDK does.
         Fallback: ``host.name`` and ``host.arch`` from the standard library.
+    ``trace-state-dict``
+        ``TraceState`` keeps its entries in the ``dict`` ``_dict``, which its
+        mapping methods and ``to_header`` read. The API's constructor checks
+        keys against the older W3C grammar and drops keys the current Level 2
+        text admits (``foo@``, ``1foo``, ``t@`` with a 15-character system);
+        the propagator builds its ``TraceState`` of pairs it validated itself.
+        Fallback: ``TraceState(pairs)`` (those keys are dropped).
 
 prometheus_client (:mod:`.prometheus`)
     ``prometheus-cells``
@@ -112,6 +120,7 @@ ASSUMPTIONS: tuple[str, ...] = (
     "meter-provider-proxy",
     "provider-globals",
     "host-detector",
+    "trace-state-dict",
     "prometheus-cells",
     "restricted-metric",
 )
