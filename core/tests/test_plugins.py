@@ -598,6 +598,30 @@ class TestPluggyOrder:
         # a and c got both calls when they were made, b both on registering: once each
         assert ["a", "c", "a", "c", "b", "b"] == _calls(log, "configure")
 
+    def test_a_moved_plugin_still_receives_later_configure_calls(self) -> None:
+        log: list[str] = []
+
+        class Mixed:
+            limelight_name = "mixed"
+            limelight_priority = 10
+
+            @limelight.hookimpl(trylast=True)
+            def limelight_lifecycle_configure(self, config: object) -> None:
+                log.append("mixed:configure")
+
+            @limelight.hookimpl
+            def limelight_lifecycle_start(self, telemetry: object) -> None:
+                log.append("mixed:start")
+
+        manager = limelight.plugins.PluginManager()
+        manager.register(Mixed())
+        config = limelight.load_config(environ={})
+        manager.lifecycle_configure(config)
+        manager.register(_Recorded("higher", 20, log))  # mixed's plain tier moves after it
+        manager.lifecycle_configure(config)
+        # higher's replay on registering, then the second call: trylast mixed last
+        assert ["mixed", "higher", "higher", "mixed"] == _calls(log, "configure")
+
     def test_tryfirst_and_trylast_tiers_each_run_in_priority_order(self) -> None:
         log: list[str] = []
         plugins = [

@@ -435,7 +435,8 @@ class PluginManager:
         implements a hook that does not exist is reported, or refused when strict)."""
         found: dict[bool, dict[str, Callable[..., Any]]] = {False: {}, True: {}}
         hooks: dict[bool, set[str]] = {False: set(), True: set()}
-        replays = _Replays()
+        # one per stand-in: each is re-registered (and replayed to) on its own
+        replays = {False: _Replays(), True: _Replays()}
         for attr in dir(obj):
             opts = self._pm.parse_hookimpl_opts(obj, attr)
             if opts is None:
@@ -468,7 +469,7 @@ class PluginManager:
             )
             function = getattr(obj, attr)
             tier = bool(opts.get("trylast"))
-            found[tier][attr] = marker(self._guard(function, name, hook, replays))
+            found[tier][attr] = marker(self._guard(function, name, hook, replays[tier]))
             hooks[tier].add(hook)
         out = []
         for trylast, functions in found.items():
@@ -482,7 +483,7 @@ class PluginManager:
                         namespace,
                         priority,
                         trylast,
-                        replays,
+                        replays[trylast],
                         tuple(sorted(hooks[trylast])),
                     )
                 )
