@@ -605,11 +605,11 @@ class TestPluggyOrder:
             limelight_name = "mixed"
             limelight_priority = 10
 
-            @limelight.hookimpl(trylast=True)
+            @limelight.hookimpl
             def limelight_lifecycle_configure(self, config: object) -> None:
                 log.append("mixed:configure")
 
-            @limelight.hookimpl
+            @limelight.hookimpl(trylast=True)
             def limelight_lifecycle_start(self, telemetry: object) -> None:
                 log.append("mixed:start")
 
@@ -617,10 +617,12 @@ class TestPluggyOrder:
         manager.register(Mixed())
         config = limelight.load_config(environ={})
         manager.lifecycle_configure(config)
-        manager.register(_Recorded("higher", 20, log))  # mixed's plain tier moves after it
+        # all trylast and of a lower priority: mixed's trylast tier moves after it
+        manager.register(_Recorded("lower", 5, log, trylast=True))
         manager.lifecycle_configure(config)
-        # higher's replay on registering, then the second call: trylast mixed last
-        assert ["mixed", "higher", "higher", "mixed"] == _calls(log, "configure")
+        # lower's replay on registering, then the second call: plain mixed first
+        assert ["mixed", "lower", "mixed", "lower"] == _calls(log, "configure")
+        assert ("lower", "mixed") == manager.call_order("limelight_lifecycle_start")
 
     def test_tryfirst_and_trylast_tiers_each_run_in_priority_order(self) -> None:
         log: list[str] = []
