@@ -89,6 +89,7 @@ TIERS: dict[str, list[str]] = {
         "current_span",
         "error_type",
         "report_failure",
+        "start_span_with_id",
     ],
     "limelight.plugins": [
         "PluginError",

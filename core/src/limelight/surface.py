@@ -39,6 +39,7 @@ from limelight_hookspecs import SpanRole
 
 from ._context import current_context, current_span
 from ._failures import report_failure
+from ._fixed_ids import start_span_with_id
 from ._sdk.context import SUPPRESS_HTTP_INSTRUMENTATION_KEY, SUPPRESS_INSTRUMENTATION_KEY
 from ._spans import error_type
 from ._telemetry import TelemetryBinding
@@ -55,6 +56,7 @@ __all__ = [
     "current_span",
     "error_type",
     "report_failure",
+    "start_span_with_id",
 ]
 
 _MISSING = object()
