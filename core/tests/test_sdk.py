@@ -69,7 +69,7 @@ class TestAssumptionsHold:
         problem = sdk_spans.span_context_layout_problem()
         assert problem is None, f"{_assumption('span-context-tuple')}: {problem}"
         flags, state = TraceFlags(1), TraceState([("k", "v")])
-        made = sdk_spans.new_span_context((5, 6, False, flags, state, True))
+        made = sdk_spans.build_span_context(SpanContext, (5, 6, False, flags, state, True))
         assert SpanContext(5, 6, False, flags, state) == made, _assumption("span-context-tuple")
         assert (5, flags, state, True) == sdk_spans.parent_fields(made)
         assert (5, 6, False, flags, state, True) == sdk_spans.unpack_span_context(made)

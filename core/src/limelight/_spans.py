@@ -32,9 +32,9 @@ from ._sdk.spans import (
     LEAN_SPANS,
     Span,
     agnostic_contextmanager,
+    build_span_context,
     calls_on_ending,
     new_span,
-    new_span_context,
     parent_fields,
 )
 from ._tracing import ParentBasedAlwaysOn
@@ -168,7 +168,8 @@ class Tracer(trace_api.Tracer):
         else:
             span_id = ids.generate_span_id()
         # the fields SpanContext.__new__ would set, the ids being valid by construction
-        span_context = new_span_context(
+        span_context = build_span_context(
+            SpanContext,
             (
                 trace_id,
                 span_id,
@@ -176,7 +177,7 @@ class Tracer(trace_api.Tracer):
                 _FLAGS[sampled, bool(random_trace_id)],
                 _NO_TRACE_STATE if trace_state is None else trace_state,
                 0 < trace_id <= _MAX_TRACE_ID and 0 < span_id <= _MAX_SPAN_ID,
-            )
+            ),
         )
         if not recording:
             return trace_api.NonRecordingSpan(span_context)

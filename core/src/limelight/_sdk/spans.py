@@ -64,9 +64,9 @@ __all__ = [
     "SPAN_CONTEXT_TUPLE",
     "Span",
     "agnostic_contextmanager",
+    "build_span_context",
     "calls_on_ending",
     "new_span",
-    "new_span_context",
     "parent_fields",
     "trace_flags",
     "unpack_span_context",
@@ -130,16 +130,18 @@ if not SPAN_CONTEXT_TUPLE:
     fallback("span-context-tuple", "SpanContext's constructor and properties", _layout_problem)
 
 
-def _construct(fields: tuple[Any, ...]) -> SpanContext:
+def _construct(cls: type[SpanContext], fields: tuple[Any, ...]) -> SpanContext:
     trace_id, span_id, is_remote, flags, state, _valid = fields
-    return SpanContext(trace_id, span_id, is_remote, flags, state)
+    return cls(trace_id, span_id, is_remote, flags, state)
 
 
-new_span_context: Callable[[tuple[Any, ...]], SpanContext] = (
-    functools.partial(tuple.__new__, SpanContext) if SPAN_CONTEXT_TUPLE else _construct
+build_span_context: Callable[[type[SpanContext], tuple[Any, ...]], SpanContext] = (
+    tuple.__new__ if SPAN_CONTEXT_TUPLE else _construct
 )
-"""``SpanContext`` from its six fields ``(trace_id, span_id, is_remote, trace_flags,
-trace_state, is_valid)``, without re-validating ids valid by construction."""
+"""``build_span_context(SpanContext, fields)``: a span context from its six fields
+``(trace_id, span_id, is_remote, trace_flags, trace_state, is_valid)``, without
+re-validating ids valid by construction. Where the layout allows it this is
+``tuple.__new__`` itself (one C call per span); otherwise the constructor."""
 
 parent_fields: Callable[[SpanContext], tuple[int, TraceFlags, TraceState, bool]] = (
     operator.itemgetter(0, 3, 4, 5)
