@@ -31,6 +31,7 @@ propagator truncates any ``tracestate`` (see its ``max_tracestate_length``).
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from collections.abc import Mapping, MutableMapping
@@ -61,9 +62,11 @@ __all__ = [
 _NOT_NAME = re.compile(r"[^A-Za-z0-9_]")
 
 
+@functools.lru_cache(maxsize=512)
 def environ_name(field: str) -> str:
     """The environment variable carrying the propagator field *field*:
-    ``traceparent`` is ``TRACEPARENT``, ``x-b3-traceid`` is ``X_B3_TRACEID``."""
+    ``traceparent`` is ``TRACEPARENT``, ``x-b3-traceid`` is ``X_B3_TRACEID``
+    (remembered: a propagator asks for the same few names on every spawn)."""
     name = _NOT_NAME.sub("_", field).upper()
     if not name or name[0].isdigit():
         name = "_" + name

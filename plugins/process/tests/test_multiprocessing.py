@@ -1,0 +1,129 @@
+"""multiprocessing.Process under fork, spawn and forkserver; the children's spans at a receiver."""
+
+from __future__ import annotations
+
+import importlib
+import multiprocessing
+import os
+import signal
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from opentelemetry import baggage
+from opentelemetry.context import attach, detach
+
+from limelight.testing import Harness
+
+Received = Callable[[Callable[[Any], bool], int], list[Any]]
+"""The ``received`` fixture: spans at the receiver matching a predicate, once there are N."""
+_targets: Any = importlib.import_module("_targets")  # next to this file
+
+METHODS = ["fork", "spawn", "forkserver"]
+
+
+def _attrs(span: Any) -> dict[str, Any]:
+    """A finished span's attributes (never ``None``)."""
+    return dict(span.attributes or {})
+
+
+def _context(method: str) -> Any:
+    """The multiprocessing context of a start method."""
+    return multiprocessing.get_context(method)
+
+
+def _attribute(span: object, key: str) -> object:
+    for attribute in getattr(span, "attributes", ()):
+        if attribute.key == key:
+            value = attribute.value
+            return getattr(value, value.WhichOneof("value"))
+    return None
+
+
+@pytest.mark.parametrize("method", METHODS)
+class TestChildJoinsTheTrace:
+    """The child's spans are children of the CLIENT span, exported when the child exits."""
+
+    def test_child_span_under_the_client_span(
+        self, method: str, exporting: Harness, received: Received
+    ) -> None:
+        context = _context(method)
+        name = f"child-{method}-{os.getpid()}"
+        token = attach(baggage.set_baggage("tenant", "acme"))
+        try:
+            with exporting.telemetry.tracer("t").start_as_current_span("job") as job:
+                process = context.Process(target=_targets.make_span, args=(name,))
+                process.start()
+                process.join(60)
+        finally:
+            detach(token)
+        assert 0 == process.exitcode
+        client = exporting.span("_targets.make_span", kind="client", parent=job)
+        assert str(_attrs(client)["process.executable.name"]).startswith("python")
+        assert (process.pid, 0, "_targets.make_span") == (
+            _attrs(client)["process.pid"],
+            _attrs(client)["process.exit.code"],
+            _attrs(client)["code.function.name"],
+        )
+        [child] = received(lambda s: s.name == name, 1)
+        assert client.context is not None
+        assert client.context.trace_id.to_bytes(16, "big") == child.trace_id
+        assert client.context.span_id.to_bytes(8, "big") == child.parent_span_id
+        assert (process.pid, "acme") == (
+            _attribute(child, "child.pid"),
+            _attribute(child, "child.tenant"),
+        )
+        assert (1, 1, 0) == (
+            exporting.value("process_started_total", kind="multiprocessing"),
+            exporting.value("process_terminated_total", kind="multiprocessing", result="completed"),
+            exporting.value("process_active", kind="multiprocessing"),
+        )
+
+
+@pytest.mark.parametrize("method", ["fork", "forkserver"])
+class TestEndings:
+    """A non-zero exit and a kill are errors; process_active returns to 0 either way."""
+
+    def test_exit_code(self, method: str, exporting: Harness) -> None:
+        process = _context(method).Process(target=_targets.exit_with, args=(3,))
+        process.start()
+        process.join(60)
+        span = exporting.span("_targets.exit_with", status="error")
+        assert (3, "3") == (_attrs(span)["process.exit.code"], _attrs(span)["error.type"])
+        assert 1 == exporting.value(
+            "process_terminated_total", kind="multiprocessing", result="error"
+        )
+        assert 0 == exporting.value("process_active", kind="multiprocessing")
+
+    def test_killed(self, method: str, exporting: Harness) -> None:
+        process = _context(method).Process(target=_targets.sleep, args=(60,))
+        process.start()
+        assert 1 == exporting.value("process_active", kind="multiprocessing")
+        process.kill()
+        process.join(60)
+        assert -signal.SIGKILL == process.exitcode
+        assert "SIGKILL" == _attrs(exporting.span("_targets.sleep"))["error.type"]
+        assert 0 == exporting.value("process_active", kind="multiprocessing")
+
+    def test_is_alive_reaps_too(self, method: str, exporting: Harness) -> None:
+        process = _context(method).Process(target=_targets.sleep, args=(0,))
+        process.start()
+        exporting.wait_until(lambda: not process.is_alive(), 60)
+        assert 0 == exporting.value("process_active", kind="multiprocessing")
+        process.join()
+
+
+class TestStartFailure:
+    """A start that raises is counted as an error and leaves nothing active."""
+
+    def test_unpicklable_target_under_spawn(self, exporting: Harness) -> None:
+        process = _context("spawn").Process(target=lambda: None)
+        with pytest.raises(Exception, match="pickle"):
+            process.start()
+        span = exporting.span(kind="client", status="error")
+        assert "error.type" in _attrs(span)
+        assert (1, 1, 0) == (
+            exporting.value("process_started_total", kind="multiprocessing"),
+            exporting.value("process_terminated_total", kind="multiprocessing", result="error"),
+            exporting.value("process_active", kind="multiprocessing"),
+        )
