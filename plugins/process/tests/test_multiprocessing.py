@@ -6,7 +6,11 @@ import importlib
 import multiprocessing
 import os
 import signal
+import subprocess
+import sys
+import textwrap
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -127,3 +131,67 @@ class TestStartFailure:
             exporting.value("process_terminated_total", kind="multiprocessing", result="error"),
             exporting.value("process_active", kind="multiprocessing"),
         )
+
+
+MULTIPROCESS_SCRIPT = textwrap.dedent(
+    """
+    import multiprocessing, subprocess, sys
+
+    import limelight
+    from prometheus_client import CollectorRegistry, generate_latest
+    from prometheus_client.multiprocess import MultiProcessCollector
+
+    def forked():  # runs the telemetry it inherited
+        subprocess.run(["true"], check=True)
+        subprocess.run(["false"])
+
+    def spawned():  # starts its own
+        limelight.start()
+        subprocess.run(["true"], check=True)
+
+    if __name__ == "__main__":
+        limelight.start()
+        subprocess.run(["true"], check=True)
+        for method, target in (("fork", forked), ("spawn", spawned)):
+            child = multiprocessing.get_context(method).Process(target=target)
+            child.start()
+            child.join(60)
+        registry = CollectorRegistry()
+        MultiProcessCollector(registry)
+        sys.stdout.write(generate_latest(registry).decode())
+    """
+)
+
+
+class TestPrometheusMultiprocessMode:
+    """Each process writes its own values; the parent's exposition sums its children's."""
+
+    def test_children_are_summed(self, tmp_path: Path) -> None:
+        script = tmp_path / "service.py"
+        script.write_text(MULTIPROCESS_SCRIPT)
+        values = tmp_path / "prometheus"
+        values.mkdir()
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "LIMELIGHT_"))},
+            "PROMETHEUS_MULTIPROC_DIR": str(values),
+            "LIMELIGHT_PLUGINS": "prometheus,process",
+        }
+        out = subprocess.run(
+            [sys.executable, str(script)],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=120,
+        ).stdout
+        samples = {
+            line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1])
+            for line in out.splitlines()
+            if line.startswith("process_") and "_bucket" not in line
+        }
+        # the parent's spawn, the forked child's two, the spawned child's one
+        assert 4 == samples['process_started_total{kind="subprocess"}']
+        assert 3 == samples['process_terminated_total{kind="subprocess",result="completed"}']
+        assert 1 == samples['process_terminated_total{kind="subprocess",result="error"}']
+        assert 2 == samples['process_terminated_total{kind="multiprocessing",result="completed"}']
+        assert 0 == samples['process_active{kind="subprocess"}']
