@@ -1,0 +1,48 @@
+"""The metrics of the queue surface (the catalog in the design)."""
+
+from __future__ import annotations
+
+from limelight_hookspecs import MetricDeclaration, MetricKind
+
+__all__ = [
+    "ALL_METRICS",
+    "QUEUE_IN_FLIGHT",
+    "QUEUE_MESSAGES",
+    "QUEUE_PROCESS_DURATION",
+    "QUEUE_PUBLISHED",
+]
+
+QUEUE_PUBLISHED = MetricDeclaration(
+    "queue_published_total",
+    MetricKind.COUNTER,
+    "Messages published, by destination (exchange:routing key for AMQP, subject for NATS) "
+    "and result (ok, or error when the client raised).",
+    unit="1",
+    label_names=("queue", "result"),
+)
+QUEUE_MESSAGES = MetricDeclaration(
+    "queue_messages_total",
+    MetricKind.COUNTER,
+    "Messages delivered to the application and processed, by queue (the AMQP queue, the NATS "
+    "subject) and how they were settled (ack, nack, reject).",
+    unit="1",
+    label_names=("queue", "result"),
+)
+QUEUE_PROCESS_DURATION = MetricDeclaration(
+    "queue_process_duration_seconds",
+    MetricKind.HISTOGRAM,
+    "Time from a message being handed to the application to the end of its processing, "
+    "in seconds, by queue and settlement (ack, nack, reject).",
+    unit="s",
+    label_names=("queue", "result"),
+)
+QUEUE_IN_FLIGHT = MetricDeclaration(
+    "queue_in_flight",
+    MetricKind.GAUGE_ADD,
+    "Messages handed to the application whose processing has not ended yet, by queue.",
+    unit="1",
+    label_names=("queue",),
+)
+
+ALL_METRICS = (QUEUE_PUBLISHED, QUEUE_MESSAGES, QUEUE_PROCESS_DURATION, QUEUE_IN_FLIGHT)
+"""Every metric the plugin declares, in catalog order."""
