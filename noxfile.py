@@ -106,7 +106,10 @@ def typecheck(session: nox.Session) -> None:
     # test suites share module names (conftest, test_*), so each is checked on its own
     for tests_dir in [p / "tests" for p in DISTRIBUTIONS.values()] + [ROOT / "tests"]:
         if any(tests_dir.glob("*.py")):
-            session.run("mypy", str(tests_dir), env=env)
+            # the suite's own directory is a base too, as on pytest's path: its helper
+            # modules (conftest, shared workloads) are imported by their plain names
+            suite_env = {"MYPYPATH": os.pathsep.join([*targets, str(tests_dir)])}
+            session.run("mypy", str(tests_dir), env=suite_env)
 
 
 @nox.session

@@ -7,9 +7,11 @@ service cannot be reached the test is skipped with the reason, except under
 
 Runners for real services live in submodules:
 :mod:`limelight_testsupport.prometheus` (a Prometheus server with a generated
-scrape config, queried through its HTTP API; ``promtool check metrics``) and
+scrape config, queried through its HTTP API; ``promtool check metrics``),
 :mod:`limelight_testsupport.otlp` (an ``oteltap`` OTLP/HTTP receiver driven
-from synchronous tests).
+from synchronous tests) and :mod:`limelight_testsupport.postgres` (a private
+PostgreSQL server from the Debian binaries, for settings the shared one must
+keep, such as ``wal_level=logical``).
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ import pytest
 __all__ = [
     "console_script",
     "ensure_debian_package",
+    "ensure_debian_package_file",
     "free_port",
     "require_tcp",
     "services_required",
@@ -110,9 +113,31 @@ def ensure_debian_package(package: str, binary: str) -> str | None:
     found = shutil.which(binary)
     if found:
         return found
+    _apt_install(package)
+    return shutil.which(binary)
+
+
+def ensure_debian_package_file(package: str, path: str | Path) -> Path | None:
+    """*path* (a file Debian *package* ships), installing the package with apt-get when missing.
+
+    For packages whose useful part is not a binary on ``PATH``: a PostgreSQL
+    output plugin (``postgresql-15-wal2json`` ships ``wal2json.so`` under
+    ``pg_config --pkglibdir``), a library, a data file. Returns ``None`` when
+    the file is still missing afterwards.
+    """
+    target = Path(path)
+    if target.exists():
+        return target
+    _apt_install(package)
+    return target if target.exists() else None
+
+
+def _apt_install(package: str) -> None:
+    """Install Debian *package* with apt-get (through ``sudo -n`` unless root), quietly;
+    a stale package index is refreshed once. Failures are left to the caller's check."""
     apt_get = shutil.which("apt-get")
     if apt_get is None:
-        return None
+        return
     prefix: list[str] = [] if os.geteuid() == 0 else ["sudo", "-n"]
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
 
@@ -125,7 +150,6 @@ def ensure_debian_package(package: str, binary: str) -> str | None:
     if apt(*install) != 0:  # a stale package index: refresh it once and retry
         apt("update")
         apt(*install)
-    return shutil.which(binary)
 
 
 def console_script(name: str) -> str:
