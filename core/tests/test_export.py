@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 
@@ -84,10 +85,13 @@ class TestExportWorker:
 class TestExportHealth:
     """Every failure is counted; an episode of failures is logged when it starts and ends."""
 
-    def test_counts_every_failure_and_logs_each_episode_once(self) -> None:
+    def test_counts_every_failure_and_logs_each_episode_once(
+        self, caplog: pytest.LogCaptureFixture
+    ) -> None:
         store = MetricStore()
         health = ExportHealth(store, "collector", "span export", "spans are dropped")
-        with capture_logs() as logs:
+        # the recovery is an info line: seen where the application logs limelight at INFO
+        with caplog.at_level(logging.INFO, logger="limelight"), capture_logs() as logs:
             health.failed("refused")
             health.failed("refused")
             health.succeeded()

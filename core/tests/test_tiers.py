@@ -97,6 +97,7 @@ TIERS: dict[str, list[str]] = {
         "PluginInfo",
         "PluginManager",
         "discover",
+        "get_logger",
     ],
     "limelight.testing": ["Harness", "SpanCapturePlugin"],
 }

@@ -16,19 +16,19 @@ import collections
 import os
 import time
 
-import structlog
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from limelight_hookspecs import BatchSettings, SelfMetrics
 
 from ._export import ExportHealth, ExportWorker, run_bounded, suppressed
+from ._log import get_logger
 from ._sdk.spans import trace_flags as _trace_flags
 from ._state import STATE
 
 __all__ = ["BoundedBatchSpanProcessor"]
 
-_log = structlog.get_logger("limelight")
+_log = get_logger("limelight")
 
 
 def _forked() -> None:

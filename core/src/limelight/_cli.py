@@ -9,7 +9,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import attrs
-import structlog
 
 from limelight_hookspecs import Config
 
@@ -179,8 +178,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``limelight`` console script."""
-    # the CLI's own output is stdout; limelight's log events go to stderr
-    structlog.configure(logger_factory=structlog.PrintLoggerFactory(sys.stderr))
+    # the CLI's own output is stdout; limelight's log lines go through logging, whose
+    # last-resort handler writes warnings and errors to stderr
     arguments = list(sys.argv[1:] if argv is None else argv)
     if arguments[:1] == ["demo"]:
         return _demo(arguments[1:])

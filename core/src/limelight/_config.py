@@ -10,7 +10,6 @@ from importlib.metadata import entry_points
 from typing import Any, TypeVar
 
 import attrs
-import structlog
 
 from limelight_hookspecs import (
     BatchSettings,
@@ -23,6 +22,7 @@ from limelight_hookspecs import (
 )
 
 from . import _env as env
+from ._log import get_logger
 from ._propagation import known_propagators
 from ._state import STATE
 
@@ -30,7 +30,7 @@ T = TypeVar("T")
 
 __all__ = ["ProblemReporter", "load_config"]
 
-_log = structlog.get_logger("limelight")
+_log = get_logger("limelight")
 
 _UNSUPPORTED_SAMPLERS = frozenset({"parentbased_jaeger_remote", "jaeger_remote", "xray"})
 _RATIO_SAMPLERS = frozenset({"traceidratio", "parentbased_traceidratio"})

@@ -21,17 +21,17 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
-import structlog
 from opentelemetry.context import attach, detach, set_value
 
 from limelight_hookspecs import SelfMetrics
 
 from ._failures import report_failure
+from ._log import get_logger
 from ._sdk.context import SUPPRESS_INSTRUMENTATION_KEY
 
 __all__ = ["ExportHealth", "ExportWorker", "run_bounded", "suppressed"]
 
-_log = structlog.get_logger("limelight")
+_log = get_logger("limelight")
 
 
 @contextlib.contextmanager

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import structlog
-
+from ._log import get_logger
 from ._state import STATE
 
 __all__ = ["error_type", "report_failure"]
 
-_log = structlog.get_logger("limelight")
+_log = get_logger("limelight")
 
 
 def report_failure(component: str, where: str, exc: BaseException) -> None:

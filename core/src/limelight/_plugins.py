@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 import pluggy
-import structlog
 from opentelemetry.sdk.metrics.export import MetricReader
 
 import limelight_hookspecs
+from limelight._log import get_logger
 from limelight_hookspecs import (
     DEFAULT_PRIORITY,
     ENTRY_POINT_GROUP,
@@ -41,7 +41,7 @@ __all__ = [
     "discover",
 ]
 
-_log = structlog.get_logger("limelight")
+_log = get_logger("limelight")
 
 BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (
     ("limelight.function_metrics", "limelight._builtin:function_metrics"),

@@ -5,20 +5,20 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from importlib.metadata import entry_points
 
-import structlog
 from opentelemetry import propagate, trace
 from opentelemetry.baggage.propagation import W3CBaggagePropagator
 from opentelemetry.context import Context, get_current
 from opentelemetry.propagators.composite import CompositePropagator
 from opentelemetry.propagators.textmap import CarrierT, Setter, TextMapPropagator, default_setter
 
+from ._log import get_logger
 from ._sdk.context import BAGGAGE_KEY
 from ._state import STATE
 from ._w3c import W3CTraceContextPropagator
 
 __all__ = ["build_propagator", "inject_span", "install_propagator", "known_propagators"]
 
-_log = structlog.get_logger("limelight")
+_log = get_logger("limelight")
 
 _GROUP = "opentelemetry_propagator"
 

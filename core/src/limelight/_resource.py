@@ -6,7 +6,6 @@ import os
 import uuid
 from importlib.metadata import PackageNotFoundError, version
 
-import structlog
 from opentelemetry.sdk.resources import (
     OsResourceDetector,
     ProcessResourceDetector,
@@ -16,12 +15,13 @@ from opentelemetry.sdk.resources import (
 
 from limelight_hookspecs import Config
 
+from ._log import get_logger
 from ._sdk.resources import host_detector
 from ._state import STATE
 
 __all__ = ["build_resource"]
 
-_log = structlog.get_logger("limelight")
+_log = get_logger("limelight")
 
 
 def _instance_id() -> str:

@@ -13,7 +13,6 @@ from types import FrameType
 from typing import Any, Generic, TypeVar
 
 import attrs
-import structlog
 from opentelemetry import metrics as otel_metrics
 from opentelemetry import trace
 from opentelemetry.sdk.metrics import MeterProvider
@@ -26,6 +25,7 @@ from ._batch import BoundedBatchSpanProcessor
 from ._config import REPORTER, load_config
 from ._environ import adopt_environment_context
 from ._export import run_bounded
+from ._log import get_logger
 from ._plugins import PluginError, PluginManager
 from ._propagation import install_propagator
 from ._resource import build_resource
@@ -43,7 +43,7 @@ __all__ = [
     "stop",
 ]
 
-_log = structlog.get_logger("limelight")
+_log = get_logger("limelight")
 
 T = TypeVar("T")
 

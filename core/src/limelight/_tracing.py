@@ -6,7 +6,6 @@ from collections.abc import Callable, Sequence
 from importlib.metadata import entry_points
 from typing import Any
 
-import structlog
 from opentelemetry.context import Context
 from opentelemetry.sdk.trace import Span, SpanProcessor, sampling
 from opentelemetry.trace import Link, SpanKind, get_current_span
@@ -15,9 +14,11 @@ from opentelemetry.util.types import Attributes
 
 from limelight_hookspecs import Config
 
+from ._log import get_logger
+
 __all__ = ["OnStartProcessor", "ParentBasedAlwaysOn", "build_sampler"]
 
-_log = structlog.get_logger("limelight")
+_log = get_logger("limelight")
 
 
 def build_sampler(config: Config) -> sampling.Sampler:

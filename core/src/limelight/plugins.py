@@ -4,11 +4,14 @@
 allow/block lists, priority order) without starting anything;
 :class:`PluginManager` is the typed facade the core calls hooks through, and
 :class:`PluginInfo` / :class:`PluginFailure` are what ``limelight plugins``
-prints.
+prints. :func:`get_logger` is the logger a plugin writes its own lines with
+(``get_logger("limelight.<plugin>")``): structlog's signature, the application's
+``logging`` level and handlers.
 """
 
 from __future__ import annotations
 
+from ._log import get_logger
 from ._plugins import PluginError, PluginFailure, PluginInfo, PluginManager, discover
 
-__all__ = ["PluginError", "PluginFailure", "PluginInfo", "PluginManager", "discover"]
+__all__ = ["PluginError", "PluginFailure", "PluginInfo", "PluginManager", "discover", "get_logger"]

@@ -103,11 +103,11 @@ from __future__ import annotations
 
 import threading
 
-import structlog
+from limelight._log import get_logger
 
 __all__ = ["ASSUMPTIONS", "FALLBACKS", "fallback"]
 
-_log = structlog.get_logger("limelight")
+_log = get_logger("limelight")
 
 ASSUMPTIONS: tuple[str, ...] = (
     "span-fields",

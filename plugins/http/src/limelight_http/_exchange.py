@@ -9,7 +9,6 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
-import structlog
 from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.context import Context
@@ -18,6 +17,7 @@ from opentelemetry.util.types import AttributeValue
 
 from limelight import Telemetry
 from limelight.metrics import OVERFLOW_LABEL_VALUE
+from limelight.plugins import get_logger
 from limelight.propagation import format_traceparent, unpack_span_context
 from limelight.surface import TelemetryBinding, error_type, report_failure
 
@@ -41,7 +41,7 @@ __all__ = [
     "instruments",
 ]
 
-_log = structlog.get_logger("limelight.http")
+_log = get_logger("limelight.http")
 
 UNMATCHED_ROUTE = "_unmatched"
 """The ``route`` label of a request that matched no route (a 404 from the router,

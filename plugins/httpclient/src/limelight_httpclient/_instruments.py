@@ -15,13 +15,13 @@ import time
 from collections.abc import Callable, MutableMapping
 from typing import Any, TypeVar
 
-import structlog
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from limelight import Telemetry
 from limelight.http import OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS
 from limelight.metrics import OVERFLOW_LABEL_VALUE
+from limelight.plugins import get_logger
 from limelight.propagation import inject_span
 from limelight.semconv import (
     ERROR_TYPE,
@@ -48,7 +48,7 @@ from ._url import DEFAULT_PORTS, redacted_names, url_redactor
 
 __all__ = ["ERROR_STATUS", "Call", "Instruments", "binding", "instrumenting"]
 
-_log = structlog.get_logger("limelight.httpclient")
+_log = get_logger("limelight.httpclient")
 
 ERROR_STATUS = "error"
 """The ``status_code`` label of a request that got no response."""

@@ -8,7 +8,6 @@ from collections.abc import Sequence
 from contextlib import nullcontext
 from importlib.metadata import PackageNotFoundError, version
 
-import structlog
 from opentelemetry.sdk.metrics import Exemplar as OtelExemplar
 from opentelemetry.sdk.metrics.export import (
     AggregationTemporality,
@@ -29,6 +28,7 @@ from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.util.instrumentation import InstrumentationScope
 
 from limelight.export import ExportHealth, ExportWorker, suppressed
+from limelight.plugins import get_logger
 from limelight_hookspecs import (
     Exemplar,
     HistogramPoint,
@@ -44,7 +44,7 @@ from ._logs import LogGate
 
 __all__ = ["OtlpMetricsReader", "to_metrics_data"]
 
-_log = structlog.get_logger("limelight.otlp")
+_log = get_logger("limelight.otlp")
 _CUMULATIVE = AggregationTemporality.CUMULATIVE
 
 

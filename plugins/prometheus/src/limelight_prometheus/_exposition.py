@@ -13,7 +13,6 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import prometheus_client
-import structlog
 from prometheus_client import values
 from prometheus_client.metrics_core import Metric
 from prometheus_client.multiprocess import MultiProcessCollector
@@ -22,6 +21,7 @@ from prometheus_client.registry import CollectorRegistry
 import limelight
 import limelight.metrics
 from limelight.export import restricted_metric
+from limelight.plugins import get_logger
 from limelight_hookspecs import TelemetryView
 
 __all__ = [
@@ -34,7 +34,7 @@ __all__ = [
     "serving_registry",
 ]
 
-_log = structlog.get_logger("limelight.prometheus")
+_log = get_logger("limelight.prometheus")
 _LATE_WARNED = False
 _MP_REGISTRIES: dict[str, CollectorRegistry] = {}
 _MP_LOCK = threading.Lock()

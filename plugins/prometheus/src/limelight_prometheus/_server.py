@@ -7,15 +7,15 @@ import time
 from typing import Any
 
 import prometheus_client
-import structlog
 
+from limelight.plugins import get_logger
 from limelight_hookspecs import TelemetryView
 
 from ._exposition import multiprocess_dir, serving_registry
 
 __all__ = ["MetricsServer", "PrometheusReader", "start_http_server"]
 
-_log = structlog.get_logger("limelight.prometheus")
+_log = get_logger("limelight.prometheus")
 
 
 class MetricsServer:
