@@ -178,21 +178,22 @@ class TestConnectionFailures:
         secret = "s3cr3t-pa55word"
         dsn = f"host=127.0.0.1 port={free_port()} dbname=app user=cdc password={secret}"
         monitor = SlotMonitor(dsn, driver="psycopg2")
-        with caplog.at_level(logging.DEBUG, logger="limelight_cdc"):
+        with caplog.at_level(logging.DEBUG, logger="limelight.cdc"):
             assert not monitor.poll()
             assert not monitor.poll()
-        records = [r for r in caplog.records if r.name == "limelight_cdc"]
+        records = [r for r in caplog.records if r.name == "limelight.cdc"]
         assert [logging.WARNING, logging.DEBUG] == [r.levelno for r in records]
         for record in records:
             assert secret not in record.getMessage()
             assert "host=127.0.0.1" in record.getMessage()
+            assert "dbname=app" in record.getMessage()
         assert secret not in repr(monitor) and secret not in (monitor.last_error or "")
         assert 2 == telemetry.value("cdc_errors_total", slot="", kind="monitor")
 
     def test_a_uri_password_is_not_logged_either(self, caplog: pytest.LogCaptureFixture) -> None:
         secret = "uri-pa55word"
         monitor = SlotMonitor(f"postgresql://cdc:{secret}@127.0.0.1:{free_port()}/app")
-        with caplog.at_level(logging.WARNING, logger="limelight_cdc"):
+        with caplog.at_level(logging.WARNING, logger="limelight.cdc"):
             assert not monitor.poll()
         assert caplog.records
         assert all(secret not in r.getMessage() for r in caplog.records)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import logging
 import random
 import threading
 from collections.abc import Iterable, Sequence
@@ -11,6 +10,7 @@ from typing import Any
 
 from limelight import Telemetry
 from limelight.metrics import Metric
+from limelight.plugins import get_logger
 from limelight.surface import TelemetryBinding
 
 from ._instruments import count_error, report_failure
@@ -25,7 +25,7 @@ from ._plugin import (
 
 __all__ = ["DRIVERS", "SlotMonitor"]
 
-logger = logging.getLogger("limelight_cdc")
+_log = get_logger("limelight.cdc")
 
 DRIVERS: tuple[str, ...] = ("psycopg", "psycopg2")
 """The drivers the monitor connects with (the first one installed, unless one is named)."""
@@ -217,7 +217,7 @@ class SlotMonitor:
             except Exception as exc:
                 report_failure("slot monitor", exc)
             if self.failures:
-                logger.info("limelight-cdc slot monitor: polling %s again", self.target)
+                _log.info("slot monitor polling again", target=self.target)
             self.failures = 0
             self.last_error = None
             return True
@@ -307,14 +307,12 @@ class SlotMonitor:
         self.failures += 1
         message = " ".join(str(exc).split())
         self.last_error = self._scrub(f"{type(exc).__name__}: {message}")
-        level = logging.WARNING if self.failures == 1 else logging.DEBUG
-        logger.log(
-            level,
-            "limelight-cdc slot monitor: cannot poll pg_replication_slots on %s "
-            "(failure %d, retrying with backoff): %s",
-            self.target,
-            self.failures,
-            self.last_error,
+        log = _log.warning if self.failures == 1 else _log.debug
+        log(
+            "slot monitor cannot poll pg_replication_slots, retrying with backoff",
+            target=self.target,
+            failures=self.failures,
+            error=self.last_error,
         )
 
     # -- recording ----------------------------------------------------------------------
