@@ -73,9 +73,20 @@ def _channel_server(channel: Any) -> tuple[str | None, int | None]:
     return server
 
 
+_message_servers: dict[int, tuple[Any, tuple[str | None, int | None]]] = {}
+
+
 def _message_server(amqp_channel: Any) -> tuple[str | None, int | None]:
     """(address, port) from an aiormq channel (the one an incoming message came on)."""
-    return _url_server(getattr(getattr(amqp_channel, "connection", None), "url", None))
+    found = _message_servers.get(id(amqp_channel))
+    if found is not None and found[0] is amqp_channel:
+        return found[1]
+    server = _url_server(getattr(getattr(amqp_channel, "connection", None), "url", None))
+    if amqp_channel is not None:
+        if len(_message_servers) > 256:
+            _message_servers.clear()
+        _message_servers[id(amqp_channel)] = (amqp_channel, server)
+    return server
 
 
 # -- publishing -------------------------------------------------------------------------

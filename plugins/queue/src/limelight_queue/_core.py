@@ -103,15 +103,27 @@ def _version() -> str | None:
 
 
 class _Getter(HeaderGetter):
-    """:class:`~limelight.propagation.HeaderGetter` that never raises.
+    """:class:`~limelight.propagation.HeaderGetter` that never raises, with a fast
+    path for the ``dict`` header tables the broker clients decode.
 
     Message header tables come from other programs: values may be bytes,
     numbers, nested tables or anything a broker client decodes, and the table
     itself may be something other than a mapping. What cannot be read is
     reported once and treated as absent, so the delivery starts a new trace.
+    Names are matched in any case, as for HTTP headers.
     """
 
     def get(self, carrier: Any, key: str) -> list[str] | None:
+        if type(carrier) is dict:
+            value = carrier.get(key)
+            if value is None:
+                for name in carrier:
+                    if type(name) is str and name != key and name.lower() == key:
+                        break
+                else:
+                    return None  # absent in every spelling
+            elif type(value) is str:
+                return [value]
         try:
             return super().get(carrier, key)
         except Exception as exc:
@@ -146,7 +158,7 @@ def extract(headers: object) -> Context:
 
 def inject(headers: object, span: trace.Span, ctx: Context) -> None:
     """Write *span* as the parent of the consumer into *headers*; never raises."""
-    if not isinstance(headers, MutableMapping):
+    if type(headers) is not dict and not isinstance(headers, MutableMapping):
         report(
             "inject",
             TypeError(

@@ -1,0 +1,274 @@
+"""Added CPU per message: limelight-queue next to opentelemetry-instrumentation-aio-pika and -pika.
+
+Each message is published to the local RabbitMQ (127.0.0.1:5672 unless
+``BENCH_AMQP_URL`` says otherwise) and consumed back by a callback that
+acknowledges it, in the same process. The figure is that process's CPU time
+(``time.process_time``: every thread, the broker's work not included) per
+message, publish and consume together, minus the bare library's.
+
+Variants, each in a fresh process (the instrumentations patch the libraries
+globally, so none may share a process), rounds interleaved so machine noise
+hits all of them alike:
+
+- ``bare``: the library as installed;
+- ``header-only``: the bare library sending a fixed ``traceparent`` header with
+  every message (what carrying a context costs the client itself: aio-pika
+  encodes and decodes header tables in pure Python);
+- ``limelight``: limelight-queue with telemetry running (PRODUCER and CONSUMER
+  span per message, sampled, sent to a batch processor whose exporter drops
+  them; the four queue metrics), the global propagator a started service has;
+- ``limelight-off``: limelight-queue instrumented, no telemetry running (the
+  ``+2 µs when telemetry is off`` target);
+- ``opentelemetry``: the contrib instrumentation with an SDK tracer provider
+  whose batch processor drops the spans alike (spans only: it records no metric).
+
+The figures are ratios from one run, with the spread over rounds; a timing is
+never a test assertion.
+
+    nox -s "bench(queue)"
+    python bench/bench_queue.py --rounds 3 --messages 2000
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from typing import Any
+from urllib.parse import urlparse
+
+URL = os.environ.get("BENCH_AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/")
+LIBRARIES = ("aio_pika", "pika")
+VARIANTS = ("bare", "header-only", "limelight", "limelight-off", "opentelemetry")
+TRACEPARENT = {"traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"}
+PEERS = {
+    "aio_pika": "opentelemetry-instrumentation-aio-pika",
+    "pika": "opentelemetry-instrumentation-pika",
+}
+BODY = b"x" * 256
+WARMUP = 300
+
+
+def _reachable(url: str) -> bool:
+    parsed = urlparse(url)
+    try:
+        with socket.create_connection((parsed.hostname or "127.0.0.1", parsed.port or 5672), 1):
+            return True
+    except OSError:
+        return False
+
+
+# -- one variant, in its own process ------------------------------------------------------
+
+
+def _setup(library: str, variant: str) -> Any:
+    """Instrument *library* as *variant* says; returns what to stop afterwards."""
+    if variant == "limelight":
+        from _common import start_limelight
+        from limelight_queue import plugin
+        from opentelemetry import propagate
+
+        from limelight.propagation import build_propagator
+
+        telemetry = start_limelight(plugin, "bench-queue")
+        # the global propagator a started service has (limelight.start installs it)
+        propagate.set_global_textmap(build_propagator(["tracecontext", "baggage"]))
+        import limelight_queue
+
+        limelight_queue.instrument(library)
+        return telemetry
+    if variant == "limelight-off":
+        import limelight_queue
+
+        limelight_queue.instrument(library)
+        return None
+    if variant == "opentelemetry":
+        from _common import otel_provider
+
+        provider = otel_provider()
+        if library == "aio_pika":
+            from opentelemetry.instrumentation.aio_pika import AioPikaInstrumentor
+
+            AioPikaInstrumentor().instrument(tracer_provider=provider)
+        else:
+            from opentelemetry.instrumentation.pika import PikaInstrumentor
+
+            PikaInstrumentor().instrument(tracer_provider=provider)
+        return provider
+    return None
+
+
+def _run_aio_pika(messages: int, headers: dict[str, str] | None) -> float:
+    import asyncio
+
+    import aio_pika
+
+    async def main() -> float:
+        connection = await aio_pika.connect(URL)
+        async with connection:
+            channel = await connection.channel(publisher_confirms=False)
+            await channel.set_qos(prefetch_count=256)
+            queue = await channel.declare_queue(f"bench-queue.{uuid.uuid4().hex}", exclusive=True)
+            received = 0
+            target = 0
+            done = asyncio.Event()
+
+            async def handler(message: Any) -> None:
+                nonlocal received
+                await message.ack()
+                received += 1
+                if received >= target:
+                    done.set()
+
+            await queue.consume(handler)
+            exchange = channel.default_exchange
+
+            async def burst(count: int) -> None:
+                nonlocal target
+                target = received + count
+                done.clear()
+                for _ in range(count):
+                    await exchange.publish(
+                        aio_pika.Message(BODY, headers=dict(headers) if headers else None),
+                        queue.name,
+                    )
+                await done.wait()
+
+            await burst(WARMUP)
+            start = time.process_time()
+            await burst(messages)
+            return (time.process_time() - start) / messages * 1e6
+
+    return asyncio.run(main())
+
+
+def _run_pika(messages: int, headers: dict[str, str] | None) -> float:
+    import pika
+
+    parameters = pika.URLParameters(URL)
+    connection = pika.BlockingConnection(parameters)
+    try:
+        channel = connection.channel()
+        channel.basic_qos(prefetch_count=256)
+        name = f"bench-queue.{uuid.uuid4().hex}"
+        channel.queue_declare(name, exclusive=True)
+        state = {"received": 0, "target": 0}
+
+        def handler(ch: Any, method: Any, properties: Any, body: bytes) -> None:
+            ch.basic_ack(method.delivery_tag)
+            state["received"] += 1
+
+        tag = channel.basic_consume(name, handler)
+
+        def burst(count: int) -> None:
+            state["target"] = state["received"] + count
+            for _ in range(count):
+                channel.basic_publish(
+                    "", name, BODY, pika.BasicProperties(headers=dict(headers) if headers else None)
+                )
+            while state["received"] < state["target"]:
+                connection.process_data_events(time_limit=1)
+
+        burst(WARMUP)
+        start = time.process_time()
+        burst(messages)
+        cost = (time.process_time() - start) / messages * 1e6
+        channel.basic_cancel(tag)
+        return cost
+    finally:
+        connection.close()
+
+
+def child(library: str, variant: str, messages: int) -> None:
+    stop = _setup(library, variant)
+    try:
+        headers = TRACEPARENT if variant == "header-only" else None
+        run = _run_aio_pika if library == "aio_pika" else _run_pika
+        cost = run(messages, headers)
+    finally:
+        if stop is not None:
+            if hasattr(stop, "stop"):
+                stop.stop()
+            else:
+                stop.shutdown()
+    print(json.dumps({"cpu_us": cost}))
+
+
+# -- the comparison ----------------------------------------------------------------------
+
+
+def _measure(library: str, variant: str, messages: int) -> float:
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", library, variant, "--messages", str(messages)],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=os.path.dirname(os.path.abspath(__file__)),
+        timeout=600,
+    )
+    if out.returncode != 0:
+        raise RuntimeError(f"{library} {variant} failed:\n{out.stderr}")
+    return float(json.loads(out.stdout.strip().splitlines()[-1])["cpu_us"])
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=int(os.environ.get("BENCH_ROUNDS", "5")))
+    parser.add_argument(
+        "--messages", type=int, default=int(os.environ.get("BENCH_MESSAGES", "3000"))
+    )
+    parser.add_argument("--child", nargs=2, metavar=("LIBRARY", "VARIANT"))
+    args = parser.parse_args()
+    if args.child:
+        child(args.child[0], args.child[1], args.messages)
+        return 0
+    if not _reachable(URL):
+        print(f"RabbitMQ is not reachable at {URL}; nothing measured", file=sys.stderr)
+        return 1
+    results: dict[tuple[str, str], list[float]] = {}
+    for round_ in range(args.rounds):
+        for library in LIBRARIES:
+            for variant in VARIANTS:
+                cost = _measure(library, variant, args.messages)
+                results.setdefault((library, variant), []).append(cost)
+        print(f"round {round_ + 1}/{args.rounds} done", file=sys.stderr)
+
+    print(
+        f"RabbitMQ {urlparse(URL).hostname}:{urlparse(URL).port or 5672}, {args.messages} "
+        f"messages x {args.rounds} rounds, publish + consume + ack, CPU µs per message "
+        "(median; added over bare, with the range of the per-round differences)"
+    )
+    print(f"{'library':9} {'variant':38} {'CPU µs':>8} {'added µs':>9} {'range':>17}")
+    for library in LIBRARIES:
+        bare = results[(library, "bare")]
+        added: dict[str, float] = {}
+        for variant in VARIANTS:
+            costs = results[(library, variant)]
+            name = PEERS[library] if variant == "opentelemetry" else variant
+            if variant == "bare":
+                print(f"{library:9} {'bare ' + library:38} {statistics.median(costs):8.1f}")
+                continue
+            diffs = [c - b for c, b in zip(costs, bare, strict=True)]
+            added[variant] = statistics.median(diffs)
+            print(
+                f"{library:9} {name:38} {statistics.median(costs):8.1f} "
+                f"{added[variant]:+9.1f} {min(diffs):+8.1f}..{max(diffs):+.1f}"
+            )
+        ours, theirs, off = added["limelight"], added["opentelemetry"], added["limelight-off"]
+        share = ours / theirs if theirs > 0 else float("inf")
+        print(
+            f"{'':9} limelight adds {ours:.1f} µs, {share:.0%} of OpenTelemetry's {theirs:.1f} µs "
+            f"({'within' if share <= 0.25 else 'over'} the 25% target); telemetry off adds "
+            f"{off:+.1f} µs ({'within' if off <= 2.0 else 'over'} the 2 µs target)"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
