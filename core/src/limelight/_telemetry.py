@@ -456,9 +456,17 @@ def _install_globals(telemetry: Telemetry) -> None:
 
 def _stop_active(reason: str) -> None:
     active = _RT.active
-    if active is not None and not active.stopped:
-        _log.debug("stopping telemetry", reason=reason)
-        active.stop()
+    if active is None or active.stopped:
+        return
+    if active.resource.attributes.get("process.pid") not in (None, os.getpid()):
+        # a forked child (a worker, a multiprocessing child) with its parent's telemetry:
+        # the plugins' threads and servers are the parent's, so a stop would only wait on
+        # them until the timeout; what this process recorded is flushed, nothing stopped
+        _log.debug("flushing telemetry inherited through fork", reason=reason)
+        active.force_flush()
+        return
+    _log.debug("stopping telemetry", reason=reason)
+    active.stop()
 
 
 def _on_sigterm(signum: int, frame: FrameType | None) -> None:
