@@ -13,6 +13,14 @@ db_system, op=query/exec and result=ok/error), CLIENT spans on request::
 ``Psycopg2Connection`` (imported on first use; it needs psycopg2) is a
 ``connection_factory`` for psycopg2 that measures every cursor.
 
+Or every connection and engine made from then on, through the instrument
+contract every limelight surface follows::
+
+    import limelight_sql
+
+    limelight_sql.instrument()     # sqlite3, aiosqlite, psycopg, psycopg2, SQLAlchemy
+    limelight_sql.uninstrument()   # the libraries exactly as they were
+
 See ``docs/plugins/sql.md``.
 """
 
@@ -29,6 +37,7 @@ from ._dbapi import (
     CursorResult,
     instrument_connection,
 )
+from ._instrumentation import instrument, is_instrumented, uninstrument
 from ._instruments import DIALECT_SYSTEMS, DRIVER_SYSTEMS
 from ._plugin import LIMELIGHT_SQL_SPANS, SQL_BUCKETS, SQL_OP_DURATION, SQL_OPS, SqlPlugin, plugin
 from ._sqlalchemy import instrument_engine, uninstrument_engine
@@ -53,9 +62,12 @@ __all__ = [
     "Psycopg2Connection",
     "SqlPlugin",
     "describe",
+    "instrument",
     "instrument_connection",
     "instrument_engine",
+    "is_instrumented",
     "plugin",
+    "uninstrument",
     "uninstrument_engine",
 ]
 

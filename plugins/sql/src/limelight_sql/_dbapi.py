@@ -30,7 +30,7 @@ from ._instruments import (
     server_attributes,
     system_of_driver,
 )
-from ._native import binding_of, instrument_native, is_native
+from ._native import binding_of, instrument_native, is_native, is_stood_down
 
 __all__ = [
     "AsyncConnection",
@@ -74,7 +74,12 @@ def instrument_connection(
     """
     wrapper = connection if isinstance(connection, Connection | AsyncConnection) else None
     native = wrapper is None and is_native(connection)
-    instrumented = wrapper is not None or (native and binding_of(connection) is not None)
+    if wrapper is not None:
+        current: Any = object.__getattribute__(wrapper, "_limelight")
+    else:
+        current = binding_of(connection) if native else None
+    # a connection made while a driver was instrumented, since uninstrumented, is not
+    instrumented = current is not None and not is_stood_down(current)
     if instrumented and db_system is None and spans is None:
         return connection
     raw: Any = wrapper.__wrapped__ if wrapper is not None else connection
@@ -94,7 +99,7 @@ def instrument_connection(
 class _Proxy:
     """Attribute access falls through to the wrapped driver object."""
 
-    __slots__ = ("__wrapped__", "_limelight")
+    __slots__ = ("__weakref__", "__wrapped__", "_limelight")
 
     __wrapped__: Any
     _limelight: TelemetryBinding[Bound]

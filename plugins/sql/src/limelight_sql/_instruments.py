@@ -17,6 +17,18 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
 
 from limelight import Telemetry
+from limelight.semconv import (
+    DB_NAMESPACE,
+    DB_OPERATION_BATCH_SIZE,
+    DB_OPERATION_NAME,
+    DB_QUERY_SUMMARY,
+    DB_QUERY_TEXT,
+    DB_RESPONSE_STATUS_CODE,
+    DB_SYSTEM_NAME,
+    ERROR_TYPE,
+    SERVER_ADDRESS,
+    SERVER_PORT,
+)
 from limelight.surface import TelemetryBinding, error_type
 from limelight.surface import report_failure as _report_failure
 
@@ -166,10 +178,10 @@ def error_attributes(exc: BaseException) -> dict[str, AttributeValue]:
         code = getattr(cause, "sqlstate", None) if cause is not None else None
     attributes: dict[str, AttributeValue] = {}
     if code:
-        attributes["db.response.status_code"] = str(code)
-        attributes["error.type"] = str(code)
+        attributes[DB_RESPONSE_STATUS_CODE] = str(code)
+        attributes[ERROR_TYPE] = str(code)
     else:
-        attributes["error.type"] = error_type(source)
+        attributes[ERROR_TYPE] = error_type(source)
     return attributes
 
 
@@ -212,25 +224,25 @@ class Bound:
             name = system.name
             if text is not None:
                 described = describe(text, system.name)
-                attributes["db.query.text"] = described.text
+                attributes[DB_QUERY_TEXT] = described.text
                 if described.summary:
-                    attributes["db.query.summary"] = described.summary
+                    attributes[DB_QUERY_SUMMARY] = described.summary
                     name = described.summary
                 if described.operation:
-                    attributes["db.operation.name"] = described.operation
+                    attributes[DB_OPERATION_NAME] = described.operation
             cached = (name, attributes)
             if len(self._spans) < 1024 and len(key) <= MAX_TEXT:
                 self._spans[key] = cached
         name, attributes = cached
         if batch is not None and batch != 1:
-            attributes = {**attributes, "db.operation.batch.size": batch}
-            summary = attributes.get("db.query.summary")
+            attributes = {**attributes, DB_OPERATION_BATCH_SIZE: batch}
+            summary = attributes.get(DB_QUERY_SUMMARY)
             if summary:
                 name = f"BATCH {summary}"
-                attributes["db.query.summary"] = name
-            operation = attributes.get("db.operation.name")
+                attributes[DB_QUERY_SUMMARY] = name
+            operation = attributes.get(DB_OPERATION_NAME)
             if operation:
-                attributes["db.operation.name"] = f"BATCH {operation}"
+                attributes[DB_OPERATION_NAME] = f"BATCH {operation}"
         return tracer.start_span(name, kind=SpanKind.CLIENT, attributes=attributes)
 
     def try_start_span(
@@ -358,7 +370,7 @@ def binding_for(
     if not isinstance(db_system, str) or not db_system.strip():
         raise ValueError(f"db_system must be a non-empty string, got {db_system!r}")
     shared = _system_binding(db_system)
-    attrs = {"db.system.name": db_system, **attributes}
+    attrs = {DB_SYSTEM_NAME: db_system, **attributes}
 
     def build(telemetry: Telemetry) -> Bound:
         try:
@@ -410,6 +422,9 @@ DIALECT_SYSTEMS: dict[str, str] = {
 
 def system_of_driver(connection: object) -> str:
     """The ``db.system.name`` of a DB-API connection, from its driver's module."""
+    known = getattr(type(connection), "_limelight_db_system", None)
+    if isinstance(known, str):  # a connection class of limelight's own (measured sqlite3)
+        return known
     module = type(connection).__module__.split(".", 1)[0]
     return DRIVER_SYSTEMS.get(module, "other_sql")
 
@@ -430,12 +445,12 @@ def address_attributes(
     """``server.address``, ``server.port`` (unless the system's default) and ``db.namespace``."""
     attributes: dict[str, AttributeValue] = {}
     if host:
-        attributes["server.address"] = str(host)
+        attributes[SERVER_ADDRESS] = str(host)
         digits = str(port) if port else ""
         if digits.isdigit() and int(digits) != _DEFAULT_PORTS.get(db_system):
-            attributes["server.port"] = int(digits)
+            attributes[SERVER_PORT] = int(digits)
     if database:
-        attributes["db.namespace"] = str(database)
+        attributes[DB_NAMESPACE] = str(database)
     return attributes
 
 

@@ -10,6 +10,14 @@ driver's C functions and type-registration helpers accept it.
 psycopg2 also lets a subclass of its connection be the connection itself
 (``connect(..., connection_factory=...)``): :class:`Psycopg2Connection`
 measures the cursors of every factory, including one passed to ``cursor()``.
+sqlite3 does the same (``connect(..., factory=...)``): the instrument
+contract connects through :func:`measured_sqlite_class`, a subclass of the
+connection class whose cursors are measured, so the connection stays a
+``sqlite3.Connection``.
+
+A connection an instrumented SQLAlchemy engine uses is measured by the
+engine: :func:`silence` makes its cursors record nothing from then on (and
+:func:`unsilence` undoes it), so no statement is counted twice.
 """
 
 from __future__ import annotations
@@ -33,7 +41,19 @@ from ._instruments import (
     report_failure,
 )
 
-__all__ = ["binding_of", "instrument_native", "is_native", "measured_cursor_class", "register"]
+__all__ = [
+    "MeasuredSqlite",
+    "binding_of",
+    "instrument_native",
+    "is_native",
+    "is_stood_down",
+    "measured_cursor_class",
+    "measured_sqlite_class",
+    "register",
+    "silence",
+    "stand_down",
+    "unsilence",
+]
 
 _ATTRIBUTE = "_limelight_sql"
 _BINDINGS: weakref.WeakKeyDictionary[Any, TelemetryBinding[Bound]] = weakref.WeakKeyDictionary()
@@ -140,6 +160,18 @@ class _ExecuteMany(_Measured):
         )
 
 
+class _ExecuteScript(_Measured):
+    __slots__ = ()
+
+    _driver_executescript: Callable[..., Any]
+
+    def executescript(self, script: Any) -> Any:
+        """sqlite3's ``executescript``, measured as one operation."""
+        return measure(
+            self._limelight.get(), self, self._driver_executescript, script, (), {}, None
+        )
+
+
 class _CallProc(_Measured):
     __slots__ = ()
 
@@ -181,6 +213,7 @@ class _AsyncExecuteMany(_Measured):
 _SYNC: tuple[tuple[str, type], ...] = (
     ("execute", _Execute),
     ("executemany", _ExecuteMany),
+    ("executescript", _ExecuteScript),
     ("callproc", _CallProc),
 )
 _ASYNC: tuple[tuple[str, type], ...] = (
@@ -236,8 +269,72 @@ def _psycopg2_connection_type() -> type | None:
     return module.connection if module is not None else None
 
 
+class MeasuredSqlite:
+    """What the sqlite3 connection classes of :func:`measured_sqlite_class` add to the
+    driver's: cursors of a measuring subclass, and the ``execute`` shortcuts through one."""
+
+    __slots__ = ()
+
+    _limelight_db_system = "sqlite"
+    _limelight_cursor: type
+    """The measuring subclass of ``sqlite3.Cursor``, the default cursor class."""
+    _limelight_plain_cursor: type
+
+    def cursor(self, factory: Any = None) -> Any:
+        """The driver's ``cursor(factory)``, of a measuring subclass of *factory*."""
+        if factory is None or factory is self._limelight_plain_cursor:
+            cls = self._limelight_cursor
+        else:
+            cls = measured_cursor_class(factory)
+        return super().cursor(cls)  # type: ignore[misc]
+
+    def execute(self, sql: Any, parameters: Any = (), /) -> Any:
+        """``execute`` on a new cursor, as sqlite3's shortcut."""
+        return self.cursor().execute(sql, parameters)
+
+    def executemany(self, sql: Any, parameters: Any, /) -> Any:
+        """``executemany`` on a new cursor, as sqlite3's shortcut."""
+        return self.cursor().executemany(sql, parameters)
+
+    def executescript(self, script: Any, /) -> Any:
+        """``executescript`` on a new cursor, as sqlite3's shortcut."""
+        return self.cursor().executescript(script)
+
+
+_SQLITE_CLASSES: dict[type, type] = {}
+
+
+def measured_sqlite_class(factory: type) -> type:
+    """The subclass of the sqlite3 connection class *factory* whose cursors are measured
+    (made once per class)."""
+    if issubclass(factory, MeasuredSqlite):
+        return factory
+    cls = _SQLITE_CLASSES.get(factory)
+    if cls is not None:
+        return cls
+    import sqlite3
+
+    cursor = measured_cursor_class(sqlite3.Cursor)  # takes the lock itself
+    with _LOCK:
+        cls = _SQLITE_CLASSES.get(factory)
+        if cls is None:
+            name = f"Measured{factory.__name__[:1].upper()}{factory.__name__[1:]}"
+            namespace: dict[str, Any] = {
+                "__module__": "limelight_sql",
+                "__qualname__": name,
+                "_limelight_cursor": cursor,
+                "_limelight_plain_cursor": sqlite3.Cursor,
+            }
+            cls = type(name, (MeasuredSqlite, factory), namespace)
+            _SQLITE_CLASSES[factory] = cls
+    return cls
+
+
 def is_native(connection: object) -> bool:
-    """Whether *connection* is a psycopg 3 or psycopg2 connection."""
+    """Whether *connection* is instrumented in place: a psycopg 3 or psycopg2 connection,
+    or a sqlite3 connection of a :func:`measured_sqlite_class`."""
+    if isinstance(connection, MeasuredSqlite):
+        return True
     psycopg2_connection = _psycopg2_connection_type()
     if psycopg2_connection is not None and isinstance(connection, psycopg2_connection):
         return True
@@ -259,8 +356,11 @@ def _default_cursor_class(connection: Any) -> type:
 
 
 def instrument_native(connection: Any, binding: TelemetryBinding[Bound]) -> None:
-    """Measure the cursors *connection* (psycopg 3 or psycopg2) opens from now on."""
+    """Measure the cursors *connection* (psycopg 3, psycopg2, or a measured sqlite3
+    connection) opens from now on."""
     register(connection, binding)
+    if isinstance(connection, MeasuredSqlite):  # its cursors are measured already
+        return
     psycopg2_connection = _psycopg2_connection_type()
     psycopg2 = psycopg2_connection is not None and isinstance(connection, psycopg2_connection)
     if psycopg2:
@@ -273,3 +373,89 @@ def instrument_native(connection: Any, binding: TelemetryBinding[Bound]) -> None
     server_cursor_factory = getattr(connection, "server_cursor_factory", None)
     if server_cursor_factory is not None:  # psycopg 3.1 and later
         connection.server_cursor_factory = measured_cursor_class(server_cursor_factory)
+
+
+# -- connections an instrumented engine measures ----------------------------------------------
+
+
+class _Silenced:
+    """The binding of a connection measured by an engine: its cursors record nothing.
+
+    It remembers the binding it replaced and the engine that asked for it
+    (weakly), for :func:`unsilence`.
+    """
+
+    __slots__ = ("__weakref__", "owner", "previous")
+
+    def __init__(self, previous: Any, owner: object) -> None:
+        self.previous = previous
+        self.owner = weakref.ref(owner)
+
+    def get(self) -> Bound:
+        return _PASSTHROUGH_BOUND
+
+
+_PASSTHROUGH_BOUND = Bound(None, None, {})
+_SILENCED: weakref.WeakKeyDictionary[Any, _Silenced] = weakref.WeakKeyDictionary()
+
+
+def _binding_holder(connection: Any) -> tuple[Callable[[], Any], Callable[[Any], None]] | None:
+    """How to read and replace the binding of *connection*: a native one's, or that of a
+    wrapper from ``instrument_connection`` (it has the binding in ``_limelight``)."""
+    from ._dbapi import _Proxy
+
+    if isinstance(connection, _Proxy):
+        return (
+            lambda: object.__getattribute__(connection, "_limelight"),
+            lambda value: object.__setattr__(connection, "_limelight", value),
+        )
+    if binding_of(connection) is not None:
+        return (lambda: binding_of(connection), lambda value: register(connection, value))
+    return None
+
+
+def silence(connection: Any, owner: object) -> None:
+    """Make the cursors *connection* opens from now on record nothing (*owner*, an
+    engine, records its statements), unless it is not instrumented or already silent."""
+    holder = _binding_holder(connection)
+    if holder is None:
+        return
+    read, write = holder
+    current = read()
+    if isinstance(current, _Silenced):
+        return
+    silenced = _Silenced(current, owner)
+    write(silenced)
+    with _LOCK:
+        _SILENCED[connection] = silenced
+
+
+def unsilence(owner: object) -> None:
+    """Give back their own binding to the connections :func:`silence` silenced for *owner*."""
+    with _LOCK:
+        found = [(c, s) for c, s in _SILENCED.items() if s.owner() is owner]
+        for connection, _silenced in found:
+            del _SILENCED[connection]
+    for connection, silenced in found:
+        holder = _binding_holder(connection)
+        if holder is not None and holder[0]() is silenced:
+            holder[1](silenced.previous)
+
+
+def stand_down(connection: Any) -> None:
+    """Make the cursors *connection* opens from now on record nothing: it was made
+    while its driver was instrumented, and the driver no longer is."""
+    holder = _binding_holder(connection)
+    if holder is None:
+        return
+    read, write = holder
+    current = read()
+    if isinstance(current, _Silenced):
+        current.previous = _PASSTHROUGH
+    else:
+        write(_PASSTHROUGH)
+
+
+def is_stood_down(binding: object) -> bool:
+    """Whether *binding* is the one :func:`stand_down` gives (records nothing)."""
+    return binding is _PASSTHROUGH

@@ -9,15 +9,30 @@ page of an "insertmanyvalues" INSERT (SQLAlchemy turns an ORM flush of many
 new rows into multi-row INSERTs of ``insertmanyvalues_page_size`` rows, or
 into one INSERT per row where the dialect cannot return their keys in
 order).
+
+A fourth listener, on the engine's pool ``connect`` event (ahead of the
+dialect's own), hands each DB-API connection the engine opens over to the engine: a
+connection instrumented at the driver too (``instrument("sqlite3")``,
+``instrument_connection`` in a ``creator``) stops recording on its own, so
+every statement is counted once, by the engine.
+
+:func:`install` is the instrument contract's step for ``"sqlalchemy"``:
+``Engine.__init__`` is wrapped so every engine made afterwards (an
+``AsyncEngine``'s ``sync_engine`` included) is instrumented as
+:func:`instrument_engine` would; :func:`remove` takes those listeners off.
 """
 
 from __future__ import annotations
 
+import functools
 import threading
 import weakref
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from opentelemetry.util.types import AttributeValue
+
+from limelight.surface import Patches
 
 from ._instruments import (
     DIALECT_SYSTEMS,
@@ -29,13 +44,32 @@ from ._instruments import (
     record_failure,
     report_failure,
 )
+from ._native import silence, unsilence
 
-__all__ = ["instrument_engine", "uninstrument_engine"]
+__all__ = ["install", "instrument_engine", "remove", "uninstrument_engine"]
 
 E = TypeVar("E")
 
 _KEY = "_limelight_sql"
-_listeners: weakref.WeakKeyDictionary[Any, tuple[Any, Any, Any]] = weakref.WeakKeyDictionary()
+_EVENTS = ("before_cursor_execute", "after_cursor_execute", "handle_error")
+_POOL_EVENTS = ("connect",)
+
+
+class _Listeners:
+    """What :func:`instrument_engine` registered on one engine (*auto*: through the
+    instrument contract, :func:`install`, not an explicit call)."""
+
+    __slots__ = ("auto", "connect", "statements")
+
+    def __init__(
+        self, statements: tuple[Callable[..., None], ...], connect: Callable[..., None], auto: bool
+    ) -> None:
+        self.statements = statements
+        self.connect = connect
+        self.auto = auto
+
+
+_listeners: weakref.WeakKeyDictionary[Any, _Listeners] = weakref.WeakKeyDictionary()
 _lock = threading.Lock()
 
 
@@ -78,11 +112,15 @@ def instrument_engine(engine: E, *, db_system: str | None = None, spans: bool | 
         ``LIMELIGHT_SQL_SPANS`` (off by default).
     :raises TypeError: *engine* is not a SQLAlchemy engine.
     """
+    _instrument(_sync_engine(engine), db_system, spans, auto=False)
+    return engine
+
+
+def _instrument(sync: Any, db_system: str | None, spans: bool | None, *, auto: bool) -> None:
     from sqlalchemy import event
     from sqlalchemy.engine.interfaces import ExecuteStyle
 
     executemany_style = ExecuteStyle.EXECUTEMANY
-    sync = _sync_engine(engine)
     system = db_system or _system(sync)
     binding = binding_for(system, spans, _attributes(sync, system))
     get = binding.get
@@ -128,29 +166,90 @@ def instrument_engine(engine: E, *, db_system: str | None = None, spans: bool | 
         if span is not None:
             end_span(span, exception_context.original_exception)
 
+    def on_connect(dbapi_connection: Any, connection_record: Any) -> None:
+        try:
+            silence(connection_record.driver_connection, sync)
+        except Exception as exc:
+            report_failure("sqlalchemy connect", exc)
+
+    statements: tuple[Callable[..., None], ...] = (before, after, on_error)
     with _lock:
-        _remove(sync)
-        event.listen(sync, "before_cursor_execute", before)
-        event.listen(sync, "after_cursor_execute", after)
-        event.listen(sync, "handle_error", on_error)
-        _listeners[sync] = (before, after, on_error)
-    return engine
+        replaced = _remove(sync)
+        for name, fn in zip(_EVENTS, statements, strict=True):
+            event.listen(sync, name, fn)
+        connect = replaced.connect if replaced is not None else on_connect
+        if replaced is None:  # ahead of the dialect's own connect listeners
+            for name in _POOL_EVENTS:
+                event.listen(sync, name, connect, insert=True)
+        _listeners[sync] = _Listeners(statements, connect, auto)
 
 
-def _remove(sync: Any) -> None:
+def _remove(sync: Any, *, connect: bool = False) -> _Listeners | None:
+    """Take the statement listeners off *sync* (and, with *connect*, the pool listener,
+    giving the connections it silenced their own recording back)."""
     from sqlalchemy import event
 
     listeners = _listeners.pop(sync, None)
     if listeners is None:
-        return
-    before, after, on_error = listeners
-    event.remove(sync, "before_cursor_execute", before)
-    event.remove(sync, "after_cursor_execute", after)
-    event.remove(sync, "handle_error", on_error)
+        return None
+    for name, fn in zip(_EVENTS, listeners.statements, strict=True):
+        event.remove(sync, name, fn)
+    if connect:
+        for name in _POOL_EVENTS:
+            try:
+                event.remove(sync, name, listeners.connect)
+            except Exception as exc:  # a pool SQLAlchemy recreated without it
+                report_failure("sqlalchemy remove", exc)
+        unsilence(sync)
+    return listeners
 
 
 def uninstrument_engine(engine: Any) -> None:
     """Remove the listeners :func:`instrument_engine` registered on *engine*."""
     sync = _sync_engine(engine)
     with _lock:
-        _remove(sync)
+        _remove(sync, connect=True)
+
+
+# -- every engine made while instrumented (the instrument contract) ------------------------
+
+
+def _auto_instrument(engine: Any) -> None:
+    """Instrument an engine just made, unless something did already; never raises."""
+    try:
+        if engine not in _listeners:
+            _instrument(engine, None, None, auto=True)
+    except Exception as exc:  # the engine works as it would without limelight
+        report_failure("sqlalchemy instrument", exc)
+
+
+def _wrapped_init(original: Callable[..., None]) -> Callable[..., None]:
+    @functools.wraps(original)
+    def init(self: Any, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        _auto_instrument(self)
+
+    return init
+
+
+def install(patches: Patches) -> None:
+    """Instrument every SQLAlchemy ``Engine`` made from now on (``create_engine``,
+    ``create_async_engine``), wrapping ``Engine.__init__`` through *patches*.
+
+    An engine is instrumented as :func:`instrument_engine` would, with its
+    dialect's ``db_system`` and spans as ``LIMELIGHT_SQL_SPANS`` says; an
+    explicit :func:`instrument_engine` afterwards replaces that. Engines made
+    through ``execution_options`` share their parent's listeners.
+    """
+    from sqlalchemy.engine import Engine
+
+    patches.wrap(Engine, "__init__", _wrapped_init(Engine.__init__))
+
+
+def remove() -> None:
+    """Take the listeners off the engines :func:`install` instrumented (engines since
+    instrumented explicitly keep theirs)."""
+    with _lock:
+        for sync, listeners in list(_listeners.items()):
+            if listeners.auto:
+                _remove(sync, connect=True)
