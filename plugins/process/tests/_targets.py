@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import subprocess
 import sys
 import time
 
@@ -46,3 +47,10 @@ def exit_with(code: int) -> None:
 
 def sleep(seconds: float) -> None:
     time.sleep(seconds)
+
+
+def spawn_commands(n: int) -> None:
+    """Start telemetry and spawn *n* commands: counted in this process's own store."""
+    limelight.start()
+    for _ in range(n):
+        subprocess.run(["true"], check=True)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from limelight_testsupport.otlp import OtlpReceiver
 from opentelemetry import baggage
 from opentelemetry.context import attach, detach
 
@@ -115,6 +116,33 @@ class TestEndings:
         exporting.wait_until(lambda: not process.is_alive(), 60)
         assert 0 == exporting.value("process_active", kind="multiprocessing")
         process.join()
+
+
+def _point_value(metric: Any, **labels: str) -> float | None:
+    for point in metric.sum.data_points:
+        have = {a.key: a.value.string_value for a in point.attributes}
+        if have == labels:
+            return float(point.as_int or point.as_double)
+    return None
+
+
+@pytest.mark.parametrize(("method", "commands"), [("spawn", 3), ("forkserver", 5)])
+class TestChildMetrics:
+    """A child that started its own telemetry pushes its metrics as it exits."""
+
+    def test_pushed_at_exit(
+        self, method: str, commands: int, exporting: Harness, receiver: OtlpReceiver
+    ) -> None:
+        process = _context(method).Process(target=_targets.spawn_commands, args=(commands,))
+        process.start()
+        process.join(60)
+        assert 0 == process.exitcode
+
+        def counted(metric: Any) -> bool:
+            return commands == _point_value(metric, kind="subprocess")
+
+        # the child's own push (this process pushes only when it stops)
+        assert receiver.wait_for_metric("process_started_total", counted, timeout=20)
 
 
 class TestStartFailure:
