@@ -306,6 +306,8 @@ class TestPlugin:
         for name, (kind, labels) in expected.items():
             declaration = telemetry.store.get(name).declaration
             assert (kind, labels) == (declaration.kind, declaration.label_names)
+        duration = telemetry.store.get("queue_process_duration_seconds").declaration
+        assert ("s", limelight_queue.QUEUE_BUCKETS) == (duration.unit, duration.bucket_bounds)
 
     def test_variables_are_declared(self) -> None:
         names = [v.name for v in plugin.limelight_config_declare()]

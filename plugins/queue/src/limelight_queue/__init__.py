@@ -37,6 +37,7 @@ from ._instrument import instrument, is_instrumented, uninstrument
 from ._memory import MemoryBroker, MemoryMessage
 from ._metrics import (
     ALL_METRICS,
+    QUEUE_BUCKETS,
     QUEUE_IN_FLIGHT,
     QUEUE_MESSAGES,
     QUEUE_PROCESS_DURATION,
@@ -53,6 +54,7 @@ __all__ = [
     "NACK",
     "PARENT_LINK",
     "PARENT_PRODUCER",
+    "QUEUE_BUCKETS",
     "QUEUE_IN_FLIGHT",
     "QUEUE_MESSAGES",
     "QUEUE_PROCESS_DURATION",

@@ -6,11 +6,38 @@ from limelight_hookspecs import MetricDeclaration, MetricKind
 
 __all__ = [
     "ALL_METRICS",
+    "QUEUE_BUCKETS",
     "QUEUE_IN_FLIGHT",
     "QUEUE_MESSAGES",
     "QUEUE_PROCESS_DURATION",
     "QUEUE_PUBLISHED",
 ]
+
+QUEUE_BUCKETS: tuple[float, ...] = (
+    0.0005,
+    0.001,
+    0.0025,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1.0,
+    2.5,
+    5.0,
+    10.0,
+    30.0,
+    60.0,
+    120.0,
+)
+"""Bucket bounds of ``queue_process_duration_seconds`` (seconds).
+
+Handlers range from a sub-millisecond update to jobs of minutes, so the buckets
+start at 500 µs (the Prometheus default starts at 5 ms) and go on to 2 minutes
+(the default stops at 10 s).
+"""
 
 QUEUE_PUBLISHED = MetricDeclaration(
     "queue_published_total",
@@ -35,6 +62,7 @@ QUEUE_PROCESS_DURATION = MetricDeclaration(
     "in seconds, by queue and settlement (ack, nack, reject).",
     unit="s",
     label_names=("queue", "result"),
+    buckets=QUEUE_BUCKETS,
 )
 QUEUE_IN_FLIGHT = MetricDeclaration(
     "queue_in_flight",
