@@ -12,7 +12,18 @@ one-call setup for Starlette, FastAPI and Flask::
 
 Every request gets a SERVER span named ``"{method} {route}"`` and counts in
 ``http_requests_total``, ``http_request_duration_seconds`` and
-``http_requests_in_flight``. See docs/plugins/http.md.
+``http_requests_in_flight``.
+
+Or every application, with no call in its code, through the instrument
+contract every limelight surface follows (before or after the framework is
+imported)::
+
+    import limelight_http
+
+    limelight_http.instrument()      # Starlette, FastAPI, Flask, Django: those installed
+    limelight_http.uninstrument()    # the frameworks exactly as they were
+
+See docs/plugins/http.md.
 """
 
 from __future__ import annotations
@@ -35,6 +46,7 @@ from ._exchange import (
     Exchange,
 )
 from ._flask import instrument_flask
+from ._instrumentation import instrument, is_instrumented, uninstrument
 from ._plugin import (
     DEFAULT_KNOWN_METHODS,
     HTTP_IN_FLIGHT,
@@ -69,8 +81,11 @@ __all__ = [
     "RouteResolver",
     "WSGIMiddleware",
     "__version__",
+    "instrument",
     "instrument_fastapi",
     "instrument_flask",
     "instrument_starlette",
+    "is_instrumented",
     "plugin",
+    "uninstrument",
 ]

@@ -9,6 +9,16 @@ from typing import Any
 from opentelemetry.propagators.textmap import Getter
 from opentelemetry.util.types import AttributeValue
 
+from limelight.semconv import (
+    CLIENT_ADDRESS,
+    NETWORK_PROTOCOL_VERSION,
+    SERVER_ADDRESS,
+    SERVER_PORT,
+    URL_PATH,
+    URL_SCHEME,
+    USER_AGENT_ORIGINAL,
+)
+
 __all__ = [
     "ASGI_GETTER",
     "ENVIRON_GETTER",
@@ -116,28 +126,28 @@ def asgi_attributes(
 ) -> dict[str, AttributeValue]:
     """The attributes of an ASGI request known before routing."""
     attributes: dict[str, AttributeValue] = {
-        "url.path": scope["path"],
-        "url.scheme": scheme,
-        "network.protocol.version": scope.get("http_version") or "1.1",
+        URL_PATH: scope["path"],
+        URL_SCHEME: scheme,
+        NETWORK_PROTOCOL_VERSION: scope.get("http_version") or "1.1",
     }
     host = index.get(b"host")
     if host:
         address, port = _ASGI_HOST_CACHE.get((host, scheme)) or _asgi_host(host, scheme)
-        attributes["server.address"] = address
+        attributes[SERVER_ADDRESS] = address
         if port is not None:
-            attributes["server.port"] = port
+            attributes[SERVER_PORT] = port
     else:
         server = scope.get("server")
         if server:
-            attributes["server.address"] = server[0]
+            attributes[SERVER_ADDRESS] = server[0]
             if server[1] is not None:
-                attributes["server.port"] = server[1]
+                attributes[SERVER_PORT] = server[1]
     client = scope.get("client")
     if client:
-        attributes["client.address"] = client[0]
+        attributes[CLIENT_ADDRESS] = client[0]
     agent = index.get(b"user-agent")
     if agent:
-        attributes["user_agent.original"] = _AGENT_CACHE.get(agent) or _agent(agent)
+        attributes[USER_AGENT_ORIGINAL] = _AGENT_CACHE.get(agent) or _agent(agent)
     return attributes
 
 
@@ -157,27 +167,27 @@ def environ_attributes(environ: Mapping[str, Any]) -> dict[str, AttributeValue]:
     path = _wsgi_text(environ.get("SCRIPT_NAME", "") + environ.get("PATH_INFO", ""))
     protocol = environ.get("SERVER_PROTOCOL", "")
     attributes: dict[str, AttributeValue] = {
-        "url.path": path or "/",
-        "url.scheme": scheme,
-        "network.protocol.version": protocol[5:] if protocol.startswith("HTTP/") else "1.1",
+        URL_PATH: path or "/",
+        URL_SCHEME: scheme,
+        NETWORK_PROTOCOL_VERSION: protocol[5:] if protocol.startswith("HTTP/") else "1.1",
     }
     host = environ.get("HTTP_HOST")
     if host:
         address, port = split_host(host, scheme)
-        attributes["server.address"] = address
+        attributes[SERVER_ADDRESS] = address
         if port is not None:
-            attributes["server.port"] = port
+            attributes[SERVER_PORT] = port
     else:
         name = environ.get("SERVER_NAME")
         if name:
-            attributes["server.address"] = name
+            attributes[SERVER_ADDRESS] = name
             port_text = str(environ.get("SERVER_PORT", ""))
             if port_text.isdigit():
-                attributes["server.port"] = int(port_text)
+                attributes[SERVER_PORT] = int(port_text)
     client = environ.get("REMOTE_ADDR")
     if client:
-        attributes["client.address"] = client
+        attributes[CLIENT_ADDRESS] = client
     agent = environ.get("HTTP_USER_AGENT")
     if agent:
-        attributes["user_agent.original"] = agent
+        attributes[USER_AGENT_ORIGINAL] = agent
     return attributes

@@ -13,6 +13,8 @@ from typing import Any
 from opentelemetry import context as otel_context
 from opentelemetry.propagate import extract
 
+from limelight.semconv import NETWORK_PROTOCOL_VERSION, URL_SCHEME
+
 from ._asgi import EXCHANGE_KEY
 from ._carriers import ENVIRON_GETTER, environ_attributes
 from ._exchange import Exchange, Options, instruments, report_once, traceparent
@@ -113,8 +115,8 @@ class DjangoMiddleware:
             attributes = environ_attributes(meta)
             scope = getattr(request, "scope", None)
             if scope is not None:
-                attributes["url.scheme"] = request.scheme
-                attributes["network.protocol.version"] = scope.get("http_version") or "1.1"
+                attributes[URL_SCHEME] = request.scheme
+                attributes[NETWORK_PROTOCOL_VERSION] = scope.get("http_version") or "1.1"
             ex = inst.begin(request.method or "GET", parent, attributes)
         except Exception as exc:  # telemetry never breaks the request
             report_once("begin", exc)

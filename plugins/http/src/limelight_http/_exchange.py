@@ -19,6 +19,13 @@ from limelight import Telemetry
 from limelight.metrics import OVERFLOW_LABEL_VALUE
 from limelight.plugins import get_logger
 from limelight.propagation import format_traceparent, unpack_span_context
+from limelight.semconv import (
+    ERROR_TYPE,
+    HTTP_REQUEST_METHOD,
+    HTTP_REQUEST_METHOD_ORIGINAL,
+    HTTP_RESPONSE_STATUS_CODE,
+    HTTP_ROUTE,
+)
 from limelight.surface import TelemetryBinding, error_type, report_failure
 
 from ._plugin import (
@@ -251,8 +258,8 @@ class Instruments:
         method = self._methods.get(raw_method)
         if method is None:
             method = self._other
-            attributes["http.request.method_original"] = raw_method
-        attributes["http.request.method"] = method.method
+            attributes[HTTP_REQUEST_METHOD_ORIGINAL] = raw_method
+        attributes[HTTP_REQUEST_METHOD] = method.method
         add = method.gauge
         if add is None:
             add = method.gauge = self._in_flight_metric.labels(method.method).add
@@ -376,7 +383,7 @@ class Exchange:
             span = self.span
             if span.is_recording():
                 span.record_exception(exc, escaped=False)
-                span.set_attribute("error.type", error_type(exc))
+                span.set_attribute(ERROR_TYPE, error_type(exc))
         except Exception as failure:  # telemetry never breaks the request
             report_once("record_exception", failure)
 
@@ -409,9 +416,9 @@ class Exchange:
             if span.is_recording():
                 route = self.route
                 if route is None:
-                    attributes: dict[str, AttributeValue] = {"http.response.status_code": status}
+                    attributes: dict[str, AttributeValue] = {HTTP_RESPONSE_STATUS_CODE: status}
                 else:
-                    attributes = {"http.route": route, "http.response.status_code": status}
+                    attributes = {HTTP_ROUTE: route, HTTP_RESPONSE_STATUS_CODE: status}
                     method = self._method
                     span.update_name((method.routes.get(route) or method.route(route)).name)
                 if self.hook is not None:
@@ -466,28 +473,28 @@ class Exchange:
                 attributes: dict[str, AttributeValue] = {}
                 route = self.route
                 if route is not None:
-                    attributes["http.route"] = route
+                    attributes[HTTP_ROUTE] = route
                     method = self._method
                     span.update_name((method.routes.get(route) or method.route(route)).name)
                 if error is not None and not sent:
                     status = 500  # what the server sends in place of the response
                 if status is not None:
-                    attributes["http.response.status_code"] = status
+                    attributes[HTTP_RESPONSE_STATUS_CODE] = status
                 failed: str | None = None
                 if error is not None and not disconnected:
-                    attributes["error.type"] = error_type(error)
+                    attributes[ERROR_TYPE] = error_type(error)
                     if not self.error_recorded:
                         span.record_exception(error, escaped=True)
                     failed = f"{type(error).__name__}: {error}"
                 elif disconnected:
-                    attributes["error.type"] = "client_disconnected"
+                    attributes[ERROR_TYPE] = "client_disconnected"
                     failed = _DISCONNECT_DESCRIPTION
                 elif incomplete or status is None:
-                    attributes["error.type"] = "incomplete_response"
+                    attributes[ERROR_TYPE] = "incomplete_response"
                     failed = _INCOMPLETE_DESCRIPTION
                 elif status >= 500:
                     if not self.error_recorded:
-                        attributes["error.type"] = _STATUS_TEXT.get(status) or str(status)
+                        attributes[ERROR_TYPE] = _STATUS_TEXT.get(status) or str(status)
                     failed = ""
                 if self.hook is not None:
                     self._add_hook_attributes(attributes)

@@ -7,13 +7,16 @@ from typing import Any, TypeVar
 
 from ._asgi import EXCHANGE_KEY
 from ._exchange import AttributesHook, Exchange, report_once
+from ._starlette import AUTO
 from ._wsgi import Environ, WSGIMiddleware
 
-__all__ = ["instrument_flask"]
+__all__ = ["FLASK_EXTENSION", "instrument_flask"]
 
 App = TypeVar("App")
 
-_EXTENSION = "limelight_http"
+FLASK_EXTENSION = "limelight_http"
+"""The ``app.extensions`` key of an application :func:`instrument_flask` instrumented."""
+_EXTENSION = FLASK_EXTENSION
 
 
 def _exchange() -> Exchange | None:
@@ -77,4 +80,5 @@ def instrument_flask(
     signals.request_started.connect(_on_request_started, app, weak=False)
     signals.got_request_exception.connect(_on_exception, app, weak=False)
     extensions[_EXTENSION] = app.wsgi_app  # type: ignore[attr-defined]
+    vars(app).pop(AUTO, None)  # the instrument contract's middleware: this one replaces it
     return app

@@ -2,17 +2,59 @@
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 from ._asgi import ASGIApp, ASGIMiddleware, RouteResolver, Scope
 from ._exchange import AttributesHook
 
-__all__ = ["instrument_fastapi", "instrument_starlette"]
+__all__ = [
+    "AUTO",
+    "EXPLICIT",
+    "instrument_fastapi",
+    "instrument_starlette",
+    "loud_fastapi",
+    "quiet_fastapi",
+    "quieted",
+]
 
 App = TypeVar("App")
 
-_MARKER = "_limelight_http_instrumented"
+EXPLICIT = "_limelight_http_instrumented"
+"""Set on an application :func:`instrument_starlette` or :func:`instrument_fastapi`
+instrumented."""
+AUTO = "_limelight_http_auto"
+"""Marks what the instrument contract made: the :class:`ASGIMiddleware` around an
+application's stack, the :class:`WSGIMiddleware` of a Flask application (kept
+under this attribute), and, on a FastAPI application whose built-in telemetry it
+turned off, the settings it replaced."""
+_MARKER = EXPLICIT
+
+quieted: weakref.WeakSet[Any] = weakref.WeakSet()
+"""FastAPI applications whose built-in telemetry :func:`quiet_fastapi` turned off."""
+
+
+def quiet_fastapi(app: Any) -> None:
+    """Turn FastAPI's built-in request tracing and metrics off for *app*, remembering
+    what they were (for :func:`loud_fastapi`); nothing for a release without them."""
+    settings = getattr(app, "_telemetry", None)
+    if not isinstance(settings, dict) or AUTO in vars(app):
+        return
+    vars(app)[AUTO] = (settings.get("tracing"), settings.get("metrics"))
+    settings["tracing"] = False
+    settings["metrics"] = False
+    quieted.add(app)
+
+
+def loud_fastapi(app: Any) -> None:
+    """Give *app* back the built-in telemetry settings :func:`quiet_fastapi` replaced."""
+    previous = vars(app).pop(AUTO, None)
+    quieted.discard(app)
+    settings = getattr(app, "_telemetry", None)
+    if previous is None or not isinstance(settings, dict):
+        return
+    settings["tracing"], settings["metrics"] = previous
 
 
 def instrument_starlette(
@@ -47,15 +89,19 @@ def _instrument(app: App, **options: Any) -> App:
     target: Any = app
     if getattr(target, _MARKER, False):
         return app
+    # from now on the instrument contract leaves the application alone
+    setattr(target, _MARKER, True)
     build: Callable[[], ASGIApp] = target.build_middleware_stack
 
     def build_middleware_stack() -> ASGIApp:
         return ASGIMiddleware(build(), **options)
 
     target.build_middleware_stack = build_middleware_stack
-    if target.middleware_stack is not None:  # already serving: wrap the built stack
-        target.middleware_stack = ASGIMiddleware(target.middleware_stack, **options)
-    setattr(target, _MARKER, True)
+    stack = target.middleware_stack
+    if stack is not None:  # already serving: wrap the built stack
+        if getattr(stack, AUTO, False):  # in the contract's middleware: this one replaces it
+            stack = stack.app
+        target.middleware_stack = ASGIMiddleware(stack, **options)
     return app
 
 
@@ -87,8 +133,11 @@ def instrument_fastapi(
         response_traceparent=response_traceparent,
         quiet_fastapi=not native_telemetry,
     )
+    if native_telemetry:
+        loud_fastapi(app)  # as the application made it, if the instrument contract changed it
+        return app
     settings = getattr(app, "_telemetry", None)
-    if not native_telemetry and isinstance(settings, dict):
+    if isinstance(settings, dict):
         settings["tracing"] = False
         settings["metrics"] = False
     return app
