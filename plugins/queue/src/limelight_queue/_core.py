@@ -603,7 +603,8 @@ def settle_multiple(channel: object, tag: int, result: str) -> None:
     """A settlement of every message of *channel* up to delivery tag *tag*
     (AMQP ``multiple``; a tag of 0 means every outstanding one)."""
     for table in (_open, _pending):
-        for delivery in [d for d in table.values() if d.channel is channel]:
+        # list() copies the values in one step (other threads may change the table)
+        for delivery in [d for d in list(table.values()) if d.channel is channel]:
             if tag == 0 or delivery.tag <= tag:
                 _settled(delivery, result)
 
@@ -611,9 +612,9 @@ def settle_multiple(channel: object, tag: int, result: str) -> None:
 def end_channel(channel: object) -> None:
     """*channel* closed: its deliveries still open end, and its messages left
     unsettled count as ``nack`` (the broker delivers them again)."""
-    for delivery in [d for d in _open.values() if d.channel is channel]:
+    for delivery in [d for d in list(_open.values()) if d.channel is channel]:
         delivery.finish()
-    for key, delivery in [(k, d) for k, d in _pending.items() if d.channel is channel]:
+    for key, delivery in [(k, d) for k, d in list(_pending.items()) if d.channel is channel]:
         if _pending.get(key) is delivery:
             del _pending[key]
             delivery._record()
