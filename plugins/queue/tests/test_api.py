@@ -325,6 +325,35 @@ class TestPlugin:
         )
 
 
+class TestInstrumentContract:
+    """The libraries are instrumented at telemetry start as configured, or by hand."""
+
+    def test_start_instruments_the_configured_libraries(self) -> None:
+        limelight_queue.uninstrument()
+        try:
+            with Harness(plugins=[plugin], env={"LIMELIGHT_QUEUE_INSTRUMENT": "pika"}):
+                assert limelight_queue.is_instrumented("pika")
+                assert not limelight_queue.is_instrumented("aio_pika")
+                assert not limelight_queue.is_instrumented("nats")
+            with Harness(plugins=[plugin], env={"LIMELIGHT_QUEUE_INSTRUMENT": "none"}):
+                assert not limelight_queue.is_instrumented("aio_pika")
+        finally:
+            limelight_queue.uninstrument()
+
+    def test_by_hand(self) -> None:
+        limelight_queue.uninstrument()
+        try:
+            assert ("aio_pika", "pika", "nats") == limelight_queue.instrument()
+            assert () == limelight_queue.instrument()
+            assert ("pika",) == limelight_queue.uninstrument("pika")
+            assert limelight_queue.is_instrumented()
+            with pytest.raises(ValueError, match="kafka"):
+                limelight_queue.instrument("kafka")
+        finally:
+            limelight_queue.uninstrument()
+        assert not limelight_queue.is_instrumented()
+
+
 class TestPublicApi:
     """The package exports exactly its documented names."""
 

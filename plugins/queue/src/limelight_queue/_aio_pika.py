@@ -33,6 +33,7 @@ from ._core import (
     ACK,
     NACK,
     REJECT,
+    ChannelCache,
     Delivery,
     Instruments,
     binding,
@@ -46,9 +47,6 @@ from ._core import (
 __all__ = ["install"]
 
 _get = binding.get
-_servers: weakref.WeakKeyDictionary[Any, tuple[str | None, int | None]] = (
-    weakref.WeakKeyDictionary()
-)
 _current: weakref.WeakKeyDictionary[Any, Delivery] = weakref.WeakKeyDictionary()
 """The delivery an iterator or a queue's ``get`` handed out last, by iterator or queue."""
 
@@ -60,32 +58,30 @@ def _url_server(url: Any) -> tuple[str | None, int | None]:
         return None, None
 
 
+def _compute_channel_server(channel: Any) -> tuple[str | None, int | None]:
+    connection = getattr(channel, "_connection", None)
+    return _url_server(getattr(connection, "url", None))
+
+
+def _compute_message_server(amqp_channel: Any) -> tuple[str | None, int | None]:
+    return _url_server(getattr(getattr(amqp_channel, "connection", None), "url", None))
+
+
+_channel_servers = ChannelCache()
+_message_servers = ChannelCache()
+
+
 def _channel_server(channel: Any) -> tuple[str | None, int | None]:
     """(address, port) of the broker an aio-pika channel talks to."""
-    try:
-        return _servers[channel]
-    except (KeyError, TypeError):
-        pass
-    connection = getattr(channel, "_connection", None)
-    server = _url_server(getattr(connection, "url", None))
-    with contextlib.suppress(TypeError):
-        _servers[channel] = server
+    server: tuple[str | None, int | None] = _channel_servers.get(channel, _compute_channel_server)
     return server
-
-
-_message_servers: dict[int, tuple[Any, tuple[str | None, int | None]]] = {}
 
 
 def _message_server(amqp_channel: Any) -> tuple[str | None, int | None]:
     """(address, port) from an aiormq channel (the one an incoming message came on)."""
-    found = _message_servers.get(id(amqp_channel))
-    if found is not None and found[0] is amqp_channel:
-        return found[1]
-    server = _url_server(getattr(getattr(amqp_channel, "connection", None), "url", None))
-    if amqp_channel is not None:
-        if len(_message_servers) > 256:
-            _message_servers.clear()
-        _message_servers[id(amqp_channel)] = (amqp_channel, server)
+    server: tuple[str | None, int | None] = _message_servers.get(
+        amqp_channel, _compute_message_server
+    )
     return server
 
 

@@ -16,9 +16,11 @@ once when its processing ends.
 from __future__ import annotations
 
 import asyncio
+import functools
 import importlib.metadata
 import itertools
 import time
+import weakref
 from collections.abc import Callable, Mapping, MutableMapping
 from typing import Any, Final
 
@@ -49,6 +51,7 @@ __all__ = [
     "REJECT",
     "RESULTS",
     "TRACER_NAME",
+    "ChannelCache",
     "Delivery",
     "Instruments",
     "Publication",
@@ -178,6 +181,40 @@ def _fail(span: trace.Span, error: BaseException) -> None:
     span.set_attribute(sc.ERROR_TYPE, kind)
     span.record_exception(error, escaped=True)
     span.set_status(Status(_ERROR, f"{kind}: {error}"))
+
+
+class ChannelCache:
+    """What was worked out once for a channel (its broker's address), by channel.
+
+    Looked up by ``id`` with an identity check, so a lookup creates nothing (a
+    ``WeakKeyDictionary`` makes a weak reference per lookup); entries hold the
+    channel weakly where it allows it, and the cache is bounded.
+    """
+
+    __slots__ = ("_entries", "_limit")
+
+    def __init__(self, limit: int = 1024) -> None:
+        self._entries: dict[int, tuple[Callable[[], object], Any]] = {}
+        self._limit = limit
+
+    def get(self, channel: object, compute: Callable[[object], Any]) -> Any:
+        """The value for *channel*, from ``compute(channel)`` the first time."""
+        found = self._entries.get(id(channel))
+        if found is not None and found[0]() is channel:
+            return found[1]
+        value = compute(channel)
+        try:
+            ref: Callable[[], object] = weakref.ref(channel)
+        except TypeError:
+            ref = functools.partial(_same, channel)
+        if len(self._entries) >= self._limit:
+            self._entries.clear()
+        self._entries[id(channel)] = (ref, value)
+        return value
+
+
+def _same(channel: object) -> object:
+    return channel
 
 
 class _Producer:

@@ -19,7 +19,6 @@ What is patched, all through :class:`~limelight.surface.Patches`:
 
 from __future__ import annotations
 
-import contextlib
 import contextvars
 import functools
 import weakref
@@ -38,6 +37,7 @@ from ._core import (
     ACK,
     NACK,
     REJECT,
+    ChannelCache,
     Delivery,
     Instruments,
     binding,
@@ -52,9 +52,6 @@ __all__ = ["install"]
 _get = binding.get
 _attach = otel_context.attach
 _detach = otel_context.detach
-_servers: weakref.WeakKeyDictionary[Any, tuple[str | None, int | None]] = (
-    weakref.WeakKeyDictionary()
-)
 _current: weakref.WeakKeyDictionary[Any, Delivery] = weakref.WeakKeyDictionary()
 """The delivery the consume generator or ``basic_get`` of a channel handed out last."""
 _publishing: contextvars.ContextVar[bool] = contextvars.ContextVar(
@@ -64,22 +61,23 @@ _publishing: contextvars.ContextVar[bool] = contextvars.ContextVar(
 channel implementation it delegates to does not record it again."""
 
 
-def _server(channel: Any) -> tuple[str | None, int | None]:
-    """(address, port) of the broker a pika channel (blocking or not) talks to."""
-    try:
-        return _servers[channel]
-    except (KeyError, TypeError):
-        pass
-    server: tuple[str | None, int | None] = (None, None)
+def _compute_server(channel: Any) -> tuple[str | None, int | None]:
     try:
         connection = channel.connection
         params = getattr(getattr(connection, "_impl", connection), "params", None)
         if params is not None:
-            server = (str(params.host), int(params.port))
+            return str(params.host), int(params.port)
     except Exception:
         pass
-    with contextlib.suppress(TypeError):
-        _servers[channel] = server
+    return None, None
+
+
+_servers = ChannelCache()
+
+
+def _server(channel: Any) -> tuple[str | None, int | None]:
+    """(address, port) of the broker a pika channel (blocking or not) talks to."""
+    server: tuple[str | None, int | None] = _servers.get(channel, _compute_server)
     return server
 
 
