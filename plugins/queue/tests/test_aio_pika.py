@@ -419,6 +419,24 @@ class TestInstrumentContract:
             assert value is vars(owner).get(name)
         limelight_queue.instrument("aio_pika")
 
+    async def test_consumers_wrapped_before_uninstrument_pass_through(
+        self, telemetry: Harness, amqp_url: str, names: str
+    ) -> None:
+        connection, channel, queue = await setup(amqp_url, names)
+        got = asyncio.Event()
+
+        async def handler(message: Any) -> None:
+            await message.ack()
+            got.set()
+
+        async with connection:
+            await queue.consume(handler)
+            limelight_queue.uninstrument("aio_pika")
+            await channel.default_exchange.publish(aio_pika.Message(b"x"), names)
+            await asyncio.wait_for(got.wait(), 5)
+        assert [] == telemetry.spans()
+        assert 0 == count(telemetry, names, "ack")
+
     async def test_no_telemetry_passes_through(self, amqp_url: str, names: str) -> None:
         """Outside a started telemetry the message goes exactly as without limelight."""
         connection, channel, queue = await setup(amqp_url, names)

@@ -47,6 +47,9 @@ from ._core import (
 __all__ = ["install"]
 
 _get = binding.get
+_installed = [False]
+"""Whether the instrumentation is in place: callbacks and generators wrapped while
+it was pass everything through once it is removed."""
 _current: weakref.WeakKeyDictionary[Any, Delivery] = weakref.WeakKeyDictionary()
 """The delivery an iterator or a queue's ``get`` handed out last, by iterator or queue."""
 
@@ -202,7 +205,11 @@ def _traced_callback(
 
     async def on_message(message: Any) -> Any:
         inst = _get()
-        delivery = _deliver(inst, message, queue.name, no_ack, False) if inst.active else None
+        delivery = (
+            _deliver(inst, message, queue.name, no_ack, False)
+            if inst.active and _installed[0]
+            else None
+        )
         if delivery is None:
             result = callback(message)
             return await result if hasattr(result, "__await__") else result
@@ -384,6 +391,11 @@ def _wrap_process_exit(original: Callable[..., Awaitable[Any]]) -> Callable[...,
     return aexit
 
 
+def remove() -> None:
+    """The instrumentation is being removed: what it wrapped passes through from now on."""
+    _installed[0] = False
+
+
 def install(patches: Patches) -> None:
     """Instrument aio-pika through *patches*."""
     exchange = aio_pika.Exchange
@@ -403,3 +415,4 @@ def install(patches: Patches) -> None:
     process = aio_pika.message.ProcessContext
     patches.wrap(process, "__aenter__", _wrap_process_enter(process.__aenter__))
     patches.wrap(process, "__aexit__", _wrap_process_exit(process.__aexit__))
+    _installed[0] = True

@@ -7,6 +7,12 @@ from limelight.surface import Instrumentation, Instrumentor, Patches
 __all__ = ["instrument", "instrumentation", "is_instrumented", "uninstrument"]
 
 
+def _remove(name: str) -> None:
+    import importlib
+
+    importlib.import_module(f"limelight_queue.{name}").remove()
+
+
 def _aio_pika(patches: Patches) -> None:
     from ._aio_pika import install
 
@@ -28,9 +34,9 @@ def _nats(patches: Patches) -> None:
 instrumentation = Instrumentation(
     "queue",
     [
-        Instrumentor("aio_pika", _aio_pika),
-        Instrumentor("pika", _pika),
-        Instrumentor("nats", _nats),
+        Instrumentor("aio_pika", _aio_pika, remove=lambda: _remove("_aio_pika")),
+        Instrumentor("pika", _pika, remove=lambda: _remove("_pika")),
+        Instrumentor("nats", _nats, remove=lambda: _remove("_nats")),
     ],
 )
 

@@ -62,6 +62,9 @@ INBOX = "_INBOX"
 _CACHE_LIMIT = 1024
 
 _get = binding.get
+_installed = [False]
+"""Whether the instrumentation is in place: callbacks and generators wrapped while
+it was pass everything through once it is removed."""
 _attach = otel_context.attach
 _detach = otel_context.detach
 _current: weakref.WeakKeyDictionary[Any, list[Delivery]] = weakref.WeakKeyDictionary()
@@ -258,7 +261,9 @@ def _internal(cb: Any) -> bool:
 def _traced_callback(client: Any, group: str, cb: Callable[[Any], Awaitable[Any]]) -> Any:
     async def on_message(msg: Any) -> Any:
         inst = _get()
-        delivery = _deliver(inst, client, msg, group, False) if inst.active else None
+        delivery = (
+            _deliver(inst, client, msg, group, False) if inst.active and _installed[0] else None
+        )
         if delivery is None:
             return await cb(msg)
         token = _attach(delivery.context)
@@ -408,6 +413,11 @@ def _wrap_settle(original: Callable[..., Awaitable[Any]], result: str) -> Callab
     return settled
 
 
+def remove() -> None:
+    """The instrumentation is being removed: what it wrapped passes through from now on."""
+    _installed[0] = False
+
+
 def install(patches: Patches) -> None:
     """Instrument nats-py through *patches*."""
     client = nats.aio.client.Client
@@ -431,3 +441,4 @@ def install(patches: Patches) -> None:
     patches.wrap(msg, "ack_sync", _wrap_settle(msg.ack_sync, ACK))
     patches.wrap(msg, "nak", _wrap_settle(msg.nak, NACK))
     patches.wrap(msg, "term", _wrap_settle(msg.term, REJECT))
+    _installed[0] = True

@@ -50,6 +50,9 @@ from ._core import (
 __all__ = ["install"]
 
 _get = binding.get
+_installed = [False]
+"""Whether the instrumentation is in place: callbacks and generators wrapped while
+it was pass everything through once it is removed."""
 _attach = otel_context.attach
 _detach = otel_context.detach
 _current: weakref.WeakKeyDictionary[Any, Delivery] = weakref.WeakKeyDictionary()
@@ -221,7 +224,7 @@ def _traced_callback(
         inst = _get()
         delivery = (
             _deliver(inst, channel, queue, method, properties, body, auto_ack, False)
-            if inst.active
+            if inst.active and _installed[0]
             else None
         )
         if delivery is None:
@@ -280,7 +283,7 @@ def _pulled(
     channel: Any, queue: str, method: Any, properties: Any, body: Any, auto_ack: bool
 ) -> None:
     inst = _get()
-    if not inst.active:
+    if not inst.active or not _installed[0]:
         return
     delivery = _deliver(inst, channel, queue, method, properties, body, auto_ack, True)
     if delivery is None:
@@ -375,6 +378,11 @@ def _wrap_settle(original: Callable[..., Any], result: str) -> Callable[..., Any
     return settled
 
 
+def remove() -> None:
+    """The instrumentation is being removed: what it wrapped passes through from now on."""
+    _installed[0] = False
+
+
 def install(patches: Patches) -> None:
     """Instrument pika through *patches*."""
     channel = pika.channel.Channel
@@ -394,3 +402,4 @@ def install(patches: Patches) -> None:
         patches.wrap(owner, "basic_ack", _wrap_settle(owner.basic_ack, ACK))
         patches.wrap(owner, "basic_nack", _wrap_settle(owner.basic_nack, NACK))
         patches.wrap(owner, "basic_reject", _wrap_settle(owner.basic_reject, REJECT))
+    _installed[0] = True
