@@ -184,6 +184,38 @@ class TestTrace:
         assert 2 == count(telemetry, names, "ack")
         assert 0 == in_flight(telemetry, names)
 
+    async def test_robust_connection(self, telemetry: Harness, amqp_url: str, names: str) -> None:
+        connection = await aio_pika.connect_robust(amqp_url)
+        async with connection:
+            channel = await connection.channel()
+            queue = await channel.declare_queue(names)
+            done = asyncio.Event()
+
+            async def handler(message: Any) -> None:
+                with tracer.start_as_current_span("callback"):
+                    await message.ack()
+                done.set()
+
+            tag = await queue.consume(handler)
+            await channel.default_exchange.publish(aio_pika.Message(b"1"), names)
+            await asyncio.wait_for(done.wait(), 5)
+            await queue.cancel(tag)
+            await channel.default_exchange.publish(aio_pika.Message(b"2"), names)
+            async with queue.iterator() as iterator:
+                async for message in iterator:
+                    with tracer.start_as_current_span("loop body"):
+                        pass
+                    await message.ack()
+                    break
+        processes = telemetry.find_spans(f"process {names}")
+        assert 2 == len(processes)
+        for name in ("callback", "loop body"):
+            assert parent(telemetry.span(name)) in {sid(p) for p in processes}
+        assert {parent(p) for p in processes} == {
+            sid(p) for p in telemetry.find_spans(f"publish {names}")
+        }
+        assert 2 == count(telemetry, names, "ack")
+
     async def test_uninstrumented_publisher_gives_a_root_consumer(
         self, telemetry: Harness, amqp_url: str, names: str
     ) -> None:

@@ -109,6 +109,55 @@ class TestTrace:
         assert 1 == count(telemetry, names, "ack")
 
 
+class TestSelectConnection:
+    """The asynchronous adapters (``SelectConnection``): callbacks and settlements too."""
+
+    def test_select_connection(
+        self, telemetry: Harness, rabbit: tuple[str, int], names: str
+    ) -> None:
+        parameters = pika.ConnectionParameters(
+            rabbit[0], rabbit[1], credentials=pika.PlainCredentials("guest", "guest")
+        )
+        state: dict[str, Any] = {}
+
+        def on_message(ch: Any, method: Any, properties: Any, body: bytes) -> None:
+            with tracer.start_as_current_span("handle"):
+                pass
+            ch.basic_ack(method.delivery_tag)
+            state["connection"].close()
+
+        def on_declared(frame: Any) -> None:
+            channel = state["channel"]
+            channel.basic_consume(names, on_message)
+            channel.basic_publish("", names, b"async")
+
+        def on_channel(channel: Any) -> None:
+            state["channel"] = channel
+            channel.queue_declare(names, callback=on_declared)
+
+        def on_open(connection: Any) -> None:
+            connection.channel(on_open_callback=on_channel)
+
+        connection = pika.SelectConnection(
+            parameters,
+            on_open_callback=on_open,
+            on_close_callback=lambda *_: connection.ioloop.stop(),
+        )
+        state["connection"] = connection
+        timer = threading.Timer(10, connection.ioloop.stop)
+        timer.start()
+        try:
+            connection.ioloop.start()
+        finally:
+            timer.cancel()
+        producer = telemetry.span(f"publish {names}", kind="producer")
+        consumer = telemetry.span(f"process {names}", kind="consumer")
+        assert sid(producer) == parent(consumer)
+        assert sid(consumer) == parent(telemetry.span("handle"))
+        assert 1 == count(telemetry, names, "ack")
+        assert 0 == in_flight(telemetry, names)
+
+
 class TestGenerator:
     """``BlockingChannel.consume()``: the span lasts until the next message is asked for
     or the message is settled, and is current in the loop body meanwhile."""
