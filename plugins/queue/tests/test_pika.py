@@ -138,10 +138,11 @@ class TestSelectConnection:
         def on_open(connection: Any) -> None:
             connection.channel(on_open_callback=on_channel)
 
-        connection = pika.SelectConnection(
-            parameters,
-            on_open_callback=on_open,
-            on_close_callback=lambda *_: connection.ioloop.stop(),
+        def on_close(connection: Any, reason: Any) -> None:
+            connection.ioloop.stop()
+
+        connection: Any = pika.SelectConnection(
+            parameters, on_open_callback=on_open, on_close_callback=on_close
         )
         state["connection"] = connection
         timer = threading.Timer(10, connection.ioloop.stop)
