@@ -283,6 +283,35 @@ class TestSettlement:
         assert "RuntimeError" == (failed.attributes or {})["error.type"]
         assert 0 == in_flight(telemetry, names)
 
+    async def test_process_context_in_a_callback(
+        self, telemetry: Harness, amqp_url: str, names: str
+    ) -> None:
+        connection, channel, queue = await setup(amqp_url, names)
+        seen: list[bytes] = []
+        done = asyncio.Event()
+
+        async def handler(message: aio_pika.abc.AbstractIncomingMessage) -> None:
+            seen.append(message.body)
+            if len(seen) == 2:
+                done.set()
+            async with message.process():
+                with tracer.start_as_current_span(f"work {message.body.decode()}"):
+                    if message.body == b"bad":
+                        raise ValueError("bad message")
+
+        async with connection:
+            await queue.consume(handler)
+            for body in (b"good", b"bad"):
+                await channel.default_exchange.publish(aio_pika.Message(body), names)
+            await asyncio.wait_for(done.wait(), 5)
+            await wait_for(lambda: count(telemetry, names, "reject") == 1)
+        assert 1 == count(telemetry, names, "ack")
+        processes = {sid(p): p for p in telemetry.find_spans(f"process {names}")}
+        assert parent(telemetry.span("work good")) in processes
+        bad = processes[parent(telemetry.span("work bad"))]
+        assert "ValueError" == (bad.attributes or {})["error.type"]
+        assert 0 == in_flight(telemetry, names)
+
     async def test_multiple_ack(self, telemetry: Harness, amqp_url: str, names: str) -> None:
         connection, channel, queue = await setup(amqp_url, names)
         async with connection:
