@@ -36,6 +36,8 @@ from ._core import (
     ChannelCache,
     Delivery,
     Instruments,
+    _open,
+    _pending,
     binding,
     end_channel,
     find,
@@ -296,6 +298,8 @@ def _wrap_get(original: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitabl
 
 
 def _settled(message: Any, result: str, multiple: bool) -> None:
+    if not (_open or _pending):  # nothing is tracked: nothing to settle
+        return
     try:
         channel = message.channel
         tag = message.delivery_tag or 0

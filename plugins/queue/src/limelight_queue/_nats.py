@@ -47,6 +47,8 @@ from ._core import (
     REJECT,
     Delivery,
     Instruments,
+    _open,
+    _pending,
     binding,
     end_channel,
     report,
@@ -407,7 +409,8 @@ def _wrap_settle(original: Callable[..., Awaitable[Any]], result: str) -> Callab
     @functools.wraps(original)
     async def settled(self: Any, *args: Any, **kwargs: Any) -> Any:
         outcome = await original(self, *args, **kwargs)
-        settle(id(self), result)
+        if _open or _pending:
+            settle(id(self), result)
         return outcome
 
     return settled

@@ -40,6 +40,8 @@ from ._core import (
     ChannelCache,
     Delivery,
     Instruments,
+    _open,
+    _pending,
     binding,
     end_channel,
     report,
@@ -363,6 +365,8 @@ def _wrap_settle(original: Callable[..., Any], result: str) -> Callable[..., Any
     @functools.wraps(original)
     def settled(self: Any, delivery_tag: int = 0, *args: Any, **kwargs: Any) -> Any:
         outcome = original(self, delivery_tag, *args, **kwargs)
+        if not (_open or _pending):  # nothing is tracked: nothing to settle
+            return outcome
         try:
             multiple = bool(args[0] if args else kwargs.get("multiple", False))
             if result == REJECT:  # basic_reject(delivery_tag, requeue) has no multiple
