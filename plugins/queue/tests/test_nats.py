@@ -11,6 +11,7 @@ import limelight_queue
 import nats
 import nats.errors
 import nats.js.api
+import nats.js.errors
 import pytest
 import pytest_asyncio
 from limelight_queue import plugin
@@ -195,6 +196,18 @@ class TestJetStream:
         assert_chain(telemetry, subject, "handle")
         # the acknowledgement is not a message of its own
         assert 1 == len(telemetry.find_spans(kind="producer"))
+
+    async def test_publish_without_a_stream_is_an_error(
+        self, telemetry: Harness, nc: Any, subject: str
+    ) -> None:
+        with pytest.raises(nats.js.errors.NoStreamResponseError):
+            await nc.jetstream().publish(subject + ".nostream", b"x", timeout=2)
+        assert 1 == telemetry.value(
+            "queue_published_total", queue=subject + ".nostream", result="error"
+        )
+        span = telemetry.span(f"publish {subject}.nostream", kind="producer", status="error")
+        assert "error.type" in (span.attributes or {})
+        assert 1 == len(telemetry.find_spans(kind="producer"))  # the request inside is not another
 
     async def test_push_manual_settlements(
         self, telemetry: Harness, nc: Any, subject: str, stream: str
