@@ -2,8 +2,10 @@
 
 ``nox`` runs the default sessions: lint, typecheck, one test session per
 distribution (each in its own environment with only the core and that
-distribution installed), the cross-distribution suite, the end-to-end run and
-the documentation build. ``nox -s bench``, ``nox -s demo`` and ``nox -s audit``
+distribution installed), the same suites at the lowest and at the newest
+versions the declared ranges admit (``lowest(<dist>)``, ``newest(<dist>)``), the
+cross-distribution suite, the end-to-end run and the documentation build.
+``nox -s bench``, ``nox -s demo`` and ``nox -s audit``
 run on request.
 """
 
@@ -68,17 +70,22 @@ def _fixture_dists(path: Path) -> list[Path]:
 
 
 def _install_local(
-    session: nox.Session, *paths: Path, extras: str = "test", fixtures_of: tuple[Path, ...] = ()
+    session: nox.Session,
+    *paths: Path,
+    extras: str = "test",
+    fixtures_of: tuple[Path, ...] = (),
+    options: tuple[str, ...] = (),
 ) -> None:
     """Install local distributions with their *extras*, and the test-only distributions
-    of the suites of *fixtures_of*; every local one is rebuilt, so no session runs stale code."""
+    of the suites of *fixtures_of*; every local one is rebuilt, so no session runs stale code.
+    *options* go to the installer (``--resolution=lowest-direct``)."""
     fixtures = [f for d in fixtures_of for f in _fixture_dists(d)]
     specs = [
         f"{p}[{extras}]" if extras in _project(p).get("optional-dependencies", {}) else str(p)
         for p in paths
     ]
     reinstall = [f"--reinstall-package={_project(p)['name']}" for p in (*LOCAL, *fixtures)]
-    session.install(*reinstall, *specs, *map(str, fixtures))
+    session.install(*options, *reinstall, *specs, *map(str, fixtures))
 
 
 def _import_name(path: Path) -> str:
@@ -123,6 +130,54 @@ def tests(session: nox.Session, dist: str) -> None:
     # proof the distribution imports on its own
     session.run("python", "-c", f"import {_import_name(path)}")
     session.run("pytest", str(path / "tests"), *session.posargs)
+
+
+def _suite_needs(dist: str) -> list[Path]:
+    """The local distributions the suite of *dist* runs with: the core, testsupport,
+    the local distributions *dist* depends on, and *dist* itself."""
+    path = DISTRIBUTIONS[dist]
+    core = [] if dist == "hookspecs" else [ROOT / "core"]
+    needed = [ROOT / "hookspecs", TESTSUPPORT, *core, *_local_requirements(path), path]
+    return list(dict.fromkeys(needed))
+
+
+_PRINT_VERSIONS = (
+    "import importlib.metadata as m; "
+    "names = {d.metadata['Name'].lower(): d.version for d in m.distributions()}; "
+    "print('\\n'.join(f'  {n}=={v}' for n, v in sorted(names.items())))"
+)
+
+
+def _compatibility(session: nox.Session, dist: str, options: tuple[str, ...]) -> None:
+    path = DISTRIBUTIONS[dist]
+    _install_local(session, *_suite_needs(dist), fixtures_of=(path,), options=options)
+    installed = session.run("python", "-c", _PRINT_VERSIONS, silent=True)
+    session.log(f"installed for {dist}:\n{str(installed).rstrip()}")
+    session.run("python", "-c", f"import {_import_name(path)}")
+    session.run("pytest", str(path / "tests"), *session.posargs)
+
+
+# a fresh environment each run: an environment kept from an earlier run would keep
+# versions the resolution of this one would not pick
+@nox.session(reuse_venv=False)
+@nox.parametrize("dist", list(DISTRIBUTIONS), ids=list(DISTRIBUTIONS))
+def lowest(session: nox.Session, dist: str) -> None:
+    """One distribution's tests at the lowest versions its ranges admit.
+
+    Every direct dependency of the distribution and of the local ones it runs with
+    (the core, its test extra included) is resolved to the lowest version the
+    declared ranges allow (``uv pip install --resolution=lowest-direct``); the
+    versions installed are printed first. A failure here means a lower bound is
+    wrong: raise it to the oldest release that passes.
+    """
+    _compatibility(session, dist, ("--resolution=lowest-direct",))
+
+
+@nox.session(reuse_venv=False)
+@nox.parametrize("dist", list(DISTRIBUTIONS), ids=list(DISTRIBUTIONS))
+def newest(session: nox.Session, dist: str) -> None:
+    """One distribution's tests at the newest versions its ranges admit (printed first)."""
+    _compatibility(session, dist, ("--resolution=highest", "--upgrade"))
 
 
 @nox.session
