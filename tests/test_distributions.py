@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib
 import tomllib
+from importlib.metadata import entry_points
 from pathlib import Path
 
 import pytest
@@ -63,3 +65,17 @@ class TestEachDistribution:
         assert [f"limelight_{path.name}"] == [p.name for p in packages]
         assert (packages[0] / "py.typed").exists()
         assert any((path / "tests").glob("test_*.py"))
+
+    def test_a_surface_follows_the_instrument_contract(self, path: Path) -> None:
+        plugins = [
+            ep.load()
+            for ep in entry_points(group="limelight.plugins")
+            if ep.name in _entry_points(path)
+        ]
+        if not any(200 <= getattr(p, "limelight_priority", 0) < 300 for p in plugins):
+            return  # an exporter: nothing to instrument
+        package = importlib.import_module(f"limelight_{path.name}")
+        for name in ("instrument", "uninstrument", "is_instrumented"):
+            assert name in package.__all__, f"limelight_{path.name} does not export {name}"
+            assert callable(getattr(package, name))
+        assert isinstance(package.is_instrumented(), bool)
