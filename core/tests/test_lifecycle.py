@@ -12,6 +12,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import pytest
 from opentelemetry import metrics as otel_metrics
 from opentelemetry import propagate, trace
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader, MetricReader
@@ -259,6 +260,33 @@ class TestStartStop:
         with Harness(plugins=[plugin], env={"OTEL_SDK_DISABLED": "true"}) as harness:
             assert not harness.telemetry.enabled
             assert isinstance(harness.telemetry.tracer("x"), trace.NoOpTracer)
+
+
+class TestReadOnlyInternals:
+    """What a running telemetry is made of can be read, never replaced or changed from outside."""
+
+    def test_lifecycle_flags_and_parts_cannot_be_assigned(self) -> None:
+        plugin = _ExporterPlugin("kept", _FailingExporter())
+        with Harness(plugins=[plugin]) as harness:
+            telemetry = harness.telemetry
+            for name in ("started", "stopped", "plugins", "readers", "span_processors"):
+                with pytest.raises(AttributeError):
+                    setattr(telemetry, name, None)
+            with pytest.raises(AttributeError):
+                telemetry.interceptors = ()  # type: ignore[misc]
+            assert (True, False) == (telemetry.started, telemetry.stopped)
+            assert ["kept"] == [p.name for p in telemetry.span_processors]
+
+    def test_the_collections_handed_out_are_copies(self) -> None:
+        plugin = _ExporterPlugin("kept", _FailingExporter())
+        with Harness(plugins=[plugin]) as harness:
+            telemetry = harness.telemetry
+            processors, readers = telemetry.span_processors, telemetry.readers
+            assert isinstance(processors, tuple) and isinstance(readers, tuple)
+            assert isinstance(telemetry.interceptors, tuple)
+        # the stop closed what the telemetry held; the tuples taken before did not change
+        assert 1 == len(processors)
+        assert (True, True) == (telemetry.started, telemetry.stopped)
 
 
 class _OtelReaderPlugin:

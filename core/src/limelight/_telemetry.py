@@ -144,26 +144,56 @@ class Telemetry:
         self._entry_points = entry_points
         self._install_globals = install_globals
         self._handle_signals = handle_signals
-        self.plugins = PluginManager(strict=config.strict)
+        self._plugins = PluginManager(strict=config.strict)
         self.store = MetricStore(config.metrics_namespace, config.series_limit)
         self.self_metrics: SelfMetrics = self.store  # the store counts its own health
         self._resource: Resource | None = None
         self._tracer_provider: TracerProvider | None = None
         self._meter_provider: MeterProvider | None = None
-        self.readers: list[tuple[str, StoreReader]] = []
-        self.span_processors: list[BoundedBatchSpanProcessor] = []
-        self.interceptors: tuple[Interceptor, ...] = ()
-        self.started = False
-        self.stopped = False
+        self._readers: list[tuple[str, StoreReader]] = []
+        self._span_processors: list[BoundedBatchSpanProcessor] = []
+        self._interceptors: tuple[Interceptor, ...] = ()
+        self._started = False
+        self._stopped = False
         self._previous: Telemetry | None = None
         self._stop_lock = threading.Lock()
 
     # -- TelemetryView ------------------------------------------------------------------
 
     @property
+    def started(self) -> bool:
+        """True once :meth:`start` has run (it stays true after :meth:`stop`)."""
+        return self._started
+
+    @property
+    def stopped(self) -> bool:
+        """True once :meth:`stop` has run (or a strict start failed)."""
+        return self._stopped
+
+    @property
+    def plugins(self) -> PluginManager:
+        """The plugins of this telemetry, in resolved order, with their failures."""
+        return self._plugins
+
+    @property
+    def readers(self) -> tuple[tuple[str, StoreReader], ...]:
+        """The metric store readers that started, each with its plugin's name."""
+        return tuple(self._readers)
+
+    @property
+    def span_processors(self) -> tuple[BoundedBatchSpanProcessor, ...]:
+        """The batch span processors, one per exporter the plugins contributed."""
+        return tuple(self._span_processors)
+
+    @property
+    def interceptors(self) -> tuple[Interceptor, ...]:
+        """The function-call interceptors, outermost first."""
+        return self._interceptors
+
+    @property
     def enabled(self) -> bool:
         """True while started and not disabled by ``OTEL_SDK_DISABLED``."""
-        return self.started and not self.stopped and not self.config.sdk_disabled
+        return self._started and not self._stopped and not self.config.sdk_disabled
 
     @property
     def resource(self) -> Resource:
@@ -203,23 +233,23 @@ class Telemetry:
         plugin that fails is reported by name and the rest keep working, unless
         ``LIMELIGHT_STRICT`` is set, when :class:`PluginError` is raised.
         """
-        if self.started:
+        if self._started:
             return self
         config = self.config
         for problem in config.problems:
             REPORTER(problem)
-        self.plugins.load(config, entry_points=self._entry_points, extra=self._extra_plugins)
+        self._plugins.load(config, entry_points=self._entry_points, extra=self._extra_plugins)
         try:
-            self.plugins.lifecycle_configure(config)
+            self._plugins.lifecycle_configure(config)
             if not config.sdk_disabled:
                 self._build()
-                self.started = True
-                self.plugins.lifecycle_start(self)
+                self._started = True
+                self._plugins.lifecycle_start(self)
         except PluginError:
             # strict mode: undo what started, leave nothing running
             self._abort()
             raise
-        self.started = True
+        self._started = True
         if not config.sdk_disabled:
             if self._install_globals:
                 _install_globals(self)
@@ -235,59 +265,59 @@ class Telemetry:
 
     def _build(self) -> None:
         config = self.config
-        for plugin, decl in self.plugins.metrics_declare(config):
+        for plugin, decl in self._plugins.metrics_declare(config):
             try:
                 self.store.declare(decl, declarer=plugin)
             except Exception as exc:  # a conflict, or a declaration prometheus_client refuses
-                self.plugins.record_failure(plugin, "hook limelight_metrics_declare", exc)
+                self._plugins.record_failure(plugin, "hook limelight_metrics_declare", exc)
 
-        sampler = self.plugins.spans_provide_sampler(self) or build_sampler(config)
+        sampler = self._plugins.spans_provide_sampler(self) or build_sampler(config)
         provider = TracerProvider(sampler=sampler, resource=self.resource)
         self._tracer_provider = provider
-        if self.plugins.has_impls("limelight_spans_enrich"):
-            provider.add_span_processor(OnStartProcessor(self.plugins.spans_enrich_callers()))
-        for plugin, exporter in self.plugins.spans_provide_exporters(self):
+        if self._plugins.has_impls("limelight_spans_enrich"):
+            provider.add_span_processor(OnStartProcessor(self._plugins.spans_enrich_callers()))
+        for plugin, exporter in self._plugins.spans_provide_exporters(self):
             processor = BoundedBatchSpanProcessor(exporter, plugin, config.batch, self.self_metrics)
-            self.span_processors.append(processor)
+            self._span_processors.append(processor)
             provider.add_span_processor(processor)
-        for _plugin, span_processor in self.plugins.spans_provide_processors(self):
+        for _plugin, span_processor in self._plugins.spans_provide_processors(self):
             provider.add_span_processor(span_processor)
 
-        otel_readers = [r for _p, r in self.plugins.metrics_provide_otel_readers(self)]
+        otel_readers = [r for _p, r in self._plugins.metrics_provide_otel_readers(self)]
         self._meter_provider = MeterProvider(
             metric_readers=otel_readers, resource=self.resource, shutdown_on_exit=False
         )
 
-        self.interceptors = tuple(
+        self._interceptors = tuple(
             sorted(
-                (i for _p, i in self.plugins.interceptors_provide(self)),
+                (i for _p, i in self._plugins.interceptors_provide(self)),
                 key=lambda i: (i.order, i.name),
             )
         )
-        for plugin, reader in self.plugins.metrics_provide_readers(self):
+        for plugin, reader in self._plugins.metrics_provide_readers(self):
             try:
                 reader.start()
             except Exception as exc:
-                self.plugins.record_failure(plugin, "metric reader start", exc)
+                self._plugins.record_failure(plugin, "metric reader start", exc)
                 continue
-            self.readers.append((plugin, reader))
+            self._readers.append((plugin, reader))
 
     def _abort(self) -> None:
         """Undo a start that failed half-way (``LIMELIGHT_STRICT``): stop the plugins
         that started, close processors, readers and providers within the shutdown
         timeout; failures along the way are reported, never raised."""
-        self.stopped = True
+        self._stopped = True
         deadline = time.monotonic() + self.config.shutdown_timeout
 
         def remaining() -> float:
             return max(0.0, deadline - time.monotonic())
 
-        started = list(self.plugins.started)
+        started = list(self._plugins.started)
         if started:
 
             def stop_started() -> None:
                 with contextlib.suppress(PluginError):  # recorded when it happened
-                    self.plugins.lifecycle_stop(self, remaining(), only=started)
+                    self._plugins.lifecycle_stop(self, remaining(), only=started)
 
             run_bounded(stop_started, remaining(), "plugins")
         self._shutdown(remaining, flush=False)
@@ -299,14 +329,14 @@ class Telemetry:
         timeout = self.config.shutdown_timeout if timeout is None else timeout
         deadline = time.monotonic() + timeout
         ok = True
-        for processor in self.span_processors:
+        for processor in self._span_processors:
             ok = processor.flush(max(0.0, deadline - time.monotonic())) and ok
-        for plugin, reader in self.readers:
+        for plugin, reader in self._readers:
             try:
                 ok = bool(reader.force_flush(max(0.0, deadline - time.monotonic()))) and ok
             except Exception as exc:
                 ok = False
-                self.plugins.record_failure(plugin, "metric reader flush", exc)
+                self._plugins.record_failure(plugin, "metric reader flush", exc)
         return ok
 
     def stop(self, timeout: float | None = None) -> bool:
@@ -318,10 +348,10 @@ class Telemetry:
         Idempotent; also run at interpreter exit and on SIGTERM.
         """
         with self._stop_lock:
-            if self.stopped or not self.started:
-                self.stopped = True
+            if self._stopped or not self._started:
+                self._stopped = True
                 return True
-            self.stopped = True
+            self._stopped = True
         timeout = self.config.shutdown_timeout if timeout is None else timeout
         deadline = time.monotonic() + timeout
 
@@ -337,7 +367,7 @@ class Telemetry:
             return True
 
         ok = run_bounded(
-            lambda: self.plugins.lifecycle_stop(self, remaining()), remaining(), "plugins"
+            lambda: self._plugins.lifecycle_stop(self, remaining()), remaining(), "plugins"
         )
         return self._shutdown(remaining, flush=True) and ok
 
@@ -345,9 +375,9 @@ class Telemetry:
         """Close span processors, readers (after a final push when *flush*) and the
         providers, each step bounded by *remaining* seconds."""
         ok = True
-        for processor in self.span_processors:
+        for processor in self._span_processors:
             ok = processor.close(remaining()) and ok
-        for plugin, reader in self.readers:
+        for plugin, reader in self._readers:
 
             def finish(reader: StoreReader = reader) -> None:
                 if flush:

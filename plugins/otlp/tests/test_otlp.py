@@ -426,7 +426,7 @@ class TestSelection:
     def test_not_selected_means_not_exported(self) -> None:
         env = {"OTEL_TRACES_EXPORTER": "console", "OTEL_METRICS_EXPORTER": "prometheus"}
         with Harness(plugins=[plugin], env=env) as harness:
-            assert harness.telemetry.span_processors == []
+            assert harness.telemetry.span_processors == ()
             assert [p for p, _ in harness.telemetry.readers if p == "otlp"] == []
 
     def test_http_json_falls_back_to_protobuf(self, receiver: OtlpReceiver) -> None:
