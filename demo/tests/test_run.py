@@ -36,7 +36,9 @@ def _tree(stdout: str) -> list[tuple[str, str]]:
     """(tree prefix + span name, kind) of each waterfall row."""
     rows = []
     for line in stdout.splitlines():
-        match = re.match(r"^([│├└─ ]*)(\S.*?)\s{2,}(SERVER|INTERNAL|CLIENT)\s", line)
+        match = re.match(
+            r"^([│├└─ ]*)(\S.*?)\s{2,}(SERVER|INTERNAL|CLIENT|PRODUCER|CONSUMER)\s", line
+        )
         if match:
             rows.append((match.group(1) + match.group(2), match.group(3)))
     return rows
@@ -54,8 +56,10 @@ class TestOnce:
     def test_report(self, once: subprocess.CompletedProcess[str]) -> None:
         assert 0 == once.returncode, once.stderr
         out = once.stdout
-        answers = "30 answered 200, 1 answered 404, 1 answered 500"
+        answers = "29 answered 200, 1 answered 404, 1 answered 500"
         assert f"sent {len(TRAFFIC)} requests: {answers}" in out
+        # one trace across the HTTP hop, the queue hop and the process boundary: the
+        # receipt printer's span comes from the child, over OTLP
         assert [
             ("POST /orders/{order_id}/pay", "SERVER"),
             ("├─ shop.load_order", "INTERNAL"),
@@ -66,18 +70,25 @@ class TestOnce:
             ("│  └─ GET", "CLIENT"),
             ("│     └─ GET /prices/{sku}", "SERVER"),
             ("│        └─ SELECT products", "CLIENT"),
-            ("└─ shop.charge", "INTERNAL"),
+            ("├─ shop.charge", "INTERNAL"),
+            ("└─ publish orders.paid", "PRODUCER"),
+            ("   └─ process orders.paid", "CONSUMER"),
+            ("      └─ python", "CLIENT"),
+            ("         └─ receipt.render", "INTERNAL"),
         ] == _tree(out)
         duration = r"\s+[\d.]+ [µm]?s\s+"
-        assert re.search(rf"^POST /orders/\{{order_id\}}/pay\s+SERVER{duration}ERROR", out, re.M)
-        assert re.search(rf"^└─ shop.charge\s+INTERNAL{duration}ERROR", out, re.M)
-        assert "PaymentError: payment provider timed out" in out
+        assert re.search(rf"^POST /orders/\{{order_id\}}/pay\s+SERVER{duration}-", out, re.M)
+        assert re.search(r"publish orders\.paid .* memory queue 'orders\.paid', message 1", out)
+        assert re.search(r"└─ python .* pid \d+, exit code 0", out)
+        assert re.search(r"└─ receipt\.render .* in limelight-demo-receipts", out)
         for surface, series in [
             ("HTTP server", 'http_requests_total{method="GET", route="/orders/{order_id}",'),
             ("HTTP client", 'http_client_requests_total{method="GET", host="127.0.0.1"'),
             ("functions", 'function_calls_total{function="shop.charge", result="error"}'),
             ("KV store", 'kv_ops_total{namespace="orders", op="get", result="not_found"}'),
             ("SQL", 'sql_ops_total{db_system="sqlite", op="query", result="ok"}'),
+            ("queue", 'queue_messages_total{queue="orders.paid", result="ack"}'),
+            ("processes", 'process_terminated_total{kind="subprocess", result="completed"}'),
         ]:
             assert re.search(rf"^{surface}\s", out, re.M), surface
             assert series in out
@@ -86,7 +97,13 @@ class TestOnce:
             r'status_code="500"\}\s+1\s',
             out,
         )
+        # two orders paid: two events published and handled, two printers run
+        assert re.search(r'queue_published_total\{queue="orders.paid", result="ok"\}\s+2\s', out)
+        assert re.search(r'queue_messages_total\{queue="orders.paid", result="ack"\}\s+2\s', out)
+        assert re.search(r'process_started_total\{kind="subprocess"\}\s+2\s', out)
         assert re.search(r'http_requests_in_flight\{method="GET"\}\s+0\s', out)
+        assert re.search(r'queue_in_flight\{queue="orders.paid"\}\s+0\s', out)
+        assert re.search(r'process_active\{kind="subprocess"\}\s+0\s', out)
         assert out.rstrip().endswith("stopped; telemetry flushed")
 
     def test_without_an_otlp_endpoint_the_exporter_stays_off_and_quiet(

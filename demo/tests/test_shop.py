@@ -8,6 +8,8 @@ from collections.abc import Iterator
 import limelight_http
 import limelight_httpclient
 import limelight_kv
+import limelight_process
+import limelight_queue
 import limelight_sql
 import pytest
 from limelight_demo import Sent, Service, send
@@ -20,20 +22,30 @@ SURFACE_PLUGINS = [
     limelight_httpclient.plugin,
     limelight_kv.plugin,
     limelight_sql.plugin,
+    limelight_queue.plugin,
+    limelight_process.plugin,
 ]
 pytestmark = pytest.mark.limelight(plugins=SURFACE_PLUGINS)
 
 
 @pytest.fixture
-def shop(telemetry: Harness) -> Iterator[http.client.HTTPConnection]:
-    """The shop served on a free port (telemetry started first), and a connection to it."""
+def service(telemetry: Harness) -> Iterator[Service]:
+    """The shop served on a free port (telemetry started first)."""
     service = Service().start()
+    try:
+        yield service
+    finally:
+        service.stop()
+
+
+@pytest.fixture
+def shop(service: Service) -> Iterator[http.client.HTTPConnection]:
+    """A connection to the shop."""
     connection = http.client.HTTPConnection("127.0.0.1", service.port, timeout=10)
     try:
         yield connection
     finally:
         connection.close()
-        service.stop()
 
 
 def _parent_id(span: ReadableSpan) -> int | None:
@@ -120,6 +132,49 @@ class TestOneTrace:
         server = telemetry.span("GET /orders/{order_id}", trace_id=sent.trace_id or 0)
         assert "UNSET" == server.status.status_code.name
         assert [] == telemetry.find_spans("shop.price_order")
+
+
+class TestPaidOrder:
+    """A paid order's event crosses the in-memory broker to the fulfilment worker, which
+    spawns the receipt printer: the trace goes on through both hops."""
+
+    def test_the_worker_and_the_printer_continue_the_request_trace(
+        self, telemetry: Harness, service: Service, shop: http.client.HTTPConnection
+    ) -> None:
+        sent = _request(telemetry, shop, "POST", "/orders/5/pay")
+        assert 200 == sent.status
+        service.drain()
+        trace_id = sent.trace_id or 0
+        server = telemetry.span("POST /orders/{order_id}/pay", trace_id=trace_id)
+        publish = telemetry.span("publish orders.paid", trace_id=trace_id)
+        process = telemetry.span("process orders.paid", trace_id=trace_id)
+        printer = telemetry.span("python", trace_id=trace_id)
+        assert ("PRODUCER", "CONSUMER", "CLIENT") == tuple(
+            s.kind.name for s in (publish, process, printer)
+        )
+        assert _parent_id(publish) == _id(server)
+        assert _parent_id(process) == _id(publish)
+        assert [_id(publish)] == [link.context.span_id for link in process.links]
+        assert _parent_id(printer) == _id(process)
+        assert 0 == (printer.attributes or {})["process.exit.code"]
+        shop_state = service.app.state.shop
+        assert shop_state.receipts[5].startswith("Receipt for order 5\n  2 x cup\n  total 36.00")
+        assert 1 == telemetry.value("queue_published_total", queue="orders.paid", result="ok")
+        assert 1 == telemetry.value("queue_messages_total", queue="orders.paid", result="ack")
+        assert 0 == telemetry.value("queue_in_flight", queue="orders.paid")
+        assert 1 == telemetry.value(
+            "process_terminated_total", kind="subprocess", result="completed"
+        )
+        assert 0 == telemetry.value("process_active", kind="subprocess")
+
+    def test_a_failed_payment_publishes_nothing(
+        self, telemetry: Harness, service: Service, shop: http.client.HTTPConnection
+    ) -> None:
+        sent = _request(telemetry, shop, "POST", "/orders/4/pay")
+        assert 500 == sent.status
+        service.drain()
+        assert [] == telemetry.find_spans("publish orders.paid")
+        assert 0 == telemetry.value("process_started_total", 0.0, kind="subprocess")
 
 
 class TestMetrics:

@@ -9,12 +9,23 @@ The service itself, :func:`build_app`, is the example to read: see ``_shop.py``.
 from __future__ import annotations
 
 from ._report import SURFACES, format_duration, metrics_table, span_detail, waterfall
-from ._run import OTLP_ENDPOINT_VARIABLES, TRAFFIC, Sent, Service, demo_environment, main, send
-from ._shop import PaymentError, Shop, build_app
+from ._run import (
+    OTLP_ENDPOINT_VARIABLES,
+    TRAFFIC,
+    Sent,
+    Service,
+    demo_environment,
+    main,
+    receipt_environment,
+    send,
+)
+from ._shop import PAID_QUEUE, RECEIPT_ENVIRONMENT, PaymentError, Shop, build_app
 from ._traces import TraceKeeper
 
 __all__ = [
     "OTLP_ENDPOINT_VARIABLES",
+    "PAID_QUEUE",
+    "RECEIPT_ENVIRONMENT",
     "SURFACES",
     "TRAFFIC",
     "PaymentError",
@@ -27,6 +38,7 @@ __all__ = [
     "format_duration",
     "main",
     "metrics_table",
+    "receipt_environment",
     "send",
     "span_detail",
     "waterfall",

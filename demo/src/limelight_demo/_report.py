@@ -21,12 +21,19 @@ SURFACES: Mapping[str, str] = {
     "limelight.function_metrics": "functions",
     "kv": "KV store",
     "sql": "SQL",
+    "queue": "queue",
+    "process": "processes",
 }
 """Declaring plugin -> the surface it records, in the order the table shows them."""
 
 _BAR_WIDTH = 24
 _STATUS = {StatusCode.UNSET: "-", StatusCode.OK: "OK", StatusCode.ERROR: "ERROR"}
-_COLOURS = {SpanKind.SERVER: "cyan", SpanKind.CLIENT: "magenta"}
+_COLOURS = {
+    SpanKind.SERVER: "cyan",
+    SpanKind.CLIENT: "magenta",
+    SpanKind.PRODUCER: "yellow",
+    SpanKind.CONSUMER: "blue",
+}
 
 
 def format_duration(seconds: float) -> str:
@@ -62,6 +69,10 @@ def _walk(
             yield from _walk(by_parent, span.context.span_id, prefix + deeper)
 
 
+def _service(span: ReadableSpan) -> str:
+    return str(span.resource.attributes.get("service.name", ""))
+
+
 def span_detail(span: ReadableSpan) -> str:
     """The one attribute that says most about a span: status code, URL, statement."""
     attrs = {k: str(v) for k, v in (span.attributes or {}).items()}
@@ -74,6 +85,16 @@ def span_detail(span: ReadableSpan) -> str:
         return f"{attrs.get('db.system.name', 'sql')}: {attrs['db.query.text']}"
     if "limelight.kv.namespace" in attrs:
         return f"{attrs.get('db.system.name', 'kv')} store {attrs['limelight.kv.namespace']!r}"
+    if "messaging.system" in attrs:
+        message = attrs.get("messaging.message.id")
+        return f"{attrs['messaging.system']} queue {attrs.get('messaging.destination.name')!r}" + (
+            f", message {message}" if message is not None else ""
+        )
+    if "process.pid" in attrs:
+        exit_code = attrs.get("process.exit.code")
+        return f"pid {attrs['process.pid']}" + (
+            f", exit code {exit_code}" if exit_code is not None else ""
+        )
     if span.status.status_code is StatusCode.ERROR and span.status.description:
         return span.status.description
     return ""
@@ -118,7 +139,11 @@ def waterfall(spans: Sequence[ReadableSpan], width: int = 120) -> RenderableType
             Text(" " * offset) + Text("█" * length, style=colour),
         ]
         if detailed:
-            cells.append(Text(span_detail(span), style="red" if failed else "dim"))
+            detail = span_detail(span)
+            service = _service(span)
+            if not detail and service != _service(rows[0][1]):
+                detail = f"in {service}"  # a span another process exported
+            cells.append(Text(detail, style="red" if failed else "dim"))
         elif failed and span.status.description:
             errors.append(Text(f"{span.name}: {span.status.description}", style="red"))
         table.add_row(*cells)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import http.client
 import os
 import signal
@@ -25,26 +26,32 @@ import limelight
 from limelight.propagation import parse_traceparent
 
 from ._report import metrics_table, waterfall
-from ._shop import build_app
+from ._shop import RECEIPT_ENVIRONMENT, Shop, build_app
 from ._traces import TraceKeeper
 
-__all__ = ["OTLP_ENDPOINT_VARIABLES", "TRAFFIC", "Service", "demo_environment", "main"]
+__all__ = [
+    "OTLP_ENDPOINT_VARIABLES",
+    "TRAFFIC",
+    "Service",
+    "demo_environment",
+    "main",
+    "receipt_environment",
+]
 
 TRAFFIC: tuple[tuple[str, str], ...] = (
     ("GET", "/orders/1"),
     ("GET", "/orders/2"),
     ("GET", "/orders/3"),
+    ("POST", "/orders/5/pay"),  # paid: an event, a worker, a receipt printed by a child
     ("POST", "/orders/4/pay"),  # 500: the payment provider fails above 100.00
     ("GET", "/orders/42"),  # 404: there is no order 42
     *(("GET", f"/orders/{1 + i % 4}") for i in range(24)),
     ("POST", "/orders/1/pay"),
-    ("POST", "/orders/2/pay"),
-    ("POST", "/orders/3/pay"),
 )
 """The burst of requests the demo sends, in order."""
 
-SHOWN = ("POST", "/orders/4/pay")
-"""The request whose trace is shown: it touches every surface, and fails."""
+SHOWN = ("POST", "/orders/5/pay")
+"""The request whose trace is shown: it touches every surface, across two processes."""
 
 OTLP_ENDPOINT_VARIABLES = (
     "OTEL_EXPORTER_OTLP_ENDPOINT",
@@ -97,14 +104,33 @@ def demo_environment(
     return env
 
 
+def receipt_environment(env: Mapping[str, str], keeper: TraceKeeper) -> dict[str, str]:
+    """The receipt printer's environment: the demo's *env* with telemetry that exports
+    its spans to where the demo's go.
+
+    With an OTLP traces endpoint in *env*, the printer exports there too (the whole
+    trace reaches the user's collector); otherwise to *keeper*'s OTLP receiver, so
+    that the demo shows the printer's spans in the trace. It exports no metrics.
+    """
+    receipts = {**env, **RECEIPT_ENVIRONMENT, "OTEL_TRACES_EXPORTER": "otlp"}
+    if not any(env.get(n) for n in OTLP_ENDPOINT_VARIABLES[:2]):
+        receipts["OTEL_EXPORTER_OTLP_TRACES_ENDPOINT"] = keeper.serve_otlp()
+    disabled = [p for p in receipts.get("LIMELIGHT_DISABLED_PLUGINS", "").split(",") if p]
+    receipts["LIMELIGHT_DISABLED_PLUGINS"] = ",".join(p for p in disabled if p != "otlp")
+    return receipts
+
+
 class Service:
     """The shop under uvicorn on a loopback port, served from a background thread.
 
     :param port: the port to listen on; ``0`` picks a free one.
+    :param receipt_environment: what the receipt printer's environment adds.
     :raises OSError: the port cannot be bound.
     """
 
-    def __init__(self, port: int = 0) -> None:
+    def __init__(
+        self, port: int = 0, receipt_environment: Mapping[str, str] = RECEIPT_ENVIRONMENT
+    ) -> None:
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
@@ -114,9 +140,8 @@ class Service:
             raise
         self.port: int = self._socket.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        config = uvicorn.Config(
-            build_app(self.url), log_level="warning", access_log=False, lifespan="on"
-        )
+        self.app = build_app(self.url, receipt_environment)
+        config = uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="on")
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
             target=self._server.run, kwargs={"sockets": [self._socket]}, name="demo-service"
@@ -132,6 +157,12 @@ class Service:
                 raise RuntimeError("the demo service did not start")
             time.sleep(0.01)
         return self
+
+    def drain(self, timeout: float = 30.0) -> None:
+        """Wait until the fulfilment worker has handled every paid order so far."""
+        shop: Shop = self.app.state.shop
+        if shop.loop is not None:
+            asyncio.run_coroutine_threadsafe(shop.drain(), shop.loop).result(timeout)
 
     def stop(self, timeout: float = 10.0) -> None:
         """Finish the requests in progress and stop serving."""
@@ -244,11 +275,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     console = _console()
     env = demo_environment(os.environ)
     keeper = TraceKeeper()
+    receipts = receipt_environment(env, keeper)
     # limelight: start telemetry once, early; installed plugins are discovered.
     telemetry = limelight.start(plugins=[keeper], environ=env)
     with _Stop() as stop:
         try:
-            service = Service(args.port).start()
+            service = Service(args.port, receipts).start()
         except (OSError, RuntimeError) as exc:
             console.print(f"[red]cannot start the demo service on port {args.port}:[/] {exc}")
             limelight.stop()
@@ -265,6 +297,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             if not args.serve:
                 sent = drive(service.url, console, stop)
+                service.drain()
                 _report(console, sent, keeper, telemetry)
             if args.once:
                 console.print(
@@ -279,6 +312,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         finally:
             service.stop()
             flushed = limelight.stop()
+            keeper.close()
     console.print("stopped; telemetry flushed" if flushed else "stopped; the flush timed out")
     return 0
 

@@ -11,15 +11,27 @@ is an ordinary Starlette application. With telemetry started
 - a CLIENT span and ``http_client_*`` metrics for the call the shop makes to its
   own pricing endpoint with httpx (limelight-httpclient instruments every httpx
   client when telemetry starts), the trace context travelling in the
-  ``traceparent`` header so that the pricing request joins the same trace.
+  ``traceparent`` header so that the pricing request joins the same trace;
+- for a paid order, a PRODUCER span and ``queue_*`` metrics for the ``orders.paid``
+  event published on limelight-queue's in-memory broker, and a CONSUMER span for
+  the fulfilment worker that takes it, in the same trace (the context travels in
+  the message headers);
+- a CLIENT span and ``process_*`` metrics for the receipt printer the worker
+  spawns (limelight-process instruments every spawn when telemetry starts); the
+  printer (``receipt.py``) starts telemetry itself and continues the trace from
+  its environment.
 
 ``/metrics`` serves all of it to Prometheus (limelight-prometheus).
 """
 
 from __future__ import annotations
 
+import asyncio
+import json
+import os
 import sqlite3
-from collections.abc import AsyncIterator
+import sys
+from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -27,6 +39,7 @@ import httpx
 from limelight_http import instrument_starlette
 from limelight_kv import MemoryStore
 from limelight_prometheus import make_asgi_app
+from limelight_queue import MemoryBroker, MemoryMessage
 from limelight_sql import instrument_connection
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -36,7 +49,18 @@ from starlette.routing import Route
 
 import limelight
 
-__all__ = ["PaymentError", "Shop", "build_app"]
+__all__ = ["PAID_QUEUE", "RECEIPT_ENVIRONMENT", "PaymentError", "Shop", "build_app"]
+
+PAID_QUEUE = "orders.paid"
+"""The queue a paid order's event goes to; the fulfilment worker consumes it."""
+
+RECEIPT_ENVIRONMENT: Mapping[str, str] = {
+    "OTEL_TRACES_EXPORTER": "none",
+    "OTEL_METRICS_EXPORTER": "none",
+    "LIMELIGHT_PROMETHEUS_SERVER": "false",
+}
+"""What the receipt printer's environment adds by default: telemetry that exports
+nothing (the demo points its traces at its own receiver instead)."""
 
 SCHEMA = """
 CREATE TABLE products (sku TEXT PRIMARY KEY, name TEXT NOT NULL, price_cents INTEGER NOT NULL);
@@ -45,7 +69,8 @@ INSERT INTO products VALUES
     ('sencha', 'Sencha, 100 g', 650),
     ('cup', 'Stoneware cup', 1800),
     ('teapot', 'Cast-iron teapot', 5400);
-INSERT INTO orders VALUES (1, 'sencha', 2), (2, 'cup', 4), (3, 'teapot', 1), (4, 'teapot', 3);
+INSERT INTO orders VALUES
+    (1, 'sencha', 2), (2, 'cup', 4), (3, 'teapot', 1), (4, 'teapot', 3), (5, 'cup', 2);
 """
 
 
@@ -57,9 +82,13 @@ class Shop:
     """The shop's state and business logic: an order cache, a database, an HTTP client.
 
     :param base_url: where the shop's own HTTP API listens (it calls its pricing endpoint).
+    :param receipt_environment: variables the receipt printer's environment adds to
+        this process's (:data:`RECEIPT_ENVIRONMENT` by default).
     """
 
-    def __init__(self, base_url: str) -> None:
+    def __init__(
+        self, base_url: str, receipt_environment: Mapping[str, str] = RECEIPT_ENVIRONMENT
+    ) -> None:
         database = sqlite3.connect(":memory:", check_same_thread=False)
         database.executescript(SCHEMA)
         # limelight: the connection wrapped by limelight-sql; spans are opt-in (off by
@@ -68,6 +97,45 @@ class Shop:
         # limelight: an in-memory key-value store that records kv_* metrics (and spans).
         self.cache: MemoryStore[dict[str, Any]] = MemoryStore("orders", spans=True)
         self.http = httpx.AsyncClient(base_url=base_url, timeout=5.0)
+        # limelight: an in-process broker built on limelight-queue's publish()/process()
+        self.broker = MemoryBroker()
+        self.receipts: dict[int, str] = {}
+        self._receipt_environment = {**os.environ, **receipt_environment}
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    def start_worker(self) -> None:
+        """Start the fulfilment worker on the running event loop."""
+        self.loop = asyncio.get_running_loop()
+        self.broker.consume(PAID_QUEUE, self.fulfil)
+
+    async def order_paid(self, order: dict[str, Any], total_cents: int, payment: str) -> None:
+        """Publish the paid order's event for the fulfilment worker."""
+        event = {**order, "total_cents": total_cents, "payment": payment}
+        await self.broker.publish(PAID_QUEUE, json.dumps(event).encode())
+
+    async def fulfil(self, message: MemoryMessage) -> None:
+        """The fulfilment worker's handler: print the paid order's receipt."""
+        order = json.loads(message.body)
+        self.receipts[order["id"]] = await self.print_receipt(order)
+
+    async def print_receipt(self, order: dict[str, Any]) -> str:
+        """The receipt, printed by a child process (``python -m limelight_demo.receipt``)."""
+        printer = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "limelight_demo.receipt",
+            json.dumps(order),
+            env=self._receipt_environment,
+            stdout=asyncio.subprocess.PIPE,
+        )
+        out, _ = await printer.communicate()
+        if printer.returncode != 0:
+            raise RuntimeError(f"the receipt printer exited with {printer.returncode}")
+        return out.decode()
+
+    async def drain(self) -> None:
+        """Wait until every paid order's event has been handled."""
+        await self.broker.join(PAID_QUEUE)
 
     @limelight.instrument(name="shop.load_order")  # limelight: span + function_* metrics
     def load_order(self, order_id: int) -> dict[str, Any] | None:
@@ -106,6 +174,7 @@ class Shop:
         return None if row is None else int(row[0]) * quantity
 
     async def aclose(self) -> None:
+        await self.broker.close()
         await self.http.aclose()
         self.db.close()
 
@@ -133,8 +202,9 @@ async def pay_order(request: Request) -> JSONResponse:
     if order is None:
         raise HTTPException(404, "no such order")
     total = await shop.price_order(order)
-    receipt = shop.charge(order, total)
-    return JSONResponse({"order": order["id"], "receipt": receipt})
+    payment = shop.charge(order, total)
+    await shop.order_paid(order, total, payment)
+    return JSONResponse({"order": order["id"], "payment": payment})
 
 
 async def get_price(request: Request) -> JSONResponse:
@@ -149,12 +219,18 @@ async def payment_failed(request: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"error": str(exc)}, status_code=500)
 
 
-def build_app(base_url: str) -> Starlette:
-    """The shop as a Starlette application whose own API listens at *base_url*."""
+def build_app(
+    base_url: str, receipt_environment: Mapping[str, str] = RECEIPT_ENVIRONMENT
+) -> Starlette:
+    """The shop as a Starlette application whose own API listens at *base_url*.
+
+    :param receipt_environment: what the receipt printer's environment adds.
+    """
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        app.state.shop = Shop(base_url)
+        app.state.shop = Shop(base_url, receipt_environment)
+        app.state.shop.start_worker()
         yield
         await app.state.shop.aclose()
 

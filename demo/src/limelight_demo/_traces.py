@@ -1,13 +1,30 @@
-"""A tiny limelight plugin: keep the spans of recent traces in memory, to show one."""
+"""A tiny limelight plugin: keep the spans of recent traces in memory, to show one.
+
+Spans of this process reach it through its span processor; spans of other
+processes (the receipt printer the shop spawns) reach it over OTLP/HTTP, at the
+small receiver :meth:`TraceKeeper.serve_otlp` starts, as they would reach a
+collector.
+"""
 
 from __future__ import annotations
 
+import gzip
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
 
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
+from opentelemetry.proto.common.v1.common_pb2 import AnyValue
+from opentelemetry.proto.trace.v1.trace_pb2 import Span as ProtoSpan
+from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor
+from opentelemetry.trace import SpanContext, SpanKind, Status, StatusCode, TraceFlags
 
 from limelight import hookimpl
 from limelight_hookspecs import TelemetryView
@@ -39,6 +56,52 @@ class TraceKeeper:
         self.max_traces = max_traces
         self._traces: OrderedDict[int, list[ReadableSpan]] = OrderedDict()
         self._cond = threading.Condition()
+        self._server: ThreadingHTTPServer | None = None
+
+    def serve_otlp(self) -> str:
+        """Receive OTLP/HTTP trace exports on a loopback port; the traces endpoint URL.
+
+        What other processes export there (protobuf, plain or gzip) is kept
+        with this process's own spans. :meth:`close` stops the receiver.
+        """
+        keeper = self
+
+        class _Receiver(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if self.headers.get("Content-Encoding") == "gzip":
+                    body = gzip.decompress(body)
+                try:
+                    request = ExportTraceServiceRequest.FromString(body)
+                except Exception:  # a malformed export: refused, nothing kept
+                    self.send_response(400)
+                    self.end_headers()
+                    return
+                for span in _readable_spans(request):
+                    keeper._add(span)
+                reply = ExportTraceServiceResponse().SerializeToString()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-protobuf")
+                self.send_header("Content-Length", str(len(reply)))
+                self.end_headers()
+                self.wfile.write(reply)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass  # quiet: the demo prints what matters
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Receiver)
+        self._server.daemon_threads = True
+        threading.Thread(
+            target=self._server.serve_forever, name="demo-otlp-receiver", daemon=True
+        ).start()
+        return f"http://127.0.0.1:{self._server.server_port}/v1/traces"
+
+    def close(self) -> None:
+        """Stop the OTLP receiver, if it runs."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
 
     @hookimpl
     def limelight_spans_provide_processors(
@@ -70,3 +133,64 @@ class TraceKeeper:
                     break
                 self._cond.wait(remaining)
             return sorted(self._traces.get(trace_id, ()), key=lambda s: s.start_time or 0)
+
+
+def _value(value: AnyValue) -> Any:
+    kind = value.WhichOneof("value")
+    if kind == "array_value":
+        return tuple(_value(v) for v in value.array_value.values)
+    return getattr(value, kind) if kind is not None else None
+
+
+def _span_context(trace_id: bytes, span_id: bytes) -> SpanContext:
+    return SpanContext(
+        int.from_bytes(trace_id, "big"),
+        int.from_bytes(span_id, "big"),
+        is_remote=True,
+        trace_flags=TraceFlags(TraceFlags.SAMPLED),
+    )
+
+
+# OTLP's span kinds count from SPAN_KIND_UNSPECIFIED (0), the API's from INTERNAL (0)
+_KINDS = {
+    ProtoSpan.SPAN_KIND_UNSPECIFIED: SpanKind.INTERNAL,
+    ProtoSpan.SPAN_KIND_INTERNAL: SpanKind.INTERNAL,
+    ProtoSpan.SPAN_KIND_SERVER: SpanKind.SERVER,
+    ProtoSpan.SPAN_KIND_CLIENT: SpanKind.CLIENT,
+    ProtoSpan.SPAN_KIND_PRODUCER: SpanKind.PRODUCER,
+    ProtoSpan.SPAN_KIND_CONSUMER: SpanKind.CONSUMER,
+}
+
+
+def _status(span: ProtoSpan) -> Status:
+    code = StatusCode(span.status.code)
+    # a description belongs to an error only
+    return Status(code, span.status.message or None if code is StatusCode.ERROR else None)
+
+
+def _readable_spans(request: ExportTraceServiceRequest) -> list[ReadableSpan]:
+    """The spans of an OTLP export, as the SDK's finished spans."""
+    spans = []
+    for resource_spans in request.resource_spans:
+        resource = Resource({a.key: _value(a.value) for a in resource_spans.resource.attributes})
+        for scope_spans in resource_spans.scope_spans:
+            for span in scope_spans.spans:
+                parent = (
+                    _span_context(span.trace_id, span.parent_span_id)
+                    if span.parent_span_id
+                    else None
+                )
+                spans.append(
+                    ReadableSpan(
+                        name=span.name,
+                        context=_span_context(span.trace_id, span.span_id),
+                        parent=parent,
+                        resource=resource,
+                        attributes={a.key: _value(a.value) for a in span.attributes},
+                        kind=_KINDS.get(span.kind, SpanKind.INTERNAL),
+                        status=_status(span),
+                        start_time=span.start_time_unix_nano,
+                        end_time=span.end_time_unix_nano,
+                    )
+                )
+    return spans
