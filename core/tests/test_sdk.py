@@ -186,6 +186,19 @@ class TestAssumptionsHold:
         sdk_prometheus.cell_add(child)(3)
         assert 3 == sdk_prometheus.cell_value(child), _assumption("prometheus-cells")
         assert 3 == registry.get_sample_value("c_total", {"a": "x"})
+        sdk_prometheus.cell_setter(child)(1.5)  # an observed total: set, even downwards
+        assert 1.5 == registry.get_sample_value("c_total", {"a": "x"}), _assumption(
+            "prometheus-cells"
+        )
+
+    def test_prometheus_created(self) -> None:
+        problem = sdk_prometheus.created_problem()
+        assert problem is None, f"{_assumption('prometheus-created')}: {problem}"
+        registry = prometheus_client.CollectorRegistry()
+        child = prometheus_client.Counter("c", "c", ["a"], registry=registry).labels("x")
+        sdk_prometheus.set_created(child, 1000.25)
+        created = registry.get_sample_value("c_created", {"a": "x"})
+        assert created in (1000.25, None), _assumption("prometheus-created")
 
     def test_restricted_metric(self) -> None:
         problem = sdk_prometheus.restriction_problem()

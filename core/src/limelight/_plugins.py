@@ -46,6 +46,7 @@ _log = get_logger("limelight")
 BUILTIN_PLUGINS: tuple[tuple[str, str], ...] = (
     ("limelight.function_metrics", "limelight._builtin:function_metrics"),
     ("limelight.function_tracing", "limelight._builtin:function_tracing"),
+    ("limelight.runtime_metrics", "limelight._runtime:runtime_metrics"),
 )
 """The core's own plugins (also declared as entry points of the ``limelight``
 distribution), registered like any other."""

@@ -8,6 +8,10 @@ exporters, and histogram buckets are the same in every sink.
 
 Emission goes through *bound children*: one object per label set, created on
 first use and cached, that add straight into prometheus_client's value cells.
+
+Values read from elsewhere (the process's CPU time and memory, the garbage
+collector's counts) are set by *observers*: functions the store calls before
+every read, as OpenTelemetry calls the callbacks of its observable instruments.
 """
 
 from __future__ import annotations
@@ -17,9 +21,10 @@ import enum
 import math
 import threading
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Generic, TypeVar
 
+import attrs
 import prometheus_client
 from opentelemetry import trace as _otel_trace
 from prometheus_client.samples import Exemplar as _Exemplar
@@ -36,6 +41,7 @@ from limelight_hookspecs import (
 )
 
 from ._context import current_span as _current_span
+from ._failures import report_failure
 from ._sdk.prometheus import cell_add as _cell_add
 from ._sdk.prometheus import cell_value, histogram_cells
 from ._sdk.spans import trace_flags as _trace_flags
@@ -56,6 +62,7 @@ __all__ = [
     "Metric",
     "MetricConflictError",
     "MetricStore",
+    "ProcessMetricDeclaration",
 ]
 
 OVERFLOW_LABEL_VALUE = "_overflow"
@@ -90,6 +97,19 @@ SELF_METRICS: tuple[MetricDeclaration, ...] = (SPANS_DROPPED, EXPORT_ERRORS, SER
 
 class MetricConflictError(ValueError):
     """A metric name was declared twice with a different shape."""
+
+
+@attrs.frozen
+class ProcessMetricDeclaration(MetricDeclaration):
+    """A metric describing the process that reports it (its CPU time, its memory).
+
+    Values of two processes are never combined: in Prometheus multiprocess
+    mode an absolute gauge is kept per live process, labelled ``pid``
+    (prometheus_client's ``liveall``), where the gauges of other metrics keep
+    the most recent value any process set. (A counter is summed over the
+    processes that wrote it, as every counter is: one that must stay per
+    process declares a ``pid`` label of its own.)
+    """
 
 
 _bisect_left = bisect.bisect_left
@@ -539,6 +559,21 @@ def _same_shape(a: MetricDeclaration, b: MetricDeclaration) -> bool:
     )
 
 
+class _ObserverCollector:
+    """Registered first in the store's registry: a Prometheus collection of the
+    registry runs the store's observers before any metric is read."""
+
+    def __init__(self, store: MetricStore) -> None:
+        self._store = store
+
+    def describe(self) -> list[Any]:
+        return []
+
+    def collect(self) -> list[Any]:
+        self._store.observe()
+        return []
+
+
 class MetricStore:
     """Every metric of the process, declared once, read by every exporter.
 
@@ -564,6 +599,8 @@ class MetricStore:
         self.exemplar_interval = exemplar_interval
         self.registry = prometheus_client.CollectorRegistry(auto_describe=False)
         """The prometheus_client registry holding the values (for Prometheus exposition)."""
+        self._observers: list[Callable[[], object]] = []
+        self.registry.register(_ObserverCollector(self))  # type: ignore[arg-type]
         self._lock = threading.RLock()
         self._metrics: dict[str, Metric[Any]] = {}
         for decl in SELF_METRICS:
@@ -620,12 +657,13 @@ class MetricStore:
                     multiprocess_mode="livesum",
                 )
             if decl.kind is MetricKind.GAUGE_SET:
+                per_process = isinstance(decl, ProcessMetricDeclaration)
                 return prometheus_client.Gauge(
                     decl.name,
                     decl.help,
                     names,
                     registry=self.registry,
-                    multiprocess_mode="mostrecent",
+                    multiprocess_mode="liveall" if per_process else "mostrecent",
                 )
             return prometheus_client.Histogram(
                 decl.name,
@@ -736,6 +774,40 @@ class MetricStore:
             counter: Counter = self._metrics[SPANS_DROPPED.name]  # type: ignore[assignment]
             counter.inc(count)
 
+    # -- observers ----------------------------------------------------------------------
+
+    def add_observer(self, observer: Callable[[], object]) -> Callable[[], None]:
+        """Call *observer* before every read of the store: each :meth:`snapshot`
+        and each collection of :attr:`registry` (a Prometheus scrape).
+
+        An observer sets the values of metrics measured elsewhere, read when
+        they are wanted rather than recorded as they happen (the process's CPU
+        time, a queue's depth), as OpenTelemetry's observable instruments call
+        their callbacks. An exception in it is reported once and the read goes
+        on with the values as they were.
+
+        :return: a function that removes the observer.
+        """
+        with self._lock:
+            self._observers.append(observer)
+
+        def remove() -> None:
+            with self._lock:
+                if observer in self._observers:
+                    self._observers.remove(observer)
+
+        return remove
+
+    def observe(self) -> None:
+        """Run every observer now (reads do it themselves)."""
+        with self._lock:
+            observers = tuple(self._observers)
+        for observer in observers:
+            try:
+                observer()
+            except Exception as exc:
+                report_failure("metric store", f"observer {observer!r}", exc)
+
     # -- reading ------------------------------------------------------------------------
 
     def snapshot(self) -> MetricsSnapshot:
@@ -743,7 +815,9 @@ class MetricStore:
 
         Safe to call from any thread while emission goes on; each series is
         read atomically (a histogram's count always equals its bucket total).
+        The observers run first.
         """
+        self.observe()
         now = time.time_ns()
         families = [self._read(m) for m in self.metrics()]
         return MetricsSnapshot(tuple(families), now)

@@ -86,8 +86,15 @@ prometheus_client (:mod:`.prometheus`)
         value per bound and ``+Inf``, not cumulative, with ``get_exemplar`` and
         ``set_exemplar``) and its sum in ``_sum``. Bound children add straight
         into those cells (about 0.1 µs less per observation) and the store
-        reads them without building sample objects. Fallback: the child's
-        public ``inc``/``observe`` and the metric's ``collect()``.
+        reads them without building sample objects; an observed total (the
+        process's CPU time) is set into a counter's cell. Fallback: the child's
+        public ``inc``/``observe`` and the metric's ``collect()``; an observed
+        total is followed by ``inc`` of what it grew.
+    ``prometheus-created``
+        A counter child keeps its creation time, which its ``_created`` sample
+        shows, in ``_created``; the runtime metrics set it to the process's
+        start, when their counting began. Fallback: the time limelight first
+        used the series.
     ``restricted-metric``
         ``Metric._restricted_metric(names)`` is what prometheus_client's own
         registry uses to answer ``?name[]=``; limelight's exposition does the
@@ -122,6 +129,7 @@ ASSUMPTIONS: tuple[str, ...] = (
     "host-detector",
     "trace-state-dict",
     "prometheus-cells",
+    "prometheus-created",
     "restricted-metric",
 )
 """Every assumption this room makes, by the name its docstring and its test use."""

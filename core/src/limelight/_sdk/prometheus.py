@@ -1,7 +1,7 @@
-"""prometheus_client's value cells and metric restriction.
+"""prometheus_client's value cells, counters' creation time and metric restriction.
 
-Assumptions ``prometheus-cells`` and ``restricted-metric`` (see
-:mod:`limelight._sdk`), checked at import on metrics of a throwaway registry.
+Assumptions ``prometheus-cells``, ``prometheus-created`` and ``restricted-metric``
+(see :mod:`limelight._sdk`), checked at import on metrics of a throwaway registry.
 """
 
 from __future__ import annotations
@@ -17,9 +17,11 @@ from . import fallback
 __all__ = [
     "PROMETHEUS_CELLS",
     "cell_add",
+    "cell_setter",
     "cell_value",
     "histogram_cells",
     "restricted_metric",
+    "set_created",
 ]
 
 
@@ -32,6 +34,9 @@ def cells_problem() -> str | None:
         counter._value.inc(2)
         if counter._value.get() != 2 or registry.get_sample_value("probe_total", {"a": "x"}) != 2:
             return "a counter child does not keep its value in _value"
+        counter._value.set(5)
+        if registry.get_sample_value("probe_total", {"a": "x"}) != 5:
+            return "a counter child's _value.set does not set what it exposes"
         gauge = prometheus_client.Gauge("probe_g", "p", registry=registry)
         gauge._value.inc(-1)
         if registry.get_sample_value("probe_g") != -1:
@@ -84,6 +89,56 @@ def histogram_cells(child: Any, bounds: int) -> tuple[tuple[Any, ...], Any] | No
     if cells is None or total is None or len(cells) != bounds + 1:
         return None
     return tuple(cells), total
+
+
+def cell_setter(child: Any) -> Any:
+    """A function setting the value of a counter child (an observed total, such as
+    the process's CPU time): its value cell's ``set``, or, where the cells are not
+    reachable, ``inc`` by what the value grew since the last call (a value that went
+    down is not followed)."""
+    if PROMETHEUS_CELLS:
+        return child._value.set
+    last = [0.0]
+
+    def set_by_inc(value: float) -> None:
+        if value > last[0]:
+            child.inc(value - last[0])
+            last[0] = value
+
+    return set_by_inc
+
+
+def created_problem() -> str | None:
+    """Why a counter child's creation time (its ``_created`` sample) is not kept
+    in ``_created``, or ``None`` when it is."""
+    try:
+        registry = prometheus_client.CollectorRegistry(auto_describe=False)
+        counter = prometheus_client.Counter("probe", "p", ["a"], registry=registry).labels("x")
+        counter._created = 12.5
+        created = [
+            s.value
+            for metric in registry.collect()
+            for s in metric.samples
+            if s.name == "probe_created"
+        ]
+        if created not in ([12.5], []):  # [] when PROMETHEUS_DISABLE_CREATED_SERIES is set
+            return f"the _created sample is {created!r} after setting _created"
+    except Exception as exc:
+        return repr(exc)
+    return None
+
+
+_created_problem = created_problem()
+if _created_problem is not None:
+    fallback("prometheus-created", "the time the series was first used", _created_problem)
+
+
+def set_created(child: Any, seconds: float) -> None:
+    """Make *seconds* (since the epoch) the creation time of a counter child: when
+    what it counts started (the process's start for its CPU time), not when limelight
+    first used the series."""
+    if _created_problem is None:
+        child._created = seconds
 
 
 def cell_value(child: Any) -> float:
