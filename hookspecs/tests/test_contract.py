@@ -176,6 +176,13 @@ class TestValueTypes:
         )
         assert (1, 3, 6) == point.cumulative_counts()
 
+    def test_histogram_point_min_max_and_counter_exemplar_default_to_none(self) -> None:
+        point = limelight_hookspecs.HistogramPoint(
+            labels={}, count=0, sum=0.0, bounds=(1.0,), bucket_counts=(0, 0)
+        )
+        assert (None, None) == (point.min, point.max)
+        assert limelight_hookspecs.NumberPoint(labels={}, value=1.0).exemplar is None
+
     def test_intervals_that_would_make_a_worker_spin_are_refused(self) -> None:
         with pytest.raises(ValueError, match="schedule_delay"):
             limelight_hookspecs.BatchSettings(schedule_delay=0)
@@ -187,3 +194,67 @@ class TestValueTypes:
         assert config.exporter_enabled("traces", "otlp")
         assert not config.exporter_enabled("traces", "console")
         assert not config.exporter_enabled("metrics", "prometheus")
+
+
+class TestUnits:
+    """A declared unit with a Prometheus name ends the metric name, as Prometheus names go."""
+
+    @pytest.mark.parametrize(
+        ("unit", "expected"),
+        [
+            ("s", "seconds"),
+            ("ms", "milliseconds"),
+            ("By", "bytes"),
+            ("MiBy", "mebibytes"),
+            ("By/s", "bytes_per_second"),
+            ("m/s", "meters_per_second"),
+            ("1/s", "per_second"),
+            ("{request}/s", "per_second"),
+            ("Cel", "celsius"),
+            ("%", "percent"),
+            ("widgets", "widgets"),
+            ("1", ""),
+            ("", ""),
+            ("{request}", ""),
+        ],
+    )
+    def test_ucum_units_get_their_prometheus_names(self, unit: str, expected: str) -> None:
+        assert expected == limelight_hookspecs.prometheus_unit(unit)
+
+    @pytest.mark.parametrize(
+        ("name", "kind", "unit", "message"),
+        [
+            (
+                "job_duration",
+                "histogram",
+                "s",
+                "histogram 'job_duration' has unit 's': its name must end in '_seconds'"
+                ".*'job_duration_seconds'",
+            ),
+            (
+                "sent_total",
+                "counter",
+                "By",
+                "counter 'sent_total' has unit 'By': its name must end in '_bytes' "
+                "before '_total'.*'sent_bytes_total'",
+            ),
+            ("queue_lag", "gauge_set", "ms", "'queue_lag_milliseconds'"),
+            ("latency_seconds", "histogram", "ms", "must end in '_milliseconds'"),
+        ],
+    )
+    def test_a_name_without_its_unit_is_refused_with_the_name_to_use(
+        self, name: str, kind: str, unit: str, message: str
+    ) -> None:
+        with pytest.raises(ValueError, match=message):
+            limelight_hookspecs.MetricDeclaration(name, kind, "Help.", unit=unit)
+
+    def test_names_that_carry_their_unit_are_accepted(self) -> None:
+        decl = limelight_hookspecs.MetricDeclaration
+        assert "seconds" == decl("job_duration_seconds", "histogram", "h", unit="s").prometheus_unit
+        assert "seconds" == decl("cpu_seconds_total", "counter", "h", unit="s").prometheus_unit
+        assert "bytes" == decl("wal_bytes", "gauge_set", "h", unit="By").prometheus_unit
+        # counts are unitless; a ratio says so by its name
+        assert "" == decl("http_requests_total", "counter", "h", unit="1").prometheus_unit
+        assert "" == decl("jobs_in_flight", "gauge_add", "h", unit="{job}").prometheus_unit
+        assert "ratio" == decl("cache_hit_ratio", "gauge_set", "h", unit="1").prometheus_unit
+        assert "" == decl("anything", "gauge_set", "h").prometheus_unit

@@ -22,16 +22,22 @@ import typing
 from . import config, interceptors, lifecycle, metrics, spans
 from ._config_types import BatchSettings, Config, OtlpSettings
 from ._env import (
+    MAX_DURATION_MILLIS,
+    MAX_SIZE,
     ConfigProblem,
     EnvVar,
+    RangedParser,
     Reading,
+    member_problem,
     parse_bool,
     parse_float,
     parse_int,
     parse_key_values,
     parse_list,
+    parse_millis,
     parse_otel_bool,
     parse_str,
+    parse_url,
     split_key_values,
 )
 from ._interceptor_types import AttributeValue, CallHandler, FunctionTarget, Interceptor, SpanRole
@@ -47,6 +53,7 @@ from ._metric_types import (
     NumberPoint,
     SnapshotSource,
     StoreReader,
+    prometheus_unit,
 )
 from ._telemetry import SelfMetrics, TelemetryView
 
@@ -93,5 +100,6 @@ __all__ = [
     "parse_list",
     "parse_otel_bool",
     "parse_str",
+    "prometheus_unit",
     "split_key_values",
 ]

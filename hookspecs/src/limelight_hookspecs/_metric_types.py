@@ -22,6 +22,7 @@ __all__ = [
     "NumberPoint",
     "SnapshotSource",
     "StoreReader",
+    "prometheus_unit",
 ]
 
 DEFAULT_BUCKETS: tuple[float, ...] = (
@@ -48,6 +49,73 @@ OTLP, so both sinks always agree.
 
 _NAME_RE = re.compile(r"^[a-zA-Z_:][a-zA-Z0-9_:]*$")
 _LABEL_RE = re.compile(r"^[a-zA-Z_][a-zA-Z0-9_]*$")
+
+_UNIT_WORDS: dict[str, str] = {
+    # time
+    "d": "days",
+    "h": "hours",
+    "min": "minutes",
+    "s": "seconds",
+    "ms": "milliseconds",
+    "us": "microseconds",
+    "ns": "nanoseconds",
+    # information
+    "By": "bytes",
+    "KiBy": "kibibytes",
+    "MiBy": "mebibytes",
+    "GiBy": "gibibytes",
+    "TiBy": "tebibytes",
+    "KBy": "kilobytes",
+    "MBy": "megabytes",
+    "GBy": "gigabytes",
+    "TBy": "terabytes",
+    "bit": "bits",
+    # SI
+    "m": "meters",
+    "V": "volts",
+    "A": "amperes",
+    "J": "joules",
+    "W": "watts",
+    "g": "grams",
+    # other
+    "Cel": "celsius",
+    "Hz": "hertz",
+    "%": "percent",
+}
+"""UCUM units and their Prometheus names (the OpenTelemetry collector's table)."""
+_PER_UNIT_WORDS: dict[str, str] = {
+    "s": "second",
+    "min": "minute",
+    "h": "hour",
+    "d": "day",
+    "wk": "week",
+    "mo": "month",
+    "a": "year",
+}
+"""The singular names used after ``_per_`` (``By/s`` is ``bytes_per_second``)."""
+_ANNOTATION_RE = re.compile(r"\{[^}]*\}")
+_NOT_NAME_RE = re.compile(r"[^a-zA-Z0-9]+")
+
+
+def prometheus_unit(unit: str) -> str:
+    """The Prometheus name of a UCUM *unit*, as the OpenTelemetry-to-Prometheus
+    compatibility specification converts it, or ``""`` for none.
+
+    Abbreviations become words (``s`` is ``seconds``, ``By`` is ``bytes``),
+    ``a/b`` becomes ``a_per_b`` (``By/s`` is ``bytes_per_second``), annotations
+    in braces are dropped (``{request}`` counts are unitless). A unit outside the
+    table is kept, with every run of characters other than letters and digits
+    made one ``_``. ``1`` is unitless here: limelight declares counts with it,
+    where the specification reads ``ratio`` (see :attr:`MetricDeclaration.unit`).
+    """
+    text = _ANNOTATION_RE.sub("", unit).strip()
+    main, per_sign, per = text.partition("/")
+    main, per = main.strip(), per.strip()
+    words = "" if main in ("", "1") else _UNIT_WORDS.get(main, main)
+    if per_sign and per not in ("", "1"):
+        per_word = _PER_UNIT_WORDS.get(per) or _UNIT_WORDS.get(per, per)
+        words = f"{words}_per_{per_word}" if words else f"per_{per_word}"
+    return _NOT_NAME_RE.sub("_", words).strip("_")
 
 
 class MetricKind(enum.StrEnum):
@@ -105,12 +173,21 @@ class MetricDeclaration:
         optional namespace prefix is added by the store, not here.
     :param kind: see :class:`MetricKind`.
     :param help: one sentence describing what is measured.
-    :param unit: UCUM unit for OTLP (``s``, ``By``, ``1``, or ``""``).
+    :param unit: UCUM unit for OTLP (``s``, ``By``, ``1``, or ``""``). A unit
+        with a Prometheus name (:func:`prometheus_unit`) must end the metric name,
+        before ``_total`` for a counter: a histogram in ``s`` is ``..._seconds``,
+        a counter in ``By`` is ``..._bytes_total``. ``1``, ``""`` and annotations
+        (``{request}``) ask for no suffix; ``1`` on a name ending in ``_ratio`` is
+        exposed with the Prometheus unit ``ratio``.
     :param label_names: the label names, in the order ``labels()`` takes values.
     :param buckets: histogram bucket upper bounds; ``None`` means
         :data:`DEFAULT_BUCKETS`. ``+Inf`` is implicit.
     :param series_limit: maximum number of label sets before new ones collapse
         into the overflow series; ``None`` uses the store's default.
+    :param observed: the values are readings set just before each read of the
+        store (an OpenTelemetry asynchronous instrument, such as the process's CPU
+        time), not recorded as they happen. OTLP's ``lowmemory`` temporality sends
+        an observed counter cumulative, a recorded one as deltas.
     """
 
     name: str = attrs.field(validator=_check_name)
@@ -122,6 +199,7 @@ class MetricDeclaration:
     )
     buckets: tuple[float, ...] | None = attrs.field(default=None, converter=_to_buckets)
     series_limit: int | None = None
+    observed: bool = False
 
     def __attrs_post_init__(self) -> None:
         if self.kind is MetricKind.COUNTER and not self.name.endswith("_total"):
@@ -130,6 +208,36 @@ class MetricDeclaration:
             raise ValueError(f"{self.name!r}: only histograms take buckets")
         if self.series_limit is not None and self.series_limit < 1:
             raise ValueError(f"{self.name!r}: series_limit must be >= 1")
+        suffix = prometheus_unit(self.unit)
+        if suffix and not self._base_name().endswith("_" + suffix):
+            where = " before '_total'" if self.kind is MetricKind.COUNTER else ""
+            raise ValueError(
+                f"{self.kind.value} {self.name!r} has unit {self.unit!r}: its name must end "
+                f"in '_{suffix}'{where} (Prometheus names carry their unit), for example "
+                f"{self._suggest(suffix)!r}"
+            )
+
+    def _base_name(self) -> str:
+        """The name without a counter's ``_total``."""
+        if self.kind is MetricKind.COUNTER:
+            return self.name.removesuffix("_total")
+        return self.name
+
+    def _suggest(self, suffix: str) -> str:
+        name = f"{self._base_name()}_{suffix}"
+        return name + "_total" if self.kind is MetricKind.COUNTER else name
+
+    @property
+    def prometheus_unit(self) -> str:
+        """The unit of the Prometheus exposition (OpenMetrics ``# UNIT``), or ``""``.
+
+        :func:`prometheus_unit` of :attr:`unit`; ``ratio`` for unit ``1`` on a name
+        ending in ``_ratio``. The name always ends with it (checked at declaration).
+        """
+        suffix = prometheus_unit(self.unit)
+        if not suffix and self.unit == "1" and self._base_name().endswith("_ratio"):
+            return "ratio"
+        return suffix
 
     @property
     def bucket_bounds(self) -> tuple[float, ...]:
@@ -159,10 +267,15 @@ class Exemplar:
 
 @attrs.frozen
 class NumberPoint:
-    """The current value of one series of a counter or gauge."""
+    """The current value of one series of a counter or gauge.
+
+    :param exemplar: a counter's latest exemplar (an increment made inside a
+        sampled span), or ``None``.
+    """
 
     labels: Mapping[str, str]
     value: float
+    exemplar: Exemplar | None = None
 
 
 @attrs.frozen
@@ -173,6 +286,9 @@ class HistogramPoint:
     :param bucket_counts: observations per bucket, not cumulative;
         ``len(bounds) + 1`` entries, the last one for ``(bounds[-1], +Inf)``.
     :param exemplars: per bucket, the latest exemplar or ``None``.
+    :param min: the smallest value observed (NaN never counts), ``None`` when
+        unknown or nothing was observed.
+    :param max: the largest value observed, ``None`` likewise.
     """
 
     labels: Mapping[str, str]
@@ -181,6 +297,8 @@ class HistogramPoint:
     bounds: tuple[float, ...]
     bucket_counts: tuple[int, ...]
     exemplars: tuple[Exemplar | None, ...] = ()
+    min: float | None = None
+    max: float | None = None
 
     def cumulative_counts(self) -> tuple[int, ...]:
         """Cumulative counts per bound, the last being ``+Inf`` (Prometheus ``le``)."""
