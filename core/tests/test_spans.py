@@ -132,6 +132,37 @@ class TestParity:
         assert sdk_ex["exception.type"] == our_ex["exception.type"]
         assert sdk_ex["exception.message"] == our_ex["exception.message"]
 
+    def test_links_at_start_with_and_without_attributes(self) -> None:
+        remote = SpanContext(0xABC, 0xDEF, is_remote=True, trace_flags=TraceFlags(1))
+        other = SpanContext(0xABC, 0x123, is_remote=True, trace_flags=TraceFlags(0))
+
+        def script(tracer: trace_api.Tracer) -> None:
+            links = [Link(remote), Link(trace_api.INVALID_SPAN_CONTEXT), Link(other, {"n": 1})]
+            span = tracer.start_span("s", links=links)
+            span.add_link(remote, {"late": True})
+            span.end()
+
+        sdk, ours = _both(script)
+        view = _view(ours)
+        assert _view(sdk) == view
+        assert [(0xDEF, {}), (0x123, {"n": 1}), (0xDEF, {"late": True})] == view["links"]
+        assert [0, 0, 0] == [ln.dropped_attributes for ln in ours.links]
+        assert isinstance(ours.links, tuple)
+
+    def test_more_links_at_start_than_the_limit(self) -> None:
+        limits = SpanLimits(max_links=2, max_link_attributes=1)
+        remote = SpanContext(0xABC, 0xDEF, is_remote=True, trace_flags=TraceFlags(1))
+
+        def script(tracer: trace_api.Tracer) -> None:
+            links = [Link(remote, {"i": i, "j": i}) for i in range(4)]
+            tracer.start_span("s", links=links).end()
+
+        view = _same(script, limits)
+        assert (2, [(0xDEF, {"j": 2}), (0xDEF, {"j": 3})]) == (
+            view["dropped_links"],
+            view["links"],
+        )
+
     def test_event_and_link_limits(self) -> None:
         limits = SpanLimits(max_events=2, max_links=1)
         remote = SpanContext(0xABC, 0xDEF, is_remote=True, trace_flags=TraceFlags(1))

@@ -22,7 +22,10 @@ attributes that is about 15 µs, most of what a traced request costs.
   attribute, the SDK's own cleaner for the rest, the same count and length
   limits (``OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT``, ``OTEL_*_ATTRIBUTE_VALUE_LENGTH_LIMIT``),
   the oldest attribute dropped (and counted) when the count limit is reached;
-- events and links use the SDK's own bounded types, created on first use;
+- events use the SDK's own bounded list, created on first use; links given at
+  start within the link limit are kept in a tuple (the SDK's bounded list once
+  one is added later or the limit is passed), and a link without attributes
+  shares one empty immutable attribute table (the SDK builds one per link);
 - status, ``update_name``, ``record_exception``, ``end`` (idempotent, with the
   SDK's warnings) and the context-manager protocol follow the SDK.
 
@@ -75,6 +78,9 @@ __all__ = [
 logger = logging.getLogger("limelight.spans")
 
 _UNSET = Status(StatusCode.UNSET)
+_Link = trace_api.Link
+_NO_LINK_ATTRIBUTES = BoundedAttributes(0, None, immutable=True)
+"""The attributes of every link given none: empty, immutable, nothing dropped."""
 _SIMPLE = (str, bool, int, float)
 _SIMPLE_TYPES = frozenset(_SIMPLE)
 _STR_TYPE = frozenset((str,))
@@ -427,10 +433,15 @@ class Span(sdk_trace.Span):
             logger.warning("Tried calling %s on an ended span.", "_add_event")
 
     def _link(self, context: SpanContext, attributes: types.Attributes) -> trace_api.Link | None:
-        if not (context and (context.is_valid or attributes or context.trace_state)):
+        if not attributes:
+            # a link without attributes (most are) shares one empty, immutable table
+            if context and (context.is_valid or context.trace_state):
+                return _Link(context, _NO_LINK_ATTRIBUTES)
+            return None
+        if not context:
             return None
         limits = self._limits
-        return trace_api.Link(
+        return _Link(
             context,
             BoundedAttributes(
                 limits.max_link_attributes,
@@ -441,13 +452,17 @@ class Span(sdk_trace.Span):
         )
 
     def _set_links(self, links: Sequence[trace_api.Link]) -> None:
-        valid = [
-            link
-            for link in (self._link(lk.context, lk.attributes) for lk in links if lk)
-            if link is not None
-        ]
+        link = self._link
+        valid = [made for lk in links if lk and (made := link(lk.context, lk.attributes))]
         if valid:
-            self._links = BoundedList.from_seq(self._limits.max_links, valid)
+            limit = self._limits.max_links
+            # within the limit nothing can be dropped or added after the end: a tuple
+            # (add_link turns it into the SDK's bounded list first)
+            self._links = (
+                tuple(valid)
+                if limit is None or len(valid) <= limit
+                else BoundedList.from_seq(limit, valid)
+            )
 
     def add_link(self, context: SpanContext, attributes: types.Attributes = None) -> None:
         link = self._link(context, attributes)
@@ -459,7 +474,7 @@ class Span(sdk_trace.Span):
             else:
                 ended = False
                 if not isinstance(self._links, BoundedList):
-                    self._links = BoundedList(self._limits.max_links)
+                    self._links = BoundedList.from_seq(self._limits.max_links, self._links)
                 self._links.append(link)
         if ended:
             logger.warning("Tried calling %s on an ended span.", "_add_link")
