@@ -7,7 +7,7 @@ import pytest
 from limelight_temporal._catalog import label_name, store_name
 
 from limelight.testing import Harness
-from limelight_hookspecs import MetricKind
+from limelight_hookspecs import MetricDeclaration, MetricKind
 
 
 def test_all_names_resolve() -> None:
@@ -44,6 +44,23 @@ class TestCatalog:
     )
     def test_store_names(self, name: str, kind: MetricKind, seconds: bool, expected: str) -> None:
         assert expected == store_name(name, kind, seconds)
+
+    @pytest.mark.parametrize(
+        ("name", "kind", "unit", "expected"),
+        [
+            ("temporal_cache_age", MetricKind.GAUGE_SET, "s", "temporal_cache_age_seconds"),
+            ("temporal_x_latency", MetricKind.HISTOGRAM, "ms", "temporal_x_latency_milliseconds"),
+            ("temporal_sent", MetricKind.COUNTER, "By", "temporal_sent_bytes_total"),
+            ("temporal_sent_bytes_total", MetricKind.COUNTER, "By", "temporal_sent_bytes_total"),
+            ("temporal_polls", MetricKind.COUNTER, "1", "temporal_polls_total"),
+        ],
+    )
+    def test_store_names_carry_the_unit_a_declaration_needs(
+        self, name: str, kind: MetricKind, unit: str, expected: str
+    ) -> None:
+        got = store_name(name, kind, False, unit)
+        assert expected == got
+        MetricDeclaration(got, kind, "Help.", unit=unit)  # accepted as declared
 
     @pytest.mark.parametrize(
         ("key", "expected"),

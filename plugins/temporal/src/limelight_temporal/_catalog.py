@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 
-from limelight_hookspecs import MetricDeclaration, MetricKind
+from limelight_hookspecs import MetricDeclaration, MetricKind, prometheus_unit
 
 __all__ = [
     "ACTIVITY_EXECUTION_BUCKETS",
@@ -255,17 +255,20 @@ _INVALID = re.compile(r"[^a-zA-Z0-9_:]")
 _INVALID_LABEL = re.compile(r"[^a-zA-Z0-9_]")
 
 
-def store_name(name: str, kind: MetricKind, seconds: bool) -> str:
+def store_name(name: str, kind: MetricKind, seconds: bool, unit: str = "") -> str:
     """The store name of a buffered metric: characters Prometheus refuses as ``_``,
-    ``_total`` after a counter and ``_seconds`` after a duration in seconds."""
+    ``_total`` after a counter, ``_seconds`` after a duration in seconds, and the
+    Prometheus name of any other *unit* (``_bytes`` for ``By``) before ``_total``, as
+    a declaration with that unit must be named."""
     name = _INVALID.sub("_", name) or "_"
     if name[0].isdigit():
         name = "_" + name
-    if kind is MetricKind.COUNTER and not name.endswith("_total"):
-        return name + "_total"
-    if seconds and kind is MetricKind.HISTOGRAM and not name.endswith("_seconds"):
-        return name + "_seconds"
-    return name
+    counter = kind is MetricKind.COUNTER
+    base = name.removesuffix("_total") if counter else name
+    suffix = "seconds" if seconds and kind is MetricKind.HISTOGRAM else prometheus_unit(unit)
+    if suffix and not base.endswith("_" + suffix):
+        base = f"{base}_{suffix}"
+    return base + "_total" if counter else base
 
 
 def label_name(key: str) -> str | None:

@@ -214,7 +214,7 @@ class MetricsBridge:
         if kind is None:
             raise ValueError(f"unknown buffered metric kind {buffered.kind!r}")
         seconds = buffered.unit == "s"
-        name = store_name(buffered.name, kind, seconds)
+        name = store_name(buffered.name, kind, seconds, buffered.unit or "")
         unit = "s" if seconds else (buffered.unit or ("1" if kind is MetricKind.COUNTER else ""))
         description = buffered.description or f"Temporal SDK metric {buffered.name}."
         series = _Series(name, kind, unit, description)
