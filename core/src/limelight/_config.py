@@ -302,6 +302,7 @@ def load_config(environ: Mapping[str, str] | None = None, **overrides: Any) -> C
             "batch.max_export_batch_size", env.OTEL_BSP_MAX_EXPORT_BATCH_SIZE
         ),
         export_timeout=b.read("batch.export_timeout", env.OTEL_BSP_EXPORT_TIMEOUT),
+        queue_full_wait=b.read("batch.queue_full_wait", env.LIMELIGHT_BSP_QUEUE_FULL_WAIT),
     )
     if batch.max_export_batch_size > batch.max_queue_size:
         b.problem(
@@ -310,9 +311,7 @@ def load_config(environ: Mapping[str, str] | None = None, **overrides: Any) -> C
             str(batch.max_queue_size),
             "must not exceed OTEL_BSP_MAX_QUEUE_SIZE",
         )
-        batch = BatchSettings(
-            batch.schedule_delay, batch.max_queue_size, batch.max_queue_size, batch.export_timeout
-        )
+        batch = attrs.evolve(batch, max_export_batch_size=batch.max_queue_size)
 
     values: dict[str, Any] = {
         "sdk_disabled": sdk_disabled,

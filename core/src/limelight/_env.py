@@ -64,6 +64,11 @@ def _parse_interval_millis(raw: str) -> float:
     return value / 1000.0
 
 
+def _parse_wait_millis(raw: str) -> float:
+    """Milliseconds a caller may be held, at most a minute."""
+    return parse_float(minimum=0, maximum=60_000)(raw) / 1000.0
+
+
 def _parse_names(raw: str) -> tuple[str, ...]:
     return tuple(name.lower() for name in parse_list(raw))
 
@@ -293,6 +298,16 @@ OTEL_BSP_MAX_EXPORT_BATCH_SIZE = EnvVar(
     "Spans per export call (at most OTEL_BSP_MAX_QUEUE_SIZE).",
     "256",
 )
+LIMELIGHT_BSP_QUEUE_FULL_WAIT = EnvVar(
+    "LIMELIGHT_BSP_QUEUE_FULL_WAIT",
+    1.0,
+    _parse_wait_millis,
+    "Milliseconds a span ending on a full queue may wait for the export in progress "
+    "to make room, while exports succeed (at most 60000); 0 drops it at once, as the "
+    "OpenTelemetry SDK does.",
+    "0",
+    default_text="1000",
+)
 OTEL_METRIC_EXPORT_INTERVAL = EnvVar(
     "OTEL_METRIC_EXPORT_INTERVAL",
     60.0,
@@ -410,6 +425,7 @@ CORE_VARIABLES: tuple[EnvVar[Any], ...] = (
     OTEL_BSP_EXPORT_TIMEOUT,
     OTEL_BSP_MAX_QUEUE_SIZE,
     OTEL_BSP_MAX_EXPORT_BATCH_SIZE,
+    LIMELIGHT_BSP_QUEUE_FULL_WAIT,
     OTEL_METRIC_EXPORT_INTERVAL,
     OTEL_METRIC_EXPORT_TIMEOUT,
     LIMELIGHT_PLUGINS,

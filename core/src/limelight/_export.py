@@ -111,6 +111,10 @@ class ExportWorker:
         thread = self._thread
         return not self._closing and thread is not None and thread.is_alive()
 
+    def is_current(self) -> bool:
+        """Whether the caller runs in the worker thread (in ``work``)."""
+        return self._thread is threading.current_thread()
+
     def wake(self) -> None:
         """Run soon, without waiting for the interval."""
         if not self._wake.is_set():

@@ -61,12 +61,17 @@ class BatchSettings:
         and counted in ``limelight_spans_dropped_total``.
     :param max_export_batch_size: spans per export call.
     :param export_timeout: seconds one export call may take.
+    :param queue_full_wait: seconds a span ending on a full queue may wait for
+        the export in progress to make room, while exports succeed
+        (``LIMELIGHT_BSP_QUEUE_FULL_WAIT``); ``0`` drops it at once, as the
+        OpenTelemetry SDK does.
     """
 
     schedule_delay: float = attrs.field(default=5.0, validator=attrs.validators.gt(0))
     max_queue_size: int = 2048
     max_export_batch_size: int = 512
     export_timeout: float = 30.0
+    queue_full_wait: float = 1.0
 
 
 @attrs.frozen
