@@ -20,16 +20,18 @@ sees them; otherwise the message is the event followed by its ``key=value``
 pairs (``stopping telemetry reason=SIGTERM``), with ``exc_info`` handed to
 ``logging`` to render. A processor chain that fails on an event (a set-up made
 for another logger type) falls back to that rendering: a log line never raises
-into the caller.
+into the caller. limelight does not import structlog itself: an application
+that configured it has, and otherwise limelight's own rendering needs none of it.
 """
 
 from __future__ import annotations
 
 import logging
-from typing import Any
+import sys
+from typing import TYPE_CHECKING, Any
 
-import structlog
-from structlog.typing import EventDict, WrappedLogger
+if TYPE_CHECKING:
+    from structlog.typing import EventDict, WrappedLogger
 
 __all__ = ["Logger", "get_logger"]
 
@@ -49,8 +51,13 @@ def _render(logger: WrappedLogger, method_name: str, event_dict: EventDict) -> t
     return (f"{message} {fields}" if fields else message,), kwargs
 
 
-_PROCESSORS = (structlog.stdlib.PositionalArgumentsFormatter(), _render)
-"""limelight's own chain, used while the application has not configured structlog."""
+def _format_positional(event: str, args: tuple[Any, ...]) -> str:
+    """*event* with ``%``-style *args*, as structlog's ``PositionalArgumentsFormatter``."""
+    if not args:
+        return event
+    if len(args) == 1 and isinstance(args[0], dict) and args[0]:
+        return event % args[0]
+    return event % args
 
 
 class Logger:
@@ -76,18 +83,25 @@ class Logger:
     def _emit(self, level: int, method: str, event: str, args: tuple[Any, ...], kw: Any) -> None:
         if not self.stdlib.isEnabledFor(level):
             return
-        if structlog.is_configured():
+        # an application that configured structlog has imported it; limelight never
+        # imports it for a line of its own (structlog and what it pulls in cost tens of
+        # milliseconds at start)
+        structlog = sys.modules.get("structlog")
+        if structlog is not None and structlog.is_configured():
             try:
-                self._bound(structlog.get_config()["processors"], method)(event, *args, **kw)
+                processors = structlog.get_config()["processors"]
+                bound = structlog.stdlib.BoundLogger(self.stdlib, processors, dict(self._context))
+                getattr(bound, method)(event, *args, **kw)
                 return
             except Exception:  # a chain made for another logger type: limelight's own
                 pass
-        self._bound(_PROCESSORS, method)(event, *args, **kw)
-
-    def _bound(self, processors: Any, method: str) -> Any:
-        context: dict[str, Any] = dict(self._context)
-        bound = structlog.stdlib.BoundLogger(self.stdlib, processors, context)
-        return getattr(bound, method)
+        event_dict: dict[str, Any] = {**self._context, **kw}
+        try:
+            event_dict["event"] = _format_positional(event, args)
+        except Exception:  # arguments that do not fit the format: the event as given
+            event_dict["event"] = event
+        call_args, call_kwargs = _render(self.stdlib, method, event_dict)
+        getattr(self.stdlib, method)(*call_args, **call_kwargs)
 
     def debug(self, event: str, *args: Any, **kw: Any) -> None:
         """Log *event* at ``DEBUG``."""

@@ -22,6 +22,11 @@ library exactly as it was, ``is_instrumented()`` says whether it is in place::
     limelight_jobs.is_instrumented("rq")
     limelight_jobs.uninstrument()
 
+``Instrumentation.instrument_on_import()`` is the lazy form a plugin uses when
+telemetry starts: each library is instrumented when the application imports
+it (at once if it already has), and a library never imported is never
+imported by limelight.
+
 A plugin builds it from one :class:`Instrumentor` per library, whose install
 function patches through :class:`Patches`, so removal restores what was there
 by construction. See ``docs/plugin-authors.md``.
@@ -33,10 +38,12 @@ import importlib
 import importlib.util
 import threading
 from collections.abc import Callable, Iterable
+from types import ModuleType
 from typing import Any
 
 from limelight_hookspecs import SpanRole
 
+from . import _imports
 from ._context import current_context, current_span
 from ._failures import report_failure
 from ._fixed_ids import start_span_with_id
@@ -124,6 +131,8 @@ class Instrumentor:
         self._install = install
         self._remove = remove
         self._patches: Patches | None = None
+        self._lock = threading.RLock()
+        self._on_import: Callable[[ModuleType], object] | None = None
 
     def available(self) -> bool:
         """Whether the library is installed (found without importing it)."""
@@ -136,6 +145,10 @@ class Instrumentor:
         """Whether the instrumentation is in place."""
         return self._patches is not None
 
+    def is_waiting(self) -> bool:
+        """Whether :meth:`instrument_on_import` waits for the library to be imported."""
+        return self._on_import is not None
+
     def instrument(self) -> bool:
         """Install the instrumentation; false when it already was.
 
@@ -145,26 +158,69 @@ class Instrumentor:
         """
         if self._patches is not None:
             return False
+        # imported before the lock is taken: an import another thread is running
+        # finishes first (and may instrument the library from its post-import hook)
         importlib.import_module(self.library)
-        patches = Patches()
-        try:
-            self._install(patches)
-        except BaseException:
-            patches.restore()
-            raise
-        self._patches = patches
+        with self._lock:
+            if self.is_instrumented():  # by the thread that imported it meanwhile
+                return False
+            self._cancel_wait()
+            patches = Patches()
+            try:
+                self._install(patches)
+            except BaseException:
+                patches.restore()
+                raise
+            self._patches = patches
         return True
 
+    def instrument_on_import(self, component: str) -> bool:
+        """Instrument the library now if it is imported, else as soon as the
+        application imports it; never import it.
+
+        A failure to instrument is reported once under *component* and the
+        library is left as it is. Idempotent; :meth:`uninstrument` stops the wait.
+        Returns false when the library was already instrumented or waited for.
+
+        :param component: the plugin's name, used when a failure is reported.
+        """
+        with self._lock:
+            if self._patches is not None or self._on_import is not None:
+                return False
+
+            def on_import(module: ModuleType) -> None:
+                with self._lock:
+                    if self._on_import is not on_import:  # uninstrumented meanwhile
+                        return
+                    self._on_import = None
+                try:
+                    self.instrument()
+                except Exception as exc:
+                    report_failure(component, f"instrument {self.name}", exc)
+
+            self._on_import = on_import
+        _imports.when_imported(self.library, on_import)
+        return True
+
+    def _cancel_wait(self) -> None:
+        waiting, self._on_import = self._on_import, None
+        if waiting is not None:
+            _imports.cancel(self.library, waiting)
+
     def uninstrument(self) -> bool:
-        """Restore the library exactly; false when it was not instrumented."""
-        patches, self._patches = self._patches, None
-        if patches is None:
-            return False
-        try:
-            if self._remove is not None:
-                self._remove()
-        finally:
-            patches.restore()
+        """Restore the library exactly (and stop waiting for its import); false when
+        it was neither instrumented nor waited for."""
+        with self._lock:
+            waited = self._on_import is not None
+            self._cancel_wait()
+            patches, self._patches = self._patches, None
+            if patches is None:
+                return waited
+            try:
+                if self._remove is not None:
+                    self._remove()
+            finally:
+                patches.restore()
         return True
 
 
@@ -178,7 +234,6 @@ class Instrumentation:
     def __init__(self, component: str, instrumentors: Iterable[Instrumentor]) -> None:
         self.component = component
         self.instrumentors = {i.name: i for i in instrumentors}
-        self._lock = threading.RLock()
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -203,29 +258,39 @@ class Instrumentation:
         failure is reported once and the other libraries are still instrumented.
         """
         done: list[str] = []
-        with self._lock:
-            if names:
-                for instrumentor in self._select(names):
-                    if instrumentor.instrument():
-                        done.append(instrumentor.name)
-                return tuple(done)
-            for instrumentor in self.instrumentors.values():
-                if instrumentor.is_instrumented() or not instrumentor.available():
-                    continue
-                try:
-                    instrumentor.instrument()
-                except Exception as exc:
-                    report_failure(self.component, f"instrument {instrumentor.name}", exc)
-                    continue
-                done.append(instrumentor.name)
+        if names:
+            for instrumentor in self._select(names):
+                if instrumentor.instrument():
+                    done.append(instrumentor.name)
+            return tuple(done)
+        for instrumentor in self.instrumentors.values():
+            if instrumentor.is_instrumented() or not instrumentor.available():
+                continue
+            try:
+                if instrumentor.instrument():
+                    done.append(instrumentor.name)
+            except Exception as exc:
+                report_failure(self.component, f"instrument {instrumentor.name}", exc)
         return tuple(done)
 
+    def instrument_on_import(self, *names: str) -> tuple[str, ...]:
+        """Instrument the libraries called *names* (every supported one, with none
+        given) each when the application imports it, or now if it already has;
+        return those instrumented or waited for by this call.
+
+        Nothing is imported: a library that is not installed, or that the
+        application never imports, is never touched. A failure to instrument is
+        reported once and the library left as it is. Idempotent;
+        :meth:`uninstrument` stops the wait.
+        """
+        chosen = self._select(names) if names else list(self.instrumentors.values())
+        return tuple(i.name for i in chosen if i.instrument_on_import(self.component))
+
     def uninstrument(self, *names: str) -> tuple[str, ...]:
-        """Restore the libraries called *names* (every one, with none given);
-        return those that were instrumented."""
-        with self._lock:
-            chosen = self._select(names) if names else list(self.instrumentors.values())
-            return tuple(i.name for i in chosen if i.uninstrument())
+        """Restore the libraries called *names* (every one, with none given), and stop
+        waiting for their import; return those that were instrumented or waited for."""
+        chosen = self._select(names) if names else list(self.instrumentors.values())
+        return tuple(i.name for i in chosen if i.uninstrument())
 
     def is_instrumented(self, name: str | None = None) -> bool:
         """Whether the library called *name* (any library, with none given) is instrumented."""
