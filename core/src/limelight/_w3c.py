@@ -42,6 +42,8 @@ from opentelemetry.propagators.textmap import (
 )
 from opentelemetry.trace import NonRecordingSpan, SpanContext, TraceFlags, TraceState
 
+from ._sdk.context import SPAN_KEY as _SPAN_KEY
+from ._sdk.spans import build_span_context as _build_span_context
 from ._sdk.spans import unpack_span_context as _unpack
 from ._sdk.tracestate import trace_state as _trace_state
 
@@ -98,6 +100,7 @@ _MEMBER_RE = re.compile(rf"({_KEY})=({_VALUE})")
 _OWS = " \t"
 
 _NO_TRACE_STATE = trace.DEFAULT_TRACE_STATE
+_TRACE_FLAGS = tuple(TraceFlags(flags) for flags in range(KNOWN_FLAGS + 1))
 _REMOTE_FLAGS = create_key("limelight-w3c-remote-flags")
 """Context key: ``(trace_id, flags)`` of the ``traceparent`` this context was extracted from."""
 
@@ -237,15 +240,27 @@ class W3CTraceContextPropagator(TextMapPropagator):
         trace_id, span_id, flags = parsed
         state_values = _values(carrier, getter, TRACESTATE)
         trace_state = parse_tracestate(state_values) if state_values else None
-        span_context = SpanContext(
-            trace_id=trace_id,
-            span_id=span_id,
-            is_remote=True,
-            trace_flags=TraceFlags(flags),
-            trace_state=trace_state,
+        # the ids are valid by construction (non-zero, 32 and 16 hex digits)
+        span_context = _build_span_context(
+            SpanContext,
+            (
+                trace_id,
+                span_id,
+                True,
+                _TRACE_FLAGS[flags],
+                _NO_TRACE_STATE if trace_state is None else trace_state,
+                True,
+            ),
         )
-        context = trace.set_span_in_context(NonRecordingSpan(span_context), context)
-        return set_value(_REMOTE_FLAGS, (trace_id, flags), context)
+        span = NonRecordingSpan(span_context)
+        if _SPAN_KEY is None:
+            context = trace.set_span_in_context(span, context)
+            return set_value(_REMOTE_FLAGS, (trace_id, flags), context)
+        # what set_span_in_context and set_value make, in one copy
+        values = dict(context)
+        values[_SPAN_KEY] = span
+        values[_REMOTE_FLAGS] = (trace_id, flags)
+        return Context(values)
 
     def inject(
         self,
