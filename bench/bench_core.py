@@ -1,8 +1,13 @@
-"""Emission and function-decorator cost, side by side with prometheus_client and the OTel SDK.
+"""Emission, span and function-decorator cost, side by side with prometheus_client and the OTel SDK.
 
 Run with ``nox -s "bench(core)"``. Every row is measured in this
 one process run; the ratio column compares with prometheus_client's bound
 child (the floor) for emission, and with the bare call for the decorator.
+The span rows end spans into each side's own batch processor (limelight's
+bounded one, the SDK's ``BatchSpanProcessor``); the burst rows make 5000
+spans as fast as each side can into an exporter that encodes every batch
+for OTLP (``encode_spans``, what the OTLP exporters do before sending) and
+report how many were exported.
 This is a benchmark, not a test: nothing here asserts a timing.
 """
 
@@ -10,17 +15,26 @@ from __future__ import annotations
 
 import os
 import platform
+import time
 import timeit
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import prometheus_client
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.metrics import MeterProvider
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader
-from opentelemetry.sdk.trace import SpanProcessor, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.sdk.trace import ReadableSpan, SpanProcessor, TracerProvider
+from opentelemetry.sdk.trace.export import (
+    BatchSpanProcessor,
+    SimpleSpanProcessor,
+    SpanExporter,
+    SpanExportResult,
+)
 
 import limelight
 from limelight_hookspecs import TelemetryView, hookimpl
+
+BURST = 5000
 
 NUMBER = int(os.environ.get("BENCH_NUMBER", "200000"))
 REPEAT = int(os.environ.get("BENCH_REPEAT", "7"))
@@ -58,6 +72,108 @@ class _DiscardPlugin:
     @hookimpl
     def limelight_spans_provide_processors(self, telemetry: TelemetryView) -> list[SpanProcessor]:
         return [SimpleSpanProcessor(_Discard())]
+
+
+class _Encoding(SpanExporter):
+    """Encodes every batch as the OTLP exporters do, then drops it; counts the spans."""
+
+    def __init__(self) -> None:
+        self.exported = 0
+
+    def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        encode_spans(spans).SerializeToString()
+        self.exported += len(spans)
+        return SpanExportResult.SUCCESS
+
+
+class _ExporterPlugin:
+    limelight_name = "bench.exporter"
+
+    def __init__(self, exporter: SpanExporter) -> None:
+        self.exporter = exporter
+
+    @hookimpl
+    def limelight_spans_provide_exporters(self, telemetry: TelemetryView) -> list[SpanExporter]:
+        return [self.exporter]
+
+
+def _limelight_burst(environ: dict[str, str]) -> tuple[int, float]:
+    exporter = _Encoding()
+    telemetry = limelight.Telemetry(
+        plugins=[_ExporterPlugin(exporter)],
+        entry_points=False,
+        handle_signals=False,
+        environ={"OTEL_TRACES_SAMPLER": "always_on", **environ},
+    )
+    with telemetry:
+        tracer = telemetry.tracer("bench")
+        started = time.perf_counter()
+        for _ in range(BURST):
+            tracer.start_span("burst").end()
+        took = time.perf_counter() - started
+    return exporter.exported, took
+
+
+def _sdk_burst() -> tuple[int, float]:
+    exporter = _Encoding()
+    provider = TracerProvider()
+    provider.add_span_processor(BatchSpanProcessor(exporter))
+    tracer = provider.get_tracer("bench")
+    started = time.perf_counter()
+    for _ in range(BURST):
+        tracer.start_span("burst").end()
+    took = time.perf_counter() - started
+    provider.shutdown()
+    return exporter.exported, took
+
+
+def spans() -> None:
+    """A span ended into each side's batch processor, and a burst into an OTLP encoder."""
+    # each side's own batch processor, with the default queue and batch sizes, into an
+    # exporter that drops the batches: the cost of making and queueing a span
+    sdk_provider = TracerProvider()
+    sdk_provider.add_span_processor(BatchSpanProcessor(_Discard()))
+    sdk_tracer = sdk_provider.get_tracer("bench")
+    telemetry = limelight.Telemetry(
+        plugins=[_ExporterPlugin(_Discard())],
+        entry_points=False,
+        handle_signals=False,
+        environ={"OTEL_TRACES_SAMPLER": "always_on"},
+    )
+    number = max(NUMBER // 10, 1000)
+    with telemetry:
+        tracer = telemetry.tracer("bench")
+
+        def sdk_span() -> None:
+            sdk_tracer.start_span("span").end()
+
+        def limelight_span() -> None:
+            tracer.start_span("span").end()
+
+        rows = [
+            ("OTel SDK span into BatchSpanProcessor", measure(sdk_span, number)),
+            ("limelight span into its batch processor", measure(limelight_span, number)),
+        ]
+    sdk_provider.shutdown()
+    print("\nspan started and ended into the batch processor (µs per span)")
+    base = rows[0][1]
+    for name, value in rows:
+        print(f"  {name:44s} {value:8.3f} µs  ({value / base:.2f}x)")
+
+    print(
+        f"\nburst of {BURST} spans into an OTLP-encoding exporter, default queue (2048) "
+        "and batch (512): exported / made, and the time to make them"
+    )
+    for name, run in (
+        ("OTel SDK BatchSpanProcessor", _sdk_burst),
+        (
+            "limelight, LIMELIGHT_BSP_QUEUE_FULL_WAIT=0",
+            lambda: _limelight_burst({"LIMELIGHT_BSP_QUEUE_FULL_WAIT": "0"}),
+        ),
+        ("limelight, default (waits on a full queue)", lambda: _limelight_burst({})),
+    ):
+        exported, took = run()
+        print(f"  {name:44s} {exported:5d} / {BURST}  in {took * 1000:6.1f} ms")
 
 
 def main() -> None:
@@ -201,3 +317,4 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+    spans()
