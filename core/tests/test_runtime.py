@@ -64,6 +64,7 @@ class TestDeclarations:
             kind = MetricKind.COUNTER if family.type == "counter" else MetricKind.GAUGE_SET
             assert kind == decl.kind
             assert tuple(family.samples[0].labels) == decl.label_names
+            assert decl.observed  # readings, not recordings
         assert ("generation",) == declared["python_gc_collections_total"].label_names
         assert "s" == declared["process_cpu_seconds_total"].unit
         assert "By" == declared["process_resident_memory_bytes"].unit

@@ -157,6 +157,7 @@ def runtime_declarations(multiprocess: bool | None = None) -> tuple[MetricDeclar
             family.documentation,
             unit=unit,
             label_names=labels,
+            observed=True,
         )
     return tuple(found[name] for name in RUNTIME_METRICS if name in found)
 

@@ -6,10 +6,12 @@ Assumptions ``prometheus-cells``, ``prometheus-created`` and ``restricted-metric
 
 from __future__ import annotations
 
-from collections.abc import Collection
+import functools
+from collections.abc import Callable, Collection
 from typing import Any
 
 import prometheus_client
+from prometheus_client import values as prometheus_values
 from prometheus_client.metrics_core import Metric
 
 from . import fallback
@@ -25,6 +27,27 @@ __all__ = [
 ]
 
 
+def _in_process_memory(probe: Callable[[], str | None]) -> Callable[[], str | None]:
+    """Run *probe* with its throwaway metrics' values in this process's memory.
+
+    In multiprocess mode a metric's values go to the shared directory, whatever
+    registry it is in: the probes would be served by every scrape of the
+    aggregate. Their cells have the same methods either way.
+    """
+
+    @functools.wraps(probe)
+    def run() -> str | None:
+        saved = prometheus_values.ValueClass
+        prometheus_values.ValueClass = prometheus_values.MutexValue
+        try:
+            return probe()
+        finally:
+            prometheus_values.ValueClass = saved
+
+    return run
+
+
+@_in_process_memory
 def cells_problem() -> str | None:
     """Why prometheus_client's children do not keep their values where the store
     reads them, or ``None`` when they do."""
@@ -108,6 +131,7 @@ def cell_setter(child: Any) -> Any:
     return set_by_inc
 
 
+@_in_process_memory
 def created_problem() -> str | None:
     """Why a counter child's creation time (its ``_created`` sample) is not kept
     in ``_created``, or ``None`` when it is."""

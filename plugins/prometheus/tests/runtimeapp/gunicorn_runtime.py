@@ -1,0 +1,22 @@
+"""gunicorn configuration of the runtime-metrics test: two workers and the documented hooks.
+
+``child_exit`` forgets a dead worker's live gauges; ``when_ready`` serves the
+aggregate from the master process on ``$RUNTIME_METRICS_PORT``.
+"""
+
+import os
+from typing import Any
+
+from limelight_prometheus import child_exit, start_http_server
+
+workers = 2
+worker_class = "sync"
+timeout = 30
+graceful_timeout = 5
+
+
+def when_ready(server: Any) -> None:
+    start_http_server(int(os.environ["RUNTIME_METRICS_PORT"]), "127.0.0.1")
+
+
+__all__ = ["child_exit", "graceful_timeout", "timeout", "when_ready", "worker_class", "workers"]
