@@ -15,9 +15,9 @@ T = TypeVar("T")
 __all__ = [
     "MAX_DURATION_MILLIS",
     "MAX_SIZE",
+    "SHOWN_LIMIT",
     "ConfigProblem",
     "EnvVar",
-    "SHOWN_LIMIT",
     "RangedParser",
     "Reading",
     "bounded",
@@ -366,6 +366,8 @@ def parse_url(*, schemeless: bool = False) -> RangedParser[str]:
 
     what = "http(s)://host[:port][/path]" + (" or host:port" if schemeless else "")
     return RangedParser(parse, what)
+
+
 def parse_list(raw: str) -> tuple[str, ...]:
     """A comma-separated list; items are stripped and empty items dropped."""
     return tuple(item.strip() for item in raw.split(",") if item.strip())
