@@ -9,6 +9,8 @@ from decimal import Decimal
 import prometheus_client
 import pytest
 from opentelemetry import trace
+from prometheus_client.openmetrics.exposition import generate_latest as openmetrics_latest
+from structlog.testing import capture_logs
 
 from limelight.metrics import OVERFLOW_LABEL_VALUE, MetricConflictError, MetricStore
 from limelight.testing import Harness
@@ -224,6 +226,24 @@ class TestSeriesLimit:
         overflow = _points(store, "limelight_series_overflow_total")
         assert 7 == overflow[("paths_total",)].value
 
+    def test_the_first_overflow_of_each_metric_is_logged_once_naming_it_and_its_limit(
+        self,
+    ) -> None:
+        store = MetricStore(series_limit=2)
+        paths = store.counter("paths_total", "Paths.", ["path"])
+        users = store.histogram("user_seconds", "Users.", ["user"], buckets=[1.0])
+        with capture_logs() as logs:
+            for i in range(50):
+                paths.labels(f"/p/{i}").inc()
+                users.labels(f"u{i}").observe(0.5)
+        overflows = [e for e in logs if "series limit" in e["event"]]
+        assert [("paths_total", 2), ("user_seconds", 2)] == [
+            (e["metric"], e["series_limit"]) for e in overflows
+        ]
+        assert {"warning"} == {e["log_level"] for e in overflows}
+        # every redirected lookup is still counted
+        assert 48 == _points(store, "limelight_series_overflow_total")[("paths_total",)].value
+
     def test_existing_series_keep_working_past_the_limit(self) -> None:
         store = MetricStore(series_limit=1)
         counter = store.counter("paths_total", "Paths.", ["path"])
@@ -400,6 +420,158 @@ class TestExemplars:
             [point] = store.snapshot().family("each_seconds").points
             assert point.exemplars[0] is not None  # type: ignore[union-attr]
             assert f"{span.get_span_context().span_id:016x}" == point.exemplars[0].span_id  # type: ignore[union-attr]
+
+
+class TestCounterExemplars:
+    """A counter incremented inside a sampled span links to it, as histograms do."""
+
+    def test_an_increment_in_a_sampled_span_carries_its_ids(self) -> None:
+        with Harness() as harness:
+            counter = harness.store.counter("orders_total", "Orders.", ["state"])
+            with harness.telemetry.tracer("test").start_as_current_span("order") as span:
+                counter.labels("paid").inc(3)
+            [point] = harness.metric("orders_total").points
+            assert isinstance(point, NumberPoint)
+            ctx = span.get_span_context()
+            assert point.exemplar is not None
+            assert (f"{ctx.trace_id:032x}", f"{ctx.span_id:016x}", 3.0) == (
+                point.exemplar.trace_id,
+                point.exemplar.span_id,
+                point.exemplar.value,
+            )
+            text = openmetrics_latest(harness.store.registry).decode()
+            line = next(x for x in text.splitlines() if x.startswith("orders_total{"))
+            assert f'# {{span_id="{ctx.span_id:016x}",trace_id="{ctx.trace_id:032x}"}} 3.0' in line
+
+    def test_an_increment_outside_a_span_does_not_hide_the_next_one_in_a_span(self) -> None:
+        with Harness() as harness:
+            store = MetricStore(exemplar_interval=0.0)
+            counter = store.counter("jobs_total", "Jobs.")
+            counter.inc()  # outside any span
+            unsampled = trace.NonRecordingSpan(
+                trace.SpanContext(1, 2, is_remote=False, trace_flags=trace.TraceFlags(0))
+            )
+            with trace.use_span(unsampled):
+                counter.inc()
+            [point] = store.snapshot().family("jobs_total").points
+            assert point.exemplar is None  # type: ignore[union-attr]
+            with harness.telemetry.tracer("test").start_as_current_span("job") as span:
+                counter.inc()
+            [point] = store.snapshot().family("jobs_total").points
+            assert point.exemplar is not None  # type: ignore[union-attr]
+            assert f"{span.get_span_context().span_id:016x}" == point.exemplar.span_id  # type: ignore[union-attr]
+
+    def test_a_series_keeps_its_exemplar_for_the_interval(self) -> None:
+        with Harness() as harness:
+            store = MetricStore(exemplar_interval=60.0)
+            counter = store.counter("jobs_total", "Jobs.")
+            tracer = harness.telemetry.tracer("test")
+            with tracer.start_as_current_span("first") as first:
+                counter.inc()
+            with tracer.start_as_current_span("second"):
+                counter.inc()
+            [point] = store.snapshot().family("jobs_total").points
+            assert 2 == point.value  # type: ignore[union-attr]
+            assert f"{first.get_span_context().span_id:016x}" == point.exemplar.span_id  # type: ignore[union-attr]
+
+    def test_exemplars_off_links_nothing(self) -> None:
+        with Harness() as harness:
+            store = MetricStore(exemplars=False)
+            counter = store.counter("jobs_total", "Jobs.")
+            with harness.telemetry.tracer("test").start_as_current_span("job"):
+                counter.inc()
+            [point] = store.snapshot().family("jobs_total").points
+            assert point.exemplar is None  # type: ignore[union-attr]
+            assert 1 == point.value  # type: ignore[union-attr]
+
+
+class TestHistogramMinMax:
+    """A histogram keeps the smallest and largest values observed (OTLP min/max)."""
+
+    def test_min_and_max_of_every_series(self) -> None:
+        store = MetricStore()
+        histogram = store.histogram("wait_seconds", "Wait.", ["q"], buckets=[1.0])
+        for value in (0.5, 3.0, -2.0, float("nan"), 0.25):
+            histogram.labels("a").observe(value)
+        histogram.labels("b").observe(7)
+        points = {p.labels["q"]: p for p in store.snapshot().family("wait_seconds").points}
+        a, b = points["a"], points["b"]
+        assert isinstance(a, HistogramPoint) and isinstance(b, HistogramPoint)
+        assert (-2.0, 3.0, 5) == (a.min, a.max, a.count)  # NaN counted, never min or max
+        assert (7, 7) == (b.min, b.max)
+
+    def test_no_observation_no_min_or_max(self) -> None:
+        store = MetricStore()
+        store.histogram("idle_seconds", "Idle.")
+        [point] = store.snapshot().family("idle_seconds").points
+        assert (None, None, 0) == (point.min, point.max, point.count)  # type: ignore[union-attr]
+
+    def test_an_interval_reader_gives_min_max_since_its_previous_read(self) -> None:
+        store = MetricStore()
+        histogram = store.histogram("wait_seconds", "Wait.", ["q"], buckets=[1.0])
+        early = histogram.labels("early")
+        early.observe(0.5)
+        interval = store.interval_reader()  # series made before and after it both count
+        early.observe(2.0)
+        late = histogram.labels("late")
+        late.observe(9.0)
+        late.observe(4.0)
+
+        def extremes(snapshot: object) -> dict[str, tuple[object, object, int]]:
+            family = snapshot.family("wait_seconds")  # type: ignore[attr-defined]
+            return {p.labels["q"]: (p.min, p.max, p.count) for p in family.points}
+
+        assert {"early": (2.0, 2.0, 2), "late": (4.0, 9.0, 2)} == extremes(interval.snapshot())
+        early.observe(1.5)
+        assert {"early": (1.5, 1.5, 3), "late": (None, None, 2)} == extremes(interval.snapshot())
+        # the store's own snapshot keeps min/max since the start; another reader its own
+        assert {"early": (0.5, 2.0, 3), "late": (4.0, 9.0, 2)} == extremes(store.snapshot())
+        other = store.interval_reader()
+        late.observe(100.0)
+        assert (100.0, 100.0, 3) == extremes(other.snapshot())["late"]
+        assert (100.0, 100.0, 3) == extremes(interval.snapshot())["late"]
+
+    def test_concurrent_observations_keep_the_true_extremes(self) -> None:
+        store = MetricStore()
+        child = store.histogram("race_seconds", "Race.", buckets=[1.0]).labels()
+        interval = store.interval_reader()
+
+        def work(offset: int) -> None:
+            for i in range(20000):
+                child.observe(offset + (i % 1000) / 1000)
+
+        threads = [threading.Thread(target=work, args=(k * 10,)) for k in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        [point] = store.snapshot().family("race_seconds").points
+        [windowed] = interval.snapshot().family("race_seconds").points
+        assert (0.0, 30.999, 80000) == (point.min, point.max, point.count)  # type: ignore[union-attr]
+        assert (0.0, 30.999) == (windowed.min, windowed.max)  # type: ignore[union-attr]
+
+
+class TestUnits:
+    """A declared unit reaches the exposition: OpenMetrics ``# UNIT`` lines."""
+
+    def test_openmetrics_shows_the_unit_of_each_metric_that_has_one(self) -> None:
+        store = MetricStore(namespace="shop")
+        store.histogram("order_duration_seconds", "Order time.", unit="s").observe(0.2)
+        store.counter("sent_bytes_total", "Sent.", unit="By").inc(10)
+        store.gauge_set("cache_hit_ratio", "Hits.", unit="1").set(0.5)
+        store.counter("orders_total", "Orders.", unit="1").inc()
+        text = openmetrics_latest(store.registry).decode()
+        units = [line for line in text.splitlines() if line.startswith("# UNIT")]
+        assert [
+            "# UNIT shop_order_duration_seconds seconds",
+            "# UNIT shop_sent_bytes bytes",
+            "# UNIT shop_cache_hit_ratio ratio",
+        ] == units
+        assert 10 == store.registry.get_sample_value("shop_sent_bytes_total")
+
+    def test_a_name_without_its_unit_is_refused_at_declaration(self) -> None:
+        with pytest.raises(ValueError, match=r"must end in '_seconds'.*'order_time_seconds'"):
+            MetricStore().histogram("order_time", "Order time.", unit="s")
 
 
 class TestSnapshotReadPaths:

@@ -19,6 +19,7 @@ from __future__ import annotations
 import bisect
 import enum
 import math
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -42,8 +43,9 @@ from limelight_hookspecs import (
 
 from ._context import current_span as _current_span
 from ._failures import report_failure
+from ._log import get_logger
 from ._sdk.prometheus import cell_add as _cell_add
-from ._sdk.prometheus import cell_value, histogram_cells
+from ._sdk.prometheus import cell_value, counter_cell, histogram_cells
 from ._sdk.spans import trace_flags as _trace_flags
 
 _INVALID_SPAN = _otel_trace.INVALID_SPAN
@@ -59,6 +61,7 @@ __all__ = [
     "GaugeAdd",
     "GaugeSet",
     "Histogram",
+    "IntervalReader",
     "Metric",
     "MetricConflictError",
     "MetricStore",
@@ -116,6 +119,35 @@ _bisect_left = bisect.bisect_left
 _monotonic = time.monotonic
 _time = time.time
 _isnan = math.isnan
+_INF = math.inf
+_log = get_logger("limelight")
+
+_GIL = getattr(sys, "_is_gil_enabled", lambda: True)()
+"""Whether this interpreter runs with the GIL. A histogram's min/max update is a
+comparison and a list store with no call, loop or allocation between them, so under
+the GIL no other thread runs in between; a free-threaded build takes a lock."""
+
+_MISSED_EXEMPLAR_RETRY = 0.01
+"""Seconds before a counter looks for a sampled span again after an increment made
+outside one (at most 100 lookups a second per series, never one per increment)."""
+
+
+def _link_exemplar(cell: Any, value: float) -> bool:
+    """Give *cell* the current sampled span as its exemplar; false when there is none."""
+    span = _current_span()
+    if span is _INVALID_SPAN:
+        return False
+    ctx = span.get_span_context()
+    if not _trace_flags(ctx) & 1:  # not sampled
+        return False
+    cell.set_exemplar(
+        _Exemplar(
+            {"trace_id": f"{ctx.trace_id:032x}", "span_id": f"{ctx.span_id:016x}"},
+            value,
+            _time(),
+        )
+    )
+    return True
 
 
 def _label_value(value: object) -> str:
@@ -181,19 +213,41 @@ class BoundCounter:
 
     Adds straight into the prometheus_client value cell (prometheus_client's
     own ``Counter.inc`` spends three more calls on checks done here once).
+
+    An increment inside a sampled span gives the series an exemplar with the
+    span's trace and span ids (OpenMetrics exposition, OTLP), at most once per
+    ``exemplar_interval`` seconds: between two, an increment costs one clock
+    read more. After an increment outside any sampled span, the next look for
+    one is 10 ms later (or at the next increment when the interval is shorter).
     """
 
-    __slots__ = ("_add", "labels")
+    __slots__ = ("_add", "_cell", "_due", "_interval", "_retry", "inc", "labels")
 
-    def __init__(self, child: Any, labels: Mapping[str, str]) -> None:
+    def __init__(
+        self, child: Any, labels: Mapping[str, str], exemplar_interval: float | None = None
+    ) -> None:
         self._add = _cell_add(child)
         self.labels = labels
+        self._cell = counter_cell(child) if exemplar_interval is not None else None
+        self._interval = exemplar_interval or 0.0
+        self._retry = min(self._interval, _MISSED_EXEMPLAR_RETRY)
+        self._due = 0.0
+        self.inc = self._inc if self._cell is None else self._inc_linked
 
-    def inc(self, amount: float = 1) -> None:
+    def _inc(self, amount: float = 1) -> None:
         """Add *amount* (>= 0)."""
         if amount < 0:
             raise ValueError("a counter can only be incremented by a non-negative amount")
         self._add(amount)
+
+    def _inc_linked(self, amount: float = 1) -> None:
+        if amount < 0:
+            raise ValueError("a counter can only be incremented by a non-negative amount")
+        self._add(amount)
+        if _monotonic() < self._due:
+            return
+        linked = _link_exemplar(self._cell, amount)
+        self._due = _monotonic() + (self._interval if linked else self._retry)
 
 
 class BoundGaugeAdd:
@@ -234,6 +288,8 @@ class BoundHistogram:
     The bucket is found by bisection over the bounds (prometheus_client's own
     ``observe`` scans them linearly) and the value recorded in the same
     prometheus_client cells, so exposition and multiprocess mode are unchanged.
+    The smallest and largest values observed are kept beside them (NaN never
+    counts), for OTLP's min and max.
 
     Inside a sampled span the observation carries the span's trace and span
     ids as an exemplar (shown in OpenMetrics exposition and exported over OTLP).
@@ -247,8 +303,12 @@ class BoundHistogram:
         "_bounds",
         "_buckets",
         "_due",
+        "_extremes",
+        "_inner",
         "_interval",
+        "_lock",
         "_sum",
+        "_windows",
         "labels",
         "observe",
     )
@@ -259,32 +319,72 @@ class BoundHistogram:
         labels: Mapping[str, str],
         bounds: tuple[float, ...],
         exemplar_interval: float | None,
+        windows: int = 0,
     ) -> None:
         self.labels = labels
         self._bounds = bounds
+        # [min, max] since the series began, and one pair per open IntervalReader
+        self._extremes = [_INF, -_INF]
+        self._windows = [[_INF, -_INF] for _ in range(windows)]
+        self._lock = threading.Lock()
         found = histogram_cells(child, len(bounds))
         if found is None:
             # an unexpected prometheus_client layout: use its public observe()
             self._buckets: tuple[Any, ...] = ()
-            self._sum: Any = None
-            self.observe = child.observe
+            self._sum: Any = child.observe
             self._interval = 0.0
             self._due: list[float] = []
-            return
-        cells, total = found
-        self._buckets = cells
-        self._sum = total.inc
-        self._interval = exemplar_interval or 0.0
-        self._due = [0.0] * (len(bounds) + 1)
-        self.observe = self._observe if exemplar_interval is None else self._observe_linked
+            self._inner = self._observe_public
+        else:
+            cells, total = found
+            self._buckets = cells
+            self._sum = total.inc
+            self._interval = exemplar_interval or 0.0
+            self._due = [0.0] * (len(bounds) + 1)
+            self._inner = self._observe if exemplar_interval is None else self._observe_linked
+        self.observe = self._inner if _GIL else self._observe_locked
+
+    def _widen(self, value: float) -> None:
+        # the windows of IntervalReaders; a reader swaps a pair for a new one when it reads
+        for pair in self._windows:
+            if value < pair[0]:  # noqa: PLR1730 - min() would let a thread in
+                pair[0] = value
+            if value > pair[1]:  # noqa: PLR1730
+                pair[1] = value
+
+    def _observe_public(self, value: float) -> None:
+        extremes = self._extremes
+        if value < extremes[0]:  # noqa: PLR1730 - min() would let a thread in
+            extremes[0] = value
+        if value > extremes[1]:  # noqa: PLR1730
+            extremes[1] = value
+        if self._windows:
+            self._widen(value)
+        self._sum(value)
 
     def _observe(self, value: float) -> None:
+        # min/max before the counts, so a read that sees an observation counted
+        # (buckets first, extremes last) sees its value in min/max too
+        extremes = self._extremes
+        if value < extremes[0]:  # noqa: PLR1730 - min() would let a thread in
+            extremes[0] = value
+        if value > extremes[1]:  # noqa: PLR1730
+            extremes[1] = value
+        if self._windows:
+            self._widen(value)
         self._sum(value)
         # NaN compares false with every bound: count it in +Inf, not the first bucket
         index = _bisect_left(self._bounds, value) if not _isnan(value) else len(self._bounds)
         self._buckets[index].inc(1)
 
     def _observe_linked(self, value: float) -> None:
+        extremes = self._extremes
+        if value < extremes[0]:  # noqa: PLR1730 - min() would let a thread in
+            extremes[0] = value
+        if value > extremes[1]:  # noqa: PLR1730
+            extremes[1] = value
+        if self._windows:
+            self._widen(value)
         index = _bisect_left(self._bounds, value) if not _isnan(value) else len(self._bounds)
         self._sum(value)
         cell = self._buckets[index]
@@ -307,6 +407,32 @@ class BoundHistogram:
             )
         )
 
+    def _observe_locked(self, value: float) -> None:
+        with self._lock:
+            self._inner(value)
+
+    def _open_window(self) -> None:
+        with self._lock:
+            self._windows.append([_INF, -_INF])
+
+    def _take_window(self, index: int) -> tuple[float | None, float | None]:
+        """The (min, max) of window *index* since it was last taken, and a new window."""
+        with self._lock:
+            pair = self._windows[index]
+            self._windows[index] = [_INF, -_INF]
+        return _extremes(pair)
+
+    def extremes(self) -> tuple[float | None, float | None]:
+        """The smallest and largest values observed, ``(None, None)`` before any."""
+        return _extremes(self._extremes)
+
+
+def _extremes(pair: list[float]) -> tuple[float | None, float | None]:
+    low, high = pair[0], pair[1]
+    if low > high:
+        return None, None
+    return low, high
+
 
 B = TypeVar("B", BoundCounter, BoundGaugeAdd, BoundGaugeSet, BoundHistogram)
 
@@ -324,6 +450,7 @@ class Metric(Generic[B]):
         "_default",
         "_lock",
         "_overflow",
+        "_overflowed",
         "_prom",
         "_series",
         "_store",
@@ -354,7 +481,9 @@ class Metric(Generic[B]):
         self._aliases = 0
         self._lock = threading.Lock()
         self._overflow: B | None = None
-        self._series: list[tuple[Mapping[str, str], Any]] = []
+        self._overflowed = False
+        # (labels, prometheus_client child, bound child) per label set
+        self._series: list[tuple[Mapping[str, str], Any, B]] = []
         self._default: B | None = None
         if not declaration.label_names:
             self._default = self._new(prom, {})
@@ -370,7 +499,7 @@ class Metric(Generic[B]):
 
     def _new(self, child: Any, labels: Mapping[str, str]) -> B:
         bound = self._make(child, labels)
-        self._series.append((labels, child))
+        self._series.append((labels, child, bound))
         return bound
 
     def labels(self, *values: object, **by_name: object) -> B:
@@ -407,16 +536,19 @@ class Metric(Generic[B]):
                 f"{self.name}: expected {len(names)} label values {names!r}, got {len(values)}"
             )
         key = tuple(_label_value(v) for v in values)
+        first_overflow = False
         with self._lock:
-            child = self._children.get(key)
-            if child is None:
-                if len(self._series) >= self.series_limit:
-                    overflow = self._overflow_child()
-                    self._store._series_overflow(self.name)
-                    return overflow
+            found = self._children.get(key)
+            overflowing = found is None and len(self._series) >= self.series_limit
+            if found is not None:
+                child = found
+            elif overflowing:
+                child = self._overflow_child()
+                first_overflow, self._overflowed = not self._overflowed, True
+            else:
                 child = self._new(self._prom.labels(*key), dict(zip(names, key, strict=True)))
                 self._children[key] = child
-            if any(type(v) is not str for v in values):
+            if not overflowing and any(type(v) is not str for v in values):
                 alias = _alias_key(values)
                 if (
                     alias is not None
@@ -425,7 +557,17 @@ class Metric(Generic[B]):
                 ):
                     self._children[alias] = child
                     self._aliases += 1
-            return child
+        if overflowing:
+            self._store._series_overflow(self.name)
+            if first_overflow:  # once per metric, outside its lock
+                _log.warning(
+                    "metric reached its series limit; new label sets go to its overflow series",
+                    metric=self.name,
+                    series_limit=self.series_limit,
+                    overflow_label_value=OVERFLOW_LABEL_VALUE,
+                    counted_in=SERIES_OVERFLOW.name,
+                )
+        return child
 
     def _overflow_child(self) -> B:
         if self._overflow is None:
@@ -472,7 +614,7 @@ class Metric(Generic[B]):
                 del self._children[alias]
             self._aliases -= len(aliases)
             # a new list: readers iterate the one they took
-            self._series = [s for s in self._series if s[0] is not child.labels]
+            self._series = [s for s in self._series if s[2] is not child]
             self._prom.remove(*key)
             return True
 
@@ -487,7 +629,8 @@ class Counter(Metric[BoundCounter]):
     __slots__ = ()
 
     def _make(self, child: Any, labels: Mapping[str, str]) -> BoundCounter:
-        return BoundCounter(child, labels)
+        store = self._store
+        return BoundCounter(child, labels, store.exemplar_interval if store.exemplars else None)
 
     def inc(self, amount: float = 1) -> None:
         """Increment a counter that has no labels."""
@@ -536,11 +679,18 @@ class Histogram(Metric[BoundHistogram]):
             labels,
             self.declaration.bucket_bounds,
             store.exemplar_interval if store.exemplars else None,
+            store._windows,
         )
 
     def observe(self, value: float) -> None:
         """Observe a value on a histogram that has no labels."""
         self._unlabeled().observe(value)
+
+    def _add_window(self) -> None:
+        # under the metric's lock: a series made meanwhile gets the store's count
+        with self._lock:
+            for _labels, _child, bound in self._series:
+                bound._open_window()
 
 
 _KIND_CLASS: dict[MetricKind, type[Metric[Any]]] = {
@@ -581,9 +731,10 @@ class MetricStore:
         (``shop`` makes ``shop_http_requests_total``), even to a name that already
         starts with it.
     :param series_limit: default number of label sets per metric.
-    :param exemplars: attach the current sampled span to histogram observations.
-    :param exemplar_interval: seconds before a bucket's exemplar may be replaced
-        (``0`` links every observation).
+    :param exemplars: attach the current sampled span to histogram observations
+        and counter increments.
+    :param exemplar_interval: seconds before a histogram bucket's or a counter
+        series' exemplar may be replaced (``0`` links every observation).
     """
 
     def __init__(
@@ -603,6 +754,7 @@ class MetricStore:
         self.registry.register(_ObserverCollector(self))  # type: ignore[arg-type]
         self._lock = threading.RLock()
         self._metrics: dict[str, Metric[Any]] = {}
+        self._windows = 0
         for decl in SELF_METRICS:
             self.declare(decl, declarer="limelight")
         self._overflow_counter: Counter = self.get(SERIES_OVERFLOW.name)  # type: ignore[assignment]
@@ -643,16 +795,19 @@ class MetricStore:
 
     def _make_prom(self, decl: MetricDeclaration) -> Any:
         names = decl.label_names
+        # the name ends with it (checked at declaration): OpenMetrics shows # UNIT
+        unit = decl.prometheus_unit
         try:
             if decl.kind is MetricKind.COUNTER:
                 return prometheus_client.Counter(
-                    decl.name, decl.help, names, registry=self.registry
+                    decl.name, decl.help, names, unit=unit, registry=self.registry
                 )
             if decl.kind is MetricKind.GAUGE_ADD:
                 return prometheus_client.Gauge(
                     decl.name,
                     decl.help,
                     names,
+                    unit=unit,
                     registry=self.registry,
                     multiprocess_mode="livesum",
                 )
@@ -662,6 +817,7 @@ class MetricStore:
                     decl.name,
                     decl.help,
                     names,
+                    unit=unit,
                     registry=self.registry,
                     multiprocess_mode="liveall" if per_process else "mostrecent",
                 )
@@ -669,6 +825,7 @@ class MetricStore:
                 decl.name,
                 decl.help,
                 names,
+                unit=unit,
                 registry=self.registry,
                 buckets=(*decl.bucket_bounds, float("inf")),
             )
@@ -817,47 +974,102 @@ class MetricStore:
         read atomically (a histogram's count always equals its bucket total).
         The observers run first.
         """
+        return self._snapshot(None)
+
+    def interval_reader(self) -> IntervalReader:
+        """A reader whose snapshots give each histogram's min and max over the
+        observations since its previous snapshot (what a delta export sends).
+
+        Counts and sums stay cumulative, as in :meth:`snapshot`; only min and max
+        are per interval. Each reader keeps its own interval, for as long as the
+        store lives (one more min/max pair per histogram observation).
+        """
+        with self._lock:
+            index = self._windows
+            self._windows += 1
+            for metric in self._metrics.values():
+                if isinstance(metric, Histogram):
+                    metric._add_window()
+        return IntervalReader(self, index)
+
+    def _snapshot(self, window: int | None) -> MetricsSnapshot:
         self.observe()
         now = time.time_ns()
-        families = [self._read(m) for m in self.metrics()]
+        families = [self._read(m, window) for m in self.metrics()]
         return MetricsSnapshot(tuple(families), now)
 
-    def _read(self, metric: Metric[Any]) -> MetricFamily:
+    def _read(self, metric: Metric[Any], window: int | None = None) -> MetricFamily:
         decl = metric.declaration
         try:
-            points = _read_cells(metric)
+            points = _read_cells(metric, window)
         except AttributeError:
             # an unexpected prometheus_client layout: go through its public collect()
-            points = _read_collected(metric)
+            points = _read_collected(metric, window)
         return MetricFamily(decl, tuple(points), metric.start_time_ns)
 
 
-def _read_cells(metric: Metric[Any]) -> list[Any]:
+class IntervalReader:
+    """Snapshots of a store whose histogram min/max cover one interval each:
+    the observations since this reader's previous snapshot (see
+    :meth:`MetricStore.interval_reader`)."""
+
+    def __init__(self, store: MetricStore, index: int) -> None:
+        self._store = store
+        self._index = index
+
+    def snapshot(self) -> MetricsSnapshot:
+        """Read every metric; histogram min/max since the previous call, and a new interval."""
+        return self._store._snapshot(self._index)
+
+
+def _histogram_extremes(
+    bound: BoundHistogram, window: int | None
+) -> tuple[float | None, float | None]:
+    if window is None:
+        return bound.extremes()
+    return bound._take_window(window)
+
+
+def _read_cells(metric: Metric[Any], window: int | None = None) -> list[Any]:
     """Read each series' prometheus_client cells directly (no sample objects).
 
+    :param window: the :class:`IntervalReader` whose interval gives histogram min/max.
     :raises AttributeError: the cells are not where this prometheus_client keeps them.
     """
     decl = metric.declaration
     series = list(metric._series)
+    if decl.kind is MetricKind.COUNTER:
+        points: list[Any] = []
+        for labels, child, _bound in series:
+            cell = counter_cell(child)
+            if cell is None:
+                raise AttributeError("counter cell not found")
+            points.append(NumberPoint(labels, cell_value(child), _exemplar(cell.get_exemplar())))
+        return points
     if decl.kind is not MetricKind.HISTOGRAM:
-        return [NumberPoint(labels, cell_value(child)) for labels, child in series]
+        return [NumberPoint(labels, cell_value(child)) for labels, child, _bound in series]
     bounds = decl.bucket_bounds
     points = []
-    for labels, child in series:
+    for labels, child, bound in series:
         found = histogram_cells(child, len(bounds))
         if found is None:
             raise AttributeError("histogram cells not found")
         cells, total = found
         counts = tuple(round(cell.get()) for cell in cells)
         exemplars = tuple(_exemplar(cell.get_exemplar()) for cell in cells)
+        total_value = float(total.get())
+        # read last: every observation counted above is in them (observe updates them first)
+        low, high = _histogram_extremes(bound, window)
         points.append(
             HistogramPoint(
                 labels=labels,
                 count=sum(counts),
-                sum=float(total.get()),
+                sum=total_value,
                 bounds=bounds,
                 bucket_counts=counts,
                 exemplars=exemplars,
+                min=low,
+                max=high,
             )
         )
     return points
@@ -874,14 +1086,30 @@ def _exemplar(ex: Any) -> Exemplar | None:
     )
 
 
-def _read_collected(metric: Metric[Any]) -> list[Any]:
+def _read_collected(metric: Metric[Any], window: int | None = None) -> list[Any]:
     decl = metric.declaration
+    series = list(metric._series)
     samples: list[Sample] = [s for fam in metric._prom.collect() for s in fam.samples]
     if decl.kind is MetricKind.HISTOGRAM:
-        return _histogram_points(samples, decl)
+        bounds = {_label_key(labels): bound for labels, _child, bound in series}
+        points = _histogram_points(samples, decl)
+        for i, point in enumerate(points):
+            bound = bounds.get(_label_key(point.labels))
+            if bound is not None:
+                low, high = _histogram_extremes(bound, window)
+                points[i] = attrs.evolve(point, min=low, max=high)
+        return points
     suffix = "_total" if decl.kind is MetricKind.COUNTER else ""
     want = _prom_base_name(decl) + suffix
-    return [NumberPoint(dict(s.labels), float(s.value)) for s in samples if s.name == want]
+    return [
+        NumberPoint(dict(s.labels), float(s.value), _exemplar(s.exemplar))
+        for s in samples
+        if s.name == want
+    ]
+
+
+def _label_key(labels: Mapping[str, str]) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted(labels.items()))
 
 
 def _prom_base_name(decl: MetricDeclaration) -> str:

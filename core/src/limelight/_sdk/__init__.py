@@ -84,10 +84,11 @@ prometheus_client (:mod:`.prometheus`)
         A counter or gauge child keeps its value in ``_value`` (``inc``,
         ``get``, ``set``), a histogram child its buckets in ``_buckets`` (one
         value per bound and ``+Inf``, not cumulative, with ``get_exemplar`` and
-        ``set_exemplar``) and its sum in ``_sum``. Bound children add straight
-        into those cells (about 0.1 µs less per observation) and the store
-        reads them without building sample objects; an observed total (the
-        process's CPU time) is set into a counter's cell. Fallback: the child's
+        ``set_exemplar``, as a counter's ``_value`` has) and its sum in
+        ``_sum``. Bound children add straight into those cells (about 0.1 µs
+        less per observation), a counter links its exemplar through its cell,
+        and the store reads them without building sample objects; an observed
+        total (the process's CPU time) is set into a counter's cell. Fallback: the child's
         public ``inc``/``observe`` and the metric's ``collect()``; an observed
         total is followed by ``inc`` of what it grew.
     ``prometheus-created``

@@ -21,6 +21,7 @@ __all__ = [
     "cell_add",
     "cell_setter",
     "cell_value",
+    "counter_cell",
     "histogram_cells",
     "restricted_metric",
     "set_created",
@@ -57,6 +58,8 @@ def cells_problem() -> str | None:
         counter._value.inc(2)
         if counter._value.get() != 2 or registry.get_sample_value("probe_total", {"a": "x"}) != 2:
             return "a counter child does not keep its value in _value"
+        counter._value.set_exemplar(None)  # the store links counter exemplars through it
+        counter._value.get_exemplar()
         counter._value.set(5)
         if registry.get_sample_value("probe_total", {"a": "x"}) != 5:
             return "a counter child's _value.set does not set what it exposes"
@@ -100,6 +103,14 @@ def cell_add(child: Any) -> Any:
     if PROMETHEUS_CELLS:
         return child._value.inc
     return child.inc
+
+
+def counter_cell(child: Any) -> Any | None:
+    """A counter child's value cell (``set_exemplar``/``get_exemplar``), or ``None``
+    when the cells are not where :data:`PROMETHEUS_CELLS` says."""
+    if not PROMETHEUS_CELLS:
+        return None
+    return getattr(child, "_value", None)
 
 
 def histogram_cells(child: Any, bounds: int) -> tuple[tuple[Any, ...], Any] | None:
