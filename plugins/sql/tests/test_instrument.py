@@ -36,6 +36,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import create_async_engine
 from sqlalchemy.pool import StaticPool
 
+from limelight.export import suppressed
 from limelight.testing import Harness
 
 pytestmark = pytest.mark.limelight(plugins=[plugin])
@@ -352,3 +353,37 @@ class TestImports:
         assert [] == result["before"]
         assert ["sqlite3", "aiosqlite", "psycopg"] == result["done"]
         assert ["aiosqlite", "psycopg"] == result["after"]
+
+
+class TestSuppressed:
+    """Statements run where instrumentation is suppressed (telemetry's own queries, such as
+    the cdc slot monitor's) are neither counted nor traced, on every measuring path."""
+
+    @pytest.mark.limelight(plugins=[plugin], env={"LIMELIGHT_SQL_SPANS": "true"})
+    def test_every_path_records_nothing(self, telemetry: Harness, pg_dsn: str) -> None:
+        wrapped = instrument_connection(sqlite3.connect(":memory:"))  # the DB-API wrapper
+        instrument()
+        native = sqlite3.connect(":memory:")  # the measuring subclass
+        engine = sa.create_engine("sqlite://", poolclass=StaticPool)
+        with suppressed():
+            native.execute("SELECT 1")
+            wrapped.execute("SELECT 2")
+            with engine.connect() as conn:
+                conn.execute(sa.text("SELECT 3"))
+            with psycopg.connect(pg_dsn) as pg:
+                pg.execute("SELECT 4")
+        assert 0 == total(telemetry)
+        assert [] == telemetry.spans()
+        native.execute("SELECT 5")  # outside: recorded as ever
+        assert 1 == total(telemetry)
+        assert 1 == len(telemetry.spans())
+
+    @pytest.mark.asyncio
+    async def test_async_drivers_record_nothing(self, telemetry: Harness, pg_dsn: str) -> None:
+        instrument("psycopg")
+        async with await psycopg.AsyncConnection.connect(pg_dsn) as pg:
+            with suppressed():
+                await pg.execute("SELECT 1")
+            assert 0 == total(telemetry)
+            await pg.execute("SELECT 2")
+        assert 1 == total(telemetry)

@@ -9,6 +9,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from limelight import Telemetry
+from limelight.export import suppressed
 from limelight.metrics import Metric
 from limelight.plugins import get_logger
 from limelight.surface import TelemetryBinding
@@ -208,7 +209,8 @@ class SlotMonitor:
         """Poll once now (connecting first when needed); true when it worked. Never raises."""
         with self._lock:
             try:
-                rows = self._fetch()
+                with suppressed():  # its own queries are not the application's SQL
+                    rows = self._fetch()
             except Exception as exc:
                 self._failed(exc)
                 return False

@@ -28,6 +28,7 @@ from ._instruments import (
     record_failure,
     report_failure,
     server_attributes,
+    suppressed,
     system_of_driver,
 )
 from ._native import binding_of, instrument_native, is_native, is_stood_down
@@ -166,7 +167,7 @@ class Cursor(_CursorProxy):
         raw = self.__wrapped__
         bound = self._limelight.get()
         system = bound.system
-        if system is None:
+        if system is None or suppressed():
             result = raw.execute(operation, *args, **kwargs)
         elif bound.tracer is not None:
             result = measure(bound, raw, raw.execute, operation, args, kwargs, None)

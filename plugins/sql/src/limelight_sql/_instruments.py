@@ -29,7 +29,12 @@ from limelight.semconv import (
     SERVER_ADDRESS,
     SERVER_PORT,
 )
-from limelight.surface import TelemetryBinding, error_type
+from limelight.surface import (
+    SUPPRESS_INSTRUMENTATION_KEY,
+    TelemetryBinding,
+    current_context,
+    error_type,
+)
 from limelight.surface import report_failure as _report_failure
 
 from ._plugin import LIMELIGHT_SQL_SPANS, SQL_OP_DURATION, SQL_OPS
@@ -280,6 +285,14 @@ def end_span(span: trace.Span, exc: BaseException | None) -> None:
         report_failure("sql span", failure)
 
 
+_SUPPRESS = SUPPRESS_INSTRUMENTATION_KEY
+
+
+def suppressed() -> bool:
+    """Whether the current context asks instrumentation to record nothing."""
+    return bool(current_context().get(_SUPPRESS))
+
+
 def measure(
     bound: Bound,
     cursor: Any,
@@ -295,10 +308,12 @@ def measure(
     wrappers alike. *bound* is the cursor's binding's value; *cursor* is the
     driver's cursor: its ``description`` tells ``op`` afterwards, and it
     renders a psycopg ``Composable`` statement. The driver's result or
-    exception is passed on unchanged.
+    exception is passed on unchanged. Nothing is recorded in a context that
+    suppresses instrumentation (telemetry's own queries: an exporter's, the
+    cdc slot monitor's).
     """
     system = bound.system
-    if system is None:
+    if system is None or suppressed():
         return method(statement, *args, **kwargs)
     span = bound.try_start_span(statement, batch, cursor) if bound.tracer is not None else None
     start = perf_counter()
@@ -322,7 +337,7 @@ async def ameasure(
 ) -> Any:
     """:func:`measure` of a coroutine method (an async driver's ``execute``)."""
     system = bound.system
-    if system is None:
+    if system is None or suppressed():
         return await method(statement, *args, **kwargs)
     span = bound.try_start_span(statement, batch, cursor) if bound.tracer is not None else None
     start = perf_counter()

@@ -39,6 +39,7 @@ from ._instruments import (
     perf_counter,
     record_failure,
     report_failure,
+    suppressed,
 )
 
 __all__ = [
@@ -127,7 +128,7 @@ class _Execute(_Measured):
         """The driver's ``execute``, measured."""
         bound = self._limelight.get()
         system = bound.system
-        if system is None:
+        if system is None or suppressed():
             return self._driver_execute(query, *args, **kwargs)
         if bound.tracer is not None:
             return measure(bound, self, self._driver_execute, query, args, kwargs, None)

@@ -43,6 +43,7 @@ from ._instruments import (
     perf_counter,
     record_failure,
     report_failure,
+    suppressed,
 )
 from ._native import silence, unsilence
 
@@ -131,7 +132,7 @@ def _instrument(sync: Any, db_system: str | None, spans: bool | None, *, auto: b
         if context is None:
             return
         bound = get()
-        if bound.system is None:
+        if bound.system is None or suppressed():
             return
         span = None
         if bound.tracer is not None:
