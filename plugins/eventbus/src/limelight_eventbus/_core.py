@@ -284,14 +284,11 @@ class Instruments:
         found = self._events.get(event)
         if found is not None:
             return found
-        label = topic_label(event)
-        own = type(event) is str or isinstance(event, str)
+        own = isinstance(event, str)
+        if own and event == "new_listener":
+            return _NEW_LISTENER
         topic, keep = self._topic(
-            label,
-            "pyee",
-            "emit",
-            meta=own and event == "new_listener",
-            error_event=own and event == "error",
+            topic_label(event), "pyee", "emit", meta=False, error_event=own and event == "error"
         )
         if keep and len(self._events) < _CACHE_LIMIT:
             self._events[event] = topic
@@ -313,6 +310,14 @@ class Instruments:
         links = (Link(publisher),) if publisher.is_valid else None
         span = self.tracer.start_span(topic.span_name, ctx, _CONSUMER, topic.attributes, links)
         return Dispatch(span, _attach(_set_span_in_context(span, ctx)))
+
+
+def _ignore(*args: object) -> None:
+    pass
+
+
+_NEW_LISTENER = Topic("new_listener", _ignore, _ignore, _ignore, "pyee", "emit", meta=True)
+"""pyee's own ``new_listener`` event: emitted at every ``on``, neither recorded nor counted."""
 
 
 def signal_name(signal: object) -> str | None:
@@ -419,15 +424,16 @@ class _Bus:
             keys = (key,) if key is not ALL else {*counted, *kind.keys(bus)}
             for k in keys:
                 n = kind.count(bus, k)
-                add, old = counted.get(k, (None, 0))
-                if n != old:
-                    if add is None:
-                        add = kind.topic(inst, k).add
-                    add(n - old)
-                if n and add is not None:
+                found = counted.get(k)
+                old = 0 if found is None else found[1]
+                if n == old:
+                    continue
+                add = kind.topic(inst, k).add if found is None else found[0]
+                add(n - old)
+                if n:
                     counted[k] = (add, n)
                 else:
-                    counted.pop(k, None)
+                    del counted[k]
 
 
 _buses: dict[int, _Bus] = {}
@@ -482,8 +488,10 @@ def observe(bus: object, kind: BusKind, inst: Instruments) -> None:
         changed(bus, kind, ALL)
 
 
-def resync_all(telemetry: Telemetry) -> None:
+def resync_all(telemetry: object) -> None:
     """Count every known bus into *telemetry*'s store (called as it starts)."""
+    if not isinstance(telemetry, Telemetry):
+        return
     inst = instruments_for(telemetry)
     if not inst.enabled:
         return

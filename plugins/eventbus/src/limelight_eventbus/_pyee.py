@@ -18,7 +18,7 @@ through :class:`limelight.surface.Patches`:
 as an ``error`` event instead, coroutines and executor jobs fail after
 ``emit`` returned: their ``_emit_run`` is patched to hand the library a
 wrapper of each listener that counts its failure (a coroutine's when it
-ends, through a coroutine awaiting it) and gives back exactly what the
+ends, through a proxy of it the task drives) and gives back exactly what the
 listener returned or raised. Other emitter classes (Twisted, Trio) are
 counted through ``emit``.
 """
@@ -26,9 +26,10 @@ counted through ``emit``.
 from __future__ import annotations
 
 import asyncio
+import collections.abc
 import functools
 import threading
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Generator
 from typing import Any
 
 from limelight.surface import Patches
@@ -87,18 +88,21 @@ def _wrap_emit(original: Callable[..., Any]) -> Callable[..., Any]:
         inst = _get()
         if not inst.enabled:
             return original(self, event, *args, **kwargs)
+        topic: Topic | None = None
+        unheard = False
+        dispatch: Dispatch | None = None
         try:
-            topic = inst.event_topic(event)
+            found = inst.event_topic(event)
             routes = isinstance(self, _ROUTING)
-            if topic.meta:
+            if found.meta:
                 if not routes:
                     return original(self, event, *args, **kwargs)
-                topic, unheard, dispatch = None, False, None
             else:
+                topic = found
                 observe(self, KIND, inst)
                 # pyee raises an "error" event nobody listens to at the caller
-                unheard = topic.error_event and not self.listeners(event)
-                dispatch = inst.start(topic) if inst.spans else None
+                unheard = found.error_event and not self.listeners(event)
+                dispatch = inst.start(found) if inst.spans else None
         except Exception as exc:
             report("emit", exc)
             return original(self, event, *args, **kwargs)
@@ -180,7 +184,7 @@ class _AsyncListener(_Listener):
             self._failed(exc)
             raise
         if _iscoroutine(result):
-            return _watch(result, self.topic)
+            return _Watched(result, self.topic)
         if isinstance(result, _Future):
             result.add_done_callback(self._done)
         return result
@@ -193,15 +197,56 @@ class _AsyncListener(_Listener):
                 report("count rejection", exc)
 
 
-async def _watch(coroutine: Coroutine[Any, Any, Any], topic: Topic) -> Any:
-    try:
-        return await coroutine
-    except Exception:
+class _Watched(collections.abc.Coroutine[Any, Any, Any]):
+    """A listener's coroutine as the task runs it: counts its failure when it ends.
+
+    Forwards ``send``, ``throw`` and ``close`` to the coroutine itself (not
+    through a coroutine of its own, which a task cancelled before its first step
+    would never start, leaving the listener's coroutine never awaited), so the
+    task drives the listener's coroutine exactly as it would without it.
+    """
+
+    __slots__ = ("_coroutine", "_topic")
+
+    def __init__(self, coroutine: Coroutine[Any, Any, Any], topic: Topic) -> None:
+        self._coroutine = coroutine
+        self._topic = topic
+
+    def send(self, value: Any) -> Any:
         try:
-            topic.error()
+            return self._coroutine.send(value)
+        except StopIteration:
+            raise
+        except Exception:
+            self._failed()
+            raise
+
+    def throw(self, *args: Any) -> Any:
+        try:
+            return self._coroutine.throw(*args)
+        except StopIteration:
+            raise
+        except Exception:
+            self._failed()
+            raise
+
+    def close(self) -> None:
+        self._coroutine.close()
+
+    def __await__(self) -> Generator[Any, None, Any]:
+        return self
+
+    def __iter__(self) -> _Watched:
+        return self
+
+    def __next__(self) -> Any:
+        return self.send(None)
+
+    def _failed(self) -> None:
+        try:
+            self._topic.error()
         except Exception as exc:
             report("count rejection", exc)
-        raise
 
 
 def _wrap_emit_run(original: Callable[..., Any], listener: type[_Listener]) -> Callable[..., Any]:
