@@ -49,8 +49,67 @@ class TestConfigCommand:
         assert "hunter2" not in proc.stdout
 
 
+class TestConfigNeverFails:
+    """`limelight config` exits 0 and shows the fallback whatever the environment holds."""
+
+    def test_values_that_used_to_raise_or_pass_silently(self) -> None:
+        proc = _run(
+            "config",
+            OTEL_EXPORTER_OTLP_ENDPOINT="http://[::1",
+            OTEL_TRACES_EXPORTER="garbage",
+            OTEL_SPAN_EVENT_COUNT_LIMIT="-1",
+            LIMELIGHT_SHUTDOWN_TIMEOUT="1e300",
+        )
+        assert 0 == proc.returncode, proc.stderr
+        assert "Traceback" not in proc.stderr
+        rows = {line.split()[0]: line.split()[1:] for line in proc.stdout.splitlines()[3:] if line}
+        assert ["(unset)", "default"] == rows["traces_exporters"]
+        assert ["128", "default"] == rows["OTEL_SPAN_EVENT_COUNT_LIMIT"]
+        assert ["10.0", "default"] == rows["shutdown_timeout"]
+        assert "invalid OTEL_EXPORTER_OTLP_ENDPOINT='http://[::1': malformed URL" in proc.stdout
+        assert "invalid OTEL_TRACES_EXPORTER='garbage'" in proc.stdout
+        assert "invalid LIMELIGHT_SHUTDOWN_TIMEOUT='1e300': must be <= 86400" in proc.stdout
+
+    def test_json_lists_the_same_problems(self) -> None:
+        proc = _run("config", "--json", OTEL_METRICS_EXPORTER="garbage")
+        assert 0 == proc.returncode, proc.stderr
+        data = json.loads(proc.stdout)
+        assert "(unset)" == data["settings"]["metrics_exporters"]["value"]
+        [problem] = data["problems"]
+        assert problem.startswith("invalid OTEL_METRICS_EXPORTER='garbage'")
+
+
 class TestPluginsCommand:
     """`limelight plugins` works from a fresh install."""
+
+    def test_check_shows_a_hook_that_raises_as_failed(self) -> None:
+        listed = _run("plugins", "--json")
+        assert 0 == listed.returncode, listed.stderr
+        statuses = {p["name"]: p["status"] for p in json.loads(listed.stdout)["plugins"]}
+        assert "loaded" == statuses["faulty-hook"]  # nothing was started
+        checked = _run("plugins", "--check", "--json")
+        assert 1 == checked.returncode, checked.stderr
+        data = json.loads(checked.stdout)
+        by_name = {p["name"]: p for p in data["plugins"]}
+        assert "failed" == by_name["faulty-hook"]["status"]
+        assert (
+            "hook limelight_lifecycle_start: RuntimeError: faulty-hook refuses to start"
+            == by_name["faulty-hook"]["error"]
+        )
+        assert "loaded" == by_name["alpha"]["status"]
+        assert {"faulty-import", "faulty-hook"} == {f["plugin"] for f in data["failures"]}
+
+    def test_check_exports_nothing_and_says_when_all_is_well(self) -> None:
+        proc = _run(
+            "plugins",
+            "--check",
+            LIMELIGHT_DISABLED_PLUGINS="faulty-import,faulty-hook",
+            OTEL_TRACES_EXPORTER="console",
+            OTEL_METRICS_EXPORTER="console",
+        )
+        assert 0 == proc.returncode, proc.stdout + proc.stderr
+        assert "every plugin configured, started and stopped without a failure" in proc.stdout
+        assert "limelight.function_metrics" in proc.stdout
 
     def test_builtins_are_listed(self) -> None:
         proc = _run("plugins", "--json")

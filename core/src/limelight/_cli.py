@@ -18,17 +18,40 @@ from ._catalog import (
     metric_catalog_markdown,
     text_table,
 )
-from ._config import load_config
-from ._plugins import discover
+from ._config import installed_exporters, load_config, resolve_exporters
+from ._env import OTEL_METRICS_EXEMPLAR_FILTER, SPAN_LIMIT_VARIABLES
+from ._plugins import PluginError, PluginManager, discover
 
 __all__ = ["main"]
 
 
+def _checked(config: Config) -> PluginManager:
+    """The plugins of a telemetry started and stopped with export turned off."""
+    from ._telemetry import Telemetry
+
+    quiet = attrs.evolve(config, traces_exporters=(), metrics_exporters=(), strict=False)
+    telemetry = Telemetry(quiet, install_globals=False, handle_signals=False)
+    try:
+        telemetry.start()
+    except PluginError:  # pragma: no cover - strict is off; recorded either way
+        pass
+    finally:
+        telemetry.stop(min(5.0, config.shutdown_timeout))
+    return telemetry.plugins
+
+
 def _plugins(args: argparse.Namespace) -> int:
     config = load_config()
-    manager = discover(config)
-    infos = manager.infos()
+    manager = _checked(config) if args.check else discover(config)
     failures = manager.failures
+    failed = {f.plugin: f for f in reversed(failures)}  # the first failure of each plugin
+    infos = tuple(
+        attrs.evolve(i, status="failed", error=f"{failed[i.name].phase}: {failed[i.name].error}")
+        if i.name in failed and i.status == "loaded"
+        else i
+        for i in manager.infos()
+    )
+    code = 1 if args.check and failures else 0
     if args.json:
         print(
             json.dumps(
@@ -41,7 +64,7 @@ def _plugins(args: argparse.Namespace) -> int:
                 indent=2,
             )
         )
-        return 0
+        return code
     rows = []
     for info in infos:
         hooks = ", ".join(h.removeprefix("limelight_") for h in info.hooks)
@@ -50,10 +73,12 @@ def _plugins(args: argparse.Namespace) -> int:
     print("plugins (resolved order):")
     print(text_table(rows, ("name", "version", "priority", "status", "hooks")))
     if failures:
-        print("\nload errors:")
+        print("\nfailures:" if args.check else "\nload errors:")
         for failure in failures:
             print(f"  {failure.message()}")
-    return 0
+    elif args.check:
+        print("\nevery plugin configured, started and stopped without a failure")
+    return code
 
 
 def _flatten(config: Config) -> list[tuple[str, Any]]:
@@ -84,10 +109,16 @@ def _render(value: Any) -> str:
 def _config(args: argparse.Namespace) -> int:
     config = load_config()
     manager = discover(config)
+    config = resolve_exporters(config, installed_exporters(manager.infos()))
     rows = [
         (name, _render(value), config.sources.get(name, "default"))
         for name, value in _flatten(config)
     ]
+    # read by the SDK, handed to it by limelight (parsed and reported like the rest)
+    for var in (*SPAN_LIMIT_VARIABLES, OTEL_METRICS_EXEMPLAR_FILTER):
+        reading = var.read(config.environ)
+        value = var.describe_default() if reading.value is None else _render(reading.value)
+        rows.append((var.name, value, reading.source))
     plugin_rows = []
     problems = list(config.problems)
     for plugin, var in manager.config_declare():
@@ -159,6 +190,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("plugins", help="list plugins in resolved order with their hooks")
     p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="also configure, start and stop every plugin with export turned off, show each "
+        "hook's failure, and exit 1 when a plugin failed",
+    )
     p.set_defaults(func=_plugins)
     c = sub.add_parser("config", help="show the effective configuration and its sources")
     c.add_argument("--json", action="store_true", help="machine-readable output")

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import os
+import re
 import sys
-import urllib.parse
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from importlib.metadata import entry_points
 from typing import Any, TypeVar
 
@@ -17,6 +17,7 @@ from limelight_hookspecs import (
     ConfigProblem,
     EnvVar,
     OtlpSettings,
+    member_problem,
     parse_float,
     split_key_values,
 )
@@ -28,7 +29,7 @@ from ._state import STATE
 
 T = TypeVar("T")
 
-__all__ = ["ProblemReporter", "load_config"]
+__all__ = ["ProblemReporter", "installed_exporters", "load_config", "resolve_exporters"]
 
 _log = get_logger("limelight")
 
@@ -50,10 +51,9 @@ class ProblemReporter:
         _log.warning(
             "invalid configuration value",
             variable=problem.variable,
-            value=problem.value,
+            value=problem.shown_value(),
             fallback=problem.fallback,
             reason=problem.reason,
-            message=problem.message(),
         )
 
 
@@ -103,11 +103,16 @@ def _default_service_name() -> str:
     return f"unknown_service:{executable}" if executable else "unknown_service"
 
 
-def _valid_url(url: str, *, allow_schemeless: bool) -> bool:
-    parsed = urllib.parse.urlsplit(url)
-    if parsed.scheme in ("http", "https") and parsed.netloc:
-        return True
-    return allow_schemeless and not parsed.scheme and bool(url) and ":" in url
+_HEADER_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+
+
+def _header_problem(name: str, value: str) -> str | None:
+    """Why a decoded header would fail every export, or ``None``."""
+    if not _HEADER_NAME.fullmatch(name):
+        return f"{name!r} is not an HTTP header name"
+    if not all(" " <= c <= "~" or c == "\t" for c in value):
+        return f"the value of {name} has characters an HTTP header cannot carry"
+    return None
 
 
 def _known_samplers() -> frozenset[str]:
@@ -146,31 +151,30 @@ def _otlp_settings(b: _Builder, signal: str) -> OtlpSettings:
     default_endpoint = f"{default_base}/v1/{signal}" if is_http else default_base
     source_key = f"otlp_{signal}.endpoint"
 
-    def valid(var: EnvVar[str]) -> tuple[str, str]:
-        """*var*'s URL (``""`` when unset or malformed) and the raw value when malformed."""
-        value = b.read(source_key, var, signal)
-        if value and not _valid_url(value, allow_schemeless=not is_http):
-            b.sources[source_key] = "default"
-            return "", value
-        return value, ""
+    def valid(var: EnvVar[str]) -> tuple[str, ConfigProblem | None]:
+        """*var*'s URL (``""`` when unset or invalid) and the problem when invalid."""
+        reading = var.read(b.environ)
+        value, problem = reading.value, reading.problem
+        if problem is None and value and is_http and "://" not in value:
+            reason = "expected an http:// or https:// URL"
+            problem = ConfigProblem(var.name, b.environ[var.name], "", reason)
+            value = ""
+        return value, problem
 
     # the signal-specific endpoint as given, else the generic one with the signal's
     # path for HTTP, else the default
     endpoint, bad_specific = valid(specific["endpoint"])
-    if endpoint:
-        b.sources[source_key] = specific["endpoint"].name
-    else:
+    b.sources[source_key] = specific["endpoint"].name if endpoint else "default"
+    if not endpoint:
         base, bad_generic = valid(generic["endpoint"])
         if base:
             endpoint = base.rstrip("/") + f"/v1/{signal}" if is_http else base
             b.sources[source_key] = generic["endpoint"].name
-        if bad_generic:
-            reason = "expected an http:// or https:// URL"
-            b.problem(generic["endpoint"].name, bad_generic, default_base, reason, signal)
-        if bad_specific:
+        if bad_generic is not None:
+            b.add(attrs.evolve(bad_generic, fallback=default_base), signal)
+        if bad_specific is not None:
             used = f"{endpoint} from {generic['endpoint'].name}" if endpoint else default_endpoint
-            reason = "expected an http:// or https:// URL"
-            b.problem(specific["endpoint"].name, bad_specific, used, reason, signal)
+            b.add(attrs.evolve(bad_specific, fallback=used), signal)
     endpoint = endpoint or default_endpoint
 
     headers_key = f"otlp_{signal}.headers"
@@ -179,15 +183,17 @@ def _otlp_settings(b: _Builder, signal: str) -> OtlpSettings:
         raw = b.environ.get(var.name, "")
         if raw.strip():
             pairs, bad = split_key_values(raw)
-            if bad:
-                b.problem(
-                    var.name,
-                    raw,
-                    "the well-formed members only",
-                    f"malformed member {bad[0]!r} (expected key=value)",
-                    signal,
-                )
-            headers, b.sources[headers_key] = pairs, var.name
+            reasons = [f"malformed member {m!r} ({member_problem(m)})" for m in bad]
+            kept = []
+            for name, value in pairs:
+                problem = _header_problem(name, value)
+                if problem is None:
+                    kept.append((name, value))
+                else:
+                    reasons.append(problem)
+            if reasons:
+                b.problem(var.name, raw, "the well-formed members only", reasons[0], signal)
+            headers, b.sources[headers_key] = tuple(kept), var.name
             break
     else:
         b.sources[headers_key] = "default"
@@ -275,13 +281,18 @@ def load_config(environ: Mapping[str, str] | None = None, **overrides: Any) -> C
     propagators = b.read("propagators", env.OTEL_PROPAGATORS)
     known = known_propagators()
     valid = tuple(p for p in propagators if p in known or p == "none")
+    fallback_propagators = (
+        "the other listed propagators"
+        if valid
+        else "the default " + env.OTEL_PROPAGATORS.describe_default()
+    )
     for name in propagators:
         if name not in valid:
             b.problem(
                 env.OTEL_PROPAGATORS.name,
                 name,
-                "the other listed propagators",
-                "unknown propagator (available: " + ", ".join(sorted(known)) + ")",
+                fallback_propagators,
+                "unknown propagator (installed: " + ", ".join(sorted(known)) + ")",
             )
     if "none" in valid:
         valid = ()
@@ -335,6 +346,10 @@ def load_config(environ: Mapping[str, str] | None = None, **overrides: Any) -> C
         "disabled_plugins": b.read("disabled_plugins", env.LIMELIGHT_DISABLED_PLUGINS),
         "strict": b.read("strict", env.LIMELIGHT_STRICT),
     }
+    # read by the SDK itself, which raises on an invalid value: parsed here (reported,
+    # shown by `limelight config`) and handed to the SDK as explicit values
+    for var in (*env.SPAN_LIMIT_VARIABLES, env.OTEL_METRICS_EXEMPLAR_FILTER):
+        b.read(var.name, var)
     for key, value in overrides.items():
         if key not in values:
             raise TypeError(f"unknown configuration field {key!r}")
@@ -347,3 +362,70 @@ def load_config(environ: Mapping[str, str] | None = None, **overrides: Any) -> C
         problems=tuple(b.problems),
         reporter=REPORTER,
     )
+
+
+_EXPORTER_FIELDS = {"traces": "traces_exporters", "metrics": "metrics_exporters"}
+_EXPORTER_VARIABLES = {"traces": env.OTEL_TRACES_EXPORTER, "metrics": env.OTEL_METRICS_EXPORTER}
+
+
+_EXPORTER_HOOKS = {
+    "traces": ("limelight_spans_provide_exporters", "limelight_spans_provide_processors"),
+    "metrics": ("limelight_metrics_provide_readers", "limelight_metrics_provide_otel_readers"),
+}
+
+
+def installed_exporters(infos: Iterable[Any]) -> dict[str, tuple[str, ...]]:
+    """For ``"traces"`` and ``"metrics"``, the loaded plugins (of *infos*, the
+    :class:`~limelight.plugins.PluginInfo` of a manager) that can export it."""
+    loaded = [i for i in infos if i.status == "loaded"]
+    return {
+        signal: tuple(i.name for i in loaded if set(hooks) & set(i.hooks))
+        for signal, hooks in _EXPORTER_HOOKS.items()
+    }
+
+
+def resolve_exporters(config: Config, installed: Mapping[str, Sequence[str]]) -> Config:
+    """*config* with the names ``OTEL_TRACES_EXPORTER`` / ``OTEL_METRICS_EXPORTER``
+    list checked against the exporter plugins *installed* for each signal.
+
+    An unknown name is a :class:`~limelight_hookspecs.ConfigProblem` naming the
+    installed exporters; the other names are kept, and when no listed name is
+    installed the variable falls back to its default (every installed exporter).
+
+    :param installed: for ``"traces"`` and ``"metrics"``, the names of the loaded
+        plugins that export that signal.
+    """
+    changes: dict[str, Any] = {}
+    problems = list(config.problems)
+    sources = dict(config.sources)
+    for signal, field in _EXPORTER_FIELDS.items():
+        wanted: tuple[str, ...] | None = getattr(config, field)
+        var = _EXPORTER_VARIABLES[signal]
+        if not wanted or sources.get(field) != var.name:
+            continue
+        names = tuple(installed.get(signal, ()))
+        kept = tuple(n for n in wanted if n in names)
+        unknown = [n for n in wanted if n not in names]
+        if not unknown:
+            continue
+        fallback = (
+            ",".join(kept) + " (the installed ones listed)"
+            if kept
+            else "the default: every installed exporter (" + (",".join(names) or "none") + ")"
+        )
+        for name in unknown:
+            problem = ConfigProblem(
+                var.name,
+                name,
+                fallback,
+                f"no installed exporter plugin exports {signal} under that name "
+                f"(installed: {', '.join(names) or 'none'}; none turns export off)",
+            )
+            if problem not in problems:
+                problems.append(problem)
+        changes[field] = kept if kept else None
+        if not kept:
+            sources[field] = "default"
+    if not changes:
+        return config
+    return attrs.evolve(config, **changes, problems=tuple(problems), sources=sources)

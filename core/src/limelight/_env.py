@@ -6,14 +6,19 @@ import re
 from typing import Any
 
 from limelight_hookspecs import (
+    MAX_DURATION_MILLIS,
+    MAX_SIZE,
     EnvVar,
+    RangedParser,
     parse_bool,
     parse_float,
     parse_int,
     parse_key_values,
     parse_list,
+    parse_millis,
     parse_otel_bool,
     parse_str,
+    parse_url,
 )
 
 SAMPLER_NAMES: tuple[str, ...] = (
@@ -51,17 +56,18 @@ def _parse_compression(raw: str) -> str:
     return value
 
 
-def _parse_millis(raw: str) -> float:
-    return parse_float(minimum=0)(raw) / 1000.0
+_parse_millis = parse_millis()
+"""Milliseconds one call may take, 0 to a day (0: do not wait)."""
 
+_parse_interval_millis = parse_millis(positive=True)
+"""Milliseconds between two runs of a worker, above 0 (0 would make it spin; the
+OpenTelemetry SDK rejects it too) and at most a day."""
 
-def _parse_interval_millis(raw: str) -> float:
-    """Milliseconds between two runs of a worker: 0 or less would make it spin (the
-    OpenTelemetry SDK rejects them too)."""
-    value = parse_float()(raw)
-    if value <= 0:
-        raise ValueError("must be > 0")
-    return value / 1000.0
+_parse_endpoint = parse_url(schemeless=True)
+"""An OTLP endpoint: an http(s) URL with a host and a valid port, or host:port
+(gRPC); whether a scheme is needed depends on the protocol (see _config)."""
+
+_parse_size = parse_int(minimum=1, maximum=MAX_SIZE)
 
 
 def _parse_wait_millis(raw: str) -> float:
@@ -186,8 +192,8 @@ def _otlp(signal: str) -> dict[str, EnvVar[Any]]:
         "endpoint": EnvVar(
             f"OTEL_EXPORTER_OTLP_{infix}ENDPOINT",
             "",
-            parse_str,
-            f"OTLP endpoint {which}. "
+            _parse_endpoint,
+            f"OTLP endpoint {which}: an http:// or https:// URL (host:port for grpc). "
             + (
                 "Used as given (include the /v1/... path for HTTP)."
                 if signal
@@ -287,14 +293,14 @@ OTEL_BSP_EXPORT_TIMEOUT = EnvVar(
 OTEL_BSP_MAX_QUEUE_SIZE = EnvVar(
     "OTEL_BSP_MAX_QUEUE_SIZE",
     2048,
-    parse_int(minimum=1),
+    _parse_size,
     "Spans waiting for export; past it new spans are dropped and counted.",
     "4096",
 )
 OTEL_BSP_MAX_EXPORT_BATCH_SIZE = EnvVar(
     "OTEL_BSP_MAX_EXPORT_BATCH_SIZE",
     512,
-    parse_int(minimum=1),
+    _parse_size,
     "Spans per export call (at most OTEL_BSP_MAX_QUEUE_SIZE).",
     "256",
 )
@@ -358,7 +364,7 @@ LIMELIGHT_METRICS_NAMESPACE = EnvVar(
 LIMELIGHT_SERIES_LIMIT = EnvVar(
     "LIMELIGHT_SERIES_LIMIT",
     2000,
-    parse_int(minimum=1),
+    _parse_size,
     "Label sets per metric before new ones collapse into one overflow series "
     "(counted in limelight_series_overflow_total).",
     "500",
@@ -366,9 +372,99 @@ LIMELIGHT_SERIES_LIMIT = EnvVar(
 LIMELIGHT_SHUTDOWN_TIMEOUT = EnvVar(
     "LIMELIGHT_SHUTDOWN_TIMEOUT",
     10.0,
-    parse_float(minimum=0),
+    parse_float(minimum=0, maximum=MAX_DURATION_MILLIS / 1000, unit="seconds"),
     "Seconds stop may take in total (flush included), also at exit and on SIGTERM.",
     "5",
+)
+
+_parse_limit = parse_int(minimum=0, maximum=MAX_SIZE)
+_parse_length = parse_int(minimum=0, maximum=100 * MAX_SIZE)
+
+
+def _limit(name: str, what: str, default: int | None, example: str) -> EnvVar[int | None]:
+    parse: RangedParser[int] = _parse_length if "LENGTH" in name else _parse_limit
+    return EnvVar[int | None](
+        name,
+        None,
+        parse,
+        what,
+        example,
+        default_text="unlimited" if default is None else str(default),
+    )
+
+
+OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT = _limit(
+    "OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT",
+    "Longest string attribute value kept (longer ones are truncated), for spans, events "
+    "and links unless a variable below says otherwise.",
+    None,
+    "4096",
+)
+OTEL_ATTRIBUTE_COUNT_LIMIT = _limit(
+    "OTEL_ATTRIBUTE_COUNT_LIMIT",
+    "Attributes kept per span, event or link unless a variable below says otherwise.",
+    128,
+    "64",
+)
+OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT = _limit(
+    "OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT",
+    "Longest string span attribute value kept (default: OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT).",
+    None,
+    "4096",
+)
+OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT = _limit(
+    "OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT",
+    "Attributes kept per span (default: OTEL_ATTRIBUTE_COUNT_LIMIT, else 128).",
+    128,
+    "64",
+)
+OTEL_SPAN_EVENT_COUNT_LIMIT = _limit(
+    "OTEL_SPAN_EVENT_COUNT_LIMIT", "Events kept per span.", 128, "64"
+)
+OTEL_SPAN_LINK_COUNT_LIMIT = _limit("OTEL_SPAN_LINK_COUNT_LIMIT", "Links kept per span.", 128, "64")
+OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT = _limit(
+    "OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT",
+    "Attributes kept per span event (default: OTEL_ATTRIBUTE_COUNT_LIMIT, else 128).",
+    128,
+    "16",
+)
+OTEL_LINK_ATTRIBUTE_COUNT_LIMIT = _limit(
+    "OTEL_LINK_ATTRIBUTE_COUNT_LIMIT",
+    "Attributes kept per span link (default: OTEL_ATTRIBUTE_COUNT_LIMIT, else 128).",
+    128,
+    "16",
+)
+SPAN_LIMIT_VARIABLES: tuple[EnvVar[int | None], ...] = (
+    OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT,
+    OTEL_ATTRIBUTE_COUNT_LIMIT,
+    OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT,
+    OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT,
+    OTEL_SPAN_EVENT_COUNT_LIMIT,
+    OTEL_SPAN_LINK_COUNT_LIMIT,
+    OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT,
+    OTEL_LINK_ATTRIBUTE_COUNT_LIMIT,
+)
+"""The span limits of the specification. The SDK reads them itself and raises on an
+invalid one, so limelight parses them and hands the SDK explicit limits."""
+
+EXEMPLAR_FILTERS: tuple[str, ...] = ("trace_based", "always_on", "always_off")
+"""Values of ``OTEL_METRICS_EXEMPLAR_FILTER``."""
+
+
+def _parse_exemplar_filter(raw: str) -> str:
+    value = raw.strip().lower()
+    if value not in EXEMPLAR_FILTERS:
+        raise ValueError(f"expected one of {', '.join(EXEMPLAR_FILTERS)}")
+    return value
+
+
+OTEL_METRICS_EXEMPLAR_FILTER = EnvVar(
+    "OTEL_METRICS_EXEMPLAR_FILTER",
+    "trace_based",
+    _parse_exemplar_filter,
+    "Which measurements of OpenTelemetry API instruments may carry an exemplar: "
+    "trace_based (inside a sampled span), always_on or always_off.",
+    "always_off",
 )
 
 DEFAULT_KNOWN_METHODS: tuple[str, ...] = (
@@ -434,5 +530,7 @@ CORE_VARIABLES: tuple[EnvVar[Any], ...] = (
     LIMELIGHT_METRICS_NAMESPACE,
     LIMELIGHT_SERIES_LIMIT,
     LIMELIGHT_SHUTDOWN_TIMEOUT,
+    *SPAN_LIMIT_VARIABLES,
+    OTEL_METRICS_EXEMPLAR_FILTER,
 )
 """Every variable the core reads, in documentation order."""

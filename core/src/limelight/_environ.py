@@ -37,7 +37,7 @@ import re
 from collections.abc import Mapping, MutableMapping
 from typing import Any
 
-from opentelemetry import propagate, trace
+from opentelemetry import trace
 from opentelemetry.context import Context, attach
 from opentelemetry.propagators.textmap import Getter, Setter, TextMapPropagator
 
@@ -46,6 +46,7 @@ from limelight_hookspecs import Config
 from ._context import current_context
 from ._env import LIMELIGHT_CONTEXT_FROM_ENV
 from ._propagation import inject_span
+from ._sdk.imports import propagate
 from ._state import STATE
 
 __all__ = [

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from importlib.metadata import entry_points
 
-from opentelemetry import propagate, trace
+from opentelemetry import trace
 from opentelemetry.baggage.propagation import W3CBaggagePropagator
 from opentelemetry.context import Context, get_current
 from opentelemetry.propagators.composite import CompositePropagator
@@ -13,6 +13,7 @@ from opentelemetry.propagators.textmap import CarrierT, Setter, TextMapPropagato
 
 from ._log import get_logger
 from ._sdk.context import BAGGAGE_KEY
+from ._sdk.imports import propagate
 from ._state import STATE
 from ._w3c import W3CTraceContextPropagator
 

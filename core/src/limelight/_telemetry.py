@@ -22,7 +22,7 @@ from opentelemetry.util.types import Attributes
 from limelight_hookspecs import Config, Interceptor, SelfMetrics, StoreReader
 
 from ._batch import BoundedBatchSpanProcessor
-from ._config import REPORTER, load_config
+from ._config import REPORTER, installed_exporters, load_config, resolve_exporters
 from ._environ import adopt_environment_context
 from ._export import run_bounded
 from ._log import get_logger
@@ -33,7 +33,7 @@ from ._sdk.providers import meter_provider_is_default
 from ._spans import TracerProvider
 from ._state import STATE
 from ._store import MetricStore
-from ._tracing import OnStartProcessor, build_sampler
+from ._tracing import OnStartProcessor, build_sampler, exemplar_filter, span_limits
 
 __all__ = [
     "Telemetry",
@@ -235,10 +235,13 @@ class Telemetry:
         """
         if self._started:
             return self
-        config = self.config
+        self._plugins.load(self.config, entry_points=self._entry_points, extra=self._extra_plugins)
+        # exporter names can be checked only now that the plugins are known
+        self.config = config = resolve_exporters(
+            self.config, installed_exporters(self._plugins.infos())
+        )
         for problem in config.problems:
             REPORTER(problem)
-        self._plugins.load(config, entry_points=self._entry_points, extra=self._extra_plugins)
         try:
             self._plugins.lifecycle_configure(config)
             if not config.sdk_disabled:
@@ -272,7 +275,9 @@ class Telemetry:
                 self._plugins.record_failure(plugin, "hook limelight_metrics_declare", exc)
 
         sampler = self._plugins.spans_provide_sampler(self) or build_sampler(config)
-        provider = TracerProvider(sampler=sampler, resource=self.resource)
+        provider = TracerProvider(
+            sampler=sampler, resource=self.resource, span_limits=span_limits(config.environ)
+        )
         self._tracer_provider = provider
         if self._plugins.has_impls("limelight_spans_enrich"):
             provider.add_span_processor(OnStartProcessor(self._plugins.spans_enrich_callers()))
@@ -285,7 +290,10 @@ class Telemetry:
 
         otel_readers = [r for _p, r in self._plugins.metrics_provide_otel_readers(self)]
         self._meter_provider = MeterProvider(
-            metric_readers=otel_readers, resource=self.resource, shutdown_on_exit=False
+            metric_readers=otel_readers,
+            resource=self.resource,
+            exemplar_filter=exemplar_filter(config.environ),
+            shutdown_on_exit=False,
         )
 
         self._interceptors = tuple(

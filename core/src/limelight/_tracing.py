@@ -2,23 +2,85 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from importlib.metadata import entry_points
 from typing import Any
 
 from opentelemetry.context import Context
-from opentelemetry.sdk.trace import Span, SpanProcessor, sampling
+from opentelemetry.sdk.metrics import (
+    AlwaysOffExemplarFilter,
+    AlwaysOnExemplarFilter,
+    ExemplarFilter,
+    TraceBasedExemplarFilter,
+)
+from opentelemetry.sdk.trace import Span, SpanLimits, SpanProcessor, sampling
 from opentelemetry.trace import Link, SpanKind, get_current_span
 from opentelemetry.trace.span import TraceState
 from opentelemetry.util.types import Attributes
 
 from limelight_hookspecs import Config
 
+from . import _env as env
 from ._log import get_logger
 
-__all__ = ["OnStartProcessor", "ParentBasedAlwaysOn", "build_sampler"]
+__all__ = [
+    "OnStartProcessor",
+    "ParentBasedAlwaysOn",
+    "build_sampler",
+    "exemplar_filter",
+    "span_limits",
+]
 
 _log = get_logger("limelight")
+
+
+def span_limits(environ: Mapping[str, str]) -> SpanLimits:
+    """The span limits the ``OTEL_*_LIMIT`` variables of *environ* give, every one
+    explicit so that the SDK never reads (and raises on) the variables itself; an
+    invalid value has been reported by the configuration and its default is used.
+    The precedence is the SDK's: a span, event or link variable, else the generic
+    ``OTEL_ATTRIBUTE_*`` one, else 128 (counts) or unlimited (lengths)."""
+
+    def get(var: Any) -> int | None:
+        value: int | None = var.read(environ).value
+        return value
+
+    def count(value: int | None, fallback: int | None) -> int:
+        if value is not None:
+            return value
+        return 128 if fallback is None else fallback
+
+    def length(value: int | None) -> int:
+        return SpanLimits.UNSET if value is None else value
+
+    attributes = get(env.OTEL_ATTRIBUTE_COUNT_LIMIT)
+    attribute_length = get(env.OTEL_ATTRIBUTE_VALUE_LENGTH_LIMIT)
+    span_attribute_length = get(env.OTEL_SPAN_ATTRIBUTE_VALUE_LENGTH_LIMIT)
+    return SpanLimits(
+        max_attributes=count(attributes, None),
+        max_events=count(get(env.OTEL_SPAN_EVENT_COUNT_LIMIT), None),
+        max_links=count(get(env.OTEL_SPAN_LINK_COUNT_LIMIT), None),
+        max_span_attributes=count(get(env.OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT), attributes),
+        max_event_attributes=count(get(env.OTEL_EVENT_ATTRIBUTE_COUNT_LIMIT), attributes),
+        max_link_attributes=count(get(env.OTEL_LINK_ATTRIBUTE_COUNT_LIMIT), attributes),
+        max_attribute_length=length(attribute_length),
+        max_span_attribute_length=length(
+            attribute_length if span_attribute_length is None else span_attribute_length
+        ),
+    )
+
+
+_EXEMPLAR_FILTERS: dict[str, Callable[[], ExemplarFilter]] = {
+    "trace_based": TraceBasedExemplarFilter,
+    "always_on": AlwaysOnExemplarFilter,
+    "always_off": AlwaysOffExemplarFilter,
+}
+
+
+def exemplar_filter(environ: Mapping[str, str]) -> ExemplarFilter:
+    """The exemplar filter ``OTEL_METRICS_EXEMPLAR_FILTER`` names (validated: the SDK
+    raises on an unknown name, limelight reports it and uses ``trace_based``)."""
+    return _EXEMPLAR_FILTERS[env.OTEL_METRICS_EXEMPLAR_FILTER.read(environ).value]()
 
 
 def build_sampler(config: Config) -> sampling.Sampler:

@@ -258,8 +258,9 @@ def parse_int(minimum: int | None = None, maximum: int | None = None) -> RangedP
     """
 
     def parse(raw: str) -> int:
+        text = _number_text(raw)
         try:
-            value = int(_number_text(raw))
+            value = int(text)
         except ValueError:
             raise ValueError("expected an integer") from None
         if minimum is not None and value < minimum:
@@ -272,8 +273,9 @@ def parse_int(minimum: int | None = None, maximum: int | None = None) -> RangedP
 
 
 def _finite(raw: str) -> float:
+    text = _number_text(raw)
     try:
-        value = float(_number_text(raw))
+        value = float(text)
     except ValueError:
         raise ValueError("expected a number") from None
     if not math.isfinite(value):

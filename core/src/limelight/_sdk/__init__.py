@@ -101,6 +101,13 @@ prometheus_client (:mod:`.prometheus`)
         registry uses to answer ``?name[]=``; limelight's exposition does the
         same. Fallback: the same restriction from the public ``samples``.
 
+Import-time environment (:mod:`.imports`)
+    Not a private name: ``opentelemetry.propagate`` and
+    ``opentelemetry.sdk.trace`` read ``OTEL_PROPAGATORS`` and
+    ``OTEL_SPAN_ATTRIBUTE_COUNT_LIMIT`` when first imported and raise on a
+    value they cannot use; this package imports them first, with those
+    values kept out of the environment for the import only.
+
 pluggy
     Nothing private. Plugins are registered through ``PluginManager.register``
     as guarded stand-ins (see :mod:`limelight._plugins`), so pluggy's own
@@ -112,6 +119,8 @@ from __future__ import annotations
 import threading
 
 from limelight._log import get_logger
+
+from . import imports as _imports  # noqa: F401  (first: modules reading the environment)
 
 __all__ = ["ASSUMPTIONS", "FALLBACKS", "fallback"]
 
