@@ -83,7 +83,7 @@ _attach = otel_context.attach
 _detach = otel_context.detach
 _set_span_in_context = trace.set_span_in_context
 _get_current_span = trace.get_current_span
-_extract = propagate.extract
+_get_global_textmap = propagate.get_global_textmap
 _inject_span = inject_span
 _current_task = asyncio.current_task
 _PRODUCER = SpanKind.PRODUCER
@@ -153,7 +153,7 @@ def extract(headers: object) -> Context:
     if not headers:
         return _EMPTY
     try:
-        return _extract(headers, _EMPTY, _getter)
+        return _get_global_textmap().extract(headers, _EMPTY, _getter)
     except Exception as exc:  # a propagator that fails loses the context, not the message
         report("extract", exc)
         return _EMPTY
@@ -330,7 +330,7 @@ class Instruments:
             return None
         span = self.tracer.start_span(name, ctx, _PRODUCER, attributes)
         inject(headers, span, ctx)
-        return Publication(self.producer(label), span)
+        return Publication(self._producers.get(label) or self.producer(label), span)
 
     # -- consuming ------------------------------------------------------------------------
 
@@ -352,19 +352,22 @@ class Instruments:
             Messages pushed to a callback have none.
         """
         extracted = extract(headers)
-        links: list[Link] = []
+        links: list[Link] | None = None
         remote = _get_current_span(extracted).get_span_context()
         if remote.is_valid:
-            links.append(Link(remote))
+            links = [Link(remote)]
             parent = (ambient or _EMPTY) if self.link_only else extracted
         else:
             parent = extracted
         if ambient is not None:
             around = _get_current_span(ambient).get_span_context()
             if around.is_valid and parent is not ambient:
-                links.append(Link(around))
-        span = self.tracer.start_span(name, parent, _CONSUMER, attributes, links or None)
-        consumer = self.consumer(label)
+                if links is None:
+                    links = [Link(around)]
+                else:
+                    links.append(Link(around))
+        span = self.tracer.start_span(name, parent, _CONSUMER, attributes, links)
+        consumer = self._consumers.get(label) or self.consumer(label)
         consumer.add(1)
         return Delivery(consumer, span, _set_span_in_context(span, extracted), auto_ack)
 
