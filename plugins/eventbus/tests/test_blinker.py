@@ -156,7 +156,8 @@ class TestSubscribers:
             assert 1 == telemetry.value(SUBSCRIBERS, topic="eventbus-test-other")
         finally:
             named.disconnect(_receiver)
-            blinker.default_namespace.pop("eventbus-test-early", None)
+            namespace = getattr(blinker, "default_namespace", None) or blinker.signal.__self__
+            namespace.pop("eventbus-test-early", None)
 
     def test_counted_into_a_telemetry_started_later(self) -> None:
         limelight_eventbus.instrument("blinker")

@@ -160,7 +160,10 @@ def install(patches: Patches) -> None:
     patches.wrap(signal, "_clear_state", _wrap_change(signal._clear_state))
     # signals made with blinker.signal(name) are known at once; any other is known
     # from its first use (a send, connect or disconnect) after this
-    for named in list(blinker.default_namespace.values()):
+    namespace = getattr(blinker, "default_namespace", None)  # public from blinker 1.7
+    if namespace is None:
+        namespace = getattr(blinker.signal, "__self__", {})
+    for named in list(namespace.values()):
         changed(named, KIND, ALL)
 
 
