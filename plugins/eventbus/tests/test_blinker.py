@@ -156,7 +156,9 @@ class TestSubscribers:
             assert 1 == telemetry.value(SUBSCRIBERS, topic="eventbus-test-other")
         finally:
             named.disconnect(_receiver)
-            namespace = getattr(blinker, "default_namespace", None) or blinker.signal.__self__
+            namespace = getattr(blinker, "default_namespace", None) or getattr(
+                blinker.signal, "__self__", {}
+            )
             namespace.pop("eventbus-test-early", None)
 
     def test_counted_into_a_telemetry_started_later(self) -> None:
