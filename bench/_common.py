@@ -8,7 +8,7 @@ of making spans, not of shipping them.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
@@ -38,8 +38,11 @@ class NullExporterPlugin:
         return (NullExporter(),)
 
 
-def start_limelight(plugin: object, service_name: str) -> limelight.Telemetry:
-    """A started telemetry with *plugin*, every span sampled and dropped at export."""
+def start_limelight(
+    plugin: object, service_name: str, environ: Mapping[str, str] | None = None
+) -> limelight.Telemetry:
+    """A started telemetry with *plugin*, every span sampled and dropped at export
+    (*environ*: more configuration variables)."""
     return limelight.Telemetry(
         plugins=[plugin, NullExporterPlugin()],
         entry_points=False,
@@ -48,6 +51,7 @@ def start_limelight(plugin: object, service_name: str) -> limelight.Telemetry:
         environ={
             "OTEL_BSP_MAX_QUEUE_SIZE": str(BSP_QUEUE),
             "OTEL_BSP_SCHEDULE_DELAY": str(BSP_DELAY_MS),
+            **(environ or {}),
         },
         service_name=service_name,
         traces_sampler="always_on",
