@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ._log import get_logger
+from ._logbound import bound
 from ._state import STATE
 
 __all__ = ["error_type", "report_failure"]
@@ -31,7 +32,7 @@ def report_failure(component: str, where: str, exc: BaseException) -> None:
         "instrumentation failed; the instrumented call is unaffected",
         component=component,
         where=where,
-        error=repr(exc),
+        error=bound(repr(exc), 500),  # an exception may carry request input
     )
 
 

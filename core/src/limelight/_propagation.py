@@ -12,6 +12,7 @@ from opentelemetry.propagators.composite import CompositePropagator
 from opentelemetry.propagators.textmap import CarrierT, Setter, TextMapPropagator, default_setter
 
 from ._log import get_logger
+from ._logbound import bound_loggers
 from ._sdk.context import BAGGAGE_KEY
 from ._sdk.imports import propagate
 from ._state import STATE
@@ -113,7 +114,9 @@ def inject_span(
 
 
 def install_propagator(names: Sequence[str]) -> TextMapPropagator:
-    """Build the propagator and make it the global one every surface uses."""
+    """Build the propagator and make it the global one every surface uses; what its
+    parts log about the carriers they read is bounded (``limelight._logbound``)."""
     propagator = build_propagator(names)
+    bound_loggers(type(part).__module__ for part in getattr(propagator, "parts", ()))
     propagate.set_global_textmap(propagator)
     return propagator

@@ -17,7 +17,8 @@ What the process holds (kept by :func:`reset`)
 What limelight remembers (cleared by :func:`reset`)
     the failures already reported once (``reported_failures``,
     :func:`limelight.surface.report_failure`), the configuration problems
-    already warned about (``reported_problems``), the process's
+    already warned about (``reported_problems``), the log lines caused by
+    request input let through lately (``log_windows``), the process's
     ``service.instance.id`` (``instance_id``), the names of the installed
     propagators (``propagator_names``) and the environment variable names of
     the installed propagator's fields (``environ_names``).
@@ -55,6 +56,7 @@ class ProcessState:
         "globals_installed",
         "instance_id",
         "lock",
+        "log_windows",
         "previous_sigterm",
         "propagator_names",
         "reported_failures",
@@ -78,6 +80,9 @@ class ProcessState:
         """Held while a once-only report decides whether it is the first."""
         self.reported_failures: set[tuple[str, str, str]] = set()
         self.reported_problems: set[tuple[str, str]] = set()
+        self.log_windows: dict[tuple[str, str], tuple[float, int]] = {}
+        """Per kind of log line caused by request input: when it was last let
+        through and how many were left out since (``limelight._logbound``)."""
         self.instance_id: tuple[int, str] | None = None
         self.propagator_names: frozenset[str] | None = None
         self.environ_names: tuple[TextMapPropagator | None, tuple[str, ...]] = (None, ())
@@ -89,6 +94,7 @@ class ProcessState:
             with self.reporting_lock:
                 self.reported_failures.clear()
                 self.reported_problems.clear()
+                self.log_windows.clear()
             self.instance_id = None
             self.propagator_names = None
             self.environ_names = (None, ())
