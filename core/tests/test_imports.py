@@ -189,3 +189,36 @@ class TestInstrumentOnImport:
             t.join(10)
         assert ["traced plain"] * 3 == results
         assert 1 == len(installs)
+
+    def test_a_library_imported_by_another_install_is_instrumented_after_it(
+        self, libs: Callable[[str, str], str]
+    ) -> None:
+        # the process surface's case: installing one library imports the plugin's own
+        # module, which imports a second watched library before it is complete
+        libs("lazylib_seven", CLIENT)
+        helper = libs(
+            "lazyhelper_seven",
+            "import lazylib_seven\nfrom lazylib_seven import Client\nREADY = True\n",
+        )
+        order: list[str] = []
+
+        def install_first(patches: Patches) -> None:
+            importlib.import_module(helper)
+            order.append("first")
+
+        def install_second(patches: Patches) -> None:
+            assert sys.modules[helper].READY  # the helper is complete by now
+            order.append("second")
+
+        libs("lazylib_eight", CLIENT)
+        surface = Instrumentation(
+            "test",
+            [
+                Instrumentor("lazylib_eight", install_first),
+                Instrumentor("lazylib_seven", install_second),
+            ],
+        )
+        surface.instrument_on_import()
+        importlib.import_module("lazylib_eight")
+        assert ["first", "second"] == order
+        assert surface.is_instrumented("lazylib_seven")

@@ -78,6 +78,7 @@ TIERS: dict[str, list[str]] = {
     ],
     "limelight.http": ["DEFAULT_KNOWN_METHODS", "OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS"],
     "limelight.surface": [
+        "LIMELIGHT_AUTO_INSTRUMENT",
         "SUPPRESS_HTTP_INSTRUMENTATION_KEY",
         "SUPPRESS_INSTRUMENTATION_KEY",
         "Instrumentation",

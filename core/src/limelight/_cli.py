@@ -1,4 +1,4 @@
-"""The ``limelight`` command: ``plugins``, ``config``, ``catalog``, ``demo``."""
+"""The ``limelight`` command: ``plugins``, ``config``, ``catalog``, ``run``, ``demo``."""
 
 from __future__ import annotations
 
@@ -204,6 +204,12 @@ def build_parser() -> argparse.ArgumentParser:
     k = sub.add_parser("catalog", help="list every metric the installed plugins declare")
     k.add_argument("--markdown", action="store_true", help="Markdown table (as in the docs)")
     k.set_defaults(func=_catalog)
+    # `limelight run ...` is dispatched before parsing (see main): the command owns what follows
+    sub.add_parser(
+        "run",
+        help="run a command with telemetry and every installed surface, no code change "
+        "(limelight run --help for its options)",
+    )
     # `limelight demo ...` is dispatched before parsing (see main): the demo owns its options
     sub.add_parser(
         "demo",
@@ -220,6 +226,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = list(sys.argv[1:] if argv is None else argv)
     if arguments[:1] == ["demo"]:
         return _demo(arguments[1:])
+    if arguments[:1] == ["run"]:
+        from ._run import main as run_main
+
+        return run_main(arguments[1:])
     parser = build_parser()
     args = parser.parse_args(arguments)
     return int(args.func(args))

@@ -21,7 +21,10 @@ A callback runs with the module fully executed, inside the import system's
 lock for that module: it may import other modules (submodules of the package
 included), and another thread importing the same module waits for it. Its
 exceptions are caught and logged; the import itself always proceeds as it
-would without limelight.
+would without limelight. A module imported while limelight installs an
+instrumentation on the same thread (:func:`deferred`: the instrumentation's
+own modules may be half-imported then) runs its callbacks once that
+installation is done.
 """
 
 from __future__ import annotations
@@ -29,14 +32,14 @@ from __future__ import annotations
 import contextlib
 import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from importlib.machinery import ModuleSpec
 from types import ModuleType
 from typing import Any
 
 from ._log import get_logger
 
-__all__ = ["cancel", "watched", "when_imported"]
+__all__ = ["cancel", "deferred", "watched", "when_imported"]
 
 _log = get_logger("limelight")
 
@@ -47,6 +50,8 @@ _waiting: dict[str, list[Callback]] = {}
 """Module name -> callbacks to run once it is imported."""
 _resolving = threading.local()
 """The names this thread is looking up in the other finders (so the finder skips them)."""
+_deferral = threading.local()
+"""Per thread: how deep in :func:`deferred` it is, and the callbacks held meanwhile."""
 
 
 class _PostImportFinder:
@@ -117,11 +122,36 @@ def _hook_loader(loader: Any, fullname: str) -> None:
 def _run(name: str, module: ModuleType) -> None:
     with _lock:
         callbacks = _waiting.pop(name, [])
+    if getattr(_deferral, "depth", 0):
+        _deferral.held.extend((name, module, c) for c in callbacks)
+        return
     for callback in callbacks:
-        try:
-            callback(module)
-        except Exception:
-            _log.exception("a post-import hook failed", module=name)
+        _call(name, module, callback)
+
+
+def _call(name: str, module: ModuleType, callback: Callback) -> None:
+    try:
+        callback(module)
+    except Exception:
+        _log.exception("a post-import hook failed", module=name)
+
+
+@contextlib.contextmanager
+def deferred() -> Iterator[None]:
+    """Hold the callbacks of modules this thread imports until the outermost
+    ``with`` ends (then they run, in import order)."""
+    depth: int = getattr(_deferral, "depth", 0)
+    if not depth:
+        _deferral.held = []
+    _deferral.depth = depth + 1
+    try:
+        yield
+    finally:
+        _deferral.depth = depth
+        if not depth:
+            held, _deferral.held = _deferral.held, []
+            for name, module, callback in held:
+                _call(name, module, callback)
 
 
 _finder = _PostImportFinder()

@@ -25,7 +25,8 @@ library exactly as it was, ``is_instrumented()`` says whether it is in place::
 ``Instrumentation.instrument_on_import()`` is the lazy form a plugin uses when
 telemetry starts: each library is instrumented when the application imports
 it (at once if it already has), and a library never imported is never
-imported by limelight.
+imported by limelight. Where :data:`LIMELIGHT_AUTO_INSTRUMENT` is true
+(``limelight run``), every surface does so for every library it supports.
 
 A plugin builds it from one :class:`Instrumentor` per library, whose install
 function patches through :class:`Patches`, so removal restores what was there
@@ -44,6 +45,7 @@ from typing import Any
 from limelight_hookspecs import SpanRole
 
 from . import _imports
+from ._autostart import LIMELIGHT_AUTO_INSTRUMENT
 from ._context import current_context, current_span
 from ._failures import report_failure
 from ._fixed_ids import start_span_with_id
@@ -52,6 +54,7 @@ from ._spans import error_type
 from ._telemetry import TelemetryBinding
 
 __all__ = [
+    "LIMELIGHT_AUTO_INSTRUMENT",
     "SUPPRESS_HTTP_INSTRUMENTATION_KEY",
     "SUPPRESS_INSTRUMENTATION_KEY",
     "Instrumentation",
@@ -161,7 +164,9 @@ class Instrumentor:
         # imported before the lock is taken: an import another thread is running
         # finishes first (and may instrument the library from its post-import hook)
         importlib.import_module(self.library)
-        with self._lock:
+        # a library the install imports (through the plugin's own modules, say) is
+        # instrumented after it, never from a half-imported module, and outside this lock
+        with _imports.deferred(), self._lock:
             if self.is_instrumented():  # by the thread that imported it meanwhile
                 return False
             self._cancel_wait()

@@ -85,5 +85,6 @@ __all__ = [
 
 _instrumentation = Instrumentation("cdc", [Instrumentor("psycopg2", _psycopg2.install)])
 instrument = _instrumentation.instrument
+instrument_on_import = _instrumentation.instrument_on_import
 uninstrument = _instrumentation.uninstrument
 is_instrumented = _instrumentation.is_instrumented

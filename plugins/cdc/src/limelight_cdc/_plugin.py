@@ -5,7 +5,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from limelight_hookspecs import Config, EnvVar, MetricDeclaration, MetricKind, hookimpl, parse_bool
+from limelight.surface import LIMELIGHT_AUTO_INSTRUMENT
+from limelight_hookspecs import (
+    Config,
+    EnvVar,
+    MetricDeclaration,
+    MetricKind,
+    TelemetryView,
+    hookimpl,
+    parse_bool,
+)
 
 __all__ = [
     "CDC_CHANGES",
@@ -155,6 +164,15 @@ class CdcPlugin:
     @hookimpl
     def limelight_config_declare(self) -> Sequence[EnvVar[Any]]:
         return (LIMELIGHT_CDC_SPANS,)
+
+    @hookimpl
+    def limelight_lifecycle_start(self, telemetry: TelemetryView) -> None:
+        # limelight run (LIMELIGHT_AUTO_INSTRUMENT): psycopg2's replication cursor when
+        # the application imports psycopg2, never imported for nothing
+        if telemetry.config.get(LIMELIGHT_AUTO_INSTRUMENT):
+            import limelight_cdc
+
+            limelight_cdc.instrument_on_import()
 
 
 plugin = CdcPlugin()

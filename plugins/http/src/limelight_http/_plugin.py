@@ -6,11 +6,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from limelight.http import DEFAULT_KNOWN_METHODS, OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS
+from limelight.surface import LIMELIGHT_AUTO_INSTRUMENT
 from limelight_hookspecs import (
     Config,
     EnvVar,
     MetricDeclaration,
     MetricKind,
+    TelemetryView,
     hookimpl,
     parse_bool,
     parse_list,
@@ -96,6 +98,15 @@ class HttpPlugin:
             LIMELIGHT_HTTP_EXCLUDED_PATHS,
             LIMELIGHT_HTTP_RESPONSE_TRACEPARENT,
         )
+
+    @hookimpl
+    def limelight_lifecycle_start(self, telemetry: TelemetryView) -> None:
+        # limelight run (LIMELIGHT_AUTO_INSTRUMENT): each framework when the application
+        # imports it, never imported for nothing
+        if telemetry.config.get(LIMELIGHT_AUTO_INSTRUMENT):
+            from ._instrumentation import instrumentation
+
+            instrumentation.instrument_on_import()
 
 
 plugin = HttpPlugin()

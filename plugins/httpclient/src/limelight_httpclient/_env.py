@@ -33,8 +33,9 @@ LIMELIGHT_HTTPCLIENT_INSTRUMENT = EnvVar[tuple[str, ...]](
     "LIMELIGHT_HTTPCLIENT_INSTRUMENT",
     LIBRARIES,
     _parse_libraries,
-    "Client libraries instrumented for every client when telemetry starts (those installed "
-    "among httpx, requests); none to instrument only the clients you wrap yourself.",
+    "Client libraries instrumented for every client from telemetry start, each when the "
+    "application imports it (among httpx, requests); none to instrument only the clients you "
+    "wrap yourself.",
     "httpx",
 )
 LIMELIGHT_HTTPCLIENT_ROOT_SPANS = EnvVar(

@@ -8,7 +8,7 @@ from typing import Any
 from limelight_hookspecs import Config, EnvVar, MetricDeclaration, TelemetryView, hookimpl
 
 from ._env import LIMELIGHT_HTTPCLIENT_INSTRUMENT, VARIABLES
-from ._instrumentation import instrument_installed
+from ._instrumentation import instrumentation
 from ._metrics import ALL_METRICS
 
 __all__ = ["HttpClientPlugin", "plugin"]
@@ -30,8 +30,10 @@ class HttpClientPlugin:
 
     @hookimpl
     def limelight_lifecycle_start(self, telemetry: TelemetryView) -> None:
+        # each library when the application imports it: never imported for nothing
         libraries: tuple[str, ...] = telemetry.config.get(LIMELIGHT_HTTPCLIENT_INSTRUMENT)
-        instrument_installed(libraries)
+        if libraries:
+            instrumentation.instrument_on_import(*libraries)
 
 
 plugin = HttpClientPlugin()

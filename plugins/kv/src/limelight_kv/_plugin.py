@@ -5,7 +5,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from limelight_hookspecs import Config, EnvVar, MetricDeclaration, MetricKind, hookimpl, parse_bool
+from limelight.surface import LIMELIGHT_AUTO_INSTRUMENT
+from limelight_hookspecs import (
+    Config,
+    EnvVar,
+    MetricDeclaration,
+    MetricKind,
+    TelemetryView,
+    hookimpl,
+    parse_bool,
+)
 
 __all__ = [
     "KV_BUCKETS",
@@ -84,6 +93,15 @@ class KvPlugin:
     @hookimpl
     def limelight_config_declare(self) -> Sequence[EnvVar[Any]]:
         return (LIMELIGHT_KV_SPANS,)
+
+    @hookimpl
+    def limelight_lifecycle_start(self, telemetry: TelemetryView) -> None:
+        # limelight run (LIMELIGHT_AUTO_INSTRUMENT): each client library when the application
+        # imports it, never imported for nothing
+        if telemetry.config.get(LIMELIGHT_AUTO_INSTRUMENT):
+            from ._instrumentation import instrumentation
+
+            instrumentation.instrument_on_import()
 
 
 plugin = KvPlugin()

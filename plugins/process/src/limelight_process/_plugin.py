@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from limelight.surface import report_failure
 from limelight_hookspecs import Config, EnvVar, MetricDeclaration, TelemetryView, hookimpl
 
 from ._env import LIMELIGHT_PROCESS_INSTRUMENT, VARIABLES
@@ -31,12 +30,10 @@ class ProcessPlugin:
 
     @hookimpl
     def limelight_lifecycle_start(self, telemetry: TelemetryView) -> None:
+        # each library when the application imports it (at once when it already has)
         libraries: tuple[str, ...] = telemetry.config.get(LIMELIGHT_PROCESS_INSTRUMENT)
-        for library in libraries:
-            try:
-                INSTRUMENTATION.instrument(library)
-            except Exception as exc:
-                report_failure("process", f"instrument {library}", exc)
+        if libraries:
+            INSTRUMENTATION.instrument_on_import(*libraries)
 
 
 plugin = ProcessPlugin()

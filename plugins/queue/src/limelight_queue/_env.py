@@ -45,9 +45,9 @@ LIMELIGHT_QUEUE_INSTRUMENT = EnvVar[tuple[str, ...]](
     "LIMELIGHT_QUEUE_INSTRUMENT",
     LIBRARIES,
     _parse_libraries,
-    "Broker client libraries instrumented when telemetry starts (those installed among "
-    "aio_pika, pika, nats); none to instrument nothing (call limelight_queue.instrument() "
-    "yourself).",
+    "Broker client libraries instrumented from telemetry start, each when the application "
+    "imports it (among aio_pika, pika, nats); none to instrument nothing (call "
+    "limelight_queue.instrument() yourself).",
     "aio_pika,nats",
 )
 LIMELIGHT_QUEUE_PROCESS_PARENT = EnvVar(

@@ -31,17 +31,10 @@ class QueuePlugin:
     def limelight_lifecycle_start(self, telemetry: TelemetryView) -> None:
         from ._instrument import instrumentation
 
+        # each library when the application imports it: never imported for nothing
         wanted: tuple[str, ...] = telemetry.config.get(LIMELIGHT_QUEUE_INSTRUMENT)
-        for name in wanted:
-            instrumentor = instrumentation.instrumentors[name]
-            if instrumentor.is_instrumented() or not instrumentor.available():
-                continue
-            try:
-                instrumentor.instrument()
-            except Exception as exc:
-                from ._core import report
-
-                report(f"instrument {name}", exc)
+        if wanted:
+            instrumentation.instrument_on_import(*wanted)
 
 
 plugin = QueuePlugin()

@@ -3,11 +3,10 @@ while telemetry runs, adds the tracing interceptor to new clients."""
 
 from __future__ import annotations
 
-import importlib.util
+import sys
 from collections.abc import Sequence
 from typing import Any
 
-from limelight.surface import report_failure
 from limelight_hookspecs import (
     Config,
     EnvVar,
@@ -53,27 +52,22 @@ class TemporalPlugin:
 
     @hookimpl
     def limelight_lifecycle_start(self, telemetry: TelemetryView) -> None:
-        if importlib.util.find_spec("temporalio") is None:
-            return
-        from ._metrics import bridge
-
-        bridge.telemetry_started()
+        # the bridge exists once the application built a runtime with limelight's
+        # metric buffer (limelight_temporal.runtime()); temporalio is never imported here
+        metrics = sys.modules.get(f"{__package__}._metrics")
+        if metrics is not None:
+            metrics.bridge.telemetry_started()
         if telemetry.config.get(LIMELIGHT_TEMPORAL_INSTRUMENT):
             from ._instrument import instrumentation
 
-            try:
-                instrumentation.instrument("temporalio")
-            except Exception as exc:
-                report_failure("temporal", "instrument", exc)
+            instrumentation.instrument_on_import("temporalio")
 
     @hookimpl
     def limelight_lifecycle_stop(self, telemetry: TelemetryView, timeout: float) -> None:
-        if importlib.util.find_spec("temporalio") is None:
-            return
-        from ._metrics import bridge
-
-        # the last drain, before the core's final export: nothing recorded is lost
-        bridge.drain(telemetry)  # type: ignore[arg-type]
+        metrics = sys.modules.get(f"{__package__}._metrics")
+        if metrics is not None:
+            # the last drain, before the core's final export: nothing recorded is lost
+            metrics.bridge.drain(telemetry)
 
 
 plugin = TemporalPlugin()
