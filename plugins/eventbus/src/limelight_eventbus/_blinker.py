@@ -63,20 +63,23 @@ KIND = BusKind("blinker", _keys, _count, _topic)
 _get = binding.get
 
 
-def _rejected(inst: Instruments, signal: Any, reason: str) -> None:
+def _topic_of(signal: Any, state: Any, inst: Instruments) -> Topic:
+    """The topic of *signal*, kept with its bus state for *inst*."""
+    if state is not None and state.topic_for is inst and state.topic is not None:
+        topic: Topic = state.topic
+        return topic
+    topic = inst.signal_topic(signal_name(signal))
+    if state is not None:
+        state.topic, state.topic_for = topic, inst
+    return topic
+
+
+def _rejected(inst: Instruments, signal: Any, state: Any, reason: str) -> None:
     try:
-        topic = inst.signal_topic(signal_name(signal))
+        topic = _topic_of(signal, state, inst)
         (topic.no_receiver if reason == NO_RECEIVER else topic.error)()
     except Exception as exc:
         report("count rejection", exc)
-
-
-def _begin(signal: Any, inst: Instruments) -> Any:
-    """Count the signal on its first use, start the span; ``None`` (no span) or the dispatch."""
-    observe(signal, KIND, inst)
-    if inst.spans:
-        return inst.start(inst.signal_topic(signal_name(signal)))
-    return None
 
 
 def _wrap_send(original: Callable[..., Any]) -> Callable[..., Any]:
@@ -86,7 +89,8 @@ def _wrap_send(original: Callable[..., Any]) -> Callable[..., Any]:
         if not inst.enabled:
             return original(self, *args, **kwargs)
         try:
-            dispatch = _begin(self, inst)
+            state = observe(self, KIND, inst)
+            dispatch = inst.start(_topic_of(self, state, inst)) if inst.spans else None
         except Exception as exc:
             report("send", exc)
             return original(self, *args, **kwargs)
@@ -94,12 +98,12 @@ def _wrap_send(original: Callable[..., Any]) -> Callable[..., Any]:
             result = original(self, *args, **kwargs)
         except BaseException as exc:
             if isinstance(exc, Exception):
-                _rejected(inst, self, ERROR)
+                _rejected(inst, self, state, ERROR)
             if dispatch is not None:
                 dispatch.end(exc)
             raise
         if not result and not self.is_muted:
-            _rejected(inst, self, NO_RECEIVER)
+            _rejected(inst, self, state, NO_RECEIVER)
         if dispatch is not None:
             dispatch.end()
         return result
@@ -116,7 +120,8 @@ def _wrap_send_async(
         if not inst.enabled:
             return await original(self, *args, **kwargs)
         try:
-            dispatch = _begin(self, inst)
+            state = observe(self, KIND, inst)
+            dispatch = inst.start(_topic_of(self, state, inst)) if inst.spans else None
         except Exception as exc:
             report("send_async", exc)
             return await original(self, *args, **kwargs)
@@ -124,12 +129,12 @@ def _wrap_send_async(
             result = await original(self, *args, **kwargs)
         except BaseException as exc:
             if isinstance(exc, Exception):
-                _rejected(inst, self, ERROR)
+                _rejected(inst, self, state, ERROR)
             if dispatch is not None:
                 dispatch.end(exc)
             raise
         if not result and not self.is_muted:
-            _rejected(inst, self, NO_RECEIVER)
+            _rejected(inst, self, state, NO_RECEIVER)
         if dispatch is not None:
             dispatch.end()
         return result

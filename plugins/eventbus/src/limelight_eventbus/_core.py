@@ -379,7 +379,7 @@ class BusKind:
 class _Bus:
     """What was counted for one bus (a signal, an emitter), per telemetry."""
 
-    __slots__ = ("counts", "forgotten", "id", "kind", "ref", "synced")
+    __slots__ = ("counts", "forgotten", "id", "kind", "ref", "synced", "topic", "topic_for")
 
     def __init__(self, bus: object, kind: BusKind) -> None:
         self.kind = kind
@@ -387,6 +387,8 @@ class _Bus:
         self.counts: dict[Instruments, dict[object, tuple[Callable[[float], None], int]]] = {}
         self.synced: Instruments | None = None
         self.forgotten = False
+        self.topic: Topic | None = None  # a bus of one topic (a signal): its topic, once looked up
+        self.topic_for: Instruments | None = None
         self.ref: weakref.ref[Any] = weakref.ref(bus, self._collected)
 
     def _collected(self, ref: object) -> None:
@@ -481,11 +483,14 @@ def changed(bus: object, kind: BusKind, key: object = ALL) -> None:
         report("count subscribers", exc)
 
 
-def observe(bus: object, kind: BusKind, inst: Instruments) -> None:
-    """At a dispatch: count *bus* if it was not counted for *inst* yet (its first use)."""
+def observe(bus: object, kind: BusKind, inst: Instruments) -> _Bus | None:
+    """At a dispatch: count *bus* if it was not counted for *inst* yet (its first use);
+    return what is kept for it."""
     state = _buses.get(id(bus))
     if state is None or state.synced is not inst or state.ref() is not bus:
         changed(bus, kind, ALL)
+        state = _buses.get(id(bus))
+    return state
 
 
 def resync_all(telemetry: object) -> None:
