@@ -134,6 +134,9 @@ def _otlp_settings(b: _Builder, signal: str) -> OtlpSettings:
         reading = specific[key].read(b.environ)
         if reading.source != "default":
             b.sources[field] = reading.source
+            unused = generic[key].read(b.environ).problem  # reported even when shadowed
+            if unused is not None:
+                b.add(unused, signal)
             return reading.value
         value = b.read(field, generic[key], signal)
         problem = reading.problem
@@ -165,7 +168,11 @@ def _otlp_settings(b: _Builder, signal: str) -> OtlpSettings:
     # path for HTTP, else the default
     endpoint, bad_specific = valid(specific["endpoint"])
     b.sources[source_key] = specific["endpoint"].name if endpoint else "default"
-    if not endpoint:
+    if endpoint:  # the generic one is not used for this signal; still reported when invalid
+        _base, shadowed = valid(generic["endpoint"])
+        if shadowed is not None:
+            b.add(attrs.evolve(shadowed, fallback=default_base), signal)
+    else:
         base, bad_generic = valid(generic["endpoint"])
         if base:
             endpoint = base.rstrip("/") + f"/v1/{signal}" if is_http else base
@@ -179,9 +186,15 @@ def _otlp_settings(b: _Builder, signal: str) -> OtlpSettings:
 
     headers_key = f"otlp_{signal}.headers"
     headers: tuple[tuple[str, str], ...] = ()
+    found = False
     for var in (specific["headers"], generic["headers"]):
         raw = b.environ.get(var.name, "")
-        if raw.strip():
+        if raw.strip() and found:  # shadowed by the signal's own: still reported if invalid
+            problem = var.read(b.environ).problem
+            if problem is not None:
+                b.add(attrs.evolve(problem, fallback="the well-formed members only"), signal)
+        elif raw.strip():
+            found = True
             pairs, bad = split_key_values(raw)
             reasons = [f"malformed member {m!r} ({member_problem(m)})" for m in bad]
             kept = []
@@ -194,8 +207,7 @@ def _otlp_settings(b: _Builder, signal: str) -> OtlpSettings:
             if reasons:
                 b.problem(var.name, raw, "the well-formed members only", reasons[0], signal)
             headers, b.sources[headers_key] = tuple(kept), var.name
-            break
-    else:
+    if not found:
         b.sources[headers_key] = "default"
 
     timeout = pick("timeout")
