@@ -113,21 +113,20 @@ class Run:
         own worker processes have no run at all).
     """
 
-    __slots__ = ("_lock", "_start", "series", "span")
+    __slots__ = ("_lock", "_pid", "_start", "series", "span")
 
     def __init__(self, series: Series, span: trace.Span | None) -> None:
         self.series = series
         self.span = span
+        self._pid: int | None = None
         self._lock = threading.Lock()
         self._start = _perf_counter()
         series.started()
         series.active(1)
 
     def spawned(self, pid: int | None) -> None:
-        """The child exists: its pid goes on the span."""
-        span = self.span
-        if span is not None and pid is not None:
-            span.set_attribute(PROCESS_PID, pid)
+        """The child exists: its pid goes on the span (with the exit status, in one call)."""
+        self._pid = pid
 
     def exited(self, code: int) -> None:
         """The child was reaped with exit code *code* (``-N``: killed by signal N)."""
@@ -160,7 +159,8 @@ class Run:
             span = self.span
             if span is None:
                 return
-            attributes: dict[str, Any] = {}
+            pid = self._pid
+            attributes: dict[str, Any] = {} if pid is None else {PROCESS_PID: pid}
             if code is not None:
                 attributes[PROCESS_EXIT_CODE] = code
             if error is not None:

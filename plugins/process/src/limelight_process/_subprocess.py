@@ -77,7 +77,8 @@ def program(args: Any, executable: Any, shell: bool) -> str:
         return _fsdecode(executable)
     if shell:
         return "/bin/sh"
-    return _fsdecode(args if isinstance(args, _SINGLE) else args[0])
+    first = args[0] if type(args) is list else args if isinstance(args, _SINGLE) else args[0]
+    return first if type(first) is str else _fsdecode(first)
 
 
 def command_args(args: Any, executable: Any, shell: bool) -> list[str]:
@@ -86,6 +87,21 @@ def command_args(args: Any, executable: Any, shell: bool) -> list[str]:
     if shell:
         return [_fsdecode(executable) if executable is not None else "/bin/sh", "-c", *argv]
     return argv
+
+
+_programs: dict[str, tuple[str, dict[str, Any]]] = {}
+"""(span name, executable attributes) by program path, for the programs run most."""
+_PROGRAMS_LIMIT = 256
+
+
+def _program_attributes(path: str) -> tuple[str, dict[str, Any]]:
+    name = _basename(path) or path
+    attributes: dict[str, Any] = {PROCESS_EXECUTABLE_NAME: name}
+    if path[:1] == "/" or _isabs(path):
+        attributes[PROCESS_EXECUTABLE_PATH] = path
+    if len(_programs) < _PROGRAMS_LIMIT:
+        _programs[path] = (name, attributes)
+    return name, attributes
 
 
 def _begin(
@@ -97,10 +113,11 @@ def _begin(
     executable = rest[_EXECUTABLE] if _EXECUTABLE < given else kwargs.get("executable")
     shell = bool(rest[_SHELL] if _SHELL < given else kwargs.get("shell"))
     path = program(args, executable, shell)
-    name = _basename(path) or path
-    attributes: dict[str, Any] = {PROCESS_EXECUTABLE_NAME: name}
-    if path[:1] == "/" or _isabs(path):
-        attributes[PROCESS_EXECUTABLE_PATH] = path
+    known = _programs.get(path)
+    if known is None:
+        known = _program_attributes(path)
+    name, base = known
+    attributes = base.copy()
     if inst.command_args:
         attributes[PROCESS_COMMAND_ARGS] = command_args(args, executable, shell)
     span = inst.tracer.start_span(name, kind=_CLIENT, attributes=attributes)
@@ -132,7 +149,7 @@ def install(patches: Patches) -> None:
             original(self, args, *rest, **kwargs)
             return
         try:
-            if not isinstance(args, _SINGLE):
+            if type(args) is not list and not isinstance(args, _SINGLE):
                 args = list(args)  # what Popen does with it anyway (an iterator is read once)
             run, rest = _begin(inst, args, rest, kwargs)
         except Exception as exc:
