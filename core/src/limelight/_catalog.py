@@ -55,12 +55,13 @@ def config_reference_markdown() -> str:
             lines += [
                 f"## {who}",
                 "",
-                "| variable | default | meaning | example |",
-                "|---|---|---|---|",
+                "| variable | default | accepts | meaning | example |",
+                "|---|---|---|---|---|",
             ]
+        accepts = var.describe_range()
         lines.append(
-            f"| `{var.name}` | `{_cell(var.describe_default())}` | {_cell(var.doc)} | "
-            f"`{_cell(var.example)}` |"
+            f"| `{var.name}` | `{_cell(var.describe_default())}` | "
+            f"{_cell(accepts) if accepts else '—'} | {_cell(var.doc)} | `{_cell(var.example)}` |"
         )
     return "\n".join(_close_tables(lines)) + "\n"
 
