@@ -26,7 +26,9 @@ the application's code runs:
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import sys
 import threading
 from types import FrameType
@@ -44,6 +46,7 @@ __all__ = [
     "LIMELIGHT_AUTOSTART",
     "LIMELIGHT_AUTOSTART_PID",
     "LIMELIGHT_AUTO_INSTRUMENT",
+    "RUN_TEMP_DIR",
     "RUN_VARIABLES",
     "autostart",
     "bootstrap_dir",
@@ -90,9 +93,13 @@ RUN_VARIABLES: tuple[EnvVar[Any], ...] = (
 
 _PROMETHEUS_SERVER = "LIMELIGHT_PROMETHEUS_SERVER"
 _MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"
+RUN_TEMP_DIR = "LIMELIGHT_RUN_TEMP_DIR"
+"""Set by ``limelight run`` to the multiprocess directory it made, for the first
+process to remove at exit."""
 
 _lock = threading.Lock()
 _started = False
+_pth_read = False
 
 
 def bootstrap_dir() -> str:
@@ -152,12 +159,29 @@ def autostart(origin: str = "sitecustomize") -> Telemetry | None:
             return current()
         _started = True
     try:
-        telemetry = _start(_first_process())
+        first = _first_process()
+        if first:
+            _remove_temp_dir_at_exit()
+        telemetry = _start(first)
     except Exception as exc:
         _report(origin, exc)
         return None
     os.register_at_fork(after_in_child=_after_fork_in_child)
     return telemetry
+
+
+def _remove_temp_dir_at_exit() -> None:
+    """Remove the multiprocess directory ``limelight run`` made, when this process exits
+    (registered before telemetry starts, so it runs after telemetry's own exit stop)."""
+    made = os.environ.get(RUN_TEMP_DIR, "")
+    if made and made == os.environ.get(_MULTIPROC_DIR):
+        pid = os.getpid()
+
+        def remove() -> None:
+            if os.getpid() == pid:  # not in a forked child
+                shutil.rmtree(made, ignore_errors=True)
+
+        atexit.register(remove)
 
 
 def _forked_for_exec() -> bool:
@@ -193,7 +217,12 @@ def from_pth() -> None:
     """What limelight's ``.pth`` file calls when ``LIMELIGHT_AUTOSTART`` is in the
     environment: with a true value, put the ``sitecustomize`` directory first on
     ``sys.path``, so the interpreter runs it once every ``.pth`` file has been read
-    (every distribution's path is known by then); never raises."""
+    (every distribution's path is known by then); never raises. Once per process
+    (the interpreter of a virtual environment may read its .pth files twice)."""
+    global _pth_read
+    if _pth_read:
+        return
+    _pth_read = True
     try:
         reading = LIMELIGHT_AUTOSTART.read(os.environ)
         if reading.problem is not None:

@@ -14,7 +14,8 @@ Pre-forking servers (``gunicorn``, ``uvicorn --workers N`` with N > 1) run
 with prometheus_client's multiprocess mode, as the Prometheus plugin's page
 describes: ``PROMETHEUS_MULTIPROC_DIR`` is made (a fresh temporary directory
 when unset) and emptied of prometheus_client's files, and the first process
-serves the aggregate of every worker. ``--multiprocess`` and
+serves the aggregate of every worker (a temporary directory made here is
+removed when the command's process exits). ``--multiprocess`` and
 ``--no-multiprocess`` decide for other commands.
 """
 
@@ -28,7 +29,12 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from ._autostart import LIMELIGHT_AUTO_INSTRUMENT, LIMELIGHT_AUTOSTART_PID, bootstrap_dir
+from ._autostart import (
+    LIMELIGHT_AUTO_INSTRUMENT,
+    LIMELIGHT_AUTOSTART_PID,
+    RUN_TEMP_DIR,
+    bootstrap_dir,
+)
 
 __all__ = ["OPTIONS", "build_environment", "main", "parser", "uses_workers"]
 
@@ -156,9 +162,13 @@ def build_environment(args: argparse.Namespace, environ: Mapping[str, str]) -> d
     multiprocess = args.multiprocess
     if multiprocess is None:
         multiprocess = uses_workers(args.command, env)
+    env.pop(RUN_TEMP_DIR, None)
     if multiprocess:
         if not env.get(_MULTIPROC_DIR, "").strip():
-            env[_MULTIPROC_DIR] = tempfile.mkdtemp(prefix="limelight-prometheus-")
+            # removed when the command's process exits (limelight._autostart)
+            env[_MULTIPROC_DIR] = env[RUN_TEMP_DIR] = tempfile.mkdtemp(
+                prefix="limelight-prometheus-"
+            )
         _empty_multiproc_dir(env[_MULTIPROC_DIR])
     # the first process of this run marks itself (an inherited mark is another run's)
     env.pop(LIMELIGHT_AUTOSTART_PID.name, None)

@@ -1,0 +1,1 @@
+"""A Django project with no limelight line: what ``limelight run`` instruments."""
