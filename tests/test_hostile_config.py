@@ -65,7 +65,7 @@ HOSTILE = [
 values = st.one_of(
     st.sampled_from(HOSTILE),
     st.text(
-        alphabet=st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+        alphabet=st.characters(blacklist_categories=["Cs"], blacklist_characters="\x00"),
         max_size=20,
     ),
 )

@@ -201,7 +201,7 @@ class TestDurations:
             parse_millis(positive=True)(raw)
 
     def test_the_maximum_is_in_the_reference(self) -> None:
-        var = limelight._env.OTEL_BSP_SCHEDULE_DELAY  # type: ignore[attr-defined]
+        var = limelight._env.OTEL_BSP_SCHEDULE_DELAY
         assert f"> 0 to {MAX_DURATION_MILLIS} ms" == var.describe_range()
 
 
@@ -307,7 +307,7 @@ class TestSdkVariables:
         with Harness(env=env) as harness:
             harness.telemetry.tracer("t").start_span("s", attributes={"a": 1, "b": 2, "c": 3}).end()
             assert 2 == len(harness.span("s").attributes or {})
-            limits = harness.telemetry.tracer_provider.span_limits  # type: ignore[attr-defined]
+            limits = harness.telemetry.tracer_provider.span_limits
             assert (3, 2, 3) == (
                 limits.max_attributes,
                 limits.max_span_attributes,

@@ -19,7 +19,7 @@ from ._catalog import (
     text_table,
 )
 from ._config import installed_exporters, load_config, resolve_exporters
-from ._env import OTEL_METRICS_EXEMPLAR_FILTER, SPAN_LIMIT_VARIABLES
+from ._env import SDK_VARIABLES
 from ._plugins import PluginError, PluginManager, discover
 
 __all__ = ["main"]
@@ -115,7 +115,7 @@ def _config(args: argparse.Namespace) -> int:
         for name, value in _flatten(config)
     ]
     # read by the SDK, handed to it by limelight (parsed and reported like the rest)
-    for var in (*SPAN_LIMIT_VARIABLES, OTEL_METRICS_EXEMPLAR_FILTER):
+    for var in SDK_VARIABLES:
         reading = var.read(config.environ)
         value = var.describe_default() if reading.value is None else _render(reading.value)
         rows.append((var.name, value, reading.source))

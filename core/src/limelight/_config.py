@@ -199,11 +199,11 @@ def _otlp_settings(b: _Builder, signal: str) -> OtlpSettings:
             reasons = [f"malformed member {m!r} ({member_problem(m)})" for m in bad]
             kept = []
             for name, value in pairs:
-                problem = _header_problem(name, value)
-                if problem is None:
+                refused = _header_problem(name, value)
+                if refused is None:
                     kept.append((name, value))
                 else:
-                    reasons.append(problem)
+                    reasons.append(refused)
             if reasons:
                 b.problem(var.name, raw, "the well-formed members only", reasons[0], signal)
             headers, b.sources[headers_key] = tuple(kept), var.name
@@ -360,8 +360,8 @@ def load_config(environ: Mapping[str, str] | None = None, **overrides: Any) -> C
     }
     # read by the SDK itself, which raises on an invalid value: parsed here (reported,
     # shown by `limelight config`) and handed to the SDK as explicit values
-    for var in (*env.SPAN_LIMIT_VARIABLES, env.OTEL_METRICS_EXEMPLAR_FILTER):
-        b.read(var.name, var)
+    for sdk_var in env.SDK_VARIABLES:
+        b.read(sdk_var.name, sdk_var)
     for key, value in overrides.items():
         if key not in values:
             raise TypeError(f"unknown configuration field {key!r}")

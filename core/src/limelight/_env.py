@@ -467,6 +467,9 @@ OTEL_METRICS_EXEMPLAR_FILTER = EnvVar(
     "always_off",
 )
 
+SDK_VARIABLES: tuple[EnvVar[Any], ...] = (*SPAN_LIMIT_VARIABLES, OTEL_METRICS_EXEMPLAR_FILTER)
+"""The variables the SDK would read itself: limelight parses them and hands it the values."""
+
 DEFAULT_KNOWN_METHODS: tuple[str, ...] = (
     "CONNECT",
     "DELETE",

@@ -49,7 +49,7 @@ class TestHostileBaggage:
         with httpx.Client(base_url=server.url, timeout=10) as client:
             for _ in range(50):
                 for value in HOSTILE_BAGGAGE:
-                    response = client.get("/ok", headers={"baggage": value.encode("utf-8")})
+                    response = client.get("/ok", headers={b"baggage": value.encode("utf-8")})
                     statuses.append(response.status_code)
         assert {200} == set(statuses)
         assert 300 == len(statuses)
