@@ -106,7 +106,12 @@ class TestRunEnvironment:
 
         documented = {var.name for _owner, var in declared_variables()}
         named = {v for _opt, variables, _h in _run.OPTIONS for v in variables.split(",")}
+        try:
+            import limelight_prometheus  # noqa: F401 - declares the /metrics server's variables
+        except ImportError:
+            named -= {"OTEL_EXPORTER_PROMETHEUS_HOST", "OTEL_EXPORTER_PROMETHEUS_PORT"}
         assert set() == named - documented
+        assert {v.name for v in _autostart.RUN_VARIABLES} <= documented
 
     def test_an_inherited_first_process_mark_is_dropped(self) -> None:
         env = _run.build_environment(self._args("--", "python"), {"LIMELIGHT_AUTOSTART_PID": "1"})

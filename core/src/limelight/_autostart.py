@@ -70,8 +70,9 @@ LIMELIGHT_AUTO_INSTRUMENT = EnvVar(
     parse_bool,
     "Every installed surface instruments each library it supports when the application "
     "imports it (frameworks, clients, drivers), with no call in the code; a surface's own "
-    "LIMELIGHT_<SURFACE>_INSTRUMENT variable still narrows its libraries. Default false "
-    "with limelight.start(), true under limelight run and LIMELIGHT_AUTOSTART.",
+    "variable (LIMELIGHT_HTTPCLIENT_INSTRUMENT, LIMELIGHT_QUEUE_INSTRUMENT, ...) still picks "
+    "its libraries. Default false with limelight.start(), true under limelight run and "
+    "LIMELIGHT_AUTOSTART.",
     "true",
 )
 LIMELIGHT_AUTOSTART_PID = EnvVar(

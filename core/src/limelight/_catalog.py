@@ -7,6 +7,7 @@ from typing import Any
 
 from limelight_hookspecs import EnvVar, MetricDeclaration
 
+from ._autostart import RUN_VARIABLES
 from ._config import load_config
 from ._env import CORE_VARIABLES
 from ._plugins import discover
@@ -23,7 +24,8 @@ __all__ = [
 def declared_variables() -> list[tuple[str, EnvVar[Any]]]:
     """``(owner, variable)`` for the core and every installed plugin."""
     manager = discover(load_config(environ={}))
-    return [("limelight (core)", v) for v in CORE_VARIABLES] + manager.config_declare()
+    core = [("limelight (core)", v) for v in CORE_VARIABLES]
+    return core + [("limelight run", v) for v in RUN_VARIABLES] + manager.config_declare()
 
 
 def declared_metrics() -> list[tuple[str, MetricDeclaration]]:
