@@ -71,6 +71,7 @@ class TestOnce:
             ("│     └─ GET /prices/{sku}", "SERVER"),
             ("│        └─ SELECT products", "CLIENT"),
             ("├─ shop.charge", "INTERNAL"),
+            ("├─ send shop.payment", "CONSUMER"),
             ("└─ publish orders.paid", "PRODUCER"),
             ("   └─ process orders.paid", "CONSUMER"),
             ("      └─ python", "CLIENT"),
@@ -80,6 +81,7 @@ class TestOnce:
         assert re.search(rf"^POST /orders/\{{order_id\}}/pay\s+SERVER{duration}-", out, re.M)
         assert re.search(r"publish orders\.paid .* memory queue 'orders\.paid', message 1", out)
         assert re.search(r"└─ python .* pid \d+, exit code 0", out)
+        assert re.search(r"send shop\.payment .* blinker event 'shop\.payment'", out)
         assert re.search(r"└─ receipt\.render .* in limelight-demo-receipts", out)
         for surface, series in [
             ("HTTP server", 'http_requests_total{method="GET", route="/orders/{order_id}",'),
@@ -89,6 +91,7 @@ class TestOnce:
             ("SQL", 'sql_ops_total{db_system="sqlite", op="query", result="ok"}'),
             ("queue", 'queue_messages_total{queue="orders.paid", result="ack"}'),
             ("processes", 'process_terminated_total{kind="subprocess", result="completed"}'),
+            ("event bus", 'eventbus_subscribers_active{topic="shop.payment"}'),
         ]:
             assert re.search(rf"^{surface}\s", out, re.M), surface
             assert series in out
@@ -104,6 +107,8 @@ class TestOnce:
         assert re.search(r'http_requests_in_flight\{method="GET"\}\s+0\s', out)
         assert re.search(r'queue_in_flight\{queue="orders.paid"\}\s+0\s', out)
         assert re.search(r'process_active\{kind="subprocess"\}\s+0\s', out)
+        # the shop's one receiver of the payment signal, still connected while it serves
+        assert re.search(r'eventbus_subscribers_active\{topic="shop.payment"\}\s+1\s', out)
         assert out.rstrip().endswith("stopped; telemetry flushed")
 
     def test_without_an_otlp_endpoint_the_exporter_stays_off_and_quiet(
@@ -193,6 +198,7 @@ class TestEnvironment:
         env = demo_environment({}, self.INSTALLED)
         assert "limelight-demo" == env["OTEL_SERVICE_NAME"]
         assert "false" == env["LIMELIGHT_PROMETHEUS_SERVER"]
+        assert "true" == env["LIMELIGHT_EVENTBUS_SPANS"]
         assert "otlp,console" == env["LIMELIGHT_DISABLED_PLUGINS"]
 
     def test_an_otlp_endpoint_keeps_the_exporter(self) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 from collections.abc import Iterator
 
+import limelight_eventbus
 import limelight_http
 import limelight_httpclient
 import limelight_kv
@@ -24,8 +25,11 @@ SURFACE_PLUGINS = [
     limelight_sql.plugin,
     limelight_queue.plugin,
     limelight_process.plugin,
+    limelight_eventbus.plugin,
 ]
-pytestmark = pytest.mark.limelight(plugins=SURFACE_PLUGINS)
+pytestmark = pytest.mark.limelight(
+    plugins=SURFACE_PLUGINS, env={"LIMELIGHT_EVENTBUS_SPANS": "true"}
+)
 
 
 @pytest.fixture
@@ -149,6 +153,8 @@ class TestPaidOrder:
         publish = telemetry.span("publish orders.paid", trace_id=trace_id)
         process = telemetry.span("process orders.paid", trace_id=trace_id)
         printer = telemetry.span("python", trace_id=trace_id)
+        signal = telemetry.span("send shop.payment", trace_id=trace_id)
+        assert _parent_id(signal) == _id(server)
         assert ("PRODUCER", "CONSUMER", "CLIENT") == tuple(
             s.kind.name for s in (publish, process, printer)
         )
@@ -158,6 +164,8 @@ class TestPaidOrder:
         assert _parent_id(printer) == _id(process)
         assert 0 == (printer.attributes or {})["process.exit.code"]
         shop_state = service.app.state.shop
+        assert [(5, 3600)] == shop_state.ledger  # the payment signal's receiver ran
+        assert 1 == telemetry.value("eventbus_subscribers_active", topic="shop.payment")
         assert shop_state.receipts[5].startswith("Receipt for order 5\n  2 x cup\n  total 36.00")
         assert 1 == telemetry.value("queue_published_total", queue="orders.paid", result="ok")
         assert 1 == telemetry.value("queue_messages_total", queue="orders.paid", result="ack")
@@ -174,6 +182,7 @@ class TestPaidOrder:
         assert 500 == sent.status
         service.drain()
         assert [] == telemetry.find_spans("publish orders.paid")
+        assert [] == telemetry.find_spans("send shop.payment")
         assert 0 == telemetry.value("process_started_total", 0.0, kind="subprocess")
 
 

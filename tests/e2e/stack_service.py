@@ -10,7 +10,8 @@ aio-pika (limelight-queue). The service's own consumer takes it and runs the
 ``Ship`` workflow on the Temporal dev server (limelight-temporal); its activity
 asks the courier endpoint of this service for a tracking number with httpx
 (limelight-httpclient), prints a label in a child process (limelight-process) and
-writes the shipment to PostgreSQL with psycopg (limelight-sql). A logical
+writes the shipment to PostgreSQL with psycopg (limelight-sql) and announces it
+on a blinker signal (limelight-eventbus). A logical
 replication consumer on psycopg2 (limelight-cdc) decodes the write from the WAL,
 and the slot monitor watches the slot. Everything goes to /metrics
 (limelight-prometheus, its own port) and over OTLP (limelight-otlp).
@@ -33,6 +34,7 @@ import uuid
 from datetime import timedelta
 
 import aio_pika
+import blinker
 import httpx
 import limelight_cdc
 import limelight_sql
@@ -61,6 +63,13 @@ TASK_QUEUE = os.environ["STACK_TASK_QUEUE"]
 DSN = os.environ["STACK_PG_DSN"]
 SLOT = os.environ["STACK_SLOT"]
 BASE_URL = f"http://127.0.0.1:{PORT}"
+BOOKED = blinker.signal("shipment.booked")
+SHIPPED: list[str] = []
+
+
+@BOOKED.connect
+def _remember(sender: object, *, tracking: str) -> None:
+    SHIPPED.append(tracking)
 
 
 # -- the workflow and its activity --------------------------------------------------------
@@ -81,6 +90,7 @@ async def book_courier(order_id: int) -> str:
         await db.execute(
             "INSERT INTO shipments (order_id, tracking) VALUES (%s, %s)", (order_id, tracking)
         )
+    BOOKED.send(None, tracking=tracking)
     return tracking
 
 

@@ -237,6 +237,8 @@ class TestPrometheus:
             ('sum(process_started_total{kind="subprocess"})', 3),
             ('sum(process_terminated_total{kind="subprocess", result="completed"})', 3),
             ('sum(sql_ops_total{db_system="postgresql", result="ok"})', 4),  # table + 3 inserts
+            ('eventbus_subscribers_active{topic="shipment.booked"}', 1),
+            ('sum(eventbus_rejected_total{topic="shipment.booked"})', 0),
         ],
     )
     def test_counts(self, traffic: Stack, expr: str, expected: float) -> None:

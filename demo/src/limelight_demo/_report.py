@@ -23,10 +23,12 @@ SURFACES: Mapping[str, str] = {
     "sql": "SQL",
     "queue": "queue",
     "process": "processes",
+    "eventbus": "event bus",
 }
 """Declaring plugin -> the surface it records, in the order the table shows them."""
 
 _BAR_WIDTH = 24
+_IN_PROCESS_BUSES = frozenset({"blinker", "pyee"})  # limelight-eventbus's messaging.system
 _STATUS = {StatusCode.UNSET: "-", StatusCode.OK: "OK", StatusCode.ERROR: "ERROR"}
 _COLOURS = {
     SpanKind.SERVER: "cyan",
@@ -86,8 +88,10 @@ def span_detail(span: ReadableSpan) -> str:
     if "limelight.kv.namespace" in attrs:
         return f"{attrs.get('db.system.name', 'kv')} store {attrs['limelight.kv.namespace']!r}"
     if "messaging.system" in attrs:
+        system = attrs["messaging.system"]
+        what = "event" if system in _IN_PROCESS_BUSES else "queue"
         message = attrs.get("messaging.message.id")
-        return f"{attrs['messaging.system']} queue {attrs.get('messaging.destination.name')!r}" + (
+        return f"{system} {what} {attrs.get('messaging.destination.name')!r}" + (
             f", message {message}" if message is not None else ""
         )
     if "process.pid" in attrs:

@@ -73,6 +73,7 @@ def demo_environment(
     - ``OTEL_SERVICE_NAME=limelight-demo``;
     - ``LIMELIGHT_PROMETHEUS_SERVER=false``: ``/metrics`` is mounted in the app
       instead of a standalone server on port 9464;
+    - ``LIMELIGHT_EVENTBUS_SPANS=true``: a span per signal dispatch, to show one;
     - ``LIMELIGHT_DISABLED_PLUGINS`` gains ``otlp`` when no OTLP endpoint is set
       (no exporter retries a collector that is not there), and ``console`` unless
       ``OTEL_TRACES_EXPORTER`` or ``OTEL_METRICS_EXPORTER`` names it (the demo
@@ -87,6 +88,7 @@ def demo_environment(
     env = dict(environ)
     env.setdefault("OTEL_SERVICE_NAME", "limelight-demo")
     env.setdefault("LIMELIGHT_PROMETHEUS_SERVER", "false")
+    env.setdefault("LIMELIGHT_EVENTBUS_SPANS", "true")
     quiet = []
     if not any(env.get(name) for name in OTLP_ENDPOINT_VARIABLES):
         quiet.append("otlp")

@@ -12,6 +12,10 @@ is an ordinary Starlette application. With telemetry started
   own pricing endpoint with httpx (limelight-httpclient instruments every httpx
   client when telemetry starts), the trace context travelling in the
   ``traceparent`` header so that the pricing request joins the same trace;
+- for a paid order, an ``eventbus_*`` count and a span for the ``shop.payment``
+  blinker signal the shop sends, and the receiver that books it (limelight-eventbus
+  instruments blinker when telemetry starts; dispatch spans are opt-in, on in the
+  demo's environment);
 - for a paid order, a PRODUCER span and ``queue_*`` metrics for the ``orders.paid``
   event published on limelight-queue's in-memory broker, and a CONSUMER span for
   the fulfilment worker that takes it, in the same trace (the context travels in
@@ -35,6 +39,7 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
+import blinker
 import httpx
 from limelight_http import instrument_starlette
 from limelight_kv import MemoryStore
@@ -49,7 +54,10 @@ from starlette.routing import Route
 
 import limelight
 
-__all__ = ["PAID_QUEUE", "RECEIPT_ENVIRONMENT", "PaymentError", "Shop", "build_app"]
+__all__ = ["PAID_QUEUE", "PAYMENT", "RECEIPT_ENVIRONMENT", "PaymentError", "Shop", "build_app"]
+
+PAYMENT = blinker.signal("shop.payment")
+"""Sent for every successful charge: the shop's own in-process event."""
 
 PAID_QUEUE = "orders.paid"
 """The queue a paid order's event goes to; the fulfilment worker consumes it."""
@@ -100,8 +108,16 @@ class Shop:
         # limelight: an in-process broker built on limelight-queue's publish()/process()
         self.broker = MemoryBroker()
         self.receipts: dict[int, str] = {}
+        self.ledger: list[tuple[int, int]] = []
+        # a receiver of the payment signal, counted in eventbus_subscribers_active
+        PAYMENT.connect(self.book_payment)
         self._receipt_environment = {**os.environ, **receipt_environment}
         self.loop: asyncio.AbstractEventLoop | None = None
+
+    def book_payment(self, sender: Shop, *, order_id: int, total_cents: int) -> None:
+        """The payment signal's receiver: this shop's payments go into its ledger."""
+        if sender is self:
+            self.ledger.append((order_id, total_cents))
 
     def start_worker(self) -> None:
         """Start the fulfilment worker on the running event loop."""
@@ -174,6 +190,7 @@ class Shop:
         return None if row is None else int(row[0]) * quantity
 
     async def aclose(self) -> None:
+        PAYMENT.disconnect(self.book_payment)
         await self.broker.close()
         await self.http.aclose()
         self.db.close()
@@ -203,6 +220,7 @@ async def pay_order(request: Request) -> JSONResponse:
         raise HTTPException(404, "no such order")
     total = await shop.price_order(order)
     payment = shop.charge(order, total)
+    PAYMENT.send(shop, order_id=order["id"], total_cents=total)
     await shop.order_paid(order, total, payment)
     return JSONResponse({"order": order["id"], "payment": payment})
 
