@@ -257,10 +257,10 @@ class W3CTraceContextPropagator(TextMapPropagator):
             context = trace.set_span_in_context(span, context)
             return set_value(_REMOTE_FLAGS, (trace_id, flags), context)
         # what set_span_in_context and set_value make, in one copy
-        values = dict(context)
-        values[_SPAN_KEY] = span
-        values[_REMOTE_FLAGS] = (trace_id, flags)
-        return Context(values)
+        entries = dict(context)
+        entries[_SPAN_KEY] = span
+        entries[_REMOTE_FLAGS] = (trace_id, flags)
+        return Context(entries)
 
     def inject(
         self,

@@ -433,13 +433,10 @@ class Span(sdk_trace.Span):
             logger.warning("Tried calling %s on an ended span.", "_add_event")
 
     def _link(self, context: SpanContext, attributes: types.Attributes) -> trace_api.Link | None:
-        if not attributes:
-            # a link without attributes (most are) shares one empty, immutable table
-            if context and (context.is_valid or context.trace_state):
-                return _Link(context, _NO_LINK_ATTRIBUTES)
+        if not (context and (attributes or context.is_valid or context.trace_state)):
             return None
-        if not context:
-            return None
+        if not attributes:  # most links: one shared empty, immutable table
+            return _Link(context, _NO_LINK_ATTRIBUTES)
         limits = self._limits
         return _Link(
             context,
