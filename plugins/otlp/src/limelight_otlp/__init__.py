@@ -10,6 +10,7 @@ observation counts once in every sink, with the same buckets.
 from __future__ import annotations
 
 from ._exporters import (
+    DeferredExporter,
     GatedSpanExporter,
     build_metric_exporter,
     build_span_exporter,
@@ -20,6 +21,7 @@ from ._metrics import OtlpMetricsReader, to_metrics_data
 from ._plugin import OtlpPlugin, plugin
 
 __all__ = [
+    "DeferredExporter",
     "GatedSpanExporter",
     "LogGate",
     "OtlpMetricsReader",

@@ -1,9 +1,18 @@
-"""Building the OpenTelemetry OTLP exporters from limelight's settings."""
+"""Building the OpenTelemetry OTLP exporters from limelight's settings.
+
+An exporter is made at its first use (the first export, in the export
+thread), not when telemetry starts: the OTLP exporters import their transport
+(requests and urllib3, or grpc) and the protobuf encoding, tens of milliseconds
+that a process which is still starting, or never exports, does not pay. A
+failure to make it (an unreadable certificate file, say) is then an export
+failure, counted and logged once like any other.
+"""
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from opentelemetry.sdk.metrics.export import MetricExporter
@@ -15,6 +24,7 @@ from limelight_hookspecs import Config, ConfigProblem, OtlpSettings
 from ._logs import LogGate, gate_for
 
 __all__ = [
+    "DeferredExporter",
     "GatedSpanExporter",
     "build_metric_exporter",
     "build_span_exporter",
@@ -94,8 +104,56 @@ def _http_kwargs(settings: OtlpSettings) -> dict[str, Any]:
     }
 
 
+class DeferredExporter:
+    """An exporter made by *make* on first use, then used as itself.
+
+    ``export`` and ``force_flush`` make it; ``shutdown`` of one never made has
+    nothing to shut down. Any other attribute is the made exporter's.
+
+    :param make: builds the exporter (imports included).
+    """
+
+    def __init__(self, make: Callable[[], Any]) -> None:
+        self._make: Callable[[], Any] | None = make
+        self._exporter: Any = None
+        self._lock = threading.Lock()
+
+    @property
+    def made(self) -> bool:
+        """Whether the exporter exists yet."""
+        return self._exporter is not None
+
+    def get(self) -> Any:
+        """The exporter, made now if it was not yet."""
+        exporter = self._exporter
+        if exporter is None:
+            with self._lock:
+                if self._exporter is None and self._make is not None:
+                    self._exporter = self._make()
+                    self._make = None
+                exporter = self._exporter
+        return exporter
+
+    def export(self, *args: Any, **kwargs: Any) -> Any:
+        return self.get().export(*args, **kwargs)
+
+    def force_flush(self, *args: Any, **kwargs: Any) -> Any:
+        return self.get().force_flush(*args, **kwargs)
+
+    def shutdown(self, *args: Any, **kwargs: Any) -> Any:
+        with self._lock:
+            self._make = None  # a shut-down exporter is never made afterwards
+            exporter = self._exporter
+        return None if exporter is None else exporter.shutdown(*args, **kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or name in ("_make", "_exporter", "_lock"):
+            raise AttributeError(name)
+        return getattr(self.get(), name)
+
+
 def _build(config: Config, signal: str, module: str, class_name: str) -> tuple[Any, LogGate]:
-    """The OTLP exporter of *signal* for its protocol and its log gate.
+    """The OTLP exporter of *signal* for its protocol (made at first use) and its log gate.
 
     *module* and *class_name* name the exporter under
     ``opentelemetry.exporter.otlp.proto.{grpc,http}``; it is imported only
@@ -103,23 +161,30 @@ def _build(config: Config, signal: str, module: str, class_name: str) -> tuple[A
     """
     settings = config.otlp_traces if signal == "traces" else config.otlp_metrics
     grpc = effective_protocol(config, settings, signal) == "grpc"
-    found = importlib.import_module(
-        f"opentelemetry.exporter.otlp.proto.{'grpc' if grpc else 'http'}.{module}"
-    )
-    kwargs = _grpc_kwargs(settings) if grpc else _http_kwargs(settings)
-    exporter = getattr(found, class_name)(**kwargs)
+    name = f"opentelemetry.exporter.otlp.proto.{'grpc' if grpc else 'http'}.{module}"
+
     # the gRPC exporters log their failures through their shared base module's logger
     shared = (_GRPC_LOGGER,) if grpc else ()
-    return exporter, gate_for(signal, own=(found.__name__,), shared=shared)
+
+    def make() -> Any:
+        found = importlib.import_module(name)
+        kwargs = _grpc_kwargs(settings) if grpc else _http_kwargs(settings)
+        exporter = getattr(found, class_name)(**kwargs)
+        gate_for(signal, own=(name,), shared=shared)  # the filters its import added
+        return exporter
+
+    return DeferredExporter(make), gate_for(signal, own=(name,), shared=shared)
 
 
 def build_span_exporter(config: Config) -> tuple[SpanExporter, LogGate]:
-    """The OTLP span exporter for ``config.otlp_traces`` and its log gate."""
+    """The OTLP span exporter for ``config.otlp_traces`` (a :class:`DeferredExporter`)
+    and its log gate."""
     return _build(config, "traces", "trace_exporter", "OTLPSpanExporter")
 
 
 def build_metric_exporter(config: Config) -> tuple[MetricExporter, LogGate]:
-    """The OTLP metric exporter for ``config.otlp_metrics`` and its log gate."""
+    """The OTLP metric exporter for ``config.otlp_metrics`` (a :class:`DeferredExporter`)
+    and its log gate."""
     return _build(config, "metrics", "metric_exporter", "OTLPMetricExporter")
 
 

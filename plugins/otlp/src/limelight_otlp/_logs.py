@@ -92,23 +92,27 @@ class _Router(logging.Filter):
             return gate.filter(record)
         return all(f.filter(record) for f in self._taken)
 
+    def take(self, logger: logging.Logger) -> None:
+        """Take over the OpenTelemetry filters *logger* has now (an exporter module
+        adds its own when it is imported, which may be after the router was put on)."""
+        taken = [
+            f for f in logger.filters if isinstance(f, logging.Filter) and _is_duplicate_filter(f)
+        ]
+        for f in taken:
+            logger.removeFilter(f)
+        self._taken = (*self._taken, *taken)
+
 
 def _route(name: str, fallback: LogGate | None) -> None:
     router = _ROUTERS.get(name)
-    if router is not None:
-        if fallback is not None:
-            router.fallback = fallback
-        return
     logger = logging.getLogger(name)
-    taken = [
-        f
-        for f in logger.filters
-        if fallback is None and isinstance(f, logging.Filter) and _is_duplicate_filter(f)
-    ]
-    for f in taken:
-        logger.removeFilter(f)
-    router = _ROUTERS[name] = _Router(fallback, taken)
-    logger.addFilter(router)
+    if router is None:
+        router = _ROUTERS[name] = _Router(fallback, ())
+        logger.addFilter(router)
+    elif fallback is not None:
+        router.fallback = fallback
+    if router.fallback is None:
+        router.take(logger)
 
 
 def gate_for(signal: str, own: Sequence[str], shared: Sequence[str] = ()) -> LogGate:
@@ -119,7 +123,9 @@ def gate_for(signal: str, own: Sequence[str], shared: Sequence[str] = ()) -> Log
         outside an export goes to this gate too.
     :param shared: loggers the exporters of several signals log through.
 
-    Called when exporters are built, so each telemetry start begins a new episode.
+    Called when exporters are set up and again when they are made (at their first
+    export: the exporter modules add their own filters when imported), so each
+    telemetry start begins a new episode.
     """
     with _LOCK:
         gate = _GATES.get(signal)
