@@ -63,7 +63,7 @@ class TestConfigNeverFails:
         assert 0 == proc.returncode, proc.stderr
         assert "Traceback" not in proc.stderr
         rows = {line.split()[0]: line.split()[1:] for line in proc.stdout.splitlines()[3:] if line}
-        assert ["(unset)", "default"] == rows["traces_exporters"]
+        assert ["(none)", "OTEL_TRACES_EXPORTER"] == rows["traces_exporters"]
         assert ["128", "default"] == rows["OTEL_SPAN_EVENT_COUNT_LIMIT"]
         assert ["10.0", "default"] == rows["shutdown_timeout"]
         assert "invalid OTEL_EXPORTER_OTLP_ENDPOINT='http://[::1': malformed URL" in proc.stdout
@@ -74,7 +74,7 @@ class TestConfigNeverFails:
         proc = _run("config", "--json", OTEL_METRICS_EXPORTER="garbage")
         assert 0 == proc.returncode, proc.stderr
         data = json.loads(proc.stdout)
-        assert "(unset)" == data["settings"]["metrics_exporters"]["value"]
+        assert "(none)" == data["settings"]["metrics_exporters"]["value"]
         [problem] = data["problems"]
         assert problem.startswith("invalid OTEL_METRICS_EXPORTER='garbage'")
 

@@ -206,9 +206,9 @@ class TestDurations:
 
 
 class TestExporterNames:
-    """An unknown exporter name is reported with the installed ones; export goes on."""
+    """An unknown exporter name is reported with the loaded exporters; it exports nothing."""
 
-    def test_garbage_traces_exporter_falls_back_to_every_installed_exporter(self) -> None:
+    def test_garbage_traces_exporter_is_reported_and_turns_no_other_exporter_on(self) -> None:
         plugin = _Exporter()
         telemetry = _telemetry({"OTEL_TRACES_EXPORTER": "garbage"}, plugin)
         with capture_logs() as logs:
@@ -216,35 +216,48 @@ class TestExporterNames:
         try:
             [problem] = [p for p in telemetry.config.problems if p.variable.endswith("EXPORTER")]
             assert problem.message() == (
-                "invalid OTEL_TRACES_EXPORTER='garbage': no installed exporter plugin exports "
-                "traces under that name (installed: mine; none turns export off); using the "
-                "default: every installed exporter (mine)"
+                "invalid OTEL_TRACES_EXPORTER='garbage': no installed exporter plugin has that "
+                "name (loaded traces exporters: mine; none turns export off); using no "
+                "exporter: traces are not exported"
             )
             assert ["OTEL_TRACES_EXPORTER"] == [
                 e["variable"] for e in logs if e.get("variable", "").endswith("EXPORTER")
             ]
-            assert None is telemetry.config.traces_exporters
+            assert () == telemetry.config.traces_exporters
+            telemetry.tracer("t").start_span("kept-home").end()
+            assert telemetry.force_flush(10)
+            assert [] == plugin.exporter.names
+        finally:
+            telemetry.stop()
+
+    def test_known_names_are_kept_and_unknown_ones_reported(self) -> None:
+        plugin = _Exporter()
+        telemetry = _telemetry({"OTEL_TRACES_EXPORTER": "zipkin,mine"}, plugin)
+        telemetry.start()
+        try:
+            assert ("mine",) == telemetry.config.traces_exporters
+            [message] = _messages(telemetry.config, "OTEL_TRACES_EXPORTER")
+            assert "'zipkin'" in message and "using mine (the other names listed)" in message
             telemetry.tracer("t").start_span("exported").end()
             assert telemetry.force_flush(10)
             assert ["exported"] == plugin.exporter.names
         finally:
             telemetry.stop()
 
-    def test_known_names_are_kept_and_unknown_ones_reported(self) -> None:
-        telemetry = _telemetry({"OTEL_TRACES_EXPORTER": "zipkin,mine"}, _Exporter())
-        telemetry.start()
-        telemetry.stop()
-        assert ("mine",) == telemetry.config.traces_exporters
-        [message] = _messages(telemetry.config, "OTEL_TRACES_EXPORTER")
-        assert "'zipkin'" in message and "using mine (the installed ones listed)" in message
-
-    def test_garbage_metrics_exporter_names_the_installed_ones(self) -> None:
+    def test_garbage_metrics_exporter_names_the_loaded_ones(self) -> None:
         telemetry = _telemetry({"OTEL_METRICS_EXPORTER": "garbage"})
         telemetry.start()
         telemetry.stop()
         [message] = _messages(telemetry.config, "OTEL_METRICS_EXPORTER")
-        assert "(installed: none; none turns export off)" in message
-        assert None is telemetry.config.metrics_exporters
+        assert "(loaded metrics exporters: none; none turns export off)" in message
+        assert () == telemetry.config.metrics_exporters
+
+    def test_an_installed_plugin_that_is_not_loaded_is_no_problem(self) -> None:
+        environ = {"OTEL_TRACES_EXPORTER": "mine", "LIMELIGHT_DISABLED_PLUGINS": "mine"}
+        telemetry = _telemetry(environ, _Exporter())
+        telemetry.start()
+        telemetry.stop()
+        assert (("mine",), ()) == (telemetry.config.traces_exporters, telemetry.config.problems)
 
     def test_none_is_no_problem(self) -> None:
         telemetry = _telemetry({"OTEL_TRACES_EXPORTER": "none"}, _Exporter())

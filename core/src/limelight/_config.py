@@ -6,7 +6,6 @@ import os
 import re
 import sys
 from collections.abc import Iterable, Mapping, Sequence
-from importlib.metadata import entry_points
 from typing import Any, TypeVar
 
 import attrs
@@ -24,6 +23,7 @@ from limelight_hookspecs import (
 
 from . import _env as env
 from ._log import get_logger
+from ._metadata import entry_points
 from ._propagation import known_propagators
 from ._state import STATE
 
@@ -265,7 +265,7 @@ def load_config(environ: Mapping[str, str] | None = None, **overrides: Any) -> C
             "this sampler needs a remote service limelight does not ship",
         )
         sampler, b.sources["traces_sampler"] = fallback_sampler, "default"
-    elif sampler not in _known_samplers():
+    elif sampler not in env.SAMPLER_NAMES and sampler not in _known_samplers():
         b.problem(
             env.OTEL_TRACES_SAMPLER.name,
             sampler,
@@ -388,56 +388,62 @@ _EXPORTER_HOOKS = {
 
 def installed_exporters(infos: Iterable[Any]) -> dict[str, tuple[str, ...]]:
     """For ``"traces"`` and ``"metrics"``, the loaded plugins (of *infos*, the
-    :class:`~limelight.plugins.PluginInfo` of a manager) that can export it."""
+    :class:`~limelight.plugins.PluginInfo` of a manager) that can export it, and
+    under ``"plugins"`` every plugin found, loaded or not."""
+    infos = tuple(infos)
     loaded = [i for i in infos if i.status == "loaded"]
-    return {
+    found: dict[str, tuple[str, ...]] = {
         signal: tuple(i.name for i in loaded if set(hooks) & set(i.hooks))
         for signal, hooks in _EXPORTER_HOOKS.items()
     }
+    found["plugins"] = tuple(i.name for i in infos)
+    return found
 
 
 def resolve_exporters(config: Config, installed: Mapping[str, Sequence[str]]) -> Config:
     """*config* with the names ``OTEL_TRACES_EXPORTER`` / ``OTEL_METRICS_EXPORTER``
     list checked against the exporter plugins *installed* for each signal.
 
-    An unknown name is a :class:`~limelight_hookspecs.ConfigProblem` naming the
-    installed exporters; the other names are kept, and when no listed name is
-    installed the variable falls back to its default (every installed exporter).
+    A name that is no plugin at all (``garbage``, an exporter limelight does not
+    ship) is a :class:`~limelight_hookspecs.ConfigProblem` naming the exporters
+    that are loaded; it is dropped from the selection, which keeps exactly the
+    other names (so with no other name, that signal is not exported, as the
+    variable asked: other exporters are never turned on instead). The name of a
+    plugin that is installed but not loaded (disabled, or failed) is no problem
+    of the variable's: it exports nothing.
 
     :param installed: for ``"traces"`` and ``"metrics"``, the names of the loaded
-        plugins that export that signal.
+        plugins that export that signal; under ``"plugins"``, every plugin found.
     """
     changes: dict[str, Any] = {}
     problems = list(config.problems)
-    sources = dict(config.sources)
+    plugins = set(installed.get("plugins", ()))
     for signal, field in _EXPORTER_FIELDS.items():
         wanted: tuple[str, ...] | None = getattr(config, field)
         var = _EXPORTER_VARIABLES[signal]
-        if not wanted or sources.get(field) != var.name:
+        if not wanted or config.sources.get(field) != var.name:
             continue
         names = tuple(installed.get(signal, ()))
-        kept = tuple(n for n in wanted if n in names)
-        unknown = [n for n in wanted if n not in names]
+        unknown = [n for n in wanted if n not in names and n not in plugins]
         if not unknown:
             continue
+        kept = tuple(n for n in wanted if n not in unknown)
         fallback = (
-            ",".join(kept) + " (the installed ones listed)"
+            ",".join(kept) + " (the other names listed)"
             if kept
-            else "the default: every installed exporter (" + (",".join(names) or "none") + ")"
+            else f"no exporter: {signal} are not exported"
         )
         for name in unknown:
             problem = ConfigProblem(
                 var.name,
                 name,
                 fallback,
-                f"no installed exporter plugin exports {signal} under that name "
-                f"(installed: {', '.join(names) or 'none'}; none turns export off)",
+                f"no installed exporter plugin has that name (loaded {signal} exporters: "
+                f"{', '.join(names) or 'none'}; none turns export off)",
             )
             if problem not in problems:
                 problems.append(problem)
-        changes[field] = kept if kept else None
-        if not kept:
-            sources[field] = "default"
+        changes[field] = kept
     if not changes:
         return config
-    return attrs.evolve(config, **changes, problems=tuple(problems), sources=sources)
+    return attrs.evolve(config, **changes, problems=tuple(problems))
