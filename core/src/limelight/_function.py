@@ -5,12 +5,15 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import AsyncGenerator, Callable, Generator, Mapping
-from typing import Any, TypeVar, overload
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 from limelight_hookspecs import AttributeValue, CallHandler, FunctionTarget, SpanRole
 
+from ._binding import TelemetryBinding
 from ._failures import report_failure
-from ._telemetry import Telemetry, TelemetryBinding
+
+if TYPE_CHECKING:
+    from ._telemetry import Telemetry
 
 __all__ = ["instrument"]
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from importlib.metadata import entry_points
 
 from opentelemetry import trace
 from opentelemetry.baggage.propagation import W3CBaggagePropagator
@@ -13,6 +12,7 @@ from opentelemetry.propagators.textmap import CarrierT, Setter, TextMapPropagato
 
 from ._log import get_logger
 from ._logbound import bound_loggers
+from ._metadata import entry_points
 from ._sdk.context import BAGGAGE_KEY
 from ._sdk.imports import propagate
 from ._state import STATE

@@ -10,7 +10,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from types import FrameType
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 import attrs
 from opentelemetry import metrics as otel_metrics
@@ -22,6 +22,7 @@ from opentelemetry.util.types import Attributes
 from limelight_hookspecs import Config, Interceptor, SelfMetrics, StoreReader
 
 from ._batch import BoundedBatchSpanProcessor
+from ._binding import TelemetryBinding
 from ._config import REPORTER, installed_exporters, load_config, resolve_exporters
 from ._environ import adopt_environment_context
 from ._export import run_bounded
@@ -63,41 +64,6 @@ def current() -> Telemetry:
         if _RT.default is None:
             _RT.default = Telemetry(config=Config(sdk_disabled=True), entry_points=False)
         return _RT.default
-
-
-class TelemetryBinding(Generic[T]):
-    """A value built from the running telemetry, rebuilt only when it changes.
-
-    Surfaces create their instruments (bound metric children, tracer) once
-    through a binding instead of on every request::
-
-        _instruments = TelemetryBinding(lambda t: MyInstruments(t))
-
-        def handle(request):
-            inst = _instruments.get()   # one integer comparison when nothing changed
-
-    :param build: called with :func:`current` after every start or stop.
-    """
-
-    __slots__ = ("_build", "_generation", "_value")
-
-    def __init__(self, build: Callable[[Telemetry], T]) -> None:
-        self._build = build
-        self._generation = -1
-        self._value: T | None = None
-
-    def get(self) -> T:
-        """The value for the running telemetry."""
-        if self._generation != _RT.generation:
-            return self._rebuild()
-        return self._value  # type: ignore[return-value]
-
-    def _rebuild(self) -> T:
-        with _RT.lock:
-            generation = _RT.generation
-            value = self._build(current())
-            self._value, self._generation = value, generation
-        return value
 
 
 class Telemetry:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from importlib.metadata import entry_points
 from typing import Any
 
 from opentelemetry.context import Context
@@ -22,6 +21,7 @@ from limelight_hookspecs import Config
 
 from . import _env as env
 from ._log import get_logger
+from ._metadata import entry_points
 
 __all__ = [
     "OnStartProcessor",

@@ -46,12 +46,12 @@ from limelight_hookspecs import SpanRole
 
 from . import _imports
 from ._autostart import LIMELIGHT_AUTO_INSTRUMENT
+from ._binding import TelemetryBinding
 from ._context import current_context, current_span
 from ._failures import report_failure
 from ._fixed_ids import start_span_with_id
 from ._sdk.context import SUPPRESS_HTTP_INSTRUMENTATION_KEY, SUPPRESS_INSTRUMENTATION_KEY
 from ._spans import error_type
-from ._telemetry import TelemetryBinding
 
 __all__ = [
     "LIMELIGHT_AUTO_INSTRUMENT",
