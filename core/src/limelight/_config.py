@@ -362,6 +362,14 @@ def load_config(environ: Mapping[str, str] | None = None, **overrides: Any) -> C
     # shown by `limelight config`) and handed to the SDK as explicit values
     for sdk_var in env.SDK_VARIABLES:
         b.read(sdk_var.name, sdk_var)
+    # every other core variable (read later, at start) is checked now, so that the
+    # start reports it and `limelight config` lists it
+    reported = {p.variable for p in b.problems}
+    for var in env.CORE_VARIABLES:
+        if var.name not in reported:
+            late = var.read(environ).problem
+            if late is not None:
+                b.add(late)
     for key, value in overrides.items():
         if key not in values:
             raise TypeError(f"unknown configuration field {key!r}")
