@@ -31,6 +31,7 @@ from typing import Any
 
 from limelight_hookspecs import Config, ConfigProblem, hookimpl
 
+from . import _envguard  # noqa: F401  (first: OpenTelemetry variables read at import)
 from ._config import load_config
 from ._function import instrument
 from ._plugins import PluginError
