@@ -99,6 +99,7 @@ TIERS: dict[str, list[str]] = {
         "PluginManager",
         "discover",
         "get_logger",
+        "lazy_exports",
     ],
     "limelight.testing": ["Harness", "SpanCapturePlugin"],
 }

@@ -28,38 +28,35 @@ See docs/plugins/http.md.
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError as _PackageNotFoundError
-from importlib.metadata import version as _version
+from typing import TYPE_CHECKING as _TYPE_CHECKING
 
-try:
-    __version__ = _version("limelight-http")
-except _PackageNotFoundError:  # pragma: no cover - running from a source tree
-    __version__ = "0.0.0"
+from limelight.plugins import lazy_exports as _lazy_exports
 
-from ._asgi import EXCHANGE_KEY, ASGIMiddleware, RouteResolver
-from ._django import DjangoMiddleware
-from ._exchange import (
-    CLIENT_CLOSED_STATUS,
-    OTHER_METHOD,
-    UNMATCHED_ROUTE,
-    AttributesHook,
-    Exchange,
-)
-from ._flask import instrument_flask
-from ._instrumentation import instrument, is_instrumented, uninstrument
-from ._plugin import (
-    DEFAULT_KNOWN_METHODS,
-    HTTP_IN_FLIGHT,
-    HTTP_REQUEST_DURATION,
-    HTTP_REQUESTS,
-    LIMELIGHT_HTTP_EXCLUDED_PATHS,
-    LIMELIGHT_HTTP_RESPONSE_TRACEPARENT,
-    OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS,
-    HttpPlugin,
-    plugin,
-)
-from ._starlette import instrument_fastapi, instrument_starlette
-from ._wsgi import WSGIMiddleware
+if _TYPE_CHECKING:
+    from ._asgi import EXCHANGE_KEY, ASGIMiddleware, RouteResolver
+    from ._django import DjangoMiddleware
+    from ._exchange import (
+        CLIENT_CLOSED_STATUS,
+        OTHER_METHOD,
+        UNMATCHED_ROUTE,
+        AttributesHook,
+        Exchange,
+    )
+    from ._flask import instrument_flask
+    from ._instrumentation import instrument, is_instrumented, uninstrument
+    from ._plugin import (
+        DEFAULT_KNOWN_METHODS,
+        HTTP_IN_FLIGHT,
+        HTTP_REQUEST_DURATION,
+        HTTP_REQUESTS,
+        LIMELIGHT_HTTP_EXCLUDED_PATHS,
+        LIMELIGHT_HTTP_RESPONSE_TRACEPARENT,
+        OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS,
+        HttpPlugin,
+        plugin,
+    )
+    from ._starlette import instrument_fastapi, instrument_starlette
+    from ._wsgi import WSGIMiddleware
 
 __all__ = [
     "CLIENT_CLOSED_STATUS",
@@ -89,3 +86,45 @@ __all__ = [
     "plugin",
     "uninstrument",
 ]
+
+__getattr__, __dir__ = _lazy_exports(
+    __name__,
+    {
+        "._asgi": (
+            "EXCHANGE_KEY",
+            "ASGIMiddleware",
+            "RouteResolver",
+        ),
+        "._django": ("DjangoMiddleware",),
+        "._exchange": (
+            "CLIENT_CLOSED_STATUS",
+            "OTHER_METHOD",
+            "UNMATCHED_ROUTE",
+            "AttributesHook",
+            "Exchange",
+        ),
+        "._flask": ("instrument_flask",),
+        "._instrumentation": (
+            "instrument",
+            "is_instrumented",
+            "uninstrument",
+        ),
+        "._plugin": (
+            "DEFAULT_KNOWN_METHODS",
+            "HTTP_IN_FLIGHT",
+            "HTTP_REQUEST_DURATION",
+            "HTTP_REQUESTS",
+            "LIMELIGHT_HTTP_EXCLUDED_PATHS",
+            "LIMELIGHT_HTTP_RESPONSE_TRACEPARENT",
+            "OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS",
+            "HttpPlugin",
+            "plugin",
+        ),
+        "._starlette": (
+            "instrument_fastapi",
+            "instrument_starlette",
+        ),
+        "._wsgi": ("WSGIMiddleware",),
+    },
+    distribution="limelight-http",
+)

@@ -22,17 +22,22 @@ See ``docs/plugins/kv.md``.
 
 from __future__ import annotations
 
-from ._instrumentation import instrument, is_instrumented, uninstrument
-from ._instruments import MAX_OPS, OTHER_OP, op_label
-from ._memory import MemoryStore
-from ._plugin import KV_BUCKETS, KV_OP_DURATION, KV_OPS, LIMELIGHT_KV_SPANS, KvPlugin, plugin
-from ._redis import (
-    DEFAULT_NAMESPACE,
-    default_namespace,
-    instrument_redis,
-    is_client_instrumented,
-    uninstrument_redis,
-)
+from typing import TYPE_CHECKING as _TYPE_CHECKING
+
+from limelight.plugins import lazy_exports as _lazy_exports
+
+if _TYPE_CHECKING:
+    from ._instrumentation import instrument, is_instrumented, uninstrument
+    from ._instruments import MAX_OPS, OTHER_OP, op_label
+    from ._memory import MemoryStore
+    from ._plugin import KV_BUCKETS, KV_OP_DURATION, KV_OPS, LIMELIGHT_KV_SPANS, KvPlugin, plugin
+    from ._redis import (
+        DEFAULT_NAMESPACE,
+        default_namespace,
+        instrument_redis,
+        is_client_instrumented,
+        uninstrument_redis,
+    )
 
 __all__ = [
     "DEFAULT_NAMESPACE",
@@ -54,3 +59,35 @@ __all__ = [
     "uninstrument",
     "uninstrument_redis",
 ]
+
+__getattr__, __dir__ = _lazy_exports(
+    __name__,
+    {
+        "._instrumentation": (
+            "instrument",
+            "is_instrumented",
+            "uninstrument",
+        ),
+        "._instruments": (
+            "MAX_OPS",
+            "OTHER_OP",
+            "op_label",
+        ),
+        "._memory": ("MemoryStore",),
+        "._plugin": (
+            "KV_BUCKETS",
+            "KV_OP_DURATION",
+            "KV_OPS",
+            "LIMELIGHT_KV_SPANS",
+            "KvPlugin",
+            "plugin",
+        ),
+        "._redis": (
+            "DEFAULT_NAMESPACE",
+            "default_namespace",
+            "instrument_redis",
+            "is_client_instrumented",
+            "uninstrument_redis",
+        ),
+    },
+)

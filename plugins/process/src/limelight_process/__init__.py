@@ -27,24 +27,34 @@ See ``docs/plugins/process.md``.
 
 from __future__ import annotations
 
-from ._env import LIBRARIES, LIMELIGHT_PROCESS_COMMAND_ARGS, LIMELIGHT_PROCESS_INSTRUMENT, VARIABLES
-from ._instrumentation import INSTRUMENTATION, instrument, is_instrumented, uninstrument
-from ._instruments import TRACER_NAME, exit_error_type
-from ._metrics import (
-    ALL_METRICS,
-    COMPLETED,
-    ERROR,
-    KINDS,
-    MULTIPROCESSING,
-    POOL_TASK,
-    PROCESS_ACTIVE,
-    PROCESS_BUCKETS,
-    PROCESS_DURATION,
-    PROCESS_STARTED,
-    PROCESS_TERMINATED,
-    SUBPROCESS,
-)
-from ._plugin import ProcessPlugin, plugin
+from typing import TYPE_CHECKING as _TYPE_CHECKING
+
+from limelight.plugins import lazy_exports as _lazy_exports
+
+if _TYPE_CHECKING:
+    from ._env import (
+        LIBRARIES,
+        LIMELIGHT_PROCESS_COMMAND_ARGS,
+        LIMELIGHT_PROCESS_INSTRUMENT,
+        VARIABLES,
+    )
+    from ._instrumentation import INSTRUMENTATION, instrument, is_instrumented, uninstrument
+    from ._instruments import TRACER_NAME, exit_error_type
+    from ._metrics import (
+        ALL_METRICS,
+        COMPLETED,
+        ERROR,
+        KINDS,
+        MULTIPROCESSING,
+        POOL_TASK,
+        PROCESS_ACTIVE,
+        PROCESS_BUCKETS,
+        PROCESS_DURATION,
+        PROCESS_STARTED,
+        PROCESS_TERMINATED,
+        SUBPROCESS,
+    )
+    from ._plugin import ProcessPlugin, plugin
 
 __all__ = [
     "ALL_METRICS",
@@ -72,3 +82,43 @@ __all__ = [
     "plugin",
     "uninstrument",
 ]
+
+__getattr__, __dir__ = _lazy_exports(
+    __name__,
+    {
+        "._env": (
+            "LIBRARIES",
+            "LIMELIGHT_PROCESS_COMMAND_ARGS",
+            "LIMELIGHT_PROCESS_INSTRUMENT",
+            "VARIABLES",
+        ),
+        "._instrumentation": (
+            "INSTRUMENTATION",
+            "instrument",
+            "is_instrumented",
+            "uninstrument",
+        ),
+        "._instruments": (
+            "TRACER_NAME",
+            "exit_error_type",
+        ),
+        "._metrics": (
+            "ALL_METRICS",
+            "COMPLETED",
+            "ERROR",
+            "KINDS",
+            "MULTIPROCESSING",
+            "POOL_TASK",
+            "PROCESS_ACTIVE",
+            "PROCESS_BUCKETS",
+            "PROCESS_DURATION",
+            "PROCESS_STARTED",
+            "PROCESS_TERMINATED",
+            "SUBPROCESS",
+        ),
+        "._plugin": (
+            "ProcessPlugin",
+            "plugin",
+        ),
+    },
+)

@@ -23,27 +23,32 @@ an in-process broker built on them. See ``docs/plugins/queue.md``.
 
 from __future__ import annotations
 
-from ._api import ProcessScope, PublishScope, messaging_attributes, process, publish
-from ._core import ACK, NACK, REJECT, RESULTS, TRACER_NAME, Delivery, Publication
-from ._env import (
-    LIBRARIES,
-    LIMELIGHT_QUEUE_INSTRUMENT,
-    LIMELIGHT_QUEUE_PROCESS_PARENT,
-    PARENT_LINK,
-    PARENT_PRODUCER,
-    VARIABLES,
-)
-from ._instrument import instrument, is_instrumented, uninstrument
-from ._memory import MemoryBroker, MemoryMessage
-from ._metrics import (
-    ALL_METRICS,
-    QUEUE_BUCKETS,
-    QUEUE_IN_FLIGHT,
-    QUEUE_MESSAGES,
-    QUEUE_PROCESS_DURATION,
-    QUEUE_PUBLISHED,
-)
-from ._plugin import QueuePlugin, plugin
+from typing import TYPE_CHECKING as _TYPE_CHECKING
+
+from limelight.plugins import lazy_exports as _lazy_exports
+
+if _TYPE_CHECKING:
+    from ._api import ProcessScope, PublishScope, messaging_attributes, process, publish
+    from ._core import ACK, NACK, REJECT, RESULTS, TRACER_NAME, Delivery, Publication
+    from ._env import (
+        LIBRARIES,
+        LIMELIGHT_QUEUE_INSTRUMENT,
+        LIMELIGHT_QUEUE_PROCESS_PARENT,
+        PARENT_LINK,
+        PARENT_PRODUCER,
+        VARIABLES,
+    )
+    from ._instrument import instrument, is_instrumented, uninstrument
+    from ._memory import MemoryBroker, MemoryMessage
+    from ._metrics import (
+        ALL_METRICS,
+        QUEUE_BUCKETS,
+        QUEUE_IN_FLIGHT,
+        QUEUE_MESSAGES,
+        QUEUE_PROCESS_DURATION,
+        QUEUE_PUBLISHED,
+    )
+    from ._plugin import QueuePlugin, plugin
 
 __all__ = [
     "ACK",
@@ -78,3 +83,54 @@ __all__ = [
     "publish",
     "uninstrument",
 ]
+
+__getattr__, __dir__ = _lazy_exports(
+    __name__,
+    {
+        "._api": (
+            "ProcessScope",
+            "PublishScope",
+            "messaging_attributes",
+            "process",
+            "publish",
+        ),
+        "._core": (
+            "ACK",
+            "NACK",
+            "REJECT",
+            "RESULTS",
+            "TRACER_NAME",
+            "Delivery",
+            "Publication",
+        ),
+        "._env": (
+            "LIBRARIES",
+            "LIMELIGHT_QUEUE_INSTRUMENT",
+            "LIMELIGHT_QUEUE_PROCESS_PARENT",
+            "PARENT_LINK",
+            "PARENT_PRODUCER",
+            "VARIABLES",
+        ),
+        "._instrument": (
+            "instrument",
+            "is_instrumented",
+            "uninstrument",
+        ),
+        "._memory": (
+            "MemoryBroker",
+            "MemoryMessage",
+        ),
+        "._metrics": (
+            "ALL_METRICS",
+            "QUEUE_BUCKETS",
+            "QUEUE_IN_FLIGHT",
+            "QUEUE_MESSAGES",
+            "QUEUE_PROCESS_DURATION",
+            "QUEUE_PUBLISHED",
+        ),
+        "._plugin": (
+            "QueuePlugin",
+            "plugin",
+        ),
+    },
+)
