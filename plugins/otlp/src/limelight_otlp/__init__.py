@@ -17,15 +17,24 @@ from ._exporters import (
     effective_protocol,
 )
 from ._logs import LogGate
-from ._metrics import OtlpMetricsReader, to_metrics_data
+from ._metrics import (
+    OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE,
+    OtlpConverter,
+    OtlpMetricsReader,
+    Temporality,
+    to_metrics_data,
+)
 from ._plugin import OtlpPlugin, plugin
 
 __all__ = [
+    "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE",
     "DeferredExporter",
     "GatedSpanExporter",
     "LogGate",
+    "OtlpConverter",
     "OtlpMetricsReader",
     "OtlpPlugin",
+    "Temporality",
     "build_metric_exporter",
     "build_span_exporter",
     "effective_protocol",

@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Sequence
+from typing import Any
 
 from opentelemetry.sdk.metrics.export import InMemoryMetricReader, MetricReader
 from opentelemetry.sdk.trace.export import SpanExporter
 
-from limelight_hookspecs import StoreReader, TelemetryView, hookimpl
+from limelight_hookspecs import EnvVar, StoreReader, TelemetryView, hookimpl
 
 from ._exporters import GatedSpanExporter, build_metric_exporter, build_span_exporter
-from ._metrics import OtlpMetricsReader
+from ._metrics import (
+    OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE,
+    OtlpMetricsReader,
+    api_temporality,
+)
 
 __all__ = ["OtlpPlugin", "plugin"]
 
@@ -34,13 +39,18 @@ class OtlpPlugin:
         )
 
     @hookimpl
+    def limelight_config_declare(self) -> Sequence[EnvVar[Any]]:
+        return (OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE,)
+
+    @hookimpl
     def limelight_metrics_provide_otel_readers(
         self, telemetry: TelemetryView
     ) -> Sequence[MetricReader]:
         """Read the OpenTelemetry API instruments so they travel with the store's metrics."""
         if not telemetry.config.exporter_enabled("metrics", self.limelight_name):
             return ()
-        reader = InMemoryMetricReader()
+        preference = telemetry.config.get(OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE)
+        reader = InMemoryMetricReader(preferred_temporality=api_temporality(preference))
         self._api_readers[telemetry] = reader
         return (reader,)
 
@@ -68,6 +78,7 @@ class OtlpPlugin:
             gate=gate,
             name=self.limelight_name,
             api_reader=self._api_readers.get(telemetry),
+            temporality=config.get(OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE),
         )
         return (reader,)
 
