@@ -26,31 +26,34 @@ See ``docs/plugins/cdc.md``.
 
 from __future__ import annotations
 
-from limelight.surface import Instrumentation, Instrumentor
+from typing import TYPE_CHECKING as _TYPE_CHECKING
 
-from . import _psycopg2
-from ._decode import FORMATS, DecodeError
-from ._instruments import count_error
-from ._monitor import DRIVERS, SlotMonitor
-from ._plugin import (
-    CDC_CHANGES,
-    CDC_ERRORS,
-    CDC_LAST_FEEDBACK,
-    CDC_METRICS,
-    CDC_RETAINED_WAL,
-    CDC_SLOT_ACTIVE,
-    CDC_SLOT_SAFE_WAL_SIZE,
-    CDC_SLOT_WAL_STATUS,
-    CDC_UNCONFIRMED_WAL,
-    ERROR_KINDS,
-    LIMELIGHT_CDC_SPANS,
-    OPS,
-    WAL_STATUSES,
-    CdcPlugin,
-    plugin,
-)
-from ._psycopg2 import decode_as, stream_of
-from ._stream import CHANGES_ATTRIBUTE, SLOT_ATTRIBUTE, ChangeStream
+from limelight.plugins import lazy_exports as _lazy_exports
+from limelight.surface import Instrumentation, Instrumentor, Patches
+
+if _TYPE_CHECKING:
+    from ._decode import FORMATS, DecodeError
+    from ._instruments import count_error
+    from ._monitor import DRIVERS, SlotMonitor
+    from ._plugin import (
+        CDC_CHANGES,
+        CDC_ERRORS,
+        CDC_LAST_FEEDBACK,
+        CDC_METRICS,
+        CDC_RETAINED_WAL,
+        CDC_SLOT_ACTIVE,
+        CDC_SLOT_SAFE_WAL_SIZE,
+        CDC_SLOT_WAL_STATUS,
+        CDC_UNCONFIRMED_WAL,
+        ERROR_KINDS,
+        LIMELIGHT_CDC_SPANS,
+        OPS,
+        WAL_STATUSES,
+        CdcPlugin,
+        plugin,
+    )
+    from ._psycopg2 import decode_as, stream_of
+    from ._stream import CHANGES_ATTRIBUTE, SLOT_ATTRIBUTE, ChangeStream
 
 __all__ = [
     "CDC_CHANGES",
@@ -83,8 +86,43 @@ __all__ = [
     "uninstrument",
 ]
 
-_instrumentation = Instrumentation("cdc", [Instrumentor("psycopg2", _psycopg2.install)])
+
+def _install_psycopg2(patches: Patches) -> None:
+    from . import _psycopg2
+
+    _psycopg2.install(patches)
+
+
+_instrumentation = Instrumentation("cdc", [Instrumentor("psycopg2", _install_psycopg2)])
 instrument = _instrumentation.instrument
 instrument_on_import = _instrumentation.instrument_on_import
 uninstrument = _instrumentation.uninstrument
 is_instrumented = _instrumentation.is_instrumented
+
+__getattr__, __dir__ = _lazy_exports(
+    __name__,
+    {
+        "._decode": ("FORMATS", "DecodeError"),
+        "._instruments": ("count_error",),
+        "._monitor": ("DRIVERS", "SlotMonitor"),
+        "._plugin": (
+            "CDC_CHANGES",
+            "CDC_ERRORS",
+            "CDC_LAST_FEEDBACK",
+            "CDC_METRICS",
+            "CDC_RETAINED_WAL",
+            "CDC_SLOT_ACTIVE",
+            "CDC_SLOT_SAFE_WAL_SIZE",
+            "CDC_SLOT_WAL_STATUS",
+            "CDC_UNCONFIRMED_WAL",
+            "ERROR_KINDS",
+            "LIMELIGHT_CDC_SPANS",
+            "OPS",
+            "WAL_STATUSES",
+            "CdcPlugin",
+            "plugin",
+        ),
+        "._psycopg2": ("decode_as", "stream_of"),
+        "._stream": ("CHANGES_ATTRIBUTE", "SLOT_ATTRIBUTE", "ChangeStream"),
+    },
+)

@@ -27,24 +27,31 @@ See ``docs/plugins/sql.md``.
 from __future__ import annotations
 
 from typing import TYPE_CHECKING as _TYPE_CHECKING
-from typing import Any as _Any
 
-from ._dbapi import (
-    AsyncConnection,
-    AsyncCursor,
-    Connection,
-    Cursor,
-    CursorResult,
-    instrument_connection,
-)
-from ._instrumentation import instrument, is_instrumented, uninstrument
-from ._instruments import DIALECT_SYSTEMS, DRIVER_SYSTEMS
-from ._plugin import LIMELIGHT_SQL_SPANS, SQL_BUCKETS, SQL_OP_DURATION, SQL_OPS, SqlPlugin, plugin
-from ._sqlalchemy import instrument_engine, uninstrument_engine
-from ._text import Described, describe
+from limelight.plugins import lazy_exports as _lazy_exports
 
 if _TYPE_CHECKING:
+    from ._dbapi import (
+        AsyncConnection,
+        AsyncCursor,
+        Connection,
+        Cursor,
+        CursorResult,
+        instrument_connection,
+    )
+    from ._instrumentation import instrument, is_instrumented, uninstrument
+    from ._instruments import DIALECT_SYSTEMS, DRIVER_SYSTEMS
+    from ._plugin import (
+        LIMELIGHT_SQL_SPANS,
+        SQL_BUCKETS,
+        SQL_OP_DURATION,
+        SQL_OPS,
+        SqlPlugin,
+        plugin,
+    )
     from ._psycopg2 import Psycopg2Connection
+    from ._sqlalchemy import instrument_engine, uninstrument_engine
+    from ._text import Described, describe
 
 __all__ = [
     "DIALECT_SYSTEMS",
@@ -72,13 +79,30 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> _Any:
-    if name == "Psycopg2Connection":  # imports psycopg2, an optional dependency
-        from ._psycopg2 import Psycopg2Connection
-
-        return Psycopg2Connection
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), "Psycopg2Connection"])
+# Psycopg2Connection imports psycopg2, an optional dependency, when first asked for
+__getattr__, __dir__ = _lazy_exports(
+    __name__,
+    {
+        "._dbapi": (
+            "AsyncConnection",
+            "AsyncCursor",
+            "Connection",
+            "Cursor",
+            "CursorResult",
+            "instrument_connection",
+        ),
+        "._instrumentation": ("instrument", "is_instrumented", "uninstrument"),
+        "._instruments": ("DIALECT_SYSTEMS", "DRIVER_SYSTEMS"),
+        "._plugin": (
+            "LIMELIGHT_SQL_SPANS",
+            "SQL_BUCKETS",
+            "SQL_OP_DURATION",
+            "SQL_OPS",
+            "SqlPlugin",
+            "plugin",
+        ),
+        "._psycopg2": ("Psycopg2Connection",),
+        "._sqlalchemy": ("instrument_engine", "uninstrument_engine"),
+        "._text": ("Described", "describe"),
+    },
+)
