@@ -21,21 +21,28 @@ public submodules: :mod:`limelight.surface` (what a surface needs),
 conventions the HTTP surfaces share), :mod:`limelight.semconv` (attribute
 names), :mod:`limelight.plugins` (discovery), and tests
 :mod:`limelight.testing`.
+
+Importing this module imports nothing else: each name loads what it needs
+when it is first used (``limelight.start`` the runtime and the OpenTelemetry
+SDK, ``limelight.instrument`` only the function surface), so a process that
+imports limelight pays for what it uses.
 """
 
 from __future__ import annotations
 
 import importlib
 import warnings
-from typing import Any
-
-from limelight_hookspecs import Config, ConfigProblem, hookimpl
+from typing import TYPE_CHECKING, Any
 
 from . import _envguard  # noqa: F401  (first: OpenTelemetry variables read at import)
-from ._config import load_config
-from ._function import instrument
-from ._plugins import PluginError
-from ._telemetry import Telemetry, current, start, stop
+
+if TYPE_CHECKING:
+    from limelight_hookspecs import Config, ConfigProblem, hookimpl
+
+    from ._config import load_config
+    from ._function import instrument
+    from ._plugins import PluginError
+    from ._telemetry import Telemetry, current, start, stop
 
 __all__ = [
     "Config",
@@ -101,7 +108,27 @@ they live now; they stay importable from here, with a DeprecationWarning, for
 one release."""
 
 
+_LAZY: dict[str, str] = {
+    "Config": "limelight_hookspecs",
+    "ConfigProblem": "limelight_hookspecs",
+    "hookimpl": "limelight_hookspecs",
+    "load_config": "limelight._config",
+    "instrument": "limelight._function",
+    "PluginError": "limelight._plugins",
+    "Telemetry": "limelight._telemetry",
+    "current": "limelight._telemetry",
+    "start": "limelight._telemetry",
+    "stop": "limelight._telemetry",
+}
+"""Each public name and the module it is loaded from on first use."""
+
+
 def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is not None:
+        value = getattr(importlib.import_module(module), name)
+        globals()[name] = value  # later lookups are plain attribute reads
+        return value
     tier = _MOVED.get(name)
     if tier is None:
         if name == "EnvVar":
