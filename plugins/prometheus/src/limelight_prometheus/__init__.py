@@ -11,11 +11,13 @@ from __future__ import annotations
 
 from ._env import (
     LIMELIGHT_PROMETHEUS_SERVER,
+    LIMELIGHT_PROMETHEUS_TARGET_INFO,
     OTEL_EXPORTER_PROMETHEUS_HOST,
     OTEL_EXPORTER_PROMETHEUS_PORT,
     PROMETHEUS_MULTIPROC_DIR,
 )
 from ._exposition import (
+    PER_PROCESS_ATTRIBUTES,
     ServingRegistry,
     exposition,
     exposition_registry,
@@ -23,6 +25,7 @@ from ._exposition import (
     make_wsgi_app,
     multiprocess_dir,
     serving_registry,
+    target_info,
 )
 from ._multiprocess import child_exit, mark_process_dead
 from ._plugin import PrometheusPlugin, plugin
@@ -30,8 +33,10 @@ from ._server import MetricsServer, PrometheusReader, start_http_server
 
 __all__ = [
     "LIMELIGHT_PROMETHEUS_SERVER",
+    "LIMELIGHT_PROMETHEUS_TARGET_INFO",
     "OTEL_EXPORTER_PROMETHEUS_HOST",
     "OTEL_EXPORTER_PROMETHEUS_PORT",
+    "PER_PROCESS_ATTRIBUTES",
     "PROMETHEUS_MULTIPROC_DIR",
     "MetricsServer",
     "PrometheusPlugin",
@@ -47,4 +52,5 @@ __all__ = [
     "plugin",
     "serving_registry",
     "start_http_server",
+    "target_info",
 ]

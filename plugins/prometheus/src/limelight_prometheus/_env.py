@@ -6,6 +6,7 @@ from limelight_hookspecs import EnvVar, parse_bool, parse_int, parse_str
 
 __all__ = [
     "LIMELIGHT_PROMETHEUS_SERVER",
+    "LIMELIGHT_PROMETHEUS_TARGET_INFO",
     "OTEL_EXPORTER_PROMETHEUS_HOST",
     "OTEL_EXPORTER_PROMETHEUS_PORT",
     "PROMETHEUS_MULTIPROC_DIR",
@@ -55,4 +56,13 @@ PROMETHEUS_MULTIPROC_DIR = EnvVar(
     "process imports prometheus_client and emptied before the server starts. /metrics then "
     "aggregates every process.",
     "/run/myapp/prometheus",
+)
+LIMELIGHT_PROMETHEUS_TARGET_INFO = EnvVar(
+    "LIMELIGHT_PROMETHEUS_TARGET_INFO",
+    True,
+    parse_bool,
+    "Serve the resource (service.name and every other resource attribute) as one target_info "
+    "metric on /metrics, as the OpenTelemetry-to-Prometheus compatibility specification asks; "
+    "false leaves it out. The make_wsgi_app/make_asgi_app/start_http_server argument wins.",
+    "false",
 )

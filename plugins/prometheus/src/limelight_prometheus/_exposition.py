@@ -1,20 +1,24 @@
 """What /metrics serves: the store's registry, or the multiprocess aggregate.
 
 Exposition is prometheus_client's own: text format 0.0.4 or OpenMetrics
-(with histogram exemplars) chosen from the request's ``Accept`` header,
-gzip when accepted, ``name[]`` filters.
+(with ``# UNIT`` lines and histogram and counter exemplars) chosen from the
+request's ``Accept`` header, gzip when accepted, ``name[]`` filters. What
+``/metrics`` serves starts with ``target_info``: the resource, as the
+OpenTelemetry-to-Prometheus compatibility specification asks.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import threading
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import prometheus_client
 from prometheus_client import values
-from prometheus_client.metrics_core import Metric
+from prometheus_client.metrics_core import InfoMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import CollectorRegistry
 
@@ -24,7 +28,10 @@ from limelight.export import restricted_metric
 from limelight.plugins import get_logger
 from limelight_hookspecs import TelemetryView
 
+from ._env import LIMELIGHT_PROMETHEUS_TARGET_INFO
+
 __all__ = [
+    "PER_PROCESS_ATTRIBUTES",
     "ServingRegistry",
     "exposition",
     "exposition_registry",
@@ -32,6 +39,7 @@ __all__ = [
     "make_wsgi_app",
     "multiprocess_dir",
     "serving_registry",
+    "target_info",
 ]
 
 _log = get_logger("limelight.prometheus")
@@ -93,31 +101,108 @@ def exposition(store: limelight.metrics.MetricStore, openmetrics: bool = False) 
     return bytes(prometheus_client.generate_latest(registry))
 
 
+PER_PROCESS_ATTRIBUTES = frozenset({"service.instance.id", "process.pid", "process.parent_pid"})
+"""Resource attributes left out of ``target_info`` in multiprocess mode: the aggregate
+of every worker is no one process, and the worker answering a scrape changes."""
+
+_NOT_LABEL = re.compile(r"[^a-zA-Z0-9_]")
+_UNDERSCORES = re.compile(r"__+")
+
+
+def _label_name(key: str) -> str:
+    """A resource attribute key as a Prometheus label name: every character other than
+    a letter, digit or ``_`` made ``_``, runs of ``_`` made one, ``key_`` before a digit."""
+    name = _UNDERSCORES.sub("_", _NOT_LABEL.sub("_", key))
+    if not name or name[0].isdigit():
+        name = "key_" + name
+    return name
+
+
+def _label_value(value: object) -> str:
+    """An attribute value as the OpenTelemetry attribute specification writes it."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    if isinstance(value, (list, tuple)):
+        return json.dumps([v if isinstance(v, (str, bool, int, float)) else str(v) for v in value])
+    return str(value)
+
+
+def target_info(
+    attributes: Mapping[str, object], multiprocess: bool = False
+) -> InfoMetricFamily | None:
+    """The ``target_info`` metric of a resource's *attributes* (``None`` for none).
+
+    An OpenMetrics info metric (a gauge ``target_info`` of value 1 in text format
+    0.0.4) whose labels are the resource attributes and nothing else, names made
+    valid label names as the OpenTelemetry-to-Prometheus compatibility
+    specification says: ``service.name`` is ``service_name``; two keys that become
+    the same name have their values joined by ``;`` in the order of the keys.
+
+    :param multiprocess: leave out :data:`PER_PROCESS_ATTRIBUTES`.
+    """
+    labels: dict[str, list[str]] = {}
+    for key in sorted(attributes):
+        if multiprocess and key in PER_PROCESS_ATTRIBUTES:
+            continue
+        labels.setdefault(_label_name(key), []).append(_label_value(attributes[key]))
+    if not labels:
+        return None
+    return InfoMetricFamily(
+        "target",
+        "Target metadata: the OpenTelemetry resource of the service.",
+        value={name: ";".join(values) for name, values in labels.items()},
+    )
+
+
 class ServingRegistry(CollectorRegistry):
     """A registry that collects a telemetry's store (or the running one's) at scrape time.
 
     It follows restarts: an app built before :func:`limelight.start` serves
     the telemetry running when it is scraped. ``name[]`` filters work as with
-    any prometheus_client registry.
+    any prometheus_client registry. The first metric is :func:`target_info`,
+    the telemetry's resource.
 
     :param telemetry: whose store to serve; ``None`` for the running telemetry.
+    :param target_info: serve ``target_info``; ``None`` means
+        ``LIMELIGHT_PROMETHEUS_TARGET_INFO`` (default true).
     """
 
-    def __init__(self, telemetry: TelemetryView | None = None) -> None:
+    def __init__(
+        self, telemetry: TelemetryView | None = None, target_info: bool | None = None
+    ) -> None:
         super().__init__(auto_describe=False)
         self._telemetry = telemetry
+        self._target_info = target_info
+
+    def _view(self) -> TelemetryView:
+        return self._telemetry if self._telemetry is not None else limelight.current()
 
     def _store(self) -> limelight.metrics.MetricStore:
-        telemetry = self._telemetry if self._telemetry is not None else limelight.current()
-        store = telemetry.store
+        store = self._view().store
         if not isinstance(store, limelight.metrics.MetricStore):  # pragma: no cover - foreign view
             raise TypeError(f"expected a limelight MetricStore, got {type(store).__name__}")
         return store
 
     def collect(self) -> Iterable[Metric]:
-        registry: Any = exposition_registry(self._store())
+        telemetry = self._view()
+        store = self._store()
+        registry: Any = exposition_registry(store)
+        wanted = self._target_info
+        if wanted is None:
+            wanted = telemetry.config.get(LIMELIGHT_PROMETHEUS_TARGET_INFO)
+        info = None
+        if wanted and "target_info" not in store:
+            resource = getattr(telemetry, "resource", None)
+            attributes = dict(resource.attributes) if resource is not None else {}
+            info = target_info(attributes, multiprocess=registry is not store.registry)
         metrics: Iterator[Metric] = iter(registry.collect())
-        return metrics
+        if info is None:
+            return metrics
+        return _first(info, metrics)
 
     def restricted_registry(self, names: Iterable[str]) -> Any:
         return _Restricted(self, frozenset(names))
@@ -135,9 +220,16 @@ class _Restricted:
                 yield restricted
 
 
-def serving_registry(telemetry: TelemetryView | None = None) -> ServingRegistry:
+def _first(info: Metric, metrics: Iterator[Metric]) -> Iterator[Metric]:
+    yield info
+    yield from metrics
+
+
+def serving_registry(
+    telemetry: TelemetryView | None = None, target_info: bool | None = None
+) -> ServingRegistry:
     """A :class:`ServingRegistry` for *telemetry* (the running one when ``None``)."""
-    return ServingRegistry(telemetry)
+    return ServingRegistry(telemetry, target_info)
 
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -145,16 +237,21 @@ ASGIApp = Callable[..., Any]
 
 
 def make_wsgi_app(
-    telemetry: TelemetryView | None = None, *, disable_compression: bool = False
+    telemetry: TelemetryView | None = None,
+    *,
+    disable_compression: bool = False,
+    target_info: bool | None = None,
 ) -> WSGIApp:
     """A WSGI app serving the metrics, to mount at ``/metrics`` in your own app.
 
     :param telemetry: whose store to serve; by default the running telemetry's,
         resolved on each scrape.
     :param disable_compression: never gzip, even when the scraper accepts it.
+    :param target_info: serve ``target_info`` (the resource); ``None`` means
+        ``LIMELIGHT_PROMETHEUS_TARGET_INFO``.
     """
     app: WSGIApp = prometheus_client.make_wsgi_app(
-        serving_registry(telemetry), disable_compression=disable_compression
+        serving_registry(telemetry, target_info), disable_compression=disable_compression
     )
     return app
 
@@ -175,15 +272,20 @@ class MetricsASGIApp:
 
 
 def make_asgi_app(
-    telemetry: TelemetryView | None = None, *, disable_compression: bool = False
+    telemetry: TelemetryView | None = None,
+    *,
+    disable_compression: bool = False,
+    target_info: bool | None = None,
 ) -> MetricsASGIApp:
     """An ASGI app serving the metrics, to route at ``/metrics`` in your own app.
 
     :param telemetry: whose store to serve; by default the running telemetry's,
         resolved on each scrape.
     :param disable_compression: never gzip, even when the scraper accepts it.
+    :param target_info: serve ``target_info`` (the resource); ``None`` means
+        ``LIMELIGHT_PROMETHEUS_TARGET_INFO``.
     """
     app: ASGIApp = prometheus_client.make_asgi_app(
-        serving_registry(telemetry), disable_compression=disable_compression
+        serving_registry(telemetry, target_info), disable_compression=disable_compression
     )
     return MetricsASGIApp(app)

@@ -9,6 +9,7 @@ from limelight_hookspecs import EnvVar, StoreReader, TelemetryView, hookimpl
 
 from ._env import (
     LIMELIGHT_PROMETHEUS_SERVER,
+    LIMELIGHT_PROMETHEUS_TARGET_INFO,
     OTEL_EXPORTER_PROMETHEUS_HOST,
     OTEL_EXPORTER_PROMETHEUS_PORT,
     PROMETHEUS_MULTIPROC_DIR,
@@ -30,6 +31,7 @@ class PrometheusPlugin:
             OTEL_EXPORTER_PROMETHEUS_HOST,
             OTEL_EXPORTER_PROMETHEUS_PORT,
             LIMELIGHT_PROMETHEUS_SERVER,
+            LIMELIGHT_PROMETHEUS_TARGET_INFO,
             PROMETHEUS_MULTIPROC_DIR,
         )
 

@@ -57,7 +57,10 @@ class MetricsServer:
 
 
 def start_http_server(
-    port: int = 9464, host: str = "localhost", telemetry: TelemetryView | None = None
+    port: int = 9464,
+    host: str = "localhost",
+    telemetry: TelemetryView | None = None,
+    target_info: bool | None = None,
 ) -> MetricsServer:
     """Serve the metrics on *host*:*port* from a daemon thread.
 
@@ -68,11 +71,13 @@ def start_http_server(
     :param port: the port; 0 picks a free one (read it back from ``.port``).
     :param host: the address to bind.
     :param telemetry: whose store to serve; the running telemetry's by default.
+    :param target_info: serve ``target_info`` (the resource); ``None`` means
+        ``LIMELIGHT_PROMETHEUS_TARGET_INFO``.
     :raises OSError: the address cannot be bound; the message names it.
     """
     try:
         httpd, thread = prometheus_client.start_http_server(
-            port, addr=host, registry=serving_registry(telemetry)
+            port, addr=host, registry=serving_registry(telemetry, target_info)
         )
     except OSError as exc:
         raise OSError(
