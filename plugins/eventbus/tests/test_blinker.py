@@ -36,6 +36,10 @@ class Listener:
         self.seen.append(sender)
 
 
+class Sender:
+    """A sender blinker references weakly (its receivers are dropped when it is collected)."""
+
+
 class TestSubscribers:
     """eventbus_subscribers_active follows the receivers a signal holds."""
 
@@ -127,18 +131,82 @@ class TestSubscribers:
             assert [(_receiver, "ok")] == signal.send(sender)
         assert 0 == telemetry.value(SUBSCRIBERS, topic="scoped")
 
-    def test_a_receiver_disconnected_from_one_sender_is_still_held(
-        self, telemetry: Harness
-    ) -> None:
-        # blinker keeps it in signal.receivers until it is disconnected from every sender
+    def test_connected_for_one_sender_and_disconnected(self, telemetry: Harness) -> None:
         signal = blinker.NamedSignal("per-sender")
-        a, b = object(), object()
+        a = Sender()
+        signal.connect(_receiver, sender=a)
+        assert 1 == telemetry.value(SUBSCRIBERS, topic="per-sender")
+        signal.disconnect(_receiver, sender=a)
+        assert 0 == telemetry.value(SUBSCRIBERS, topic="per-sender")
+        # blinker still holds it, but no send calls it any more
+        assert 1 == len(signal.receivers)
+        assert [] == signal.send(a)
+        signal.connect(_receiver, sender="by-name")  # a sender without weak references
+        assert 1 == telemetry.value(SUBSCRIBERS, topic="per-sender")
+        signal.disconnect(_receiver, sender="by-name")
+        assert 0 == telemetry.value(SUBSCRIBERS, topic="per-sender")
+
+    def test_two_senders_disconnected_one_by_one(self, telemetry: Harness) -> None:
+        signal = blinker.NamedSignal("two-senders")
+        a, b = Sender(), Sender()
         signal.connect(_receiver, sender=a)
         signal.connect(_receiver, sender=b)
+        assert 1 == telemetry.value(SUBSCRIBERS, topic="two-senders")
         signal.disconnect(_receiver, sender=a)
-        assert len(signal.receivers) == telemetry.value(SUBSCRIBERS, topic="per-sender")
+        assert 1 == telemetry.value(SUBSCRIBERS, topic="two-senders")
+        assert [(_receiver, "ok")] == signal.send(b)
+        signal.disconnect(_receiver, sender=b)
+        assert 0 == telemetry.value(SUBSCRIBERS, topic="two-senders")
+        signal.disconnect(_receiver)  # and out of signal.receivers: still 0
+        assert 0 == telemetry.value(SUBSCRIBERS, topic="two-senders")
+        assert not signal.receivers
+
+    def test_connected_for_any_and_disconnected_from_a_sender(self, telemetry: Harness) -> None:
+        signal = blinker.NamedSignal("any-and-sender")
+        a = Sender()
+        signal.connect(_receiver)
+        signal.connect(_receiver, sender=a)
+        signal.disconnect(_receiver, sender=a)
+        assert 1 == telemetry.value(SUBSCRIBERS, topic="any-and-sender")  # still for ANY
+        assert [(_receiver, "ok")] == signal.send(a)
         signal.disconnect(_receiver)
-        assert 0 == telemetry.value(SUBSCRIBERS, topic="per-sender")
+        assert 0 == telemetry.value(SUBSCRIBERS, topic="any-and-sender")
+
+    def test_a_sender_collected(self, telemetry: Harness) -> None:
+        signal = blinker.NamedSignal("sender-collected")
+        a, b = Sender(), Sender()
+        signal.connect(_receiver, sender=a, weak=False)
+        signal.connect(_receiver, sender=b, weak=False)
+
+        def only_a(sender: object) -> None: ...
+
+        signal.connect(only_a, sender=a, weak=False)
+        assert 2 == telemetry.value(SUBSCRIBERS, topic="sender-collected")
+        del a  # blinker drops a weakly referenced sender's receivers
+        collect()
+        assert 1 == telemetry.value(SUBSCRIBERS, topic="sender-collected")
+        assert [(_receiver, "ok")] == signal.send(b)
+        b.self_ref = b  # type: ignore[attr-defined]  # freed only by the collector
+        del b
+        collect()
+        assert 0 == telemetry.value(SUBSCRIBERS, topic="sender-collected")
+        assert 2 == len(signal.receivers)  # blinker still holds both
+
+    def test_a_sender_collected_after_uninstrument(self, telemetry: Harness) -> None:
+        signal = blinker.NamedSignal("sender-after-uninstrument")
+        a = Sender()
+        signal.connect(_receiver, weak=False)
+
+        def only_a(sender: object) -> None: ...
+
+        signal.connect(only_a, sender=a, weak=False)
+        assert 2 == telemetry.value(SUBSCRIBERS, topic="sender-after-uninstrument")
+        limelight_eventbus.uninstrument("blinker")
+        assert 0 == telemetry.value(SUBSCRIBERS, topic="sender-after-uninstrument")
+        del a  # its cleanup was made while instrumented: the signal is not counted again
+        collect()
+        assert 0 == telemetry.value(SUBSCRIBERS, topic="sender-after-uninstrument")
+        assert [(_receiver, "ok")] == signal.send("x")  # and blinker still works
 
     def test_receivers_connected_before_instrumentation(self, telemetry: Harness) -> None:
         limelight_eventbus.uninstrument()
@@ -320,6 +388,32 @@ def _transcript() -> list[object]:
     signal.connect(_receiver, weak=False)
     step("receiver_connected", lambda: list(connected))
     step("receivers", lambda: (len(signal.receivers), len(per_sender.receivers)))
+    # per sender: disconnected from one, from the other, a sender collected
+    by_sender = blinker.NamedSignal("transcript-by-sender")
+    senders = {"a": Sender(), "b": Sender()}
+
+    def state(*names: str) -> object:
+        return (
+            len(by_sender.receivers),
+            [by_sender.has_receivers_for(senders[n]) for n in names],
+            [[r.__name__ for r, _ in by_sender.send(senders[n])] for n in names],
+        )
+
+    def plain(sender: object) -> None: ...  # records nothing: a sender is not kept alive
+
+    by_sender.connect(plain, sender=senders["a"])
+    by_sender.connect(plain, sender=senders["b"])
+    by_sender.connect(_receiver, sender=senders["a"], weak=False)
+    step("two senders", lambda: state("a", "b"))
+    by_sender.disconnect(plain, sender=senders["a"])
+    step("disconnected from one", lambda: state("a", "b"))
+    by_sender.disconnect(plain, sender=senders["b"])
+    step("disconnected from both", lambda: state("a", "b"))
+    del senders["a"]
+    collect()
+    step("a sender collected", lambda: state("b"))
+    by_sender.disconnect(plain)
+    step("disconnected for ANY", lambda: state("b"))
     seen.append(("calls", calls))
     return seen
 
@@ -342,7 +436,16 @@ class TestUnchanged:
         assert telemetry.find_spans("send transcript")
 
     def test_the_library_restored_exactly(self, telemetry: Harness) -> None:
-        names = ("send", "send_async", "connect", "_disconnect", "_clear_state", "disconnect")
+        names = (
+            "send",
+            "send_async",
+            "connect",
+            "_disconnect",
+            "_clear_state",
+            "_cleanup_sender",
+            "_make_cleanup_sender",
+            "disconnect",
+        )
         limelight_eventbus.uninstrument()
         before = {name: vars(blinker.Signal).get(name) for name in names}
         limelight_eventbus.instrument("blinker")

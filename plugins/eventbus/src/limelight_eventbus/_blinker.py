@@ -10,14 +10,21 @@ not override them) is instrumented, whenever it was made:
   when no receiver was called (a muted signal is not counted); the optional
   span covers the receivers.
 - ``connect``, ``_disconnect`` and ``_clear_state``: the receivers may have
-  changed, so the signal is counted again (``len(signal.receivers)``).
-  ``_disconnect`` is the one place every removal goes through: ``disconnect``,
-  the cleanup blinker runs when a weakly referenced receiver is collected, and
-  the dead references ``send`` skips.
+  changed, so the signal is counted again. ``_disconnect`` is the one place
+  every removal goes through: ``disconnect``, the cleanup blinker runs when a
+  weakly referenced receiver is collected, and the dead references ``send``
+  skips.
+- the cleanup blinker runs when a weakly referenced sender is collected
+  (``_cleanup_sender`` up to blinker 1.7, the function ``_make_cleanup_sender``
+  makes from 1.8): it drops that sender's receivers without going through
+  ``_disconnect``, so the signal is counted again after it too.
 
-A receiver disconnected from one sender stays in ``signal.receivers`` (blinker
-keeps it until it is disconnected from every sender or collected), and is
-counted until then.
+A receiver is counted while it can be called: while it is connected for
+``ANY`` or for at least one sender. blinker keeps a receiver disconnected from
+its last sender (``disconnect(receiver, sender=a)``, or ``a`` collected) in
+``signal.receivers`` until it is disconnected from ``ANY`` or collected, but
+``send`` no longer calls it, so it is not counted: the count reads blinker's
+own bookkeeping of each receiver's senders (``_by_receiver``).
 """
 
 from __future__ import annotations
@@ -49,8 +56,27 @@ def _keys(signal: Any) -> tuple[str | None, ...]:
     return (signal_name(signal),)
 
 
+_any_id: object = 0
+"""blinker's identity of ``ANY`` (``blinker.base.ANY_ID``, read at install)."""
+_following = False
+"""Whether blinker is instrumented: a sender cleanup made while it was counts only then."""
+
+
 def _count(signal: Any, key: object) -> int:
-    return len(signal.receivers)
+    """The receivers of *signal* that can be called: connected for ``ANY`` or a sender."""
+    receivers = signal.receivers
+    held = len(receivers)
+    by_receiver = getattr(signal, "_by_receiver", None)
+    by_sender = getattr(signal, "_by_sender", None)
+    if not held or by_receiver is None or by_sender is None:
+        return held
+    # blinker adds a receiver for ANY to receivers with it and takes it out of both
+    # together, so when as many are connected for ANY as are held, they are all of them
+    everyone = by_sender.get(_any_id)
+    if everyone is not None and len(everyone) >= held:
+        return held
+    senders_of = by_receiver.get  # get, not []: blinker's defaultdict is left as it is
+    return sum(1 for receiver_id in tuple(receivers) if senders_of(receiver_id))
 
 
 def _topic(inst: Instruments, key: object) -> Topic:
@@ -153,16 +179,62 @@ def _wrap_change(original: Callable[..., Any]) -> Callable[..., Any]:
     return change
 
 
+def _wrap_cleanup_sender(original: Callable[..., Any]) -> Callable[..., Any]:
+    """blinker up to 1.7: the method a weakly referenced sender's reference calls."""
+
+    @functools.wraps(original)
+    def cleanup_sender(self: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return original(self, *args, **kwargs)
+        finally:
+            if _following:  # bound at connect, so called after uninstrument too
+                changed(self, KIND, ALL)
+
+    return cleanup_sender
+
+
+def _wrap_make_cleanup_sender(original: Callable[..., Any]) -> Callable[..., Any]:
+    """blinker from 1.8: the maker of the function a weak sender's reference calls."""
+
+    @functools.wraps(original)
+    def make_cleanup_sender(self: Any, *args: Any, **kwargs: Any) -> Any:
+        cleanup = original(self, *args, **kwargs)
+
+        def cleanup_sender(ref: Any) -> None:
+            try:
+                cleanup(ref)
+            finally:
+                if _following:  # kept by the sender's reference, after uninstrument too
+                    changed(self, KIND, ALL)
+
+        return cleanup_sender
+
+    return make_cleanup_sender
+
+
 def install(patches: Patches) -> None:
     """Patch ``blinker.Signal``; count the signals of blinker's default namespace."""
     import blinker
+    import blinker.base
 
+    global _any_id, _following
+    _any_id = getattr(blinker.base, "ANY_ID", 0)
     signal = blinker.Signal
     patches.wrap(signal, "send", _wrap_send(signal.send))
     patches.wrap(signal, "send_async", _wrap_send_async(signal.send_async))
     patches.wrap(signal, "connect", _wrap_change(signal.connect))
     patches.wrap(signal, "_disconnect", _wrap_change(signal._disconnect))
     patches.wrap(signal, "_clear_state", _wrap_change(signal._clear_state))
+    # a weak sender's cleanup: made by _make_cleanup_sender from blinker 1.8, a method before
+    for name, wrap in (
+        ("_make_cleanup_sender", _wrap_make_cleanup_sender),
+        ("_cleanup_sender", _wrap_cleanup_sender),
+    ):
+        original = getattr(signal, name, None)
+        if original is not None:
+            patches.wrap(signal, name, wrap(original))
+            break
+    _following = True
     # signals made with blinker.signal(name) are known at once; any other is known
     # from its first use (a send, connect or disconnect) after this
     namespace = getattr(blinker, "default_namespace", None)  # public from blinker 1.7
@@ -176,4 +248,6 @@ def remove() -> None:
     """Take the signals' receivers out of the gauge (they are no longer followed)."""
     from ._core import forget
 
+    global _following
+    _following = False
     forget(KIND)
