@@ -6,7 +6,7 @@ import functools
 import threading
 import traceback
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from importlib.metadata import EntryPoint, PackageNotFoundError, entry_points, version
+from importlib.metadata import EntryPoint, PackageNotFoundError, version
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -15,6 +15,7 @@ from opentelemetry.sdk.metrics.export import MetricReader
 
 import limelight_hookspecs
 from limelight._log import get_logger
+from limelight._metadata import entry_points
 from limelight_hookspecs import (
     DEFAULT_PRIORITY,
     ENTRY_POINT_GROUP,
@@ -152,7 +153,7 @@ class _Candidate:
 
 def _entry_point_candidates() -> list[_Candidate]:
     out = []
-    for ep in entry_points(group=ENTRY_POINT_GROUP):
+    for ep in entry_points(ENTRY_POINT_GROUP):  # one scan, shared with the other lookups
         dist = ep.dist
         out.append(
             _Candidate(
@@ -439,6 +440,8 @@ class PluginManager:
         # one per stand-in: each is re-registered (and replayed to) on its own
         replays = {False: _Replays(), True: _Replays()}
         for attr in dir(obj):
+            if attr.startswith("__"):  # never a hook; pluggy would look each one up statically
+                continue
             opts = self._pm.parse_hookimpl_opts(obj, attr)
             if opts is None:
                 continue
