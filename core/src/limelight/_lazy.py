@@ -47,7 +47,7 @@ def lazy_exports(
     if distribution is not None:
         where["__version__"] = ""
 
-    def __getattr__(name: str) -> Any:
+    def __getattr__(name: str) -> Any:  # noqa: N807 (the module attribute PEP 562 names)
         module = where.get(name)
         if module is None:
             raise AttributeError(f"module {package!r} has no attribute {name!r}")
@@ -63,7 +63,7 @@ def lazy_exports(
         setattr(sys.modules[package], name, value)
         return value
 
-    def __dir__() -> list[str]:
+    def __dir__() -> list[str]:  # noqa: N807
         return sorted({*vars(sys.modules[package]), *where})
 
     return __getattr__, __dir__

@@ -13,11 +13,14 @@ from __future__ import annotations
 import importlib.metadata
 import sys
 import threading
+from typing import Any
 
 __all__ = ["entry_points"]
 
 _lock = threading.Lock()
-_scanned: tuple[tuple[str, ...], importlib.metadata.EntryPoints] | None = None
+# importlib.metadata.entry_points() with no selection: EntryPoints on Python 3.12,
+# SelectableGroups (also with select()) on 3.11
+_scanned: tuple[tuple[str, ...], Any] | None = None
 
 
 def _all() -> importlib.metadata.EntryPoints:

@@ -751,7 +751,7 @@ class MetricStore:
         self.registry = prometheus_client.CollectorRegistry(auto_describe=False)
         """The prometheus_client registry holding the values (for Prometheus exposition)."""
         self._observers: list[Callable[[], object]] = []
-        self.registry.register(_ObserverCollector(self))  # type: ignore[arg-type]
+        self.registry.register(_ObserverCollector(self))
         self._lock = threading.RLock()
         self._metrics: dict[str, Metric[Any]] = {}
         self._windows = 0

@@ -23,7 +23,9 @@ from conftest import Lines
 from limelight.testing import Harness
 
 FORMAT = "%(name)s %(message)s trace_id=%(trace_id)s span_id=%(span_id)s"
-LINE = re.compile(r"(?P<name>\S+) (?P<message>.*?) trace_id=(?P<trace_id>\w*) span_id=(?P<span_id>\w*)")
+LINE = re.compile(
+    r"(?P<name>\S+) (?P<message>.*?) trace_id=(?P<trace_id>\w*) span_id=(?P<span_id>\w*)"
+)
 log = logging.getLogger("shop.errors")
 
 
@@ -109,13 +111,13 @@ class TestFastAPI:
         from fastapi import FastAPI, Request
         from fastapi.responses import JSONResponse
 
-        class OutOfStock(Exception):
+        class OutOfStockError(Exception):
             pass
 
         app = FastAPI()
 
-        @app.exception_handler(OutOfStock)
-        async def out_of_stock(request: Request, exc: OutOfStock) -> JSONResponse:
+        @app.exception_handler(OutOfStockError)
+        async def out_of_stock(request: Request, exc: OutOfStockError) -> JSONResponse:
             log.warning("out of stock")
             return JSONResponse({"error": "out of stock"}, status_code=409)
 
@@ -127,7 +129,7 @@ class TestFastAPI:
         @app.get("/items/{item}")
         async def item(item: str) -> dict[str, str]:
             if item == "sold":
-                raise OutOfStock()
+                raise OutOfStockError()
             raise ValueError("corrupt row")
 
         limelight_http.instrument_fastapi(app)

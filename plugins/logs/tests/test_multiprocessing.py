@@ -64,9 +64,11 @@ class TestChildren:
     def test_pool_task(self, method: str, parent: Harness, tmp_path: Path) -> None:
         path = tmp_path / "lines.log"
         context = multiprocessing.get_context(method)
-        with concurrent.futures.ProcessPoolExecutor(
-            1, mp_context=context, initializer=_children.start
-        ) as pool:
-            with parent.telemetry.tracer("t").start_as_current_span("batch") as batch:
-                assert 0 == pool.submit(_children.log_line, str(path), f"task-{method}").result(60)
+        with (
+            concurrent.futures.ProcessPoolExecutor(
+                1, mp_context=context, initializer=_children.start
+            ) as pool,
+            parent.telemetry.tracer("t").start_as_current_span("batch") as batch,
+        ):
+            assert 0 == pool.submit(_children.log_line, str(path), f"task-{method}").result(60)
         assert {f"task-{method}": f"{batch.get_span_context().trace_id:032x}"} == _lines(path)

@@ -1,4 +1,4 @@
-"""The standard library's logging: ids in every line made inside a span, none outside, counts exact."""
+"""stdlib logging: ids in every line made inside a span, none outside, counts exact."""
 
 from __future__ import annotations
 
@@ -18,7 +18,10 @@ from opentelemetry.trace import Span
 import limelight
 from limelight.testing import Harness
 
-FORMAT = "%(levelname)s %(name)s %(message)s trace_id=%(trace_id)s span_id=%(span_id)s flags=%(trace_flags)s"
+FORMAT = (
+    "%(levelname)s %(name)s %(message)s"
+    " trace_id=%(trace_id)s span_id=%(span_id)s flags=%(trace_flags)s"
+)
 LINE = re.compile(
     r"(?P<level>\w+) (?P<name>\S+) (?P<message>.*) "
     r"trace_id=(?P<trace_id>\w*) span_id=(?P<span_id>\w*) flags=(?P<flags>\w*)"

@@ -1,4 +1,4 @@
-"""structlog: the processor before the renderer, ids inside spans and no keys outside, counts exact."""
+"""structlog: the processor before the renderer, ids inside spans, none outside, counts exact."""
 
 from __future__ import annotations
 

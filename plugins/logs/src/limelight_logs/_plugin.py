@@ -82,7 +82,8 @@ class LogsPlugin:
     def limelight_lifecycle_start(self, telemetry: TelemetryView) -> None:
         from ._instrumentation import instrument_at_start
 
-        instrument_at_start(telemetry.config.get(LIMELIGHT_LOGS_INSTRUMENT))
+        wanted: tuple[str, ...] = telemetry.config.get(LIMELIGHT_LOGS_INSTRUMENT)
+        instrument_at_start(wanted)
 
 
 plugin = LogsPlugin()

@@ -229,6 +229,7 @@ class OtlpConverter:
         for family in snapshot:
             if not family.points:
                 continue
+            metric: Metric | None
             if temporality(family.declaration, self.preference) is _CUMULATIVE:
                 metric = self._cumulative(family, now)
             else:
