@@ -12,9 +12,11 @@ from __future__ import annotations
 import contextlib
 import io
 import os
+from pathlib import Path
 from typing import Any
 from unittest import mock
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from structlog.testing import capture_logs
@@ -91,6 +93,13 @@ def _cli_output(environ: dict[str, str]) -> tuple[int, str]:
     with mock.patch.dict(os.environ, environ, clear=True), contextlib.redirect_stdout(out):
         code = _cli.main(["config"])
     return code, out.getvalue()
+
+
+@pytest.fixture(autouse=True)
+def _in_a_scratch_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Drawn file paths (the JSON-lines test exporter's LIMELIGHT_JSONL_PATH) are relative
+    to the working directory: keep what they write out of the checkout."""
+    monkeypatch.chdir(tmp_path)
 
 
 class TestEveryVariableWithHostileValues:
