@@ -43,7 +43,9 @@ INSTRUMENTATION = Instrumentation(
     [
         Instrumentor("subprocess", _subprocess, remove=_remove_subprocess),
         Instrumentor("multiprocessing", _multiprocessing, remove=_remove_multiprocessing),
-        Instrumentor("concurrent.futures", _executor),
+        # ProcessPoolExecutor's own module: concurrent.futures is imported by much that never
+        # makes a process pool (it loads concurrent.futures.process on first use of the name)
+        Instrumentor("concurrent.futures.process", _executor, name="concurrent.futures"),
     ],
 )
 """subprocess (``Popen``, so ``run``, ``call``, ``check_output`` and asyncio's
