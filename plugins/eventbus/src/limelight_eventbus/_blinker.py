@@ -66,16 +66,17 @@ def _count(signal: Any, key: object) -> int:
     """The receivers of *signal* that can be called: connected for ``ANY`` or a sender."""
     receivers = signal.receivers
     held = len(receivers)
-    by_receiver = getattr(signal, "_by_receiver", None)
-    by_sender = getattr(signal, "_by_sender", None)
-    if not held or by_receiver is None or by_sender is None:
+    if not held:
+        return 0
+    try:
+        everyone = signal._by_sender.get(_any_id)
+        # blinker adds a receiver for ANY to receivers with it and takes it out of both
+        # together, so when as many are connected for ANY as are held, they are all of them
+        if everyone is not None and len(everyone) >= held:
+            return held
+        senders_of = signal._by_receiver.get  # get, not []: blinker's defaultdict left as is
+    except AttributeError:  # not blinker's bookkeeping: every receiver it holds
         return held
-    # blinker adds a receiver for ANY to receivers with it and takes it out of both
-    # together, so when as many are connected for ANY as are held, they are all of them
-    everyone = by_sender.get(_any_id)
-    if everyone is not None and len(everyone) >= held:
-        return held
-    senders_of = by_receiver.get  # get, not []: blinker's defaultdict is left as it is
     return sum(1 for receiver_id in tuple(receivers) if senders_of(receiver_id))
 
 
