@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 from limelight_hookspecs import EnvVar, parse_bool
 
 from ._log import get_logger
+from ._run import RUN_TEMP_DIR, bootstrap_dir
 from ._state import STATE
 
 if TYPE_CHECKING:
@@ -94,18 +95,10 @@ RUN_VARIABLES: tuple[EnvVar[Any], ...] = (
 
 _PROMETHEUS_SERVER = "LIMELIGHT_PROMETHEUS_SERVER"
 _MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"
-RUN_TEMP_DIR = "LIMELIGHT_RUN_TEMP_DIR"
-"""Set by ``limelight run`` to the multiprocess directory it made, for the first
-process to remove at exit."""
 
 _lock = threading.Lock()
 _started = False
 _pth_read = False
-
-
-def bootstrap_dir() -> str:
-    """The directory holding limelight's ``sitecustomize``."""
-    return os.path.join(os.path.dirname(os.path.abspath(__file__)), "_bootstrap")
 
 
 def _first_process() -> bool:

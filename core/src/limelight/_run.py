@@ -29,14 +29,28 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
-from ._autostart import (
-    LIMELIGHT_AUTO_INSTRUMENT,
-    LIMELIGHT_AUTOSTART_PID,
-    RUN_TEMP_DIR,
-    bootstrap_dir,
-)
+# names only: the wrapper imports nothing but the standard library (see limelight._main);
+# limelight._autostart declares these variables and the child reads them
+_AUTO_INSTRUMENT = "LIMELIGHT_AUTO_INSTRUMENT"
+_AUTOSTART_PID = "LIMELIGHT_AUTOSTART_PID"
+RUN_TEMP_DIR = "LIMELIGHT_RUN_TEMP_DIR"
+"""Set to the multiprocess directory this command made, for its first process to remove."""
 
-__all__ = ["OPTIONS", "build_environment", "main", "parser", "uses_workers"]
+
+def bootstrap_dir() -> str:
+    """The directory holding limelight's ``sitecustomize``."""
+    return os.path.join(os.path.dirname(os.path.abspath(__file__)), "_bootstrap")
+
+
+__all__ = [
+    "OPTIONS",
+    "RUN_TEMP_DIR",
+    "bootstrap_dir",
+    "build_environment",
+    "main",
+    "parser",
+    "uses_workers",
+]
 
 OPTIONS: tuple[tuple[str, str, str], ...] = (
     ("--service-name", "OTEL_SERVICE_NAME", "service.name of every span and metric"),
@@ -82,7 +96,7 @@ def parser() -> argparse.ArgumentParser:
         "--no-auto-instrument",
         action="store_true",
         help="only what each surface instruments at start on its own, no framework, "
-        f"driver or client on import [{LIMELIGHT_AUTO_INSTRUMENT.name}=false]",
+        f"driver or client on import [{_AUTO_INSTRUMENT}=false]",
     )
     p.add_argument(
         "--strict", action="store_true", help="a plugin failure fails the start [LIMELIGHT_STRICT]"
@@ -156,7 +170,7 @@ def build_environment(args: argparse.Namespace, environ: Mapping[str, str]) -> d
             for variable in variables.split(","):
                 env[variable] = value
     if args.no_auto_instrument:
-        env[LIMELIGHT_AUTO_INSTRUMENT.name] = "false"
+        env[_AUTO_INSTRUMENT] = "false"
     if args.strict:
         env["LIMELIGHT_STRICT"] = "true"
     multiprocess = args.multiprocess
@@ -171,7 +185,7 @@ def build_environment(args: argparse.Namespace, environ: Mapping[str, str]) -> d
             )
         _empty_multiproc_dir(env[_MULTIPROC_DIR])
     # the first process of this run marks itself (an inherited mark is another run's)
-    env.pop(LIMELIGHT_AUTOSTART_PID.name, None)
+    env.pop(_AUTOSTART_PID, None)
     here = bootstrap_dir()
     path = [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p and p != here]
     env["PYTHONPATH"] = os.pathsep.join([here, *path])
