@@ -62,6 +62,7 @@ class TestDeclarations:
         assert {
             "OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS",
             "LIMELIGHT_HTTP_EXCLUDED_PATHS",
+            "LIMELIGHT_HTTP_METRICS_PATH",
             "LIMELIGHT_HTTP_RESPONSE_TRACEPARENT",
         } == names
 

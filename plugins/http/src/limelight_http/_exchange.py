@@ -33,6 +33,7 @@ from ._plugin import (
     HTTP_REQUEST_DURATION,
     HTTP_REQUESTS,
     LIMELIGHT_HTTP_EXCLUDED_PATHS,
+    LIMELIGHT_HTTP_METRICS_PATH,
     LIMELIGHT_HTTP_RESPONSE_TRACEPARENT,
     OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS,
 )
@@ -220,7 +221,12 @@ class Instruments:
         known = config.get(OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS)
         self._methods: dict[str, _Method] = {m: _Method(m, m) for m in known}
         self._other = _Method(OTHER_METHOD, "HTTP")
-        self.excluded_paths: tuple[str, ...] = config.get(LIMELIGHT_HTTP_EXCLUDED_PATHS)
+        excluded: tuple[str, ...] = config.get(LIMELIGHT_HTTP_EXCLUDED_PATHS)
+        metrics_path = config.get(LIMELIGHT_HTTP_METRICS_PATH)
+        if metrics_path and metrics_path != "/":
+            # Prometheus's scrapes are not the application's traffic
+            excluded = (*excluded, metrics_path, metrics_path + "/*")
+        self.excluded_paths = excluded
         self.response_traceparent: bool = config.get(LIMELIGHT_HTTP_RESPONSE_TRACEPARENT)
         self.start_span = telemetry.tracer("limelight.http", __version__).start_span
 

@@ -24,6 +24,7 @@ __all__ = [
     "HTTP_REQUESTS",
     "HTTP_REQUEST_DURATION",
     "LIMELIGHT_HTTP_EXCLUDED_PATHS",
+    "LIMELIGHT_HTTP_METRICS_PATH",
     "LIMELIGHT_HTTP_RESPONSE_TRACEPARENT",
     "OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS",
     "HttpPlugin",
@@ -71,6 +72,28 @@ LIMELIGHT_HTTP_EXCLUDED_PATHS = EnvVar[tuple[str, ...]](
     "the paths given to the middleware.",
     "/healthz,/readyz,/internal/*",
 )
+
+
+def _parse_metrics_path(raw: str) -> str:
+    path = raw.strip()
+    if not path:
+        return ""
+    if not path.startswith("/") or "*" in path:
+        raise ValueError(f"{path!r} is not a path starting with '/' (without '*')")
+    return path.rstrip("/") or "/"
+
+
+LIMELIGHT_HTTP_METRICS_PATH = EnvVar(
+    "LIMELIGHT_HTTP_METRICS_PATH",
+    "/metrics",
+    _parse_metrics_path,
+    "The path Prometheus scrapes when the application serves /metrics itself: requests to "
+    "it and below it (/metrics/, where Starlette's Mount redirects) are served without a "
+    "span or metrics, so scrapes are not counted as application traffic. Empty records "
+    "them like any request.",
+    "/internal/metrics",
+    empty_is_unset=False,
+)
 LIMELIGHT_HTTP_RESPONSE_TRACEPARENT = EnvVar(
     "LIMELIGHT_HTTP_RESPONSE_TRACEPARENT",
     True,
@@ -96,6 +119,7 @@ class HttpPlugin:
         return (
             OTEL_INSTRUMENTATION_HTTP_KNOWN_METHODS,
             LIMELIGHT_HTTP_EXCLUDED_PATHS,
+            LIMELIGHT_HTTP_METRICS_PATH,
             LIMELIGHT_HTTP_RESPONSE_TRACEPARENT,
         )
 
