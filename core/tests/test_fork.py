@@ -72,3 +72,39 @@ def test_a_forked_child_flushes_and_stops_nothing(tmp_path: Path, mode: str, cod
     stopped = [line.split()[1] for line in lines if line.startswith("stopped ")]
     assert child_pid not in stopped
     assert 1 == len(stopped)  # the parent's own stop
+
+
+HANG_SCRIPT = textwrap.dedent(
+    """
+    import os, sys, time
+    import limelight
+
+    limelight.start(entry_points=False)
+    import concurrent.futures.thread  # the application's, imported after start
+
+    pid = os.fork()
+    if pid == 0:
+        os._exit(0)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if os.waitpid(pid, os.WNOHANG)[0]:
+            print("child exited")
+            break
+        time.sleep(0.05)
+    else:
+        print("child hung")
+        os.kill(pid, 9)
+    limelight.stop(2)
+    """
+)
+
+
+def test_a_forked_child_does_not_hang_in_the_sdk_fork_handler(tmp_path: Path) -> None:
+    # opentelemetry-sdk 1.45.2's TracerProvider detects resources through a thread pool in
+    # the forked child; before concurrent.futures.thread reset its lock there, it hung
+    script = tmp_path / "app.py"
+    script.write_text(HANG_SCRIPT)
+    result = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert "child exited" == result.stdout.strip()

@@ -11,6 +11,7 @@ hands out the SDK's own tracers). Processors whose ``on_start`` (or
 
 from __future__ import annotations
 
+import concurrent.futures.thread  # noqa: F401 (imported for its fork handlers, see below)
 import random as _random
 import threading
 from collections.abc import Iterator, Sequence
@@ -206,6 +207,15 @@ def _overrides(processor: SpanProcessor, method: str) -> bool:
     base = getattr(SpanProcessor, method, None)
     own = getattr(type(processor), method, None)
     return own is not None and own is not base
+
+
+# opentelemetry-sdk 1.45.2's TracerProvider registers an after-fork handler that detects
+# resources through a ThreadPoolExecutor in the child. concurrent.futures.thread holds its
+# global lock across a fork and resets it in the child from its own after-fork handler;
+# the child's handlers run in registration order, so when the provider registers first,
+# its submit() waits forever on that lock and every forked child hangs. Importing
+# concurrent.futures.thread here, before any provider of ours exists, orders the reset
+# first.
 
 
 class TracerProvider(sdk_trace.TracerProvider):
