@@ -32,7 +32,8 @@ def _all() -> importlib.metadata.EntryPoints:
             scanned = _scanned
             if scanned is None or scanned[0] != path:
                 scanned = _scanned = (path, importlib.metadata.entry_points())
-    return scanned[1]
+    found: importlib.metadata.EntryPoints = scanned[1]
+    return found
 
 
 def entry_points(group: str, name: str | None = None) -> tuple[importlib.metadata.EntryPoint, ...]:

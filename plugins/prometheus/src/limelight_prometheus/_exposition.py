@@ -176,7 +176,7 @@ class ServingRegistry(CollectorRegistry):
     ) -> None:
         super().__init__(auto_describe=False)
         self._telemetry = telemetry
-        self._target_info = target_info
+        self._serve_target_info = target_info
 
     def _view(self) -> TelemetryView:
         return self._telemetry if self._telemetry is not None else limelight.current()
@@ -191,7 +191,7 @@ class ServingRegistry(CollectorRegistry):
         telemetry = self._view()
         store = self._store()
         registry: Any = exposition_registry(store)
-        wanted = self._target_info
+        wanted = self._serve_target_info
         if wanted is None:
             wanted = telemetry.config.get(LIMELIGHT_PROMETHEUS_TARGET_INFO)
         info = None
