@@ -98,18 +98,13 @@ class EventbusPlugin:
 
     @hookimpl
     def limelight_lifecycle_start(self, telemetry: TelemetryView) -> None:
-        from ._core import report, resync_all
+        from ._core import resync_all
         from ._instrumentation import instrumentation
 
+        # each library when the application imports it: never imported for nothing
         wanted: tuple[str, ...] = telemetry.config.get(LIMELIGHT_EVENTBUS_INSTRUMENT)
-        for name in wanted:
-            instrumentor = instrumentation.instrumentors[name]
-            if instrumentor.is_instrumented() or not instrumentor.available():
-                continue
-            try:
-                instrumentor.instrument()
-            except Exception as exc:
-                report(f"instrument {name}", exc)
+        if wanted:
+            instrumentation.instrument_on_import(*wanted)
         # the buses already known are counted into this telemetry's store now, not at
         # their next use
         resync_all(telemetry)

@@ -16,8 +16,6 @@ from collections.abc import Iterable
 
 from limelight.surface import Instrumentation, Instrumentor, Patches
 
-from ._context import report_failure
-
 __all__ = [
     "instrument",
     "instrument_at_start",
@@ -85,13 +83,9 @@ def is_instrumented(library: str | None = None) -> bool:
 
 
 def instrument_at_start(wanted: Iterable[str]) -> None:
-    """Instrument the installed libraries among *wanted* that are not yet; a failure is
-    reported once and the others are still instrumented."""
-    for name in wanted:
-        instrumentor = instrumentation.instrumentors[name]
-        if instrumentor.is_instrumented() or not instrumentor.available():
-            continue
-        try:
-            instrumentor.instrument()
-        except Exception as exc:
-            report_failure(f"instrument {name}", exc)
+    """Instrument the libraries among *wanted*, each when the application imports it (at
+    once when it has: logging always); a failure is reported once and the others are
+    still instrumented. A library the application never imports is never imported."""
+    names = tuple(wanted)
+    if names:
+        instrumentation.instrument_on_import(*names)
