@@ -83,7 +83,8 @@ class Server:
 
 
 @pytest.fixture
-def gunicorn(tmp_path: Path) -> Iterator[Server]:
+def gunicorn(tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Server]:
+    child_exit = getattr(request, "param", "on")  # off: a configuration without the hook
     mp_dir = tmp_path / "prometheus"
     mp_dir.mkdir()
     hold_dir = tmp_path / "hold"
@@ -97,6 +98,7 @@ def gunicorn(tmp_path: Path) -> Iterator[Server]:
         "OTEL_TRACES_SAMPLER": "always_off",
         "MPAPP_HOLD_DIR": str(hold_dir),
         "MPAPP_METRICS_PORT": str(metrics_port),
+        "MPAPP_CHILD_EXIT": child_exit,
     }
     log = tmp_path / "gunicorn.log"
     with log.open("wb") as out:
@@ -193,16 +195,21 @@ class TestGunicornWorkers:
             assert first == int(held.result())
         assert gunicorn.metrics()[("app_last_value", ())] == 5.0
 
+    @pytest.mark.parametrize(
+        "gunicorn", ["on", "off"], indirect=True, ids=["child_exit", "no_hook"]
+    )
     def test_a_dead_worker_is_forgotten_by_live_gauges_and_kept_by_counters(
         self, gunicorn: Server
     ) -> None:
+        # with child_exit the master forgets the worker as it reaps it; without the hook
+        # the exposition finds that the worker no longer runs
         with ThreadPoolExecutor(1) as pool:
             held = gunicorn.hold(pool, "a")
             live = gunicorn.held_pid("a", held)
             # the holding worker is busy: the other one serves both requests below
             doomed = int(gunicorn.get("/work").text)
             assert live != doomed
-            # it dies mid-request: child_exit forgets its in-flight count
+            # it dies mid-request: its in-flight count is forgotten
             with pytest.raises(httpx.HTTPError):
                 gunicorn.get("/crash")
             deadline = time.monotonic() + WAIT
@@ -217,3 +224,39 @@ class TestGunicornWorkers:
             gunicorn.release("a")
             assert live == int(held.result())
         assert gunicorn.metrics()[("app_in_flight", ())] == 0.0
+
+
+class TestDeadProcesses:
+    """A process counts as dead once it is gone or a zombie; only live-gauge files of
+    dead processes are removed, never the collecting process's own nor counters."""
+
+    def test_running_zombie_and_reaped_processes(self) -> None:
+        from limelight_prometheus._multiprocess import process_running
+
+        assert process_running(os.getpid())
+        child = subprocess.Popen([sys.executable, "-c", "pass"])
+        deadline = time.monotonic() + WAIT
+        while process_running(child.pid):  # exited, not yet reaped: a zombie
+            assert time.monotonic() < deadline, "the child did not exit"
+            time.sleep(0.01)
+        child.wait()
+        assert not process_running(child.pid)
+
+    def test_only_live_gauge_files_of_dead_processes_go(self, tmp_path: Path) -> None:
+        from limelight_prometheus._multiprocess import forget_dead_processes
+
+        child = subprocess.Popen([sys.executable, "-c", "pass"])
+        child.wait()
+        names = [
+            f"gauge_livesum_{child.pid}.db",
+            f"gauge_liveall_{child.pid}.db",
+            f"counter_{child.pid}.db",
+            f"histogram_{child.pid}.db",
+            f"gauge_mostrecent_{child.pid}.db",
+            f"gauge_livesum_{os.getpid()}.db",
+        ]
+        for name in names:
+            (tmp_path / name).write_bytes(b"")
+        assert [child.pid] == forget_dead_processes(str(tmp_path))
+        assert sorted(names[2:]) == sorted(p.name for p in tmp_path.iterdir())
+        assert [] == forget_dead_processes(str(tmp_path))

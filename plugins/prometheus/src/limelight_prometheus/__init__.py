@@ -2,9 +2,11 @@
 
 Installed, it serves ``/metrics`` on ``OTEL_EXPORTER_PROMETHEUS_HOST:PORT``
 (default ``localhost:9464``) while telemetry runs. Mount it in your own app
-instead with :func:`make_wsgi_app` or :func:`make_asgi_app`. Under gunicorn
-with ``PROMETHEUS_MULTIPROC_DIR`` set, every worker's values are aggregated;
-add :func:`child_exit` to ``gunicorn.conf.py``.
+instead with :func:`make_wsgi_app` or :func:`make_asgi_app`. Under gunicorn,
+uvicorn ``--workers`` or any pre-forking server with ``PROMETHEUS_MULTIPROC_DIR``
+set, every worker's values are aggregated, and the in-flight gauges of a worker
+that died stop counting at the next scrape (:func:`child_exit` in
+``gunicorn.conf.py`` does it as gunicorn reaps the worker).
 """
 
 from __future__ import annotations

@@ -19,7 +19,6 @@ from typing import Any
 import prometheus_client
 from prometheus_client import values
 from prometheus_client.metrics_core import InfoMetricFamily, Metric
-from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import CollectorRegistry
 
 import limelight
@@ -29,6 +28,7 @@ from limelight.plugins import get_logger
 from limelight_hookspecs import TelemetryView
 
 from ._env import LIMELIGHT_PROMETHEUS_TARGET_INFO
+from ._multiprocess import LiveProcessCollector
 
 __all__ = [
     "PER_PROCESS_ATTRIBUTES",
@@ -77,7 +77,9 @@ def exposition_registry(store: limelight.metrics.MetricStore) -> CollectorRegist
     registry holding a :class:`~prometheus_client.multiprocess.MultiProcessCollector`
     over the shared directory, which sums counters and histograms over every
     process, sums additive gauges over the live ones and keeps the most recent
-    value of absolute gauges.
+    value of absolute gauges. Processes that no longer run are found from the
+    directory's files at every collection, so their live gauges stop counting
+    under any server (:class:`~limelight_prometheus._multiprocess.LiveProcessCollector`).
     """
     path = multiprocess_dir()
     if path is None:
@@ -86,7 +88,7 @@ def exposition_registry(store: limelight.metrics.MetricStore) -> CollectorRegist
         registry = _MP_REGISTRIES.get(path)
         if registry is None:
             registry = CollectorRegistry(auto_describe=False)
-            MultiProcessCollector(registry, path)  # type: ignore[no-untyped-call]
+            LiveProcessCollector(registry, path)
             _MP_REGISTRIES[path] = registry
         return registry
 

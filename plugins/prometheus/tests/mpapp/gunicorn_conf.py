@@ -1,7 +1,9 @@
 """gunicorn configuration of the multiprocess test: the documented hooks.
 
-``child_exit`` forgets a dead worker's live gauges; ``when_ready`` serves the
-aggregate from the master process on ``$MPAPP_METRICS_PORT``.
+``child_exit`` forgets a dead worker's live gauges (left out when
+``$MPAPP_CHILD_EXIT`` is ``off``, as in a configuration that does not add it);
+``when_ready`` serves the aggregate from the master process on
+``$MPAPP_METRICS_PORT``.
 """
 
 import os
@@ -20,3 +22,7 @@ def when_ready(server: Any) -> None:
 
 
 __all__ = ["child_exit", "graceful_timeout", "timeout", "when_ready", "worker_class", "workers"]
+
+if os.environ.get("MPAPP_CHILD_EXIT") == "off":
+    del child_exit
+    __all__.remove("child_exit")
