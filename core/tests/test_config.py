@@ -281,7 +281,7 @@ class TestProblemMessages:
                 },
                 "invalid OTEL_EXPORTER_OTLP_ENDPOINT='ftp://collector': expected an http:// or "
                 "https:// URL; using http://localhost:4317 for traces, "
-                "http://localhost:4318 for metrics",
+                "http://localhost:4318 for metrics, http://localhost:4318 for logs",
             ),
             (
                 {"OTEL_EXPORTER_OTLP_HEADERS": "a=1,oops"},

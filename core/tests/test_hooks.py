@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,12 @@ from opentelemetry.sdk.trace.sampling import ALWAYS_OFF, Sampler
 
 import limelight
 import limelight.plugins
+from limelight.export import (
+    LogRecordExporter,
+    LogRecordExportResult,
+    LogRecordProcessor,
+    ReadableLogRecord,
+)
 from limelight.testing import Harness
 from limelight_hookspecs import (
     PROJECT_NAME,
@@ -300,6 +307,96 @@ class _InterceptorPlugin:
 @limelight.instrument(name="hooks.work")
 def _work() -> int:
     return 1
+
+
+class _LogRecords(LogRecordExporter):
+    def __init__(self) -> None:
+        self.records: list[ReadableLogRecord] = []
+
+    def export(self, batch: Sequence[ReadableLogRecord]) -> LogRecordExportResult:
+        self.records.extend(batch)
+        return LogRecordExportResult.SUCCESS
+
+    def shutdown(self) -> None:
+        pass
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True
+
+
+class _Emitted(LogRecordProcessor):
+    def __init__(self) -> None:
+        self.bodies: list[object] = []
+
+    def on_emit(self, log_record: Any) -> None:
+        self.bodies.append(log_record.log_record.body)
+
+    def shutdown(self) -> None:
+        pass
+
+    def force_flush(self, timeout_millis: int = 30000) -> bool:
+        return True
+
+
+class _LogPlugin:
+    limelight_name = "logsink"
+
+    def __init__(self) -> None:
+        self.exporter = _LogRecords()
+        self.processor = _Emitted()
+
+    @hookimpl
+    def limelight_logs_provide_exporters(self, telemetry: TelemetryView) -> Sequence[Any]:
+        return [self.exporter]
+
+    @hookimpl
+    def limelight_logs_provide_processors(self, telemetry: TelemetryView) -> Sequence[Any]:
+        return [self.processor]
+
+
+def _emit(harness: Harness, body: str, **fields: Any) -> None:
+    emitter = harness.telemetry.log_emitter
+    assert emitter is not None
+    emitter.emit(
+        "app",
+        timestamp=time.time_ns(),
+        severity_number=9,
+        severity_text="INFO",
+        body=body,
+        attributes={"n": 1},
+        **fields,
+    )
+
+
+class TestLogHooks:
+    """Log record exporters (batched by the core) and processors (called as records come)."""
+
+    def test_limelight_logs_provide_exporters_get_every_record_by_stop(self) -> None:
+        plugin = _LogPlugin()
+        with Harness(plugins=[plugin]) as harness:
+            for i in range(3):
+                _emit(harness, f"r{i}", trace_id=5, span_id=6, trace_flags=1)
+            assert 1 == len(harness.telemetry.log_processors)
+        assert ["r0", "r1", "r2"] == [r.log_record.body for r in plugin.exporter.records]
+        first = plugin.exporter.records[0]
+        assert (5, 6, 1) == (
+            first.log_record.trace_id,
+            first.log_record.span_id,
+            int(first.log_record.trace_flags or 0),
+        )
+        assert "app" == (first.instrumentation_scope and first.instrumentation_scope.name)
+        assert "limelight-test" == first.resource.attributes["service.name"]
+
+    def test_limelight_logs_provide_processors_see_records_synchronously(self) -> None:
+        plugin = _LogPlugin()
+        with Harness(plugins=[plugin]) as harness:
+            _emit(harness, "now")
+            assert ["now"] == plugin.processor.bodies
+
+    def test_no_log_pipeline_when_no_plugin_takes_records(self) -> None:
+        with Harness() as harness:
+            assert harness.telemetry.logger_provider is None
+            assert harness.telemetry.log_emitter is None
 
 
 class TestInterceptorHooks:

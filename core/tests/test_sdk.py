@@ -55,6 +55,58 @@ class TestAssumptionsHold:
             _sdk.FALLBACKS
         )
 
+    def test_logs_sdk(self) -> None:
+        from limelight._sdk import logs as sdk_logs
+
+        assert sdk_logs.AVAILABLE, _assumption("logs-sdk")
+        seen: list[Any] = []
+
+        class Keep(sdk_logs.LogRecordProcessor):
+            def on_emit(self, log_record: Any) -> None:
+                seen.append(sdk_logs.readable(log_record))
+
+            def shutdown(self) -> None:
+                pass
+
+            def force_flush(self, timeout_millis: int = 30000) -> bool:
+                return True
+
+        provider = sdk_logs.LoggerProvider(shutdown_on_exit=False)
+        provider.add_log_record_processor(Keep())
+        try:
+            raise KeyError("missing")
+        except KeyError as exc:
+            error = exc
+        record = sdk_logs.make_record(
+            timestamp=1,
+            context=Context(),
+            severity_number=17,
+            severity_text="ERROR",
+            body="failed",
+            attributes={"k": "v"},
+            trace_id=7,
+            span_id=8,
+            trace_flags=1,
+            exception=error,
+        )
+        provider.get_logger("probe").emit(record)
+        [readable] = seen
+        assert isinstance(readable, sdk_logs.ReadableLogRecord), _assumption("logs-sdk")
+        emitted = readable.log_record
+        assert (7, 8, 1, "failed", "ERROR") == (
+            emitted.trace_id,
+            emitted.span_id,
+            int(emitted.trace_flags),
+            emitted.body,
+            emitted.severity_text,
+        ), _assumption("logs-sdk")
+        attributes = dict(emitted.attributes or {})
+        assert ("KeyError", "'missing'") == (
+            attributes["exception.type"],
+            attributes["exception.message"],
+        ), _assumption("logs-sdk")
+        assert "Traceback" in str(attributes["exception.stacktrace"]), _assumption("logs-sdk")
+
     def test_every_assumption_is_documented(self) -> None:
         doc = _sdk.__doc__ or ""
         missing = [name for name in _sdk.ASSUMPTIONS if f"``{name}``" not in doc]
@@ -374,6 +426,7 @@ class TestFallbacks:
             import opentelemetry.context as c
             # the SDK modules that import the keys themselves
             import opentelemetry.sdk.metrics.export, opentelemetry.sdk.trace.export
+            import opentelemetry.sdk._logs.export
             del c._SUPPRESS_INSTRUMENTATION_KEY, c._SUPPRESS_HTTP_INSTRUMENTATION_KEY
             from limelight.export import suppressed
             from limelight.surface import SUPPRESS_INSTRUMENTATION_KEY

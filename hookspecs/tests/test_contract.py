@@ -96,7 +96,9 @@ class TestPublicApi:
         specs = {m.__name__.rsplit(".", 1)[1] for m in SPEC_MODULES}
         assert set() == {f"_{name}" for name in specs} & modules
 
-    @pytest.mark.parametrize("module", ["config", "interceptors", "lifecycle", "metrics", "spans"])
+    @pytest.mark.parametrize(
+        "module", ["config", "interceptors", "lifecycle", "logs", "metrics", "spans"]
+    )
     def test_the_spec_modules_import_by_their_public_path(self, module: str) -> None:
         imported = importlib.import_module(f"limelight_hookspecs.{module}")
         assert imported in SPEC_MODULES

@@ -29,7 +29,9 @@ def _checked(config: Config) -> PluginManager:
     """The plugins of a telemetry started and stopped with export turned off."""
     from ._telemetry import Telemetry
 
-    quiet = attrs.evolve(config, traces_exporters=(), metrics_exporters=(), strict=False)
+    quiet = attrs.evolve(
+        config, traces_exporters=(), metrics_exporters=(), logs_exporters=(), strict=False
+    )
     telemetry = Telemetry(quiet, install_globals=False, handle_signals=False)
     try:
         telemetry.start()

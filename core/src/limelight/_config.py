@@ -124,7 +124,9 @@ def _known_samplers() -> frozenset[str]:
 
 
 def _otlp_settings(b: _Builder, signal: str) -> OtlpSettings:
-    specific = env.OTLP_TRACES if signal == "traces" else env.OTLP_METRICS
+    specific = {"traces": env.OTLP_TRACES, "metrics": env.OTLP_METRICS, "logs": env.OTLP_LOGS}[
+        signal
+    ]
     generic = env.OTLP_GENERIC
 
     def pick(key: str) -> Any:
@@ -336,6 +338,23 @@ def load_config(environ: Mapping[str, str] | None = None, **overrides: Any) -> C
         )
         batch = attrs.evolve(batch, max_export_batch_size=batch.max_queue_size)
 
+    log_batch = BatchSettings(
+        schedule_delay=b.read("log_batch.schedule_delay", env.OTEL_BLRP_SCHEDULE_DELAY),
+        max_queue_size=b.read("log_batch.max_queue_size", env.OTEL_BLRP_MAX_QUEUE_SIZE),
+        max_export_batch_size=b.read(
+            "log_batch.max_export_batch_size", env.OTEL_BLRP_MAX_EXPORT_BATCH_SIZE
+        ),
+        export_timeout=b.read("log_batch.export_timeout", env.OTEL_BLRP_EXPORT_TIMEOUT),
+    )
+    if log_batch.max_export_batch_size > log_batch.max_queue_size:
+        b.problem(
+            env.OTEL_BLRP_MAX_EXPORT_BATCH_SIZE.name,
+            str(log_batch.max_export_batch_size),
+            str(log_batch.max_queue_size),
+            "must not exceed OTEL_BLRP_MAX_QUEUE_SIZE",
+        )
+        log_batch = attrs.evolve(log_batch, max_export_batch_size=log_batch.max_queue_size)
+
     values: dict[str, Any] = {
         "sdk_disabled": sdk_disabled,
         "service_name": service_name,
@@ -346,9 +365,12 @@ def load_config(environ: Mapping[str, str] | None = None, **overrides: Any) -> C
         "propagators": valid,
         "traces_exporters": exporters("traces_exporters", env.OTEL_TRACES_EXPORTER),
         "metrics_exporters": exporters("metrics_exporters", env.OTEL_METRICS_EXPORTER),
+        "logs_exporters": exporters("logs_exporters", env.OTEL_LOGS_EXPORTER),
         "otlp_traces": _otlp_settings(b, "traces"),
         "otlp_metrics": _otlp_settings(b, "metrics"),
+        "otlp_logs": _otlp_settings(b, "logs"),
         "batch": batch,
+        "log_batch": log_batch,
         "metric_export_interval": b.read("metric_export_interval", env.OTEL_METRIC_EXPORT_INTERVAL),
         "metric_export_timeout": b.read("metric_export_timeout", env.OTEL_METRIC_EXPORT_TIMEOUT),
         "metrics_namespace": b.read("metrics_namespace", env.LIMELIGHT_METRICS_NAMESPACE),
@@ -384,13 +406,22 @@ def load_config(environ: Mapping[str, str] | None = None, **overrides: Any) -> C
     )
 
 
-_EXPORTER_FIELDS = {"traces": "traces_exporters", "metrics": "metrics_exporters"}
-_EXPORTER_VARIABLES = {"traces": env.OTEL_TRACES_EXPORTER, "metrics": env.OTEL_METRICS_EXPORTER}
+_EXPORTER_FIELDS = {
+    "traces": "traces_exporters",
+    "metrics": "metrics_exporters",
+    "logs": "logs_exporters",
+}
+_EXPORTER_VARIABLES = {
+    "traces": env.OTEL_TRACES_EXPORTER,
+    "metrics": env.OTEL_METRICS_EXPORTER,
+    "logs": env.OTEL_LOGS_EXPORTER,
+}
 
 
 _EXPORTER_HOOKS = {
     "traces": ("limelight_spans_provide_exporters", "limelight_spans_provide_processors"),
     "metrics": ("limelight_metrics_provide_readers", "limelight_metrics_provide_otel_readers"),
+    "logs": ("limelight_logs_provide_exporters", "limelight_logs_provide_processors"),
 }
 
 

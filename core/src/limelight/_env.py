@@ -183,6 +183,14 @@ OTEL_METRICS_EXPORTER = EnvVar[tuple[str, ...] | None](
     "Unset means every installed exporter plugin.",
     "prometheus,otlp",
 )
+OTEL_LOGS_EXPORTER = EnvVar[tuple[str, ...] | None](
+    "OTEL_LOGS_EXPORTER",
+    None,
+    _parse_names,
+    "Exporter plugins allowed to export log records (otlp, ...); none for none. Unset means "
+    "every installed exporter plugin that takes log records.",
+    "otlp",
+)
 
 
 def _otlp(signal: str) -> dict[str, EnvVar[Any]]:
@@ -197,7 +205,7 @@ def _otlp(signal: str) -> dict[str, EnvVar[Any]]:
             + (
                 "Used as given (include the /v1/... path for HTTP)."
                 if signal
-                else "For HTTP the signal path (/v1/traces, /v1/metrics) is appended. "
+                else "For HTTP the signal path (/v1/traces, /v1/metrics, /v1/logs) is appended. "
                 "Default http://localhost:4318 (http) or http://localhost:4317 (grpc)."
             ),
             "http://collector:4318" if not signal else f"http://collector:4318/v1/{signal}",
@@ -273,6 +281,7 @@ def _otlp(signal: str) -> dict[str, EnvVar[Any]]:
 OTLP_GENERIC = _otlp("")
 OTLP_TRACES = _otlp("traces")
 OTLP_METRICS = _otlp("metrics")
+OTLP_LOGS = _otlp("logs")
 
 OTEL_BSP_SCHEDULE_DELAY = EnvVar(
     "OTEL_BSP_SCHEDULE_DELAY",
@@ -313,6 +322,36 @@ LIMELIGHT_BSP_QUEUE_FULL_WAIT = EnvVar(
     "OpenTelemetry SDK does.",
     "0",
     default_text="1000",
+)
+OTEL_BLRP_SCHEDULE_DELAY = EnvVar(
+    "OTEL_BLRP_SCHEDULE_DELAY",
+    1.0,
+    _parse_interval_millis,
+    "Milliseconds between two log record exports.",
+    "5000",
+    default_text="1000",
+)
+OTEL_BLRP_EXPORT_TIMEOUT = EnvVar(
+    "OTEL_BLRP_EXPORT_TIMEOUT",
+    30.0,
+    _parse_millis,
+    "Milliseconds one log record export may take.",
+    "10000",
+    default_text="30000",
+)
+OTEL_BLRP_MAX_QUEUE_SIZE = EnvVar(
+    "OTEL_BLRP_MAX_QUEUE_SIZE",
+    2048,
+    _parse_size,
+    "Log records waiting for export; past it new records are dropped and counted.",
+    "8192",
+)
+OTEL_BLRP_MAX_EXPORT_BATCH_SIZE = EnvVar(
+    "OTEL_BLRP_MAX_EXPORT_BATCH_SIZE",
+    512,
+    _parse_size,
+    "Log records per export call (at most OTEL_BLRP_MAX_QUEUE_SIZE).",
+    "256",
 )
 OTEL_METRIC_EXPORT_INTERVAL = EnvVar(
     "OTEL_METRIC_EXPORT_INTERVAL",
@@ -517,14 +556,20 @@ CORE_VARIABLES: tuple[EnvVar[Any], ...] = (
     LIMELIGHT_CONTEXT_FROM_ENV,
     OTEL_TRACES_EXPORTER,
     OTEL_METRICS_EXPORTER,
+    OTEL_LOGS_EXPORTER,
     *OTLP_GENERIC.values(),
     *OTLP_TRACES.values(),
     *OTLP_METRICS.values(),
+    *OTLP_LOGS.values(),
     OTEL_BSP_SCHEDULE_DELAY,
     OTEL_BSP_EXPORT_TIMEOUT,
     OTEL_BSP_MAX_QUEUE_SIZE,
     OTEL_BSP_MAX_EXPORT_BATCH_SIZE,
     LIMELIGHT_BSP_QUEUE_FULL_WAIT,
+    OTEL_BLRP_SCHEDULE_DELAY,
+    OTEL_BLRP_EXPORT_TIMEOUT,
+    OTEL_BLRP_MAX_QUEUE_SIZE,
+    OTEL_BLRP_MAX_EXPORT_BATCH_SIZE,
     OTEL_METRIC_EXPORT_INTERVAL,
     OTEL_METRIC_EXPORT_TIMEOUT,
     LIMELIGHT_PLUGINS,

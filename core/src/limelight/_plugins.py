@@ -725,6 +725,24 @@ class PluginManager:
             telemetry=telemetry,
         )
 
+    def logs_provide_exporters(self, telemetry: TelemetryView) -> list[tuple[str, Any]]:
+        """``limelight_logs_provide_exporters``: ``(plugin, exporter)`` pairs."""
+        return self._collect(
+            "limelight_logs_provide_exporters",
+            lambda e: _has_methods(e, "export", "shutdown", "force_flush"),
+            "log record exporters (export, shutdown, force_flush)",
+            telemetry=telemetry,
+        )
+
+    def logs_provide_processors(self, telemetry: TelemetryView) -> list[tuple[str, Any]]:
+        """``limelight_logs_provide_processors``: ``(plugin, processor)`` pairs."""
+        return self._collect(
+            "limelight_logs_provide_processors",
+            lambda p: _has_methods(p, "on_emit", "shutdown", "force_flush"),
+            "log record processors (on_emit, shutdown, force_flush)",
+            telemetry=telemetry,
+        )
+
     def spans_provide_sampler(self, telemetry: TelemetryView) -> Sampler | None:
         """``limelight_spans_provide_sampler``: the first sampler in priority order, if any
         (a value that is not a sampler is reported and the next plugin asked)."""

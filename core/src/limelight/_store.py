@@ -77,6 +77,12 @@ SPANS_DROPPED = MetricDeclaration(
     "Spans lost before export (queue full or exporter failure).",
     unit="1",
 )
+LOGS_DROPPED = MetricDeclaration(
+    "limelight_logs_dropped_total",
+    MetricKind.COUNTER,
+    "Log records lost before export (queue full, exporter failure or shutdown timeout).",
+    unit="1",
+)
 EXPORT_ERRORS = MetricDeclaration(
     "limelight_export_errors_total",
     MetricKind.COUNTER,
@@ -94,7 +100,12 @@ SERIES_OVERFLOW = MetricDeclaration(
     label_names=("metric",),
     series_limit=1000,
 )
-SELF_METRICS: tuple[MetricDeclaration, ...] = (SPANS_DROPPED, EXPORT_ERRORS, SERIES_OVERFLOW)
+SELF_METRICS: tuple[MetricDeclaration, ...] = (
+    SPANS_DROPPED,
+    LOGS_DROPPED,
+    EXPORT_ERRORS,
+    SERIES_OVERFLOW,
+)
 """limelight's own metrics, declared by every store."""
 
 
@@ -929,6 +940,12 @@ class MetricStore:
         """Count lost spans in ``limelight_spans_dropped_total``."""
         if count > 0:
             counter: Counter = self._metrics[SPANS_DROPPED.name]  # type: ignore[assignment]
+            counter.inc(count)
+
+    def logs_dropped(self, count: int = 1) -> None:
+        """Count lost log records in ``limelight_logs_dropped_total``."""
+        if count > 0:
+            counter: Counter = self._metrics[LOGS_DROPPED.name]  # type: ignore[assignment]
             counter.inc(count)
 
     # -- observers ----------------------------------------------------------------------

@@ -27,9 +27,12 @@ from ._config import REPORTER, installed_exporters, load_config, resolve_exporte
 from ._environ import adopt_environment_context
 from ._export import run_bounded
 from ._log import get_logger
+from ._logs import BoundedBatchLogProcessor, LogEmitter
 from ._plugins import PluginError, PluginManager
 from ._propagation import install_propagator
 from ._resource import build_resource
+from ._sdk.logs import AVAILABLE as _LOGS_AVAILABLE
+from ._sdk.logs import LoggerProvider
 from ._sdk.providers import meter_provider_is_default
 from ._spans import TracerProvider
 from ._state import STATE
@@ -118,6 +121,9 @@ class Telemetry:
         self._meter_provider: MeterProvider | None = None
         self._readers: list[tuple[str, StoreReader]] = []
         self._span_processors: list[BoundedBatchSpanProcessor] = []
+        self._log_processors: list[BoundedBatchLogProcessor] = []
+        self._logger_provider: LoggerProvider | None = None
+        self._log_emitter: LogEmitter | None = None
         self._interceptors: tuple[Interceptor, ...] = ()
         self._started = False
         self._stopped = False
@@ -150,6 +156,23 @@ class Telemetry:
     def span_processors(self) -> tuple[BoundedBatchSpanProcessor, ...]:
         """The batch span processors, one per exporter the plugins contributed."""
         return tuple(self._span_processors)
+
+    @property
+    def log_processors(self) -> tuple[BoundedBatchLogProcessor, ...]:
+        """The batch log record processors, one per exporter the plugins contributed."""
+        return tuple(self._log_processors)
+
+    @property
+    def logger_provider(self) -> LoggerProvider | None:
+        """The SDK logger provider, when some plugin contributed a log record exporter
+        or processor (``limelight_logs_provide_*``); ``None`` otherwise."""
+        return self._logger_provider
+
+    @property
+    def log_emitter(self) -> LogEmitter | None:
+        """Where a surface hands log records while telemetry runs; ``None`` when no
+        plugin takes them (or telemetry is not running)."""
+        return self._log_emitter if self.enabled else None
 
     @property
     def interceptors(self) -> tuple[Interceptor, ...]:
@@ -253,6 +276,7 @@ class Telemetry:
             provider.add_span_processor(processor)
         for _plugin, span_processor in self._plugins.spans_provide_processors(self):
             provider.add_span_processor(span_processor)
+        self._build_logs()
 
         otel_readers = [r for _p, r in self._plugins.metrics_provide_otel_readers(self)]
         self._meter_provider = MeterProvider(
@@ -275,6 +299,31 @@ class Telemetry:
                 self._plugins.record_failure(plugin, "metric reader start", exc)
                 continue
             self._readers.append((plugin, reader))
+
+    def _build_logs(self) -> None:
+        """The log pipeline, when some plugin contributes an exporter or a processor."""
+        exporters = self._plugins.logs_provide_exporters(self)
+        processors = self._plugins.logs_provide_processors(self)
+        if not (exporters or processors):
+            return
+        if not _LOGS_AVAILABLE:
+            _log.warning(
+                "log records are not exported: this OpenTelemetry SDK release has no "
+                "logs signal limelight can use",
+                exporters=", ".join(p for p, _e in exporters) or None,
+            )
+            return
+        logger_provider = LoggerProvider(resource=self.resource, shutdown_on_exit=False)
+        for plugin, exporter in exporters:
+            processor = BoundedBatchLogProcessor(
+                exporter, plugin, self.config.log_batch, self.self_metrics
+            )
+            self._log_processors.append(processor)
+            logger_provider.add_log_record_processor(processor)
+        for _plugin, log_processor in processors:
+            logger_provider.add_log_record_processor(log_processor)
+        self._logger_provider = logger_provider
+        self._log_emitter = LogEmitter(logger_provider)
 
     def _abort(self) -> None:
         """Undo a start that failed half-way (``LIMELIGHT_STRICT``): stop the plugins
@@ -305,6 +354,8 @@ class Telemetry:
         ok = True
         for processor in self._span_processors:
             ok = processor.flush(max(0.0, deadline - time.monotonic())) and ok
+        for log_processor in self._log_processors:
+            ok = log_processor.flush(max(0.0, deadline - time.monotonic())) and ok
         for plugin, reader in self._readers:
             try:
                 ok = bool(reader.force_flush(max(0.0, deadline - time.monotonic()))) and ok
@@ -317,7 +368,8 @@ class Telemetry:
         """Flush and shut everything down within *timeout* seconds.
 
         Order: ``limelight_lifecycle_stop`` hooks (reverse priority), then span processors
-        (every queued span is exported), then metric readers (a final push),
+        (every queued span is exported), then log record processors, then metric readers
+        (a final push),
         then the providers. Returns true when everything finished in time.
         Idempotent; also run at interpreter exit and on SIGTERM.
         """
@@ -351,6 +403,12 @@ class Telemetry:
         ok = True
         for processor in self._span_processors:
             ok = processor.close(remaining()) and ok
+        # after the spans: what their shutdown logged is exported too
+        for log_processor in self._log_processors:
+            ok = log_processor.close(remaining()) and ok
+        if self._logger_provider is not None:
+            logger_provider = self._logger_provider
+            ok = run_bounded(logger_provider.shutdown, remaining(), "logger-provider") and ok
         for plugin, reader in self._readers:
 
             def finish(reader: StoreReader = reader) -> None:

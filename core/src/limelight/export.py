@@ -4,7 +4,9 @@ An exporter plugin reads the one metric store (a :class:`StoreReader` returned
 from ``limelight_metrics_provide_readers`` reads ``telemetry.store.snapshot()``,
 a :class:`MetricsSnapshot`) and contributes span exporters
 (``limelight_spans_provide_exporters``), which the core wraps in its bounded
-batch processor. :class:`ExportWorker` runs periodic exports on one thread
+batch processor, and log record exporters (``limelight_logs_provide_exporters``:
+a :class:`LogRecordExporter`, which receives :class:`ReadableLogRecord` batches),
+batched the same way. :class:`ExportWorker` runs periodic exports on one thread
 with deadlines; :class:`ExportHealth` counts failed exports and logs an
 episode once; :func:`suppressed` keeps an exporter's own network calls out
 of the surfaces that would record them. :func:`restricted_metric` answers a
@@ -27,6 +29,13 @@ from limelight_hookspecs import (
 )
 
 from ._export import ExportHealth, ExportWorker, suppressed
+from ._sdk.logs import (
+    LogRecordExporter,
+    LogRecordExportResult,
+    LogRecordProcessor,
+    ReadableLogRecord,
+    otlp_log_exporter_class,
+)
 from ._sdk.prometheus import restricted_metric
 
 __all__ = [
@@ -34,13 +43,18 @@ __all__ = [
     "ExportHealth",
     "ExportWorker",
     "HistogramPoint",
+    "LogRecordExportResult",
+    "LogRecordExporter",
+    "LogRecordProcessor",
     "MetricFamily",
     "MetricsSnapshot",
     "NumberPoint",
+    "ReadableLogRecord",
     "SelfMetrics",
     "SnapshotSource",
     "StoreReader",
     "TelemetryView",
+    "otlp_log_exporter_class",
     "restricted_metric",
     "suppressed",
 ]

@@ -18,6 +18,8 @@ EXCEPTION_TYPE: Final = "exception.type"
 EXCEPTION_MESSAGE: Final = "exception.message"
 EXCEPTION_STACKTRACE: Final = "exception.stacktrace"
 CODE_FUNCTION_NAME: Final = "code.function.name"
+CODE_FILE_PATH: Final = "code.file.path"
+CODE_LINE_NUMBER: Final = "code.line.number"
 
 # -- HTTP ----------------------------------------------------------------------
 HTTP_REQUEST_METHOD: Final = "http.request.method"
@@ -78,7 +80,9 @@ SERVICE_VERSION: Final = "service.version"
 __all__ = [
     "CLIENT_ADDRESS",
     "CLIENT_PORT",
+    "CODE_FILE_PATH",
     "CODE_FUNCTION_NAME",
+    "CODE_LINE_NUMBER",
     "DB_NAMESPACE",
     "DB_OPERATION_BATCH_SIZE",
     "DB_OPERATION_NAME",

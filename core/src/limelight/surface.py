@@ -50,6 +50,7 @@ from ._binding import TelemetryBinding
 from ._context import current_context, current_span
 from ._failures import report_failure
 from ._fixed_ids import start_span_with_id
+from ._logs import LogEmitter
 from ._sdk.context import SUPPRESS_HTTP_INSTRUMENTATION_KEY, SUPPRESS_INSTRUMENTATION_KEY
 from ._spans import error_type
 
@@ -59,6 +60,7 @@ __all__ = [
     "SUPPRESS_INSTRUMENTATION_KEY",
     "Instrumentation",
     "Instrumentor",
+    "LogEmitter",
     "Patches",
     "SpanRole",
     "TelemetryBinding",

@@ -1,7 +1,7 @@
 """The limelight plugin contract.
 
 Hook specifications (one module per concern: :mod:`.lifecycle`,
-:mod:`.metrics`, :mod:`.spans`, :mod:`.interceptors`, :mod:`.config`), the
+:mod:`.metrics`, :mod:`.spans`, :mod:`.logs`, :mod:`.interceptors`, :mod:`.config`), the
 pluggy markers, and the value types that cross the plugin boundary. A plugin
 depends on this distribution and on ``limelight`` (the core); it implements
 hooks with :data:`hookimpl`::
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import typing
 
-from . import config, interceptors, lifecycle, metrics, spans
+from . import config, interceptors, lifecycle, logs, metrics, spans
 from ._config_types import BatchSettings, Config, OtlpSettings
 from ._env import (
     MAX_DURATION_MILLIS,
@@ -60,7 +60,7 @@ from ._telemetry import SelfMetrics, TelemetryView
 if typing.TYPE_CHECKING:
     from types import ModuleType
 
-SPEC_MODULES: tuple[ModuleType, ...] = (lifecycle, metrics, spans, interceptors, config)
+SPEC_MODULES: tuple[ModuleType, ...] = (lifecycle, metrics, spans, logs, interceptors, config)
 """Every module holding hook specifications, in documentation order."""
 
 __all__ = [

@@ -20,11 +20,12 @@ def _ignore(problem: ConfigProblem) -> None:
 
 @attrs.frozen
 class OtlpSettings:
-    """OTLP exporter settings for one signal (traces or metrics).
+    """OTLP exporter settings for one signal (traces, metrics or logs).
 
     Built from ``OTEL_EXPORTER_OTLP_*`` with the signal-specific
-    ``OTEL_EXPORTER_OTLP_TRACES_*`` / ``OTEL_EXPORTER_OTLP_METRICS_*``
-    variables taking precedence, as the OpenTelemetry specification says.
+    ``OTEL_EXPORTER_OTLP_TRACES_*`` / ``OTEL_EXPORTER_OTLP_METRICS_*`` /
+    ``OTEL_EXPORTER_OTLP_LOGS_*`` variables taking precedence, as the OpenTelemetry
+    specification says.
 
     :param endpoint: the full URL to send to. For ``http/protobuf`` and
         ``http/json`` this already includes the signal path (``/v1/traces``)
@@ -93,9 +94,13 @@ class Config:
     :param traces_exporters: exporter names allowed for spans; ``None`` means
         every installed exporter plugin; ``()`` means none.
     :param metrics_exporters: the same for metrics.
+    :param logs_exporters: the same for log records (``OTEL_LOGS_EXPORTER``).
     :param otlp_traces: OTLP settings for spans.
     :param otlp_metrics: OTLP settings for metrics.
+    :param otlp_logs: OTLP settings for log records.
     :param batch: batch span processor settings.
+    :param log_batch: batch log record processor settings (``OTEL_BLRP_*``; the
+        schedule delay defaults to 1 s, as the specification's does).
     :param metric_export_interval: seconds between two pushes of the metric
         store by push exporters (``OTEL_METRIC_EXPORT_INTERVAL``; > 0).
     :param metric_export_timeout: seconds one metric push may take.
@@ -126,7 +131,12 @@ class Config:
     otlp_metrics: OtlpSettings = OtlpSettings(
         endpoint="http://localhost:4318/v1/metrics", protocol="http/protobuf"
     )
+    logs_exporters: tuple[str, ...] | None = None
+    otlp_logs: OtlpSettings = OtlpSettings(
+        endpoint="http://localhost:4318/v1/logs", protocol="http/protobuf"
+    )
     batch: BatchSettings = BatchSettings()
+    log_batch: BatchSettings = BatchSettings(schedule_delay=1.0)
     metric_export_interval: float = attrs.field(default=60.0, validator=attrs.validators.gt(0))
     metric_export_timeout: float = 30.0
     metrics_namespace: str = ""
@@ -152,12 +162,17 @@ class Config:
         return reading.value
 
     def exporter_enabled(self, signal: str, name: str) -> bool:
-        """Whether the exporter *name* should export *signal* (``traces``/``metrics``).
+        """Whether the exporter *name* should export *signal* (``traces``/``metrics``/``logs``).
 
-        Follows ``OTEL_TRACES_EXPORTER`` / ``OTEL_METRICS_EXPORTER`` when set;
-        when unset every installed exporter plugin exports.
+        Follows ``OTEL_TRACES_EXPORTER`` / ``OTEL_METRICS_EXPORTER`` /
+        ``OTEL_LOGS_EXPORTER`` when set; when unset every installed exporter plugin
+        exports.
         """
         if self.sdk_disabled:
             return False
-        allowed = self.traces_exporters if signal == "traces" else self.metrics_exporters
+        allowed = {
+            "traces": self.traces_exporters,
+            "metrics": self.metrics_exporters,
+            "logs": self.logs_exporters,
+        }[signal]
         return allowed is None or name in allowed

@@ -27,6 +27,10 @@ class SelfMetrics(Protocol):
         """Count spans lost before export in ``limelight_spans_dropped_total``."""
         ...
 
+    def logs_dropped(self, count: int = 1) -> None:
+        """Count log records lost before export in ``limelight_logs_dropped_total``."""
+        ...
+
 
 @runtime_checkable
 class TelemetryView(Protocol):
@@ -56,7 +60,7 @@ class TelemetryView(Protocol):
 
     @property
     def self_metrics(self) -> SelfMetrics:
-        """Counters for export errors and dropped spans."""
+        """Counters for export errors, dropped spans and dropped log records."""
         ...
 
     @property

@@ -79,6 +79,19 @@ OpenTelemetry API and SDK (:mod:`.spans`, :mod:`.context`, :mod:`.providers`, :m
         the propagator builds its ``TraceState`` of pairs it validated itself.
         Fallback: ``TraceState(pairs)`` (those keys are dropped).
 
+OpenTelemetry logs (:mod:`.logs`)
+    ``logs-sdk``
+        The logs signal is still in development, so its API and SDK live in
+        private modules: ``opentelemetry._logs`` (``LogRecord``,
+        ``SeverityNumber``), ``opentelemetry.sdk._logs`` (``LoggerProvider``,
+        ``LogRecordProcessor``, ``ReadableLogRecord``, ``ReadWriteLogRecord``),
+        ``opentelemetry.sdk._logs.export`` (``LogRecordExporter``,
+        ``LogRecordExportResult``) and the OTLP exporters'
+        ``opentelemetry.exporter.otlp.proto.{http,grpc}._log_exporter``
+        (``OTLPLogExporter``). limelight's log pipeline is built of them.
+        Fallback: no log pipeline (no log record is exported; trace ids in log
+        lines and their counts are unaffected).
+
 prometheus_client (:mod:`.prometheus`)
     ``prometheus-cells``
         A counter or gauge child keeps its value in ``_value`` (``inc``,
@@ -138,6 +151,7 @@ ASSUMPTIONS: tuple[str, ...] = (
     "provider-globals",
     "host-detector",
     "trace-state-dict",
+    "logs-sdk",
     "prometheus-cells",
     "prometheus-created",
     "restricted-metric",
