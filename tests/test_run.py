@@ -16,6 +16,7 @@ libraries the application never imports stay unimported in its workers.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -400,3 +401,75 @@ _TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\d[ T]\d\d:\d\d:\d\d(?:[.,]\d+)?")
 
 def _without_times(text: str) -> str:
     return _TIMESTAMP.sub("<time>", text)
+
+
+NEVER_AT_START = (
+    "fastapi",
+    "starlette",
+    "flask",
+    "django",
+    "httpx",
+    "requests",
+    "redis",
+    "sqlalchemy",
+    "psycopg",
+    "psycopg2",
+    "aiosqlite",
+    "aio_pika",
+    "pika",
+    "nats",
+    "temporalio",
+    "structlog",
+    "blinker",
+    "pyee",
+    "multiprocessing",
+)
+"""Libraries some installed surface instruments that a start must not import itself."""
+
+EVERY_SURFACE = """
+import importlib, importlib.util, json, sys
+from importlib.metadata import entry_points
+import limelight
+
+limelight.start()
+imported = [m for m in NEVER_AT_START if m in sys.modules]
+for name in NEVER_AT_START:
+    if importlib.util.find_spec(name) is not None:
+        importlib.import_module(name)
+surfaces = {}
+for ep in entry_points(group="limelight.plugins"):
+    package = importlib.import_module(ep.value.split(":")[0].split(".")[0])
+    if callable(getattr(package, "is_instrumented", None)):
+        surfaces[ep.name] = package.is_instrumented()
+print(json.dumps({"imported_by_start": imported, "surfaces": surfaces}))
+"""
+
+
+class TestEverySurface:
+    """With every distribution installed and LIMELIGHT_AUTO_INSTRUMENT on, as under
+    limelight run: a start imports none of the instrumented libraries, and each
+    surface is instrumented once the application imports its libraries."""
+
+    def test_instrumented_on_import_and_never_before(self) -> None:
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "LIMELIGHT_"))},
+            "LIMELIGHT_AUTO_INSTRUMENT": "true",
+            "OTEL_TRACES_EXPORTER": "otlp",
+            "OTEL_METRICS_EXPORTER": "otlp",
+            "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9",
+            "LIMELIGHT_DISABLED_PLUGINS": TEST_ONLY_PLUGINS,
+        }
+        code = f"NEVER_AT_START = {NEVER_AT_START!r}\n" + EVERY_SURFACE
+        done = subprocess.run(
+            [sys.executable, "-c", code, "--", "-"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=WAIT * 4,
+            check=False,
+        )
+        assert 0 == done.returncode, done.stderr
+        report = json.loads(done.stdout.splitlines()[-1])
+        assert [] == report["imported_by_start"]
+        assert report["surfaces"], "no surface plugin installed"
+        assert dict.fromkeys(report["surfaces"], True) == report["surfaces"]
