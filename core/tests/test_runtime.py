@@ -281,12 +281,12 @@ class TestObservers:
         depth = store.gauge_set("queue_depth", "Messages waiting.")
         backlog = [3]
         remove = store.add_observer(lambda: depth.set(backlog[0]))
-        assert 3 == store.snapshot().family("queue_depth").points[0].value
+        assert 3 == store.snapshot().family("queue_depth").points[0].value  # type: ignore[union-attr]
         backlog[0] = 5
         assert 5 == store.registry.get_sample_value("queue_depth")
         remove()
         backlog[0] = 9
-        assert 5 == store.snapshot().family("queue_depth").points[0].value
+        assert 5 == store.snapshot().family("queue_depth").points[0].value  # type: ignore[union-attr]
 
     def test_a_failing_observer_does_not_stop_the_read(
         self, caplog: pytest.LogCaptureFixture
@@ -300,5 +300,5 @@ class TestObservers:
         store.add_observer(broken)
         store.add_observer(lambda: depth.set(4))
         for _ in range(3):
-            assert 4 == store.snapshot().family("queue_depth").points[0].value
+            assert 4 == store.snapshot().family("queue_depth").points[0].value  # type: ignore[union-attr]
         assert 1 == caplog.text.count("broker gone")

@@ -439,7 +439,7 @@ class TestCounterExemplars:
                 point.exemplar.span_id,
                 point.exemplar.value,
             )
-            text = openmetrics_latest(harness.store.registry).decode()
+            text = openmetrics_latest(harness.store.registry).decode()  # type: ignore[no-untyped-call]
             line = next(x for x in text.splitlines() if x.startswith("orders_total{"))
             assert f'# {{span_id="{ctx.span_id:016x}",trace_id="{ctx.trace_id:032x}"}} 3.0' in line
 
@@ -560,7 +560,7 @@ class TestUnits:
         store.counter("sent_bytes_total", "Sent.", unit="By").inc(10)
         store.gauge_set("cache_hit_ratio", "Hits.", unit="1").set(0.5)
         store.counter("orders_total", "Orders.", unit="1").inc()
-        text = openmetrics_latest(store.registry).decode()
+        text = openmetrics_latest(store.registry).decode()  # type: ignore[no-untyped-call]
         units = [line for line in text.splitlines() if line.startswith("# UNIT")]
         assert [
             "# UNIT shop_order_duration_seconds seconds",

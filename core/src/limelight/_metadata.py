@@ -13,7 +13,7 @@ from __future__ import annotations
 import importlib.metadata
 import sys
 import threading
-from typing import Any
+from typing import Any, cast
 
 __all__ = ["entry_points"]
 
@@ -32,8 +32,7 @@ def _all() -> importlib.metadata.EntryPoints:
             scanned = _scanned
             if scanned is None or scanned[0] != path:
                 scanned = _scanned = (path, importlib.metadata.entry_points())
-    found: importlib.metadata.EntryPoints = scanned[1]
-    return found
+    return cast(importlib.metadata.EntryPoints, scanned[1])
 
 
 def entry_points(group: str, name: str | None = None) -> tuple[importlib.metadata.EntryPoint, ...]:

@@ -40,9 +40,7 @@ def _workload(harness: Harness) -> None:
 
 
 def _info(text: str, parse: Any) -> list[dict[str, str]]:
-    return [
-        dict(s.labels) for f in parse(text) for s in f.samples if s.name == "target_info"
-    ]
+    return [dict(s.labels) for f in parse(text) for s in f.samples if s.name == "target_info"]
 
 
 class TestTargetInfo:
@@ -68,7 +66,8 @@ class TestTargetInfo:
         with Harness(plugins=[plugin], env=ENV) as harness:
             _workload(harness)
             text = httpx.get(_url(harness), headers={"Accept": OPENMETRICS}).text
-        families = {f.name: f for f in om_parser.text_string_to_metric_families(text)}
+        parsed = om_parser.text_string_to_metric_families(text)  # type: ignore[no-untyped-call]
+        families = {f.name: f for f in parsed}
         assert "info" == families["target"].type
         assert "seconds" == families["order_duration_seconds"].unit
         assert "bytes" == families["sent_bytes"].unit
