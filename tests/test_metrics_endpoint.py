@@ -53,7 +53,7 @@ def _app(mounted: bool) -> Starlette:
     if mounted:
         app.router.routes.append(Mount("/metrics", app=limelight_prometheus.make_asgi_app()))
     else:
-        app.add_route("/metrics", limelight_prometheus.make_asgi_app())  # as the docs show
+        app.routes.append(Route("/metrics", limelight_prometheus.make_asgi_app()))  # as documented
     return limelight_http.instrument_starlette(app)
 
 

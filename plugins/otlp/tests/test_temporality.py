@@ -76,7 +76,7 @@ class _Sides:
         seen = [0]
 
         def observe_cpu() -> None:  # an observed total, as the runtime metrics are
-            cpu.inc(self.cpu - seen[0])
+            cpu.labels().inc(self.cpu - seen[0])
             seen[0] = self.cpu
 
         store.add_observer(observe_cpu)
@@ -315,7 +315,7 @@ class TestConverter:
         assert first.time_ns > point.start_time_unix_nano
         [later] = third.data.resource_metrics[0].scope_metrics[0].metrics
         assert [1.0] == [p.value for p in later.data.data_points]  # type: ignore[union-attr]
-        assert second.time_ns == later.data.data_points[0].start_time_unix_nano  # type: ignore[union-attr]
+        assert second.time_ns == later.data.data_points[0].start_time_unix_nano
 
     def test_a_series_made_again_after_removal_starts_from_zero(self) -> None:
         store = MetricStore()
