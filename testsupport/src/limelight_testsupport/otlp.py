@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from . import free_port, unavailable
 
 if TYPE_CHECKING:
+    from opentelemetry.proto.logs.v1.logs_pb2 import LogRecord
     from opentelemetry.proto.metrics.v1.metrics_pb2 import Metric
     from opentelemetry.proto.trace.v1.trace_pb2 import Span
 
@@ -25,7 +26,7 @@ class OtlpReceiverError(RuntimeError):
 class OtlpReceiver:
     """An OTLP http/protobuf receiver (``oteltap``) on a loopback port, in its own thread.
 
-    Everything it receives is kept: :meth:`spans` and :meth:`metrics` return the
+    Everything it receives is kept: :meth:`spans`, :meth:`logs` and :meth:`metrics` return the
     protobuf messages in arrival order (each metric export delivers every metric
     again, so the latest message of a name is the current cumulative state).
 
@@ -36,6 +37,7 @@ class OtlpReceiver:
         self.port = port or free_port()
         self._spans: list[Span] = []
         self._metrics: list[Metric] = []
+        self._logs: list[LogRecord] = []
         self._cond = threading.Condition()
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -52,6 +54,11 @@ class OtlpReceiver:
     def traces_endpoint(self) -> str:
         """The traces URL (``OTEL_EXPORTER_OTLP_TRACES_ENDPOINT``)."""
         return self.endpoint + "/v1/traces"
+
+    @property
+    def logs_endpoint(self) -> str:
+        """The logs URL (``OTEL_EXPORTER_OTLP_LOGS_ENDPOINT``)."""
+        return self.endpoint + "/v1/logs"
 
     @property
     def metrics_endpoint(self) -> str:
@@ -105,8 +112,9 @@ class OtlpReceiver:
             tasks = [
                 asyncio.create_task(self._collect(receiver.stream_traces(), self._spans)),
                 asyncio.create_task(self._collect(receiver.stream_metrics(), self._metrics)),
+                asyncio.create_task(self._collect(receiver.stream_logs(), self._logs)),
             ]
-            # let both subscriptions register before anything can arrive
+            # let the subscriptions register before anything can arrive
             await asyncio.sleep(0.05)
             self._started.set()
             await self._stop.wait()
@@ -126,6 +134,19 @@ class OtlpReceiver:
         """Every span received so far."""
         with self._cond:
             return list(self._spans)
+
+    def logs(self) -> list[LogRecord]:
+        """Every log record received so far."""
+        with self._cond:
+            return list(self._logs)
+
+    def wait_for_logs(
+        self, predicate: Callable[[LogRecord], bool], count: int, timeout: float = 10.0
+    ) -> list[LogRecord]:
+        """Wait until at least *count* received log records satisfy *predicate*; returns
+        those received by then."""
+        self._wait(lambda: sum(1 for r in self._logs if predicate(r)) >= count, timeout)
+        return [r for r in self.logs() if predicate(r)]
 
     def metrics(self) -> list[Metric]:
         """Every metric message received so far."""
