@@ -136,7 +136,7 @@ class TestFastAPI:
         conflict, failed = _asgi_get(app, "/items/sold", "/items/bad")
         assert (409, 500) == (conflict.status_code, failed.status_code)
         spans = telemetry.find_spans("GET /items/{item}", kind="server")
-        by_trace = {f"{s.get_span_context().trace_id:032x}": s for s in spans}
+        by_trace = {f"{s.context.trace_id:032x}": s for s in spans if s.context is not None}
         stock_trace, _ = _line(lines, "shop.errors", "out of stock")
         error_trace, _ = _line(lines, "shop.errors", "unhandled")
         assert {stock_trace, error_trace} == set(by_trace)
@@ -182,10 +182,10 @@ class TestDjango:
     """Django's own 'Internal Server Error' line (logger django.request) for a failed view."""
 
     def test_django_request_line(self, telemetry: Harness, lines: Lines) -> None:
-        import django
-        from django.conf import settings
-        from django.test import Client
-        from django.urls import path
+        import django  # type: ignore[import-untyped]
+        from django.conf import settings  # type: ignore[import-untyped]
+        from django.test import Client  # type: ignore[import-untyped]
+        from django.urls import path  # type: ignore[import-untyped]
 
         if not settings.configured:
             settings.configure(
@@ -198,7 +198,7 @@ class TestDjango:
             )
             django.setup()
         urlpatterns[:] = [path("boom/", boom)]
-        sys.modules[__name__].urlpatterns = urlpatterns
+        sys.modules[__name__].urlpatterns = urlpatterns  # type: ignore[attr-defined]
         response = Client(raise_request_exception=False).get("/boom/")
         assert 500 == response.status_code
         trace_id, span_id = _server_span(telemetry, "/boom/")

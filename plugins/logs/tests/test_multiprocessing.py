@@ -53,7 +53,7 @@ class TestChildren:
     def test_process(self, method: str, parent: Harness, tmp_path: Path) -> None:
         path = tmp_path / "lines.log"
         with parent.telemetry.tracer("t").start_as_current_span("job") as job:
-            process = multiprocessing.get_context(method).Process(
+            process = multiprocessing.get_context(method).Process(  # type: ignore[attr-defined]
                 target=_children.log_line, args=(str(path), f"process-{method}")
             )
             process.start()

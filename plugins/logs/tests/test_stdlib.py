@@ -13,6 +13,7 @@ from typing import Any
 import limelight_logs
 import pytest
 from conftest import Lines
+from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import Span
 
 import limelight
@@ -28,8 +29,9 @@ LINE = re.compile(
 )
 
 
-def _ids(span: Span) -> tuple[str, str, str]:
+def _ids(span: Span | ReadableSpan) -> tuple[str, str, str]:
     ctx = span.get_span_context()
+    assert ctx is not None
     return f"{ctx.trace_id:032x}", f"{ctx.span_id:016x}", f"{ctx.trace_flags:02x}"
 
 
