@@ -167,6 +167,20 @@ class TestGunicornWorkers:
         # any worker's /metrics serves the same aggregate as the master's server
         assert gunicorn.metrics(gunicorn.url + "/metrics") == metrics
 
+    def test_one_target_info_for_the_service_from_master_and_workers(
+        self, gunicorn: Server
+    ) -> None:
+        gunicorn.get("/work")
+
+        def info(url: str | None = None) -> list[dict[str, str]]:
+            return [dict(k[1]) for k, v in gunicorn.metrics(url).items() if k[0] == "target_info"]
+
+        # the master runs no telemetry: the workers' own resource, per-process ids left out
+        [labels] = info()
+        assert "multiprocess-test" == labels["service_name"]
+        assert not {"service_instance_id", "process_pid", "process_parent_pid"} & set(labels)
+        assert [labels] == info(gunicorn.url + "/metrics")
+
     def test_additive_gauge_sums_the_requests_in_flight_in_both_workers(
         self, gunicorn: Server
     ) -> None:

@@ -40,6 +40,7 @@ __all__ = [
     "multiprocess_dir",
     "serving_registry",
     "target_info",
+    "write_multiprocess_target_info",
 ]
 
 _log = get_logger("limelight.prometheus")
@@ -105,7 +106,7 @@ def exposition(store: limelight.metrics.MetricStore, openmetrics: bool = False) 
 
 PER_PROCESS_ATTRIBUTES = frozenset({"service.instance.id", "process.pid", "process.parent_pid"})
 """Resource attributes left out of ``target_info`` in multiprocess mode: the aggregate
-of every worker is no one process, and the worker answering a scrape changes."""
+of every worker is no one process."""
 
 _NOT_LABEL = re.compile(r"[^a-zA-Z0-9_]")
 _UNDERSCORES = re.compile(r"__+")
@@ -160,6 +161,45 @@ def target_info(
     )
 
 
+def _wants_target_info(telemetry: TelemetryView, given: bool | None) -> bool:
+    if given is not None:
+        return given
+    wanted: bool = telemetry.config.get(LIMELIGHT_PROMETHEUS_TARGET_INFO)
+    return wanted
+
+
+def _resource_attributes(telemetry: TelemetryView) -> dict[str, object]:
+    resource = getattr(telemetry, "resource", None)
+    return dict(resource.attributes) if resource is not None else {}
+
+
+def write_multiprocess_target_info(telemetry: TelemetryView) -> None:
+    """In multiprocess mode, write *telemetry*'s ``target_info`` to the shared directory.
+
+    Each worker writes the same series (its per-process attributes left out), kept
+    as the most recent value, so the aggregate any process serves (a worker, or
+    the master's :func:`start_http_server`, which runs no telemetry) has the one
+    ``target_info`` of the service. It is a gauge there: the worker files keep no
+    other metric types. Does nothing outside multiprocess mode or when
+    ``target_info`` is turned off.
+    """
+    if multiprocess_dir() is None or not _wants_target_info(telemetry, None):
+        return
+    info = target_info(_resource_attributes(telemetry), multiprocess=True)
+    if info is None:
+        return
+    [sample] = info.samples
+    labels = dict(sample.labels)
+    gauge = prometheus_client.Gauge(
+        "target_info",
+        info.documentation,
+        tuple(labels),
+        registry=None,
+        multiprocess_mode="mostrecent",
+    )
+    gauge.labels(**labels).set(1)
+
+
 class ServingRegistry(CollectorRegistry):
     """A registry that collects a telemetry's store (or the running one's) at scrape time.
 
@@ -193,14 +233,12 @@ class ServingRegistry(CollectorRegistry):
         telemetry = self._view()
         store = self._store()
         registry: Any = exposition_registry(store)
-        wanted = self._serve_target_info
-        if wanted is None:
-            wanted = telemetry.config.get(LIMELIGHT_PROMETHEUS_TARGET_INFO)
         info = None
-        if wanted and "target_info" not in store:
-            resource = getattr(telemetry, "resource", None)
-            attributes = dict(resource.attributes) if resource is not None else {}
-            info = target_info(attributes, multiprocess=registry is not store.registry)
+        # in multiprocess mode the workers write it to the shared directory
+        single = registry is store.registry
+        wanted = _wants_target_info(telemetry, self._serve_target_info)
+        if single and wanted and "target_info" not in store:
+            info = target_info(_resource_attributes(telemetry))
         metrics: Iterator[Metric] = iter(registry.collect())
         if info is None:
             return metrics

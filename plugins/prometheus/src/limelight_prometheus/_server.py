@@ -11,7 +11,7 @@ import prometheus_client
 from limelight.plugins import get_logger
 from limelight_hookspecs import TelemetryView
 
-from ._exposition import multiprocess_dir, serving_registry
+from ._exposition import multiprocess_dir, serving_registry, write_multiprocess_target_info
 
 __all__ = ["MetricsServer", "PrometheusReader", "start_http_server"]
 
@@ -129,7 +129,9 @@ class PrometheusReader:
         return self.server.url if self.server is not None else None
 
     def start(self) -> None:
-        """Start the standalone server (unless disabled)."""
+        """Start the standalone server (unless disabled); in multiprocess mode, write
+        this process's ``target_info`` for the aggregate."""
+        write_multiprocess_target_info(self.telemetry)
         serve = self.serve == "true" or (self.serve == "auto" and multiprocess_dir() is None)
         if not serve:
             return
