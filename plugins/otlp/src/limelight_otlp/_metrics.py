@@ -156,11 +156,12 @@ def _exemplars(exemplars: Sequence[Exemplar | None], since: float) -> list[OtelE
     return [_exemplar(ex) for ex in exemplars if ex is not None and ex.timestamp >= since]
 
 
-_SeriesKey = tuple[str, tuple[tuple[str, str], ...]]
+_SeriesKey = tuple[str, tuple[str, ...]]
 
 
 def _key(name: str, labels: Mapping[str, str]) -> _SeriesKey:
-    return name, tuple(sorted(labels.items()))
+    # a series' labels come in its metric's declared order: the values name it
+    return name, tuple(labels.values())
 
 
 def _lower(a: float | None, b: float | None) -> float | None:
@@ -515,6 +516,28 @@ class OtlpMetricsReader:
                 self.exporter.shutdown(timeout_millis=max(0.0, deadline - time.monotonic()) * 1000)
         except Exception as exc:
             _log.warning("metric exporter failed to shut down", exporter=self.name, error=repr(exc))
+
+    def after_fork(self, resource: Resource) -> None:
+        """In a child forked after :meth:`start`: push the child's metrics as its own.
+
+        The core calls it once the store holds the child's own values (see
+        :class:`~limelight_hookspecs.StoreReader`): exports carry *resource* (the
+        child's ``process.pid`` and ``service.instance.id``), delta temporality
+        starts afresh, the exporter makes a connection of its own, and the export
+        thread, which the fork did not copy, runs again. The OpenTelemetry API
+        instruments are left out in the child: their SDK ``MeterProvider`` holds
+        the parent's values and cannot be reset.
+        """
+        if not self._worker.started:
+            return
+        self.resource = resource
+        self._converter = OtlpConverter(self.temporality, resource, self._scope)
+        self._pushing = threading.Lock()
+        self.api_reader = None
+        after_fork = getattr(self.exporter, "after_fork", None)
+        if after_fork is not None:
+            after_fork()
+        self._worker.restart()
 
     def _with_api_metrics(self, data: MetricsData) -> MetricsData:
         """*data* plus what OpenTelemetry API instruments recorded, in one payload."""
