@@ -36,8 +36,8 @@ from typing import TYPE_CHECKING, Any
 
 from limelight_hookspecs import EnvVar, parse_bool
 
+from ._bootpaths import RUN_TEMP_DIR, bootstrap_dir
 from ._log import get_logger
-from ._run import RUN_TEMP_DIR, bootstrap_dir
 from ._state import STATE
 
 if TYPE_CHECKING:

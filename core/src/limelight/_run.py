@@ -29,18 +29,12 @@ import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from ._bootpaths import RUN_TEMP_DIR, bootstrap_dir
+
 # names only: the wrapper imports nothing but the standard library (see limelight._main);
 # limelight._autostart declares these variables and the child reads them
 _AUTO_INSTRUMENT = "LIMELIGHT_AUTO_INSTRUMENT"
 _AUTOSTART_PID = "LIMELIGHT_AUTOSTART_PID"
-RUN_TEMP_DIR = "LIMELIGHT_RUN_TEMP_DIR"
-"""Set to the multiprocess directory this command made, for its first process to remove."""
-
-
-def bootstrap_dir() -> str:
-    """The directory holding limelight's ``sitecustomize``."""
-    return os.path.join(os.path.dirname(os.path.abspath(__file__)), "_bootstrap")
-
 
 __all__ = [
     "OPTIONS",
