@@ -10,7 +10,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from types import FrameType
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import attrs
 from opentelemetry import metrics as otel_metrics
@@ -27,17 +27,18 @@ from ._config import REPORTER, installed_exporters, load_config, resolve_exporte
 from ._environ import adopt_environment_context
 from ._export import run_bounded
 from ._log import get_logger
-from ._logs import BoundedBatchLogProcessor, LogEmitter
 from ._plugins import PluginError, PluginManager
 from ._propagation import install_propagator
 from ._resource import build_resource
-from ._sdk.logs import AVAILABLE as _LOGS_AVAILABLE
-from ._sdk.logs import LoggerProvider
 from ._sdk.providers import meter_provider_is_default
 from ._spans import TracerProvider
 from ._state import STATE
 from ._store import MetricStore
 from ._tracing import OnStartProcessor, build_sampler, exemplar_filter, span_limits
+
+if TYPE_CHECKING:
+    from ._logs import BoundedBatchLogProcessor, LogEmitter
+    from ._sdk.logs import LoggerProvider
 
 __all__ = [
     "Telemetry",
@@ -306,7 +307,11 @@ class Telemetry:
         processors = self._plugins.logs_provide_processors(self)
         if not (exporters or processors):
             return
-        if not _LOGS_AVAILABLE:
+        # imported only now: a service no plugin takes log records from never loads them
+        from ._logs import BoundedBatchLogProcessor, LogEmitter
+        from ._sdk.logs import AVAILABLE, LoggerProvider
+
+        if not AVAILABLE:
             _log.warning(
                 "log records are not exported: this OpenTelemetry SDK release has no "
                 "logs signal limelight can use",

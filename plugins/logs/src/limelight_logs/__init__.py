@@ -23,6 +23,7 @@ adds the fields; for a structlog chain of your own (a ``ProcessorFormatter``'s
 from __future__ import annotations
 
 from ._context import FIELDS, NO_TRACE, trace_fields
+from ._export import TelemetryHandler, severity_number
 from ._instrumentation import instrument, is_instrumented, uninstrument
 from ._plugin import LIBRARIES, LIMELIGHT_LOGS_INSTRUMENT, LOG_EMISSIONS, LogsPlugin, plugin
 from ._stdlib import TraceContextFilter
@@ -35,11 +36,13 @@ __all__ = [
     "LOG_EMISSIONS",
     "NO_TRACE",
     "LogsPlugin",
+    "TelemetryHandler",
     "TraceContextFilter",
     "add_trace_context",
     "instrument",
     "is_instrumented",
     "plugin",
+    "severity_number",
     "trace_fields",
     "uninstrument",
 ]

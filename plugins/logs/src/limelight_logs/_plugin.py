@@ -84,6 +84,18 @@ class LogsPlugin:
 
         wanted: tuple[str, ...] = telemetry.config.get(LIMELIGHT_LOGS_INSTRUMENT)
         instrument_at_start(wanted)
+        from ._export import attach
+        from ._stdlib import installed
+
+        # the telemetry starting (not yet the running one the bindings see)
+        if installed.active and getattr(telemetry, "log_emitter", None) is not None:
+            attach()  # log records to the exporters that take them
+
+    @hookimpl
+    def limelight_lifecycle_stop(self, telemetry: TelemetryView, timeout: float) -> None:
+        from ._export import detach
+
+        detach()  # nothing takes records any more: logging's last resort is back
 
 
 plugin = LogsPlugin()

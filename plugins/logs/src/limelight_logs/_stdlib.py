@@ -19,6 +19,7 @@ from typing import Any
 from limelight.surface import Patches
 
 from ._context import NO_TRACE, counts, report_failure, trace_fields
+from ._export import attach, attached, detach, emitters
 
 __all__ = ["TraceContextFilter", "install", "remove", "stamp"]
 
@@ -97,9 +98,37 @@ def install(patches: Patches) -> None:
     handle.__doc__ = original.__doc__
     handle.__wrapped__ = original  # type: ignore[attr-defined]
     patches.wrap(logging.Logger, "handle", handle)
+
+    import logging.config as logging_config
+
+    # a configuration made later replaces the root logger's handlers: limelight's
+    # TelemetryHandler, when it was there, is put back after it
+    for owner, name in (
+        (logging_config, "dictConfig"),
+        (logging_config, "fileConfig"),
+        (logging, "basicConfig"),
+    ):
+        patches.wrap(owner, name, _keeping_handler(getattr(owner, name)))
     installed.active = True
+    if emitters.get() is not None:
+        attach()
+
+
+def _keeping_handler(configure: Any) -> Any:
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        had = attached()
+        try:
+            return configure(*args, **kwargs)
+        finally:
+            if had and emitters.get() is not None:
+                attach()
+
+    wrapper.__doc__ = configure.__doc__
+    wrapper.__wrapped__ = configure  # type: ignore[attr-defined]
+    return wrapper
 
 
 def remove() -> None:
     """Undo what :func:`install` did besides its patches."""
     installed.active = False
+    detach()

@@ -22,6 +22,7 @@ from typing import Any
 from limelight.surface import Patches
 
 from ._context import counts, report_failure, trace_fields
+from ._export import emit_event, emitters
 from ._stdlib import installed
 
 __all__ = ["add_trace_context", "ensure_processor", "install", "remove"]
@@ -56,6 +57,9 @@ def add_trace_context(
         else:
             fields = trace_fields()
             if not (installed.active and isinstance(logger, logging.Logger)):
+                emitter = emitters.get()
+                if emitter is not None and not isinstance(logger, logging.Logger):
+                    emit_event(emitter, logger, method_name, event_dict)
                 found = counts.get()
                 if found.enabled:
                     inc = found.by_method.get(method_name)

@@ -1,4 +1,4 @@
-"""limelight-otlp: spans and the metric store over OTLP (http/protobuf or gRPC).
+"""limelight-otlp: spans, the metric store and log records over OTLP (http/protobuf or gRPC).
 
 Installed, it exports every sampled span through the core's bounded batch
 processor and pushes the metric store every ``OTEL_METRIC_EXPORT_INTERVAL``
@@ -16,6 +16,7 @@ from ._exporters import (
     build_span_exporter,
     effective_protocol,
 )
+from ._log_export import GatedLogExporter, build_log_exporter
 from ._logs import LogGate
 from ._metrics import (
     OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE,
@@ -29,12 +30,14 @@ from ._plugin import OtlpPlugin, plugin
 __all__ = [
     "OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE",
     "DeferredExporter",
+    "GatedLogExporter",
     "GatedSpanExporter",
     "LogGate",
     "OtlpConverter",
     "OtlpMetricsReader",
     "OtlpPlugin",
     "Temporality",
+    "build_log_exporter",
     "build_metric_exporter",
     "build_span_exporter",
     "effective_protocol",

@@ -12,6 +12,7 @@ from opentelemetry.sdk.trace.export import SpanExporter
 from limelight_hookspecs import EnvVar, StoreReader, TelemetryView, hookimpl
 
 from ._exporters import GatedSpanExporter, build_metric_exporter, build_span_exporter
+from ._log_export import GatedLogExporter, build_log_exporter
 from ._metrics import (
     OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE,
     OtlpMetricsReader,
@@ -22,11 +23,12 @@ __all__ = ["OtlpPlugin", "plugin"]
 
 
 class OtlpPlugin:
-    """Exports spans and the metric store over OTLP (exporter name ``otlp``).
+    """Exports spans, the metric store and log records over OTLP (exporter name ``otlp``).
 
     Configured by the ``OTEL_EXPORTER_OTLP_*`` variables the core reads into
-    ``config.otlp_traces`` / ``config.otlp_metrics``; selected with
-    ``OTEL_TRACES_EXPORTER`` / ``OTEL_METRICS_EXPORTER``.
+    ``config.otlp_traces`` / ``config.otlp_metrics`` / ``config.otlp_logs``;
+    selected with ``OTEL_TRACES_EXPORTER`` / ``OTEL_METRICS_EXPORTER`` /
+    ``OTEL_LOGS_EXPORTER``. Log records come from surfaces such as limelight-logs.
     """
 
     limelight_name = "otlp"
@@ -61,6 +63,15 @@ class OtlpPlugin:
             return ()
         exporter, gate = build_span_exporter(config)
         return (GatedSpanExporter(exporter, gate),)
+
+    @hookimpl
+    def limelight_logs_provide_exporters(self, telemetry: TelemetryView) -> Sequence[Any]:
+        """Log records over OTLP (``OTEL_LOGS_EXPORTER``, ``OTEL_EXPORTER_OTLP_LOGS_*``)."""
+        config = telemetry.config
+        if not config.exporter_enabled("logs", self.limelight_name):
+            return ()
+        exporter, gate = build_log_exporter(config)
+        return (GatedLogExporter(exporter, gate),)
 
     @hookimpl
     def limelight_metrics_provide_readers(self, telemetry: TelemetryView) -> Sequence[StoreReader]:
