@@ -10,8 +10,8 @@ children of the running telemetry, one per level, built once per start.
 
 from __future__ import annotations
 
+import logging
 import threading
-from collections.abc import Callable
 
 from opentelemetry import trace
 
@@ -83,49 +83,83 @@ def level_label(name: str) -> str:
 
 
 class Counts:
-    """The ``log_emissions_total`` children of one telemetry start, bound per level.
+    """``log_emissions_total`` of one telemetry start, tallied per thread.
+
+    A log call adds one to its own thread's tally (a plain dictionary only that
+    thread writes: no lock, no shared cell), keyed by the level number of a
+    ``logging`` record or the method name of a structlog event. Before every
+    read of the metric store (a scrape, an OTLP push, a test's ``value``) an
+    observer adds what the tallies gained since the last read to the counter's
+    series, so every read is exact. A finished thread's tally is folded in once
+    and dropped.
 
     ``enabled`` is false when telemetry is not running or the logs plugin is not
     loaded in it: nothing is counted then.
     """
 
-    __slots__ = ("_lock", "_metric", "by_levelno", "by_method", "enabled")
+    __slots__ = (
+        "_lock",
+        "_metric",
+        "_pushed",
+        "_retired",
+        "_tallies",
+        "emitter",
+        "enabled",
+        "local",
+    )
 
     def __init__(self, telemetry: Telemetry) -> None:
         store = telemetry.store
         self.enabled = telemetry.enabled and LOG_EMISSIONS.name in store
         self._metric = store.get(LOG_EMISSIONS.name) if self.enabled else None
+        self.emitter = telemetry.log_emitter if self.enabled else None
+        """Where structlog events not bound for ``logging`` are exported, if anywhere."""
         self._lock = threading.Lock()
-        self.by_levelno: dict[int, Callable[[], None]] = {}
-        """The bound ``inc`` of a ``logging`` level number."""
-        self.by_method: dict[str, Callable[[], None]] = {}
-        """The bound ``inc`` of a structlog method name."""
+        self.local = threading.local()
+        """``local.tally``: this thread's counts, by level number or method name."""
+        self._tallies: list[tuple[threading.Thread, dict[int | str, int]]] = []
+        self._retired: dict[str, int] = {}
+        self._pushed: dict[str, int] = {}
+        if self.enabled:
+            store.add_observer(self.push)
 
-    def _bind(self, label: str) -> Callable[[], None]:
+    def tally(self) -> dict[int | str, int]:
+        """This thread's tally, made on its first log line."""
+        tally: dict[int | str, int] = {}
+        with self._lock:
+            self._tallies.append((threading.current_thread(), tally))
+        self.local.tally = tally
+        return tally
+
+    def push(self) -> None:
+        """Add to the counter what the tallies gained since the last push."""
         metric = self._metric
-        assert metric is not None
-        inc: Callable[[], None] = metric.labels(label).inc
-        return inc
-
-    def levelno(self, levelno: int, levelname: str) -> Callable[[], None]:
-        """The bound ``inc`` for a ``logging`` record of *levelno* (named *levelname*)."""
+        if metric is None:
+            return
         with self._lock:
-            inc = self.by_levelno.get(levelno)
-            if inc is None:
-                inc = self._bind(level_label(levelname))
-                if len(self.by_levelno) < 64:  # level numbers come from code, not data
-                    self.by_levelno[levelno] = inc
-            return inc
+            totals = dict(self._retired)
+            alive = []
+            for thread, tally in self._tallies:
+                finished = not thread.is_alive()
+                for key, n in tally.copy().items():
+                    label = _label_of(key)
+                    totals[label] = totals.get(label, 0) + n
+                    if finished:
+                        self._retired[label] = self._retired.get(label, 0) + n
+                if not finished:
+                    alive.append((thread, tally))
+            self._tallies = alive
+            for label, total in totals.items():
+                delta = total - self._pushed.get(label, 0)
+                if delta > 0:
+                    metric.labels(label).inc(delta)
+                    self._pushed[label] = total
 
-    def method(self, name: str) -> Callable[[], None]:
-        """The bound ``inc`` for a structlog event logged with method *name*."""
-        with self._lock:
-            inc = self.by_method.get(name)
-            if inc is None:
-                inc = self._bind(level_label(name))
-                if len(self.by_method) < 64:  # method names come from code, not data
-                    self.by_method[name] = inc
-            return inc
+
+def _label_of(key: int | str) -> str:
+    if isinstance(key, int):
+        return level_label(logging.getLevelName(key))
+    return level_label(key)
 
 
 counts: TelemetryBinding[Counts] = TelemetryBinding(Counts)

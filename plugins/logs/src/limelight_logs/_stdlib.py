@@ -87,10 +87,12 @@ def install(patches: Patches) -> None:
                     stamp(record)
                 found = get_counts()
                 if found.enabled:
-                    inc = found.by_levelno.get(record.levelno)
-                    if inc is None:
-                        inc = found.levelno(record.levelno, record.levelname)
-                    inc()
+                    try:
+                        tally = found.local.tally
+                    except AttributeError:
+                        tally = found.tally()
+                    level = record.levelno
+                    tally[level] = tally.get(level, 0) + 1
             except Exception as exc:
                 report_failure("record", exc)
         return original(self, record)

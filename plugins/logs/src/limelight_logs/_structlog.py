@@ -22,7 +22,7 @@ from typing import Any
 from limelight.surface import Patches
 
 from ._context import counts, report_failure, trace_fields
-from ._export import emit_event, emitters
+from ._export import emit_event
 from ._stdlib import installed
 
 __all__ = ["add_trace_context", "ensure_processor", "install", "remove"]
@@ -45,32 +45,38 @@ def add_trace_context(
     was made, and counts nothing: the record was counted then.
     """
     try:
-        record = event_dict.get("_record")
-        if isinstance(record, logging.LogRecord):
-            fields = (
-                getattr(record, "trace_id", ""),
-                getattr(record, "span_id", ""),
-                getattr(record, "trace_flags", ""),
-            )
-            if "trace_id" not in record.__dict__:
-                fields = trace_fields()
+        if "_record" in event_dict:
+            fields = _record_fields(event_dict["_record"])
         else:
             fields = trace_fields()
-            if not (installed.active and isinstance(logger, logging.Logger)):
-                emitter = emitters.get()
+            found = counts.get()
+            if found.enabled and not (installed.active and isinstance(logger, logging.Logger)):
+                # an event for logging is counted (and exported) as the record it becomes
+                emitter = found.emitter
                 if emitter is not None and not isinstance(logger, logging.Logger):
                     emit_event(emitter, logger, method_name, event_dict)
-                found = counts.get()
-                if found.enabled:
-                    inc = found.by_method.get(method_name)
-                    if inc is None:
-                        inc = found.method(method_name)
-                    inc()
+                try:
+                    tally = found.local.tally
+                except AttributeError:
+                    tally = found.tally()
+                tally[method_name] = tally.get(method_name, 0) + 1
         if fields[0] and "trace_id" not in event_dict:
             event_dict["trace_id"], event_dict["span_id"], event_dict["trace_flags"] = fields
     except Exception as exc:
         report_failure("structlog event", exc)
     return event_dict
+
+
+def _record_fields(record: Any) -> tuple[str, str, str]:
+    """In a ``ProcessorFormatter`` chain: the fields the record was stamped with where it
+    was made (the current span's when it was not stamped)."""
+    if isinstance(record, logging.LogRecord) and "trace_id" in record.__dict__:
+        return (
+            str(record.__dict__["trace_id"]),
+            str(getattr(record, "span_id", "")),
+            str(getattr(record, "trace_flags", "")),
+        )
+    return trace_fields()
 
 
 def ensure_processor(processors: Any) -> Any:
