@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -108,3 +109,66 @@ def test_a_forked_child_does_not_hang_in_the_sdk_fork_handler(tmp_path: Path) ->
         [sys.executable, str(script)], capture_output=True, text=True, timeout=60, check=True
     )
     assert "child exited" == result.stdout.strip()
+
+
+STORE_SCRIPT = textwrap.dedent(
+    """
+    import json, os, sys, threading, time
+    from limelight.metrics import MetricStore
+
+    store = MetricStore()
+    jobs = store.counter("jobs_total", "j", ["q"])
+    latency = store.histogram("job_seconds", "j", ["q"], buckets=[1.0])
+    busy = store.gauge_add("busy", "b")
+    level = store.gauge_set("level", "l")
+    jobs.labels("a").inc(5)
+    latency.labels("a").observe(0.5)
+    busy.inc(2)
+    level.set(7)
+    started = jobs.start_time_ns
+    # a thread of the parent holds a series' lock when the process forks
+    cell_lock = threading.Event()
+    def hold():
+        with jobs._lock:
+            cell_lock.set()
+            time.sleep(2)
+    threading.Thread(target=hold, daemon=True).start()
+    cell_lock.wait()
+
+    def values():
+        return {f.declaration.name: [getattr(p, "value", None) or getattr(p, "count", 0)
+                                     for p in f.points]
+                for f in store.snapshot() if f.declaration.name in ("jobs_total", "job_seconds",
+                                                                    "busy", "level")}
+
+    pid = os.fork()
+    if pid == 0:
+        own = store.after_fork()
+        jobs.labels("a").inc(1)
+        jobs.labels("b").inc(1)  # a new series: the metric's lock was made anew
+        latency.labels("a").observe(0.25)
+        print(json.dumps({"own": own, "values": values(),
+                          "later": jobs.start_time_ns > started}), flush=True)
+        os._exit(0)
+    os.waitpid(pid, 0)
+    print(json.dumps({"values": values()}))
+    """
+)
+
+
+def test_a_forked_store_counts_from_zero_and_keeps_absolute_gauges(tmp_path: Path) -> None:
+    """After ``MetricStore.after_fork`` a child's counters, histograms and additive
+    gauges are its own, from 0, starting at the fork; the parent's stay as they were."""
+    script = tmp_path / "store.py"
+    script.write_text(STORE_SCRIPT)
+    result = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=60, check=True
+    )
+    child, parent = (json.loads(line) for line in result.stdout.splitlines())
+    assert child["own"] and child["later"]
+    assert {"jobs_total": [1.0, 1.0], "job_seconds": [1], "busy": [0.0], "level": [7.0]} == (
+        child["values"]
+    )
+    assert {"jobs_total": [5.0], "job_seconds": [1], "busy": [2.0], "level": [7.0]} == (
+        parent["values"]
+    )

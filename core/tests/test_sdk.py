@@ -256,6 +256,21 @@ class TestAssumptionsHold:
         problem = sdk_prometheus.restriction_problem()
         assert problem is None, f"{_assumption('restricted-metric')}: {problem}"
 
+    def test_prometheus_fork_reset(self) -> None:
+        problem = sdk_prometheus.fork_reset_problem()
+        assert problem is None, f"{_assumption('prometheus-fork-reset')}: {problem}"
+        registry = prometheus_client.CollectorRegistry()
+        counter = prometheus_client.Counter("c", "c", ["a"], registry=registry)
+        child = counter.labels("x")
+        child.inc(4)
+        assert sdk_prometheus.reset_after_fork(counter, child, 1000.25)
+        child.inc(1)
+        assert 1 == registry.get_sample_value("c_total", {"a": "x"}), _assumption(
+            "prometheus-fork-reset"
+        )
+        created = registry.get_sample_value("c_created", {"a": "x"})
+        assert created in (1000.25, None), _assumption("prometheus-fork-reset")
+
     def test_trace_state_dict(self) -> None:
         problem = sdk_tracestate.trace_state_problem()
         assert problem is None, f"{_assumption('trace-state-dict')}: {problem}"
@@ -417,7 +432,13 @@ class TestFallbacks:
             print(json.dumps(result))
             """
         )
-        assert [["prometheus-cells", "the children's inc/observe and collect()"]] == out["warnings"]
+        assert [
+            ["prometheus-cells", "the children's inc/observe and collect()"],
+            [
+                "prometheus-fork-reset",
+                "a forked child does not push its metrics (its values are its parent's)",
+            ],
+        ] == out["warnings"]
         assert [2.0, 1, [1, 0]] == out["result"]
 
     def test_missing_suppress_keys_are_replaced_by_limelights_own(self) -> None:

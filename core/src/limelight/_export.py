@@ -106,6 +106,12 @@ class ExportWorker:
         self.start()
 
     @property
+    def started(self) -> bool:
+        """Whether :meth:`start` was called and :meth:`close` was not (in a forked
+        child: whether the parent's worker was running at the fork)."""
+        return self._thread is not None and not self._closing
+
+    @property
     def alive(self) -> bool:
         """Whether the thread runs and has not been asked to stop."""
         thread = self._thread

@@ -19,7 +19,7 @@ from ._log import get_logger
 from ._sdk.resources import host_detector
 from ._state import STATE
 
-__all__ = ["build_resource"]
+__all__ = ["build_resource", "process_resource"]
 
 _log = get_logger("limelight")
 
@@ -74,3 +74,18 @@ def build_resource(config: Config) -> Resource:
     if config.service_version:
         service["service.version"] = config.service_version
     return resource.merge(Resource(service))
+
+
+def process_resource(resource: Resource) -> Resource:
+    """*resource* with this process's identity: ``process.pid``,
+    ``process.parent_pid`` and a ``service.instance.id`` of its own (for a process
+    forked from the one *resource* was built in)."""
+    return resource.merge(
+        Resource(
+            {
+                "process.pid": os.getpid(),
+                "process.parent_pid": os.getppid(),
+                "service.instance.id": _instance_id(),
+            }
+        )
+    )

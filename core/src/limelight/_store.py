@@ -45,7 +45,8 @@ from ._context import current_span as _current_span
 from ._failures import report_failure
 from ._log import get_logger
 from ._sdk.prometheus import cell_add as _cell_add
-from ._sdk.prometheus import cell_value, counter_cell, histogram_cells
+from ._sdk.prometheus import cell_value, counter_cell, fork_reset_available, histogram_cells
+from ._sdk.prometheus import reset_after_fork as _reset_after_fork
 from ._sdk.spans import trace_flags as _trace_flags
 
 _INVALID_SPAN = _otel_trace.INVALID_SPAN
@@ -251,6 +252,9 @@ class BoundCounter:
             raise ValueError("a counter can only be incremented by a non-negative amount")
         self._add(amount)
 
+    def _after_fork(self) -> None:
+        self._due = 0.0
+
     def _inc_linked(self, amount: float = 1) -> None:
         if amount < 0:
             raise ValueError("a counter can only be incremented by a non-negative amount")
@@ -278,6 +282,9 @@ class BoundGaugeAdd:
         """Add *amount*."""
         self.add(amount)
 
+    def _after_fork(self) -> None:
+        pass
+
     def dec(self, amount: float = 1) -> None:
         """Subtract *amount*."""
         self.add(-amount)
@@ -291,6 +298,9 @@ class BoundGaugeSet:
     def __init__(self, child: Any, labels: Mapping[str, str]) -> None:
         self.set = child.set
         self.labels = labels
+
+    def _after_fork(self) -> None:
+        pass
 
 
 class BoundHistogram:
@@ -421,6 +431,13 @@ class BoundHistogram:
     def _observe_locked(self, value: float) -> None:
         with self._lock:
             self._inner(value)
+
+    def _after_fork(self) -> None:
+        # a thread of the parent may have held the lock at the fork
+        self._lock = threading.Lock()
+        self._extremes = [_INF, -_INF]
+        self._windows = [[_INF, -_INF] for _ in self._windows]
+        self._due = [0.0] * len(self._due)
 
     def _open_window(self) -> None:
         with self._lock:
@@ -628,6 +645,19 @@ class Metric(Generic[B]):
             self._series = [s for s in self._series if s[2] is not child]
             self._prom.remove(*key)
             return True
+
+    def _after_fork(self, now: int, reset: bool) -> bool:
+        """See :meth:`MetricStore.after_fork`: a new lock, a start at *now*, and
+        with *reset* every series from 0 (absolute gauges keep their values)."""
+        self._lock = threading.Lock()
+        self.start_time_ns = now
+        if not reset or self.declaration.kind is MetricKind.GAUGE_SET:
+            return True
+        own = True
+        for _labels, child, bound in self._series:
+            own = _reset_after_fork(self._prom, child, now / 1e9) and own
+            bound._after_fork()
+        return own
 
     def series_count(self) -> int:
         """How many label sets currently exist (the overflow series included)."""
@@ -981,6 +1011,30 @@ class MetricStore:
                 observer()
             except Exception as exc:
                 report_failure("metric store", f"observer {observer!r}", exc)
+
+    # -- forks --------------------------------------------------------------------------
+
+    def after_fork(self) -> bool:
+        """In a process just forked from the one that filled this store: make the
+        counters, histograms and additive gauges this process's own, from 0.
+
+        Each of them starts now (its start time, and its ``_created`` sample),
+        so a push exporter of the child reports what the child records and never
+        its parent's values a second time; absolute gauges keep the value they
+        had at the fork until the child sets them. Locks the parent's threads may
+        have held at the fork are made anew. In multiprocess mode prometheus_client
+        already gives the child files of its own, and nothing is reset.
+
+        :return: whether the values are the child's own now (false when the cells
+            cannot be reset: see the ``prometheus-fork-reset`` assumption).
+        """
+        self._lock = threading.RLock()
+        multiprocess = not fork_reset_available()
+        now = time.time_ns()
+        own = True
+        for metric in self._metrics.values():
+            own = metric._after_fork(now, reset=not multiprocess) and own
+        return own or multiprocess
 
     # -- reading ------------------------------------------------------------------------
 

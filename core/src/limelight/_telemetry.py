@@ -29,7 +29,7 @@ from ._export import run_bounded
 from ._log import get_logger
 from ._plugins import PluginError, PluginManager
 from ._propagation import install_propagator
-from ._resource import build_resource
+from ._resource import build_resource, process_resource
 from ._sdk.providers import meter_provider_is_default
 from ._spans import TracerProvider
 from ._state import STATE
@@ -437,6 +437,21 @@ class Telemetry:
             )
         return ok
 
+    def _after_fork_in_child(self) -> None:
+        """Make the store this forked child's own and restart the readers that push it
+        (``after_fork(resource)``, see :class:`~limelight_hookspecs.StoreReader`)."""
+        if not self.store.after_fork():
+            return  # the values are still the parent's: pushing them would count them twice
+        resource = process_resource(self.resource)
+        for plugin, reader in self._readers:
+            after_fork = getattr(reader, "after_fork", None)
+            if after_fork is None:
+                continue
+            try:
+                after_fork(resource)
+            except Exception as exc:
+                self._plugins.record_failure(plugin, "metric reader after fork", exc)
+
     def __enter__(self) -> Telemetry:
         return self.start()
 
@@ -519,6 +534,22 @@ def _install_globals(telemetry: Telemetry) -> None:
         _log.info("a global tracer provider was already set; limelight surfaces use their own")
     if meter_provider_is_default():
         otel_metrics.set_meter_provider(telemetry.meter_provider)
+
+
+def _after_fork_in_child() -> None:
+    """In a forked child of a process whose telemetry runs: the store's values
+    become the child's own and the readers that can push them as the child's
+    restart (the parent's threads did not come with the fork)."""
+    active = _RT.active
+    if active is None or not active.enabled:
+        return
+    try:
+        active._after_fork_in_child()
+    except Exception as exc:  # never break the application's fork
+        _log.warning("metrics not restarted after fork", error=repr(exc))
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _stop_active(reason: str) -> None:

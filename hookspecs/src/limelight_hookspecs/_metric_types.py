@@ -376,6 +376,14 @@ class StoreReader(Protocol):
     ``store.snapshot()`` on request; a push exporter exports periodically, and
     its final export is the ``force_flush`` at stop, so :meth:`shutdown` only
     releases resources (a boot that fails half-way calls ``shutdown`` alone).
+
+    A push exporter may also define ``after_fork(resource)``: in a child forked
+    from a process whose telemetry runs, the core calls it once the store holds
+    the child's own values (counters, histograms and additive gauges from 0),
+    with the resource of the child (its ``process.pid``, ``process.parent_pid``
+    and ``service.instance.id``), so the reader can restart the thread the fork
+    did not copy and push the child's metrics as the child's. A reader without
+    it does not export from a forked child.
     """
 
     def start(self) -> None:

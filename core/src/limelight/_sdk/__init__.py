@@ -113,6 +113,15 @@ prometheus_client (:mod:`.prometheus`)
         ``Metric._restricted_metric(names)`` is what prometheus_client's own
         registry uses to answer ``?name[]=``; limelight's exposition does the
         same. Fallback: the same restriction from the public ``samples``.
+    ``prometheus-fork-reset``
+        Outside multiprocess mode a value cell (``MutexValue``) is its
+        ``_value``, ``_exemplar`` and ``_lock``, and a metric and its children
+        guard their children with ``_lock``. In a child forked from a process
+        whose telemetry pushes over OTLP, the store starts counters, histograms
+        and additive gauges from 0 by setting those (and fresh locks: a thread
+        of the parent may have held one at the fork), so the child pushes its
+        own values, not its parent's again. Fallback: a forked child's metrics
+        are not pushed.
 
 Import-time environment (:mod:`.imports`)
     Not a private name: ``opentelemetry.propagate`` and
@@ -155,6 +164,7 @@ ASSUMPTIONS: tuple[str, ...] = (
     "prometheus-cells",
     "prometheus-created",
     "restricted-metric",
+    "prometheus-fork-reset",
 )
 """Every assumption this room makes, by the name its docstring and its test use."""
 

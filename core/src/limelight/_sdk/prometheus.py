@@ -1,12 +1,15 @@
-"""prometheus_client's value cells, counters' creation time and metric restriction.
+"""prometheus_client's value cells, counters' creation time, metric restriction and
+cells started afresh in a forked child.
 
-Assumptions ``prometheus-cells``, ``prometheus-created`` and ``restricted-metric``
-(see :mod:`limelight._sdk`), checked at import on metrics of a throwaway registry.
+Assumptions ``prometheus-cells``, ``prometheus-created``, ``restricted-metric``
+and ``prometheus-fork-reset`` (see :mod:`limelight._sdk`), checked at import on
+metrics of a throwaway registry.
 """
 
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Callable, Collection
 from typing import Any
 
@@ -22,7 +25,9 @@ __all__ = [
     "cell_setter",
     "cell_value",
     "counter_cell",
+    "fork_reset_available",
     "histogram_cells",
+    "reset_after_fork",
     "restricted_metric",
     "set_created",
 ]
@@ -223,3 +228,87 @@ def restricted_metric(metric: Metric, names: Collection[str]) -> Metric | None:
         restricted: Metric | None = metric._restricted_metric(names)  # type: ignore[no-untyped-call]
         return restricted
     return _restricted(metric, names)
+
+
+def _reset_cells(prom: Any, child: Any, created: float) -> bool:
+    cells = [child._value] if hasattr(child, "_value") else [*child._buckets, child._sum]
+    if any(getattr(cell, "_multiprocess", False) for cell in cells):
+        # values in files named after the pid: prometheus_client gives a forked
+        # child its own at its first read or write
+        return False
+    for cell in cells:
+        cell._lock = threading.Lock()
+        cell._value = 0.0
+        cell._exemplar = None
+    for owner in (prom, child):
+        if hasattr(owner, "_lock"):
+            owner._lock = threading.Lock()
+    if hasattr(child, "_created"):
+        child._created = created
+    return True
+
+
+@_in_process_memory
+def fork_reset_problem() -> str | None:
+    """Why a child's cells cannot be started afresh by :func:`reset_after_fork`,
+    or ``None`` when they can."""
+    try:
+        registry = prometheus_client.CollectorRegistry(auto_describe=False)
+        counter = prometheus_client.Counter("probe", "p", ["a"], registry=registry)
+        child = counter.labels("x")
+        child.inc(2)
+        histogram = prometheus_client.Histogram(
+            "probe_h", "p", registry=registry, buckets=(1.0, float("inf"))
+        )
+        histogram.observe(0.5)
+        gauge = prometheus_client.Gauge("probe_g", "p", registry=registry)
+        gauge.inc(3)
+        for prom, each in ((counter, child), (histogram, histogram), (gauge, gauge)):
+            if not _reset_cells(prom, each, 7.5):
+                return "the cells are not in process memory"
+        child.inc(1)
+        histogram.observe(2.0)
+        sample = registry.get_sample_value
+        got = (
+            sample("probe_total", {"a": "x"}),
+            sample("probe_h_count"),
+            sample("probe_h_sum"),
+            sample("probe_h_bucket", {"le": "1.0"}),
+            sample("probe_g"),
+        )
+        if got != (1.0, 1.0, 2.0, 0.0, 0.0):
+            return f"after a reset the values read {got!r}"
+        counter.labels("y").inc()  # the metric's own lock works
+    except Exception as exc:
+        return repr(exc)
+    return None
+
+
+_fork_reset_problem = fork_reset_problem()
+if _fork_reset_problem is not None:
+    fallback(
+        "prometheus-fork-reset",
+        "a forked child does not push its metrics (its values are its parent's)",
+        _fork_reset_problem,
+    )
+
+
+def reset_after_fork(prom: Any, child: Any, created: float) -> bool:
+    """Start *child* (a series of the prometheus_client metric *prom*) afresh in a
+    forked process: values at 0, no exemplar, created at *created* (seconds since
+    the epoch), new locks (a thread of the parent may have held the old ones when
+    it forked, and no thread of the child would ever release them).
+
+    :return: false when it cannot (multiprocess mode, where prometheus_client keeps
+        each process's values apart itself, or the cells are not where assumed).
+    """
+    if _fork_reset_problem is not None:
+        return False
+    return _reset_cells(prom, child, created)
+
+
+def fork_reset_available() -> bool:
+    """Whether :func:`reset_after_fork` can start cells afresh in this process."""
+    return (
+        _fork_reset_problem is None and prometheus_values.ValueClass is prometheus_values.MutexValue
+    )

@@ -6,12 +6,19 @@ thread), not when telemetry starts: the OTLP exporters import their transport
 that a process which is still starting, or never exports, does not pay. A
 failure to make it (an unreadable certificate file, say) is then an export
 failure, counted and logged once like any other.
+
+In a process forked after an export, every exporter is made again at its next
+use: the parent's HTTP session (its keep-alive connections) and gRPC channel
+belong to the parent, and two processes writing on one connection would mix
+their requests.
 """
 
 from __future__ import annotations
 
 import importlib
+import os
 import threading
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -114,9 +121,21 @@ class DeferredExporter:
     """
 
     def __init__(self, make: Callable[[], Any]) -> None:
+        self._factory = make
         self._make: Callable[[], Any] | None = make
         self._exporter: Any = None
         self._lock = threading.Lock()
+        self._closed = False
+        _DEFERRED.add(self)
+
+    def after_fork(self) -> None:
+        """In a forked child: the next use makes a new exporter (a connection of its
+        own: the parent's HTTP session or gRPC channel is the parent's)."""
+        self._lock = threading.Lock()
+        if self._closed:
+            return  # shut down in the parent: never made again
+        self._exporter = None
+        self._make = self._factory
 
     @property
     def made(self) -> bool:
@@ -143,13 +162,25 @@ class DeferredExporter:
     def shutdown(self, *args: Any, **kwargs: Any) -> Any:
         with self._lock:
             self._make = None  # a shut-down exporter is never made afterwards
+            self._closed = True
             exporter = self._exporter
         return None if exporter is None else exporter.shutdown(*args, **kwargs)
 
     def __getattr__(self, name: str) -> Any:
-        if name.startswith("__") or name in ("_make", "_exporter", "_lock"):
+        if name.startswith("__") or name in ("_closed", "_factory", "_make", "_exporter", "_lock"):
             raise AttributeError(name)
         return getattr(self.get(), name)
+
+
+_DEFERRED: weakref.WeakSet[DeferredExporter] = weakref.WeakSet()
+
+
+def _after_fork_in_child() -> None:
+    for exporter in list(_DEFERRED):
+        exporter.after_fork()
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def _build(config: Config, signal: str, module: str, class_name: str) -> tuple[Any, LogGate]:
