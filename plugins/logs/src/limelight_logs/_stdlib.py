@@ -16,8 +16,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from limelight.surface import Patches
+from limelight.surface import Patches, current_span
 
+from . import _context as context_module
 from ._context import NO_TRACE, counts, report_failure, trace_fields
 from ._export import attach, attached, detach, emitters
 
@@ -76,13 +77,17 @@ def install(patches: Patches) -> None:
     original = logging.Logger.handle
     get_counts = counts.get
     fields = trace_fields
+    span_now = current_span
 
     def handle(self: logging.Logger, record: logging.LogRecord) -> Any:
         if not self.disabled:
             try:
                 values = record.__dict__
                 if "trace_id" not in values:
-                    values["trace_id"], values["span_id"], values["trace_flags"] = fields()
+                    # the last span's fields, without a call, when it is still current
+                    last = context_module._last
+                    fields_now = last[1] if last[0] is span_now() else fields()
+                    values["trace_id"], values["span_id"], values["trace_flags"] = fields_now
                 elif "span_id" not in values or "trace_flags" not in values:
                     stamp(record)
                 found = get_counts()
