@@ -20,6 +20,19 @@ __all__ = ["TelemetryBinding"]
 
 T = TypeVar("T")
 
+_current: Callable[[], Telemetry] | None = None
+"""``limelight.current``, looked up once: a rebuild never runs an import statement (code
+run under an import hook, Temporal's workflow sandbox for one, would get a second
+copy of the runtime)."""
+
+
+def _find_current() -> Callable[[], Telemetry]:
+    global _current
+    from ._telemetry import current
+
+    _current = current
+    return current
+
 
 class TelemetryBinding(Generic[T]):
     """A value built from the running telemetry, rebuilt only when it changes.
@@ -49,10 +62,8 @@ class TelemetryBinding(Generic[T]):
         return self._value  # type: ignore[return-value]
 
     def _rebuild(self) -> T:
-        from ._telemetry import current
-
         with STATE.lock:
             generation = STATE.generation
-            value = self._build(current())
+            value = self._build((_current or _find_current())())
             self._value, self._generation = value, generation
         return value
