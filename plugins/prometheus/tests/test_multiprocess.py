@@ -274,3 +274,31 @@ class TestDeadProcesses:
         assert [child.pid] == forget_dead_processes(str(tmp_path))
         assert sorted(names[2:]) == sorted(p.name for p in tmp_path.iterdir())
         assert [] == forget_dead_processes(str(tmp_path))
+
+
+class TestMasterServerBeforeFork:
+    """A pre-forking master serves /metrics from a thread while it forks workers. Any
+    import that thread runs at a scrape can be under way at a fork, and leaves that
+    module's import lock held in the child, whose first import of it then hangs
+    (a gunicorn worker stuck in ``limelight.start``). The server does its imports
+    when it starts, in the caller's thread."""
+
+    def test_a_scrape_of_the_master_imports_nothing(self, tmp_path: Path) -> None:
+        script = """
+import sys
+from limelight_prometheus import start_http_server
+server = start_http_server(0, "127.0.0.1")
+before = set(sys.modules)
+import urllib.request
+urllib.request.urlopen(f"http://127.0.0.1:{server.port}/metrics", timeout=10).read()
+after = set(sys.modules) - before - {"urllib.request"}
+print(sorted(m for m in after if m.startswith(("limelight", "prometheus_client"))))
+"""
+        mp_dir = tmp_path / "prometheus"
+        mp_dir.mkdir()
+        env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(mp_dir)}
+        done = subprocess.run(
+            [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=60
+        )
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() == "[]", done.stdout

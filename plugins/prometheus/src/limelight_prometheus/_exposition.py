@@ -219,9 +219,14 @@ class ServingRegistry(CollectorRegistry):
         super().__init__(auto_describe=False)
         self._telemetry = telemetry
         self._serve_target_info = target_info
+        # Bound here, in the thread that builds the registry: the first read of
+        # limelight.current imports its module, and an import running on a server
+        # thread while a pre-forking master forks leaves the module's import lock
+        # held in the child (a gunicorn worker then hangs in its first import).
+        self._current = limelight.current
 
     def _view(self) -> TelemetryView:
-        return self._telemetry if self._telemetry is not None else limelight.current()
+        return self._telemetry if self._telemetry is not None else self._current()
 
     def _store(self) -> limelight.metrics.MetricStore:
         store = self._view().store
