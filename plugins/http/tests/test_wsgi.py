@@ -250,3 +250,161 @@ class TestPlainWSGI:
         response = httpx.post(server.url + "/orders/1")
         assert "created" == response.text
         assert "traceparent" not in response.headers
+
+
+def _test_client_app() -> Flask:
+    """A small Flask app exercised the way Flask's own test suite exercises apps."""
+    app = Flask("unclosed")
+    app.config["SECRET_KEY"] = "test"
+
+    @app.get("/items/<int:item_id>")
+    def item(item_id: int) -> dict[str, Any]:
+        if item_id == 0:
+            abort(404)
+        return {"id": item_id}
+
+    @app.post("/echo")
+    def echo() -> dict[str, Any]:
+        from flask import request
+
+        return {"got": request.get_json()}
+
+    @app.get("/old")
+    def old() -> Any:
+        from flask import redirect
+
+        return redirect("/items/1")
+
+    @app.get("/session")
+    def session_view() -> str:
+        from flask import session
+
+        session["seen"] = session.get("seen", 0) + 1
+        return str(session["seen"])
+
+    @app.get("/boom")
+    def boom() -> str:
+        raise RuntimeError("kaboom")
+
+    @app.errorhandler(RuntimeError)
+    def failed(exc: RuntimeError) -> tuple[str, int]:
+        # handled, so not logged: a log capture keeping the record would keep the
+        # traceback's frames, the test client's among them, and its response alive
+        return "failed", 500
+
+    @app.get("/stream")
+    def stream() -> Response:
+        def chunks() -> Iterator[str]:
+            for n in range(5):
+                yield f"{n}\n"
+
+        return Response(stream_with_context(chunks()))
+
+    return instrument_flask(app)
+
+
+def _lazy_app(environ: MutableMapping[str, Any], start_response: Any) -> Iterator[bytes]:
+    # a generator application: nothing happens, start_response included, until iterated
+    start_response("200 OK", [("Content-Type", "text/plain")])
+    yield b"late"
+
+
+@PLUGIN
+class TestUnclosedResponses:
+    """A response the caller neither reads to its end nor closes (the Flask test
+    client, an in-process caller) ends when it is garbage-collected: counted once
+    under its status, its span ended, in flight back to 0."""
+
+    def test_flask_test_client_requests_are_all_recorded(self, telemetry: Harness) -> None:
+        import gc
+
+        app = _test_client_app()
+        client = app.test_client()
+        expected: dict[tuple[str, str, str], int] = {}
+
+        def sent(method: str, route: str, status: int, times: int = 1) -> None:
+            key = (method, route, str(status))
+            expected[key] = expected.get(key, 0) + times
+
+        for n in range(1, 41):
+            assert n == client.get(f"/items/{n}").json["id"]  # type: ignore[index]
+        sent("GET", "/items/<int:item_id>", 200, 40)
+        for _ in range(10):
+            assert 404 == client.get("/items/0").status_code
+        sent("GET", "/items/<int:item_id>", 404, 10)
+        for n in range(10):
+            assert {"got": n} == client.post("/echo", json=n).json
+        sent("POST", "/echo", 200, 10)
+        assert 200 == client.get("/old", follow_redirects=True).status_code
+        sent("GET", "/old", 302)
+        sent("GET", "/items/<int:item_id>", 200)
+        with client:
+            for n in range(1, 4):
+                assert str(n) == client.get("/session").text
+        sent("GET", "/session", 200, 3)
+        assert 500 == client.get("/boom").status_code
+        sent("GET", "/boom", 500)
+        streamed = client.get("/stream")
+        assert b"0\n" == next(streamed.response)  # type: ignore[call-overload]  # read part of it
+        del streamed
+        sent("GET", "/stream", 200)
+        assert b"0\n1\n2\n3\n4\n" == client.get("/stream", buffered=True).data
+        sent("GET", "/stream", 200)
+        closed = client.get("/items/7")
+        assert {"id": 7} == closed.json
+        closed.close()  # a caller that reads it and closes it
+        del closed
+        sent("GET", "/items/<int:item_id>", 200)
+        client.get("/items/8").close()  # closed unread: the caller left early
+        sent("GET", "/items/<int:item_id>", 499)
+
+        gc.collect()
+        assert 0 == in_flight(telemetry)
+        for (method, route, status), count in expected.items():
+            assert count == telemetry.value(
+                "http_requests_total", method=method, route=route, status_code=status
+            ), (method, route, status)
+        total = sum(
+            p.value
+            for p in telemetry.metric("http_requests_total").points
+            if isinstance(p, NumberPoint)
+        )
+        assert sum(expected.values()) == total
+        assert sum(expected.values()) == len(telemetry.find_spans(kind="SERVER"))
+
+    def test_a_held_response_stays_in_flight_until_it_is_collected(
+        self, telemetry: Harness
+    ) -> None:
+        import gc
+
+        client = _test_client_app().test_client()
+        held = client.get("/items/3")
+        assert 1 == in_flight(telemetry)
+        assert [] == telemetry.find_spans(kind="SERVER")
+        before = time.time_ns()
+        del held
+        gc.collect()
+        assert 0 == in_flight(telemetry)
+        span = server_span(telemetry, "GET /items/<int:item_id>")
+        assert 200 == span.attributes["http.response.status_code"]
+        assert StatusCode.UNSET == span.status.status_code
+        assert span.end_time >= before  # ended by the collection
+
+    def test_a_body_never_started_ends_as_an_incomplete_response(self, telemetry: Harness) -> None:
+        import gc
+
+        def start_response(status: str, headers: Any, exc_info: Any = None) -> Any:
+            return lambda data: None
+
+        environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/"}
+        body = WSGIMiddleware(_lazy_app)(environ, start_response)
+        assert 1 == in_flight(telemetry)
+        del body
+        gc.collect()
+        assert 0 == in_flight(telemetry)
+        [span] = telemetry.find_spans(kind="SERVER")
+        assert StatusCode.ERROR == span.status.status_code
+        assert "incomplete_response" == dict(span.attributes or {})["error.type"]
+        assert 1 == telemetry.value(
+            "http_requests_total", method="GET", route=UNMATCHED_ROUTE, status_code="500"
+        )

@@ -27,7 +27,14 @@ _detach = otel_context.detach
 class _Body:
     """The response iterable: passes chunks through one by one, with the request's
     context current while the application produces each, and ends the request
-    with the last one (or on ``close`` before it: the client went away)."""
+    with the last one (or on ``close`` before it: the client went away).
+
+    A caller that neither reads it to its end nor closes it (a test client, an
+    application calling another in process) leaves it to the garbage collector:
+    the request then ends when the body is collected, with the status the
+    application gave (``incomplete_response`` when it never gave one), as if the
+    caller had taken the rest of it.
+    """
 
     __slots__ = ("_ex", "_finish", "_iter", "_result")
 
@@ -60,6 +67,13 @@ class _Body:
         finally:
             _detach(token)
 
+    def __del__(self) -> None:
+        try:
+            if not self._ex.span_done:
+                self._finish()
+        except Exception:  # a collector must not raise, not even at exit
+            pass
+
     def close(self) -> None:
         try:
             close = getattr(self._result, "close", None)
@@ -80,8 +94,10 @@ class WSGIMiddleware:
     The same span, metrics and header handling as :class:`ASGIMiddleware`. The
     request ends when the server has taken the last chunk of the response
     body; a server closing the body before that (the client went away) ends it
-    as a disconnect. The route comes from the framework integration
-    (:func:`instrument_flask`, :class:`DjangoMiddleware`) or *route_resolver*.
+    as a disconnect; a body that is neither read to its end nor closed ends it
+    when it is garbage-collected, with the application's status. The route
+    comes from the framework integration (:func:`instrument_flask`,
+    :class:`DjangoMiddleware`) or *route_resolver*.
 
     :param app: the WSGI application.
     :param exclude_paths: paths served without telemetry; a trailing ``*``
