@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import functools
 import os
+import shutil
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -45,6 +46,9 @@ DISTRIBUTIONS: dict[str, Path] = {
 }
 """The distributions with a test session of their own."""
 LOCAL = [*DISTRIBUTIONS.values(), TESTSUPPORT]
+PUBLISHED: dict[str, Path] = {_project(p)["name"]: p for p in DISTRIBUTIONS.values()}
+"""The distributions released to the package index, by name: every one above (plugins
+found by their directory); limelight-testsupport is not (``Private :: Do Not Upload``)."""
 E2E = ROOT / "tests" / "e2e"
 
 
@@ -223,6 +227,66 @@ def bench(session: nox.Session, name: str) -> None:
     _install_local(session, *LOCAL)
     session.install("-r", str(ROOT / "bench" / f"requirements-{name}.txt"))
     session.run("python", str(ROOT / "bench" / f"bench_{name}.py"), *session.posargs)
+
+
+def _release_version() -> str:
+    """The one version every published distribution has (they are released together)."""
+    versions = {name: _project(path)["version"] for name, path in PUBLISHED.items()}
+    if len(set(versions.values())) != 1:
+        raise RuntimeError(f"the distributions must share one version: {versions}")
+    return str(next(iter(versions.values())))
+
+
+@nox.session
+def packaging(session: nox.Session) -> None:
+    """Every published distribution built as the package index gets it, and checked there.
+
+    ``uv build`` for each (the sdist, then the wheel built from the sdist), ``twine
+    check --strict``, the artefacts' contents (``tests/check_artefacts.py``: the
+    licence text, known classifiers, readme, project URLs, ``py.typed``); then the
+    wheels alone installed into a fresh environment outside the checkout (their
+    dependencies from the index), where each distribution's smoke test
+    (``tests/smoke_installed.py``), ``limelight plugins`` and ``limelight plugins
+    --check`` run.
+    """
+    version = _release_version()
+    session.install("twine>=6.1,<8", "trove-classifiers>=2024.10.21", "uv>=0.5,<1")
+    tmp = Path(session.create_tmp())
+    out, env, work = tmp / "dist", tmp / "installed", tmp / "work"
+    for directory in (out, env, work):
+        shutil.rmtree(directory, ignore_errors=True)
+    work.mkdir()
+    names = list(PUBLISHED)
+    for path in PUBLISHED.values():
+        session.run("uv", "build", "--quiet", "--no-sources", "--out-dir", str(out), str(path))
+    # uv build also leaves a .gitignore there
+    artefacts = sorted(str(p) for p in out.iterdir() if p.name.endswith((".whl", ".tar.gz")))
+    session.run("twine", "check", "--strict", *artefacts)
+    check = ("--out", str(out), "--version", version, "--license", str(ROOT / "LICENSE"))
+    session.run("python", str(ROOT / "tests" / "check_artefacts.py"), *check, *names)
+
+    # outside the checkout: no workspace, no configuration, no source tree on the path
+    session.chdir(work)
+    python = str(env / "bin" / "python")
+    session.run(
+        "uv",
+        "venv",
+        "--quiet",
+        "--no-config",
+        "--python",
+        shutil.which("python", path=session.bin) or "python",
+        str(env),
+    )
+    wheels = [a for a in artefacts if a.endswith(".whl")]
+    session.run("uv", "pip", "install", "--quiet", "--no-config", "--python", python, *wheels)
+    smoke = work / "smoke_installed.py"
+    shutil.copyfile(ROOT / "tests" / "smoke_installed.py", smoke)
+    session.run(
+        python, str(smoke), "--version", version, "--checkout", str(ROOT), *names, external=True
+    )
+    limelight = str(env / "bin" / "limelight")
+    session.run(limelight, "plugins", external=True)
+    session.run(limelight, "plugins", "--check", external=True)
 
 
 @nox.session
