@@ -258,6 +258,11 @@ class TestUvicornWorkers:
             tmp_path,
         )
         _assert_same(run, explicit)
+        # the explicitly set-up service under limelight run: each request recorded once
+        both = _serve(
+            _limelight_run(*uvicorn, "fastapi_explicit:app"), env, port, master, receiver, tmp_path
+        )
+        _assert_same(both, explicit)
 
 
 class TestGunicornWorkers:
