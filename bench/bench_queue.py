@@ -25,8 +25,19 @@ hits all of them alike:
 The figures are ratios from one run, with the spread over rounds; a timing is
 never a test assertion.
 
+``--breakdown`` answers where limelight's added CPU goes: in the ``limelight``
+variant of each library, the thread CPU time spent inside limelight's own code
+(the library wrappers' work before and after the call they wrap: starting the
+publish and the delivery, ending them, finding a settlement's delivery, making
+the context current) is summed over the real run against the broker and given
+per message, next to the process CPU per message of the same run. The rest of
+the added CPU is spent outside that code (the client library and the
+interpreter running slower for it, the collector). Timing each call costs two
+clock reads, so that run's total is a little above the plain one.
+
     nox -s "bench(queue)"
     python bench/bench_queue.py --rounds 3 --messages 2000
+    nox -s "bench(queue)" -- --breakdown
 """
 
 from __future__ import annotations
@@ -185,11 +196,59 @@ def _run_pika(messages: int, headers: dict[str, str] | None) -> float:
         connection.close()
 
 
-def child(library: str, variant: str, messages: int) -> None:
+def _time_own_code(library: str) -> dict[str, int]:
+    """Wrap limelight's per-message functions for *library* so that the thread CPU
+    time spent in them (outermost calls only) is summed, in ns, by function."""
+    import functools
+
+    from limelight_queue import _core
+
+    if library == "aio_pika":
+        from limelight_queue import _aio_pika as module
+
+        names = ("_begin_publish", "_deliver", "_settled")
+    else:
+        from limelight_queue import _pika as module
+
+        names = ("_begin_publish", "_deliver", "settle", "settle_multiple", "_attach", "_detach")
+    clock = time.thread_time_ns
+    spent: dict[str, int] = {}
+    depth = [0]
+
+    def timed(name: str, function: Any) -> Any:
+        spent[name] = 0
+
+        @functools.wraps(function)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            if depth[0]:
+                return function(*args, **kwargs)
+            depth[0] = 1
+            start = clock()
+            try:
+                return function(*args, **kwargs)
+            finally:
+                spent[name] += clock() - start
+                depth[0] = 0
+
+        return wrapper
+
+    for name in names:
+        setattr(module, name, timed(name, getattr(module, name)))
+    for cls in (_core.Publication, _core.Delivery):
+        cls.finish = timed(f"{cls.__name__}.finish", cls.finish)  # type: ignore[method-assign]
+    return spent
+
+
+def child(library: str, variant: str, messages: int, breakdown: bool = False) -> None:
     stop = _setup(library, variant)
+    spent = _time_own_code(library) if breakdown else None
     try:
         headers = TRACEPARENT if variant == "header-only" else None
         run = _run_aio_pika if library == "aio_pika" else _run_pika
+        if spent is not None:
+            run(WARMUP, headers)  # the first connection's setup is not the messages' cost
+            for name in spent:
+                spent[name] = 0
         cost = run(messages, headers)
     finally:
         if stop is not None:
@@ -197,15 +256,28 @@ def child(library: str, variant: str, messages: int) -> None:
                 stop.stop()
             else:
                 stop.shutdown()
-    print(json.dumps({"cpu_us": cost}))
+    result: dict[str, Any] = {"cpu_us": cost}
+    if spent is not None:
+        # burst() sends WARMUP messages before the measured ones, on the same counters
+        result["own_us"] = {k: v / (messages + WARMUP) / 1e3 for k, v in spent.items()}
+    print(json.dumps(result))
 
 
 # -- the comparison ----------------------------------------------------------------------
 
 
-def _measure(library: str, variant: str, messages: int) -> float:
+def _run_child(library: str, variant: str, messages: int, *extra: str) -> dict[str, Any]:
     out = subprocess.run(
-        [sys.executable, __file__, "--child", library, variant, "--messages", str(messages)],
+        [
+            sys.executable,
+            __file__,
+            "--child",
+            library,
+            variant,
+            "--messages",
+            str(messages),
+            *extra,
+        ],
         capture_output=True,
         text=True,
         check=False,
@@ -214,7 +286,42 @@ def _measure(library: str, variant: str, messages: int) -> float:
     )
     if out.returncode != 0:
         raise RuntimeError(f"{library} {variant} failed:\n{out.stderr}")
-    return float(json.loads(out.stdout.strip().splitlines()[-1])["cpu_us"])
+    result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def _measure(library: str, variant: str, messages: int) -> float:
+    return float(_run_child(library, variant, messages)["cpu_us"])
+
+
+def breakdown(rounds: int, messages: int) -> None:
+    """Per library: limelight's own code per message in the real run, next to the
+    added CPU of the same rounds (bare measured alike, interleaved)."""
+    print(
+        f"{messages} messages x {rounds} rounds: thread CPU µs per message inside "
+        "limelight's own code during the real run (median), and the process CPU added "
+        "over bare in the same rounds"
+    )
+    for library in LIBRARIES:
+        bare: list[float] = []
+        total: list[float] = []
+        own: list[dict[str, float]] = []
+        for _ in range(rounds):
+            bare.append(_measure(library, "bare", messages))
+            result = _run_child(library, "limelight", messages, "--breakdown")
+            total.append(float(result["cpu_us"]))
+            own.append(result["own_us"])
+        added = statistics.median(t - b for t, b in zip(total, bare, strict=True))
+        sums = [sum(o.values()) for o in own]
+        parts = {
+            name: statistics.median(o[name] for o in own) for name in own[0] if own[0][name] > 0
+        }
+        print(
+            f"{library:9} added {added:6.1f} µs, of which limelight's own code "
+            f"{statistics.median(sums):5.1f} µs ("
+            + ", ".join(f"{name} {value:.1f}" for name, value in parts.items())
+            + ")"
+        )
 
 
 def main() -> int:
@@ -224,13 +331,21 @@ def main() -> int:
         "--messages", type=int, default=int(os.environ.get("BENCH_MESSAGES", "3000"))
     )
     parser.add_argument("--child", nargs=2, metavar=("LIBRARY", "VARIANT"))
+    parser.add_argument(
+        "--breakdown",
+        action="store_true",
+        help="where limelight's added CPU goes: its own code's share of it",
+    )
     args = parser.parse_args()
     if args.child:
-        child(args.child[0], args.child[1], args.messages)
+        child(args.child[0], args.child[1], args.messages, args.breakdown)
         return 0
     if not _reachable(URL):
         print(f"RabbitMQ is not reachable at {URL}; nothing measured", file=sys.stderr)
         return 1
+    if args.breakdown:
+        breakdown(args.rounds, args.messages)
+        return 0
     results: dict[tuple[str, str], list[float]] = {}
     for round_ in range(args.rounds):
         for library in LIBRARIES:

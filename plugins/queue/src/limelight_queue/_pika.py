@@ -89,9 +89,16 @@ def _server(channel: Any) -> tuple[str | None, int | None]:
 # -- publishing -------------------------------------------------------------------------
 
 
+_PUBLISH_ARGUMENTS = ("exchange", "routing_key", "body", "properties")
+_SIZED = (bytes, bytearray, str)
+_BINARY = (bytes, bytearray)
+
+
 def _arguments(args: tuple[Any, ...], kwargs: dict[str, Any]) -> tuple[Any, Any, Any, Any]:
     """(exchange, routing_key, body, properties) of a ``basic_publish`` call."""
-    names = ("exchange", "routing_key", "body", "properties")
+    if len(args) >= 3 and not kwargs:  # the usual positional call: no list to build
+        return args[0], args[1], args[2], args[3] if len(args) > 3 else None
+    names = _PUBLISH_ARGUMENTS
     values = [args[i] if i < len(args) else kwargs.get(name) for i, name in enumerate(names)]
     return values[0], values[1], values[2], values[3]
 
@@ -123,7 +130,7 @@ def _begin_publish(
             destination.attributes,
             properties.message_id,
             properties.correlation_id,
-            len(body) if isinstance(body, bytes | bytearray | str) else 0,
+            len(body) if isinstance(body, _SIZED) else 0,
         )
         publication = inst.publish(
             destination.name, destination.label, attributes, properties.headers
@@ -200,7 +207,7 @@ def _deliver(
             destination.attributes,
             getattr(properties, "message_id", None),
             getattr(properties, "correlation_id", None),
-            len(body) if isinstance(body, bytes | bytearray) else 0,
+            len(body) if isinstance(body, _BINARY) else 0,
             tag,
         )
         delivery = inst.deliver(
