@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import logging
@@ -10,6 +11,7 @@ from typing import Any
 import limelight_logs
 import structlog
 from conftest import Lines
+from opentelemetry import baggage, context, trace
 from opentelemetry.trace import Span
 
 from limelight.testing import Harness
@@ -172,3 +174,55 @@ class TestThroughLogging:
         logging.getLogger("app").handlers.clear()
         logging.getLogger("app").setLevel(logging.NOTSET)
         assert ["once"] == lines.lines
+
+    def test_interleaved_tasks_and_contexts_each_get_their_own_span(
+        self, logs_telemetry: Harness
+    ) -> None:
+        # the ids are kept per context: lines that alternate between spans, a context
+        # holding the same span with baggage, and an unsampled span are all told apart
+        out = io.StringIO()
+        _configure_json(out)
+        log = structlog.get_logger()
+        tracer = logs_telemetry.telemetry.tracer("test")
+        spans: dict[str, Span] = {}
+
+        async def task(name: str) -> None:
+            with tracer.start_as_current_span(name) as span:
+                spans[name] = span
+                for i in range(3):
+                    log.info(f"{name} {i}")
+                    await asyncio.sleep(0)
+
+        async def both() -> None:
+            await asyncio.gather(task("a"), task("b"))
+
+        asyncio.run(both())
+        with tracer.start_as_current_span("outer") as outer:
+            token = context.attach(baggage.set_baggage("tenant", "t1"))
+            log.info("with baggage")
+            context.detach(token)
+            unsampled = trace.NonRecordingSpan(
+                trace.SpanContext(
+                    outer.get_span_context().trace_id,
+                    0xFF,
+                    is_remote=False,
+                    trace_flags=trace.TraceFlags(0),
+                )
+            )
+            with trace.use_span(unsampled):
+                log.info("unsampled")
+            log.info("outer again")
+        log.info("outside")
+        events = _json_lines(out)
+        for name in ("a", "b"):
+            for i in range(3):
+                assert _ids(spans[name]) == _fields(events[f"{name} {i}"])
+        assert _ids(outer) == _fields(events["with baggage"])
+        assert _ids(outer) == _fields(events["outer again"])
+        assert {
+            "trace_id": f"{outer.get_span_context().trace_id:032x}",
+            "span_id": "00000000000000ff",
+            "trace_flags": "00",
+        } == _fields(events["unsampled"])
+        assert {} == _fields(events["outside"])
+        assert 10 == logs_telemetry.value("log_emissions_total", level="info")

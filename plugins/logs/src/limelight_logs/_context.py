@@ -3,8 +3,11 @@
 :func:`trace_fields` gives the current span's ids as the OpenTelemetry
 specification writes them in non-OTLP log formats (``trace_id`` 32, ``span_id``
 16 and ``trace_flags`` 2 lowercase hex digits), or :data:`NO_TRACE` outside a
-span. The ids of the last span asked about are kept, so the lines a request
-writes format them once. :data:`counts` holds the bound ``log_emissions_total``
+span. The ids of the last span asked about are kept with the context it was
+found in (:data:`_last`), so the lines a request writes format them once and a
+line in the same context as the last one finds them without reading the span:
+a context is never changed once made (attaching a span makes a new one), so the
+same context object holds the same span. :data:`counts` holds the bound ``log_emissions_total``
 children of the running telemetry, one per level, built once per start.
 """
 
@@ -16,7 +19,7 @@ import threading
 from opentelemetry import trace
 
 from limelight import Telemetry
-from limelight.surface import TelemetryBinding, current_span
+from limelight.surface import TelemetryBinding, current_context, current_span
 from limelight.surface import report_failure as _report_failure
 
 from ._plugin import LOG_EMISSIONS
@@ -38,26 +41,43 @@ NO_TRACE: tuple[str, str, str] = ("", "", "")
 """The fields of a ``logging`` record made outside a span: empty strings, so a format
 string naming them prints nothing there (structlog events get no keys at all)."""
 
-_last: tuple[object, tuple[str, str, str]] = (trace.INVALID_SPAN, NO_TRACE)
+_FLAGS: tuple[str, ...] = tuple(format(flags, "02x") for flags in range(256))
+
+_last: tuple[object, object, tuple[str, str, str]] = (None, trace.INVALID_SPAN, NO_TRACE)
+"""``(context, span, fields)`` of the last line: held, so neither object can be freed
+and another take its identity while it is kept here."""
 
 
 def trace_fields() -> tuple[str, str, str]:
     """``(trace_id, span_id, trace_flags)`` of the current span, :data:`NO_TRACE` without one."""
+    context = current_context()
+    last = _last
+    if last[0] is context:
+        return last[2]
+    return _fields_in(context)
+
+
+def _fields_in(context: object) -> tuple[str, str, str]:
+    """The fields of the current span (*context*: the current context), kept in :data:`_last`."""
     global _last
     span = current_span()
     last = _last
-    if last[0] is span:
-        return last[1]
-    ctx = span.get_span_context()
-    if ctx.is_valid:
-        fields = (
-            format(ctx.trace_id, "032x"),
-            format(ctx.span_id, "016x"),
-            format(ctx.trace_flags, "02x"),
-        )
+    if last[1] is span:
+        fields = last[2]
     else:
-        fields = NO_TRACE
-    _last = (span, fields)
+        ctx = span.get_span_context()
+        if ctx.is_valid:
+            # a valid context's ids fit their 16 and 8 bytes; bytes.hex is lowercase and
+            # a third of format(..., "032x")'s cost
+            flags = ctx.trace_flags
+            fields = (
+                ctx.trace_id.to_bytes(16, "big").hex(),
+                ctx.span_id.to_bytes(8, "big").hex(),
+                _FLAGS[flags] if 0 <= flags < 256 else format(flags, "02x"),
+            )
+        else:
+            fields = NO_TRACE
+    _last = (context, span, fields)
     return fields
 
 

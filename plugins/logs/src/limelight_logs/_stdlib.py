@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from limelight.surface import Patches, current_span
+from limelight.surface import Patches, current_context
 
 from . import _context as context_module
 from ._context import NO_TRACE, counts, report_failure, trace_fields
@@ -76,17 +76,18 @@ def install(patches: Patches) -> None:
     """Wrap ``logging.Logger.handle`` (through *patches*, so removal restores it)."""
     original = logging.Logger.handle
     get_counts = counts.get
-    fields = trace_fields
-    span_now = current_span
+    fields_in = context_module._fields_in
+    context_now = current_context
 
     def handle(self: logging.Logger, record: logging.LogRecord) -> Any:
         if not self.disabled:
             try:
                 values = record.__dict__
                 if "trace_id" not in values:
-                    # the last span's fields, without a call, when it is still current
+                    # the last line's fields, without a call, in the same context
+                    context = context_now()
                     last = context_module._last
-                    fields_now = last[1] if last[0] is span_now() else fields()
+                    fields_now = last[2] if last[0] is context else fields_in(context)
                     values["trace_id"], values["span_id"], values["trace_flags"] = fields_now
                 elif "span_id" not in values or "trace_flags" not in values:
                     stamp(record)

@@ -19,13 +19,17 @@ import logging
 from collections.abc import MutableMapping
 from typing import Any
 
-from limelight.surface import Patches
+from limelight.surface import Patches, current_context
 
-from ._context import counts, report_failure, trace_fields
+from . import _context as _context_module
+from ._context import _fields_in, counts, report_failure, trace_fields
 from ._export import emit_event
-from ._stdlib import installed
+from ._stdlib import installed as _installed
 
 __all__ = ["add_trace_context", "ensure_processor", "install", "remove"]
+
+_context_now = current_context
+_get_counts = counts.get
 
 
 def add_trace_context(
@@ -44,22 +48,33 @@ def add_trace_context(
     (``foreign_pre_chain``) it takes the ids the record was stamped with where it
     was made, and counts nothing: the record was counted then.
     """
+    # the hot path: the names it reads are bound once (module globals, read through
+    # the interpreter's cache), the ids of the last line's context are taken as they are
     try:
-        if "_record" in event_dict:
-            fields = _record_fields(event_dict["_record"])
-        else:
-            fields = trace_fields()
-            found = counts.get()
-            if found.enabled and not (installed.active and isinstance(logger, logging.Logger)):
-                # an event for logging is counted (and exported) as the record it becomes
+        if "_record" not in event_dict:
+            context = _context_now()
+            last = _context_module._last
+            fields = last[2] if last[0] is context else _fields_in(context)
+            found = _get_counts()
+            if found.enabled:
                 emitter = found.emitter
-                if emitter is not None and not isinstance(logger, logging.Logger):
-                    emit_event(emitter, logger, method_name, event_dict)
-                try:
-                    tally = found.local.tally
-                except AttributeError:
-                    tally = found.tally()
-                tally[method_name] = tally.get(method_name, 0) + 1
+                if emitter is None and not _installed.active:
+                    count = True
+                elif not isinstance(logger, logging.Logger):
+                    if emitter is not None:
+                        emit_event(emitter, logger, method_name, event_dict)
+                    count = True
+                else:
+                    # an event for logging is counted (and exported) as the record it becomes
+                    count = not _installed.active
+                if count:
+                    try:
+                        tally = found.local.tally
+                    except AttributeError:
+                        tally = found.tally()
+                    tally[method_name] = tally.get(method_name, 0) + 1
+        else:
+            fields = _record_fields(event_dict["_record"])
         if fields[0] and "trace_id" not in event_dict:
             event_dict["trace_id"], event_dict["span_id"], event_dict["trace_flags"] = fields
     except Exception as exc:
