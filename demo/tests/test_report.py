@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 
 import pytest
-from limelight_demo import format_duration, metrics_table, waterfall
+from limelight_demo import format_duration, log_lines, metrics_table, waterfall
 from rich.console import Console, RenderableType
 
 import limelight
@@ -84,6 +85,31 @@ class TestMetricsTable:
         assert lines[0].startswith("series")
         assert "functions" == lines[1].strip()
         assert all(len(line) <= 60 for line in lines)
+
+
+class TestLogLines:
+    """Each line shows its trace and span ids and the name of the span they point to."""
+
+    def _record(self, message: str, **ids: str) -> logging.LogRecord:
+        record = logging.LogRecord("shop", logging.INFO, __file__, 1, message, (), None)
+        record.__dict__.update(ids)
+        return record
+
+    def test_names_the_span_of_the_trace(self, telemetry: Harness) -> None:
+        brew()
+        spans = telemetry.spans()
+        steeped = next(s for s in spans if s.name == "tea.steep")
+        assert steeped.context is not None
+        trace_id, span_id = f"{steeped.context.trace_id:032x}", f"{steeped.context.span_id:016x}"
+        records = [
+            self._record("steeped", trace_id=trace_id, span_id=span_id),
+            self._record("elsewhere", trace_id=trace_id, span_id="1" * 16),
+        ]
+        assert [
+            f"INFO    shop: steeped trace_id={trace_id} span_id={span_id}  ← tea.steep",
+            f"INFO    shop: elsewhere trace_id={trace_id} span_id={'1' * 16}  "
+            "← no span of this trace",
+        ] == _text(log_lines(records, spans), 200)
 
 
 @pytest.mark.parametrize(

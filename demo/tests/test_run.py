@@ -77,6 +77,21 @@ class TestOnce:
             ("      └─ python", "CLIENT"),
             ("         └─ receipt.render", "INTERNAL"),
         ] == _tree(out)
+        # the shop's log lines of that request, each stamped with the shown trace's id
+        # (the one in the response's traceparent header) and the id of a span of it
+        shown = re.search(r"^trace id ([0-9a-f]{32}), as in the response's traceparent", out, re.M)
+        assert shown is not None
+        lines = re.findall(
+            r"^(\w+)\s+limelight_demo\.shop: (.+) trace_id=(\w*) span_id=(\w*)  ← (.+)$", out, re.M
+        )
+        assert [
+            ("INFO", "order 5 loaded from the database", "shop.load_order"),
+            ("INFO", "order 5 charged 36.00, payment paid-5", "POST /orders/{order_id}/pay"),
+            ("INFO", "receipt printed for order 5", "process orders.paid"),
+        ] == [(level, message, span) for level, message, _, _, span in lines]
+        assert {shown.group(1)} == {trace_id for _, _, trace_id, _, _ in lines}
+        assert all(re.fullmatch(r"[0-9a-f]{16}", span_id) for _, _, _, span_id, _ in lines)
+        assert 3 == len({span_id for _, _, _, span_id, _ in lines})
         duration = r"\s+[\d.]+ [µm]?s\s+"
         assert re.search(rf"^POST /orders/\{{order_id\}}/pay\s+SERVER{duration}-", out, re.M)
         assert re.search(r"publish orders\.paid .* memory queue 'orders\.paid', message 1", out)
@@ -92,6 +107,7 @@ class TestOnce:
             ("queue", 'queue_messages_total{queue="orders.paid", result="ack"}'),
             ("processes", 'process_terminated_total{kind="subprocess", result="completed"}'),
             ("event bus", 'eventbus_subscribers_active{topic="shop.payment"}'),
+            ("logs", 'log_emissions_total{level="error"}'),
         ]:
             assert re.search(rf"^{surface}\s", out, re.M), surface
             assert series in out
@@ -107,6 +123,11 @@ class TestOnce:
         assert re.search(r'http_requests_in_flight\{method="GET"\}\s+0\s', out)
         assert re.search(r'queue_in_flight\{queue="orders.paid"\}\s+0\s', out)
         assert re.search(r'process_active\{kind="subprocess"\}\s+0\s', out)
+        # the shop's lines by level: an info line per order loaded, charged and receipted,
+        # the unknown order's warning and the failed payment's error
+        assert re.search(r'log_emissions_total\{level="info"\}\s+34\s', out)
+        assert re.search(r'log_emissions_total\{level="warning"\}\s+1\s', out)
+        assert re.search(r'log_emissions_total\{level="error"\}\s+1\s', out)
         # the shop's one receiver of the payment signal, still connected while it serves
         assert re.search(r'eventbus_subscribers_active\{topic="shop.payment"\}\s+1\s', out)
         assert out.rstrip().endswith("stopped; telemetry flushed")

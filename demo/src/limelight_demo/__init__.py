@@ -1,17 +1,18 @@
 """limelight-demo: a small shop service instrumented with limelight, shown in the terminal.
 
 ``limelight demo`` (or :func:`main`) starts the service on a loopback port,
-sends it a burst of traffic, prints one request's trace as a waterfall and the
-metrics each surface recorded, then keeps serving ``/metrics`` until Ctrl-C.
+sends it a burst of traffic, prints one request's trace as a waterfall with its log lines and
+the metrics each surface recorded, then keeps serving ``/metrics`` until Ctrl-C.
 The service itself, :func:`build_app`, is the example to read: see ``_shop.py``.
 """
 
 from __future__ import annotations
 
-from ._report import SURFACES, format_duration, metrics_table, span_detail, waterfall
+from ._report import SURFACES, format_duration, log_lines, metrics_table, span_detail, waterfall
 from ._run import (
     OTLP_ENDPOINT_VARIABLES,
     TRAFFIC,
+    LogKeeper,
     Sent,
     Service,
     demo_environment,
@@ -28,6 +29,7 @@ __all__ = [
     "RECEIPT_ENVIRONMENT",
     "SURFACES",
     "TRAFFIC",
+    "LogKeeper",
     "PaymentError",
     "Sent",
     "Service",
@@ -36,6 +38,7 @@ __all__ = [
     "build_app",
     "demo_environment",
     "format_duration",
+    "log_lines",
     "main",
     "metrics_table",
     "receipt_environment",

@@ -1,8 +1,9 @@
-"""What the demo prints: a trace as a waterfall, and the metrics of each surface."""
+"""What the demo prints: a trace as a waterfall, its log lines, and the metrics of each surface."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+import logging
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind, StatusCode
@@ -13,7 +14,14 @@ from rich.text import Text
 from limelight.metrics import MetricKind, MetricStore
 from limelight_hookspecs import HistogramPoint, MetricFamily, NumberPoint
 
-__all__ = ["SURFACES", "format_duration", "metrics_table", "span_detail", "waterfall"]
+__all__ = [
+    "SURFACES",
+    "format_duration",
+    "log_lines",
+    "metrics_table",
+    "span_detail",
+    "waterfall",
+]
 
 SURFACES: Mapping[str, str] = {
     "http": "HTTP server",
@@ -24,6 +32,7 @@ SURFACES: Mapping[str, str] = {
     "queue": "queue",
     "process": "processes",
     "eventbus": "event bus",
+    "logs": "logs",
 }
 """Declaring plugin -> the surface it records, in the order the table shows them."""
 
@@ -152,6 +161,27 @@ def waterfall(spans: Sequence[ReadableSpan], width: int = 120) -> RenderableType
             errors.append(Text(f"{span.name}: {span.status.description}", style="red"))
         table.add_row(*cells)
     return Group(table, *errors) if errors else table
+
+
+def log_lines(records: Iterable[logging.LogRecord], spans: Sequence[ReadableSpan]) -> Text:
+    """Log records as a format naming ``%(trace_id)s`` and ``%(span_id)s`` prints them,
+    each followed by the name of the span of *spans* whose id it carries.
+
+    The ids are those limelight-logs stamped on each record where it was made.
+    """
+    names = {f"{s.context.span_id:016x}": s.name for s in spans if s.context is not None}
+    text = Text()
+    for record in records:
+        trace_id, span_id = getattr(record, "trace_id", ""), getattr(record, "span_id", "")
+        level = record.levelname
+        style = "red" if record.levelno >= logging.ERROR else ""
+        text.append(f"{level:<7} {record.name}: {record.getMessage()}", style=style)
+        text.append(f" trace_id={trace_id} span_id={span_id}")
+        span = names.get(span_id)
+        text.append(f"  ← {span}" if span is not None else "  ← no span of this trace", "dim")
+        text.append("\n")
+    text.rstrip()
+    return text
 
 
 def _selector(name: str, labels: Mapping[str, str]) -> str:

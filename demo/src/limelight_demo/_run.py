@@ -5,13 +5,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import http.client
+import logging
 import os
 import signal
 import socket
 import sys
 import threading
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Collection, Mapping, Sequence
 from importlib.metadata import entry_points
 from types import FrameType
@@ -25,13 +26,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 import limelight
 from limelight.propagation import parse_traceparent
 
-from ._report import metrics_table, waterfall
-from ._shop import RECEIPT_ENVIRONMENT, Shop, build_app
+from ._report import log_lines, metrics_table, waterfall
+from ._shop import LOG, RECEIPT_ENVIRONMENT, Shop, build_app
 from ._traces import TraceKeeper
 
 __all__ = [
     "OTLP_ENDPOINT_VARIABLES",
     "TRAFFIC",
+    "LogKeeper",
     "Service",
     "demo_environment",
     "main",
@@ -174,6 +176,26 @@ class Service:
         self._socket.close()
 
 
+class LogKeeper(logging.Handler):
+    """A ``logging`` handler that keeps the last *capacity* records, for the report.
+
+    It is an ordinary handler: the ``trace_id`` and ``span_id`` it finds on a record
+    are those limelight-logs stamped where the record was made.
+    """
+
+    def __init__(self, capacity: int = 1000) -> None:
+        super().__init__(logging.INFO)
+        self._records: deque[logging.LogRecord] = deque(maxlen=capacity)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self._records.append(record)
+
+    def trace(self, trace_id: int) -> list[logging.LogRecord]:
+        """The records kept that were made inside a span of the trace *trace_id*."""
+        wanted = f"{trace_id:032x}"
+        return [r for r in list(self._records) if getattr(r, "trace_id", "") == wanted]
+
+
 @attrs.frozen
 class Sent:
     """One request of the burst and what came back."""
@@ -278,6 +300,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     env = demo_environment(os.environ)
     keeper = TraceKeeper()
     receipts = receipt_environment(env, keeper)
+    # the shop's log lines are kept for the report (and not written to the terminal)
+    lines = LogKeeper()
+    LOG.setLevel(logging.INFO)
+    LOG.addHandler(lines)
     # limelight: start telemetry once, early; installed plugins are discovered.
     telemetry = limelight.start(plugins=[keeper], environ=env)
     with _Stop() as stop:
@@ -300,7 +326,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             if not args.serve:
                 sent = drive(service.url, console, stop)
                 service.drain()
-                _report(console, sent, keeper, telemetry)
+                _report(console, sent, keeper, lines, telemetry)
             if args.once:
                 console.print(
                     f"\n[dim]--once: stopping now; `limelight demo` keeps serving "
@@ -315,12 +341,17 @@ def main(argv: Sequence[str] | None = None) -> int:
             service.stop()
             flushed = limelight.stop()
             keeper.close()
+            LOG.removeHandler(lines)
     console.print("stopped; telemetry flushed" if flushed else "stopped; the flush timed out")
     return 0
 
 
 def _report(
-    console: Console, sent: Sequence[Sent], keeper: TraceKeeper, telemetry: limelight.Telemetry
+    console: Console,
+    sent: Sequence[Sent],
+    keeper: TraceKeeper,
+    lines: LogKeeper,
+    telemetry: limelight.Telemetry,
 ) -> None:
     statuses = Counter(s.status for s in sent)
     console.print(
@@ -336,6 +367,12 @@ def _report(
             "traceparent header[/]\n"
         )
         console.print(waterfall(spans, console.width))
+        records = lines.trace(shown.trace_id)
+        console.print(
+            f"\n[bold]Its log lines[/]: {len(records)}, written with logging; limelight-logs "
+            "stamped each with the trace and span it was written in\n"
+        )
+        console.print(log_lines(records, spans), soft_wrap=True)
     console.print(
         "\n[bold]Metrics by surface[/] [dim](counters with the mean of their duration "
         "histogram, and the in-flight gauges)[/]\n"

@@ -23,7 +23,11 @@ is an ordinary Starlette application. With telemetry started
 - a CLIENT span and ``process_*`` metrics for the receipt printer the worker
   spawns (limelight-process instruments every spawn when telemetry starts); the
   printer (``receipt.py``) starts telemetry itself and continues the trace from
-  its environment.
+  its environment;
+- log lines through the standard ``logging`` module (``limelight_demo.shop``) that
+  carry the ``trace_id`` and ``span_id`` of the span they were written in, and a
+  ``log_emissions_total`` count by level (limelight-logs instruments ``logging``
+  when telemetry starts; nothing in the logging configuration changes).
 
 ``/metrics`` serves all of it to Prometheus (limelight-prometheus).
 """
@@ -32,6 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import sqlite3
 import sys
@@ -54,7 +59,18 @@ from starlette.routing import Route
 
 import limelight
 
-__all__ = ["PAID_QUEUE", "PAYMENT", "RECEIPT_ENVIRONMENT", "PaymentError", "Shop", "build_app"]
+__all__ = [
+    "LOG",
+    "PAID_QUEUE",
+    "PAYMENT",
+    "RECEIPT_ENVIRONMENT",
+    "PaymentError",
+    "Shop",
+    "build_app",
+]
+
+LOG = logging.getLogger("limelight_demo.shop")
+"""The shop's logger: an ordinary ``logging`` logger (limelight-logs stamps its records)."""
 
 PAYMENT = blinker.signal("shop.payment")
 """Sent for every successful charge: the shop's own in-process event."""
@@ -65,6 +81,7 @@ PAID_QUEUE = "orders.paid"
 RECEIPT_ENVIRONMENT: Mapping[str, str] = {
     "OTEL_TRACES_EXPORTER": "none",
     "OTEL_METRICS_EXPORTER": "none",
+    "OTEL_LOGS_EXPORTER": "none",
     "LIMELIGHT_PROMETHEUS_SERVER": "false",
 }
 """What the receipt printer's environment adds by default: telemetry that exports
@@ -133,6 +150,7 @@ class Shop:
         """The fulfilment worker's handler: print the paid order's receipt."""
         order = json.loads(message.body)
         self.receipts[order["id"]] = await self.print_receipt(order)
+        LOG.info("receipt printed for order %d", order["id"])
 
     async def print_receipt(self, order: dict[str, Any]) -> str:
         """The receipt, printed by a child process (``python -m limelight_demo.receipt``)."""
@@ -165,6 +183,9 @@ class Shop:
                 return None
             order = {"id": row[0], "sku": row[1], "quantity": row[2]}
             self.cache.set(f"order:{order_id}", order, ttl=60)
+            LOG.info("order %d loaded from the database", order_id)
+        else:
+            LOG.info("order %d found in the cache", order_id)
         return order
 
     @limelight.instrument(name="shop.price_order")
@@ -208,6 +229,7 @@ async def get_order(request: Request) -> JSONResponse:
     shop = _shop(request)
     order = shop.load_order(request.path_params["order_id"])
     if order is None:
+        LOG.warning("no order %d", request.path_params["order_id"])
         raise HTTPException(404, "no such order")
     total = await shop.price_order(order)
     return JSONResponse({**order, "total_cents": total})
@@ -217,9 +239,11 @@ async def pay_order(request: Request) -> JSONResponse:
     shop = _shop(request)
     order = shop.load_order(request.path_params["order_id"])
     if order is None:
+        LOG.warning("no order %d", request.path_params["order_id"])
         raise HTTPException(404, "no such order")
     total = await shop.price_order(order)
     payment = shop.charge(order, total)
+    LOG.info("order %d charged %.2f, payment %s", order["id"], total / 100, payment)
     PAYMENT.send(shop, order_id=order["id"], total_cents=total)
     await shop.order_paid(order, total, payment)
     return JSONResponse({"order": order["id"], "payment": payment})
@@ -234,6 +258,7 @@ async def get_price(request: Request) -> JSONResponse:
 
 
 async def payment_failed(request: Request, exc: Exception) -> JSONResponse:
+    LOG.error("payment failed for %s: %s", request.url.path, exc)
     return JSONResponse({"error": str(exc)}, status_code=500)
 
 
