@@ -11,7 +11,9 @@ aio-pika (limelight-queue). The service's own consumer takes it and runs the
 asks the courier endpoint of this service for a tracking number with httpx
 (limelight-httpclient), prints a label in a child process (limelight-process) and
 writes the shipment to PostgreSQL with psycopg (limelight-sql) and announces it
-on a blinker signal (limelight-eventbus). A logical
+on a blinker signal (limelight-eventbus). The service logs each order accepted and
+shipped through the standard ``logging`` module (limelight-logs: the trace ids in
+each line, ``log_emissions_total`` by level, OTLP log records). A logical
 replication consumer on psycopg2 (limelight-cdc) decodes the write from the WAL,
 and the slot monitor watches the slot. Everything goes to /metrics
 (limelight-prometheus, its own port) and over OTLP (limelight-otlp).
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import select
 import sys
@@ -65,6 +68,7 @@ SLOT = os.environ["STACK_SLOT"]
 BASE_URL = f"http://127.0.0.1:{PORT}"
 BOOKED = blinker.signal("shipment.booked")
 SHIPPED: list[str] = []
+LOG = logging.getLogger("fulfilment")
 
 
 @BOOKED.connect
@@ -91,6 +95,7 @@ async def book_courier(order_id: int) -> str:
             "INSERT INTO shipments (order_id, tracking) VALUES (%s, %s)", (order_id, tracking)
         )
     BOOKED.send(None, tracking=tracking)
+    LOG.info("order %d shipped: %s", order_id, tracking)
     return tracking
 
 
@@ -146,10 +151,12 @@ FULFILMENT = Fulfilment()
 
 async def place_order(request: Request) -> JSONResponse:
     await FULFILMENT.accept(request.path_params["order_id"])
+    LOG.info("order %d accepted", request.path_params["order_id"])
     return JSONResponse({"accepted": request.path_params["order_id"]}, status_code=202)
 
 
 async def courier(request: Request) -> JSONResponse:
+    LOG.debug("courier asked for order %d", request.path_params["order_id"])  # below INFO
     return JSONResponse({"tracking": f"TRK{request.path_params['order_id']:06d}"})
 
 
@@ -197,6 +204,9 @@ async def serve() -> None:
 
 
 def main() -> int:
+    # the service's own lines at INFO, with their trace ids (limelight-logs stamps them)
+    logging.basicConfig(format="%(levelname)s %(name)s %(message)s trace_id=%(trace_id)s")
+    LOG.setLevel(logging.INFO)
     limelight.start()
     limelight_sql.instrument("psycopg")
     limelight_cdc.instrument()

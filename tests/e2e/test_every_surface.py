@@ -220,6 +220,27 @@ class TestOneTrace:
         assert [b""] == [s.parent_span_id for s in spans if s.parent_span_id not in ids]
 
 
+class TestLogs:
+    """The service's log lines reach the receiver as OTLP log records in the order's trace."""
+
+    def test_lines_carry_the_order_trace(self, traffic: Stack) -> None:
+        order = ORDERS[0]
+        trace_id = traffic.trace_ids[order]
+        wanted = {f"order {order} accepted", f"order {order} shipped: TRK{order:06d}"}
+        deadline = time.monotonic() + 20
+        while True:
+            records = [r for r in traffic.otlp.logs() if r.trace_id.hex() == trace_id]
+            if {r.body.string_value for r in records} >= wanted or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert wanted == {r.body.string_value for r in records}
+        spans = {s.span_id: s.name for s in traffic.otlp.spans() if s.trace_id.hex() == trace_id}
+        assert {
+            f"order {order} accepted": "POST /orders/{order_id}",
+            f"order {order} shipped: TRK{order:06d}": "RunActivity:book_courier",
+        } == {r.body.string_value: spans.get(r.span_id) for r in records}
+
+
 class TestPrometheus:
     """Through Prometheus's HTTP API, every surface counted the orders, and every in-flight or
     active gauge reads 0 after the traffic."""
@@ -239,6 +260,10 @@ class TestPrometheus:
             ('sum(sql_ops_total{db_system="postgresql", result="ok"})', 4),  # table + 3 inserts
             ('eventbus_subscribers_active{topic="shipment.booked"}', 1),
             ('sum(eventbus_rejected_total{topic="shipment.booked"})', 0),
+            # an order accepted and an order shipped line per order; the courier's DEBUG
+            # line is below the logger's level, so never made nor counted
+            ('sum(log_emissions_total{level="info"})', 6),
+            ('count(log_emissions_total{level="debug"}) or vector(0)', 0),
         ],
     )
     def test_counts(self, traffic: Stack, expr: str, expected: float) -> None:
