@@ -46,6 +46,8 @@ DISTRIBUTIONS: dict[str, Path] = {
 }
 """The distributions with a test session of their own."""
 LOCAL = [*DISTRIBUTIONS.values(), TESTSUPPORT]
+# the packaging session's artefact checker validates classifiers with it
+TROVE_CLASSIFIERS = "trove-classifiers>=2024.10.21"
 PUBLISHED: dict[str, Path] = {_project(p)["name"]: p for p in DISTRIBUTIONS.values()}
 """The distributions released to the package index, by name: every one above (plugins
 found by their directory); limelight-testsupport is not (``Private :: Do Not Upload``)."""
@@ -107,7 +109,8 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def typecheck(session: nox.Session) -> None:
     """mypy --strict over every distribution's sources and tests."""
-    session.install("mypy>=1.13,<3", "nox")
+    # tests/check_artefacts.py imports trove_classifiers
+    session.install("mypy>=1.13,<3", "nox", TROVE_CLASSIFIERS)
     _install_local(session, *LOCAL, fixtures_of=tuple(LOCAL))
     targets = [str(p / "src") for p in LOCAL]
     # each src/ is a package base: a package met both as a target and as an import (uv
@@ -250,8 +253,10 @@ def packaging(session: nox.Session) -> None:
     --check`` run.
     """
     version = _release_version()
-    session.install("twine>=6.1,<8", "trove-classifiers>=2024.10.21", "uv>=0.5,<1")
-    tmp = Path(session.create_tmp())
+    session.install("twine>=6.1,<8", TROVE_CLASSIFIERS, "uv>=0.5,<1")
+    # absolute: the install below runs from another directory (create_tmp is relative
+    # to the working directory when the environments are, as with the default .nox)
+    tmp = Path(session.create_tmp()).resolve()
     out, env, work = tmp / "dist", tmp / "installed", tmp / "work"
     for directory in (out, env, work):
         shutil.rmtree(directory, ignore_errors=True)
