@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import os
 import shutil
+import tempfile
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -256,10 +257,12 @@ def packaging(session: nox.Session) -> None:
     session.install("twine>=6.1,<8", TROVE_CLASSIFIERS, "uv>=0.5,<1")
     # absolute: the install below runs from another directory (create_tmp is relative
     # to the working directory when the environments are, as with the default .nox)
-    tmp = Path(session.create_tmp()).resolve()
-    out, env, work = tmp / "dist", tmp / "installed", tmp / "work"
-    for directory in (out, env, work):
-        shutil.rmtree(directory, ignore_errors=True)
+    out = Path(session.create_tmp()).resolve() / "dist"
+    shutil.rmtree(out, ignore_errors=True)
+    # the environment the wheels go into, and its working directory, lie outside the
+    # checkout (the default .nox is inside it), so nothing there can come from the tree
+    outside = Path(tempfile.mkdtemp(prefix="limelight-packaging-"))
+    env, work = outside / "installed", outside / "work"
     work.mkdir()
     names = list(PUBLISHED)
     for path in PUBLISHED.values():
@@ -292,6 +295,8 @@ def packaging(session: nox.Session) -> None:
     limelight = str(env / "bin" / "limelight")
     session.run(limelight, "plugins", external=True)
     session.run(limelight, "plugins", "--check", external=True)
+    session.chdir(ROOT)
+    shutil.rmtree(outside, ignore_errors=True)
 
 
 @nox.session
