@@ -96,10 +96,6 @@ RUN_VARIABLES: tuple[EnvVar[Any], ...] = (
 _PROMETHEUS_SERVER = "LIMELIGHT_PROMETHEUS_SERVER"
 _MULTIPROC_DIR = "PROMETHEUS_MULTIPROC_DIR"
 
-_lock = threading.Lock()
-_started = False
-_pth_read = False
-
 
 def _first_process() -> bool:
     """Whether this process is the first of the run; marks it so when none is."""
@@ -145,13 +141,12 @@ def autostart(origin: str = "sitecustomize") -> Telemetry | None:
     :param origin: what called it, named in the report of a failure.
     :returns: the running telemetry, or ``None`` when the start failed.
     """
-    global _started
-    with _lock:
-        if _started:
+    with STATE.lock:
+        if STATE.autostarted:
             from ._telemetry import current
 
             return current()
-        _started = True
+        STATE.autostarted = True
     try:
         first = _first_process()
         if first:
@@ -191,10 +186,8 @@ def _forked_for_exec() -> bool:
 
 def _after_fork_in_child() -> None:
     """A forked child: its own telemetry instead of its parent's."""
-    global _lock
     if _forked_for_exec():
         return
-    _lock = threading.Lock()
     try:
         # locks a thread of the parent may have held at the fork
         STATE.lock = threading.RLock()
@@ -213,10 +206,9 @@ def from_pth() -> None:
     ``sys.path``, so the interpreter runs it once every ``.pth`` file has been read
     (every distribution's path is known by then); never raises. Once per process
     (the interpreter of a virtual environment may read its .pth files twice)."""
-    global _pth_read
-    if _pth_read:
+    if STATE.pth_read:
         return
-    _pth_read = True
+    STATE.pth_read = True
     try:
         reading = LIMELIGHT_AUTOSTART.read(os.environ)
         if reading.problem is not None:

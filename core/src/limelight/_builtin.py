@@ -29,6 +29,7 @@ from limelight_hookspecs import (
 from ._context import current_span
 from ._spans import error_type
 from ._store import MetricStore
+from .semconv import ERROR_TYPE
 
 __all__ = [
     "FUNCTION_CALLS",
@@ -166,7 +167,7 @@ class _TracingHandler(CallHandler):
     def exit(self, state: object, error: BaseException | None) -> None:
         span: trace.Span = state  # type: ignore[assignment]
         if error is not None and not isinstance(error, (GeneratorExit,)):
-            span.set_attribute("error.type", error_type(error))
+            span.set_attribute(ERROR_TYPE, error_type(error))
             span.record_exception(error, escaped=True)
             span.set_status(Status(StatusCode.ERROR, f"{type(error).__name__}: {error}"))
         span.end()

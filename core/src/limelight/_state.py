@@ -9,7 +9,9 @@ What the process holds (kept by :func:`reset`)
     rebuild, whether the OpenTelemetry global tracer provider was routed to
     limelight (``globals_installed``), whether the exit and SIGTERM handlers
     were installed (``exit_handlers_installed``, ``previous_sigterm``), and
-    the fork count span processors compare with (``forks``). Each describes
+    the fork count span processors compare with (``forks``), and whether the
+    zero-code start ran (``autostarted``) and the ``.pth`` hook was read
+    (``pth_read``, ``limelight._autostart``). Each describes
     something that exists outside this module (a started telemetry, an
     ``atexit`` registration, a signal handler, an OpenTelemetry global, a
     forked child), so forgetting it would not undo it.
@@ -48,6 +50,7 @@ class ProcessState:
 
     __slots__ = (
         "active",
+        "autostarted",
         "default",
         "environ_names",
         "exit_handlers_installed",
@@ -59,6 +62,7 @@ class ProcessState:
         "log_windows",
         "previous_sigterm",
         "propagator_names",
+        "pth_read",
         "reported_failures",
         "reported_problems",
         "reporting_lock",
@@ -75,6 +79,8 @@ class ProcessState:
         self.exit_handlers_installed = False
         self.previous_sigterm: Any = None
         self.forks = 0
+        self.autostarted = False
+        self.pth_read = False
         # -- what limelight remembers -----------------------------------------------------
         self.reporting_lock = threading.Lock()
         """Held while a once-only report decides whether it is the first."""

@@ -7,7 +7,8 @@ OpenTelemetry's ``TraceContextTextMapPropagator`` does not:
 - a request carrying ``traceparent`` more than once is not trusted: the
   trace restarts (OpenTelemetry reads the first value and ignores the others);
 - only the flags the specification defines (``sampled``, ``random-trace-id``)
-  are sent; reserved bits are set to zero (OpenTelemetry forwards every bit);
+  are sent; reserved bits are set to zero (OpenTelemetry forwards every bit
+  of a context it passes on with no span of its own in between);
 - the ``random-trace-id`` flag of a received ``traceparent`` is sent on
   unchanged while the trace id is unchanged, whatever the SDK version does;
 - header names are matched in any case with OpenTelemetry's default getter

@@ -39,6 +39,7 @@ from opentelemetry.util.types import AttributeValue
 
 from limelight import Telemetry
 from limelight.propagation import inject_span
+from limelight.semconv import ERROR_TYPE
 from limelight.surface import TelemetryBinding, error_type, report_failure, start_span_with_id
 
 __all__ = [
@@ -103,7 +104,7 @@ def _benign(exc: BaseException) -> bool:
 
 
 def _fail(span: trace.Span, exc: BaseException) -> None:
-    span.set_attribute("error.type", temporal_error_type(exc))
+    span.set_attribute(ERROR_TYPE, temporal_error_type(exc))
     span.set_status(Status(StatusCode.ERROR))
 
 
