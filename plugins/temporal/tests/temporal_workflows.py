@@ -134,5 +134,45 @@ class Continuing:
         )
 
 
-ALL_WORKFLOWS = [Greeting, Flaky, Failing, WhereAmI, Signalled, Parent, Continuing]
+@workflow.defn
+class LocalGreeting:
+    @workflow.run
+    async def run(self, name: str) -> str:
+        return await workflow.execute_local_activity(
+            greet, name, start_to_close_timeout=timedelta(seconds=10)
+        )
+
+
+@workflow.defn
+class Updated:
+    def __init__(self) -> None:
+        self.names: list[str] = []
+
+    @workflow.run
+    async def run(self) -> list[str]:
+        await workflow.wait_condition(lambda: len(self.names) >= 1)
+        return self.names
+
+    @workflow.update
+    def add(self, name: str) -> int:
+        self.names.append(name)
+        return len(self.names)
+
+    @add.validator
+    def check(self, name: str) -> None:
+        if not name:
+            raise ValueError("a name is needed")
+
+
+ALL_WORKFLOWS = [
+    Greeting,
+    Flaky,
+    Failing,
+    WhereAmI,
+    Signalled,
+    Parent,
+    Continuing,
+    LocalGreeting,
+    Updated,
+]
 ALL_ACTIVITIES = [greet, flaky, always_fails]

@@ -21,8 +21,10 @@ from temporal_workflows import (
     Failing,
     Flaky,
     Greeting,
+    LocalGreeting,
     Parent,
     Signalled,
+    Updated,
     WhereAmI,
     where_am_i,
 )
@@ -216,6 +218,46 @@ class TestHandlersAndChildren:
         asked = telemetry.span("QueryWorkflow:count", kind="client")
         answered = telemetry.span("HandleQuery:count", kind="server")
         assert span_id(asked) == parent_of(answered)
+
+    def test_update(
+        self, telemetry: Harness, temporal: TemporalDevServer, runtime: Runtime
+    ) -> None:
+        async def scenario() -> tuple[int, list[str]]:
+            async with worker(temporal, runtime) as (client, queue):
+                handle = await client.start_workflow(
+                    Updated.run, id=unique("updated"), task_queue=queue
+                )
+                count = await handle.execute_update(Updated.add, "al")
+                return count, await handle.result()
+
+        assert (1, ["al"]) == run(scenario)
+        wf = telemetry.span("RunWorkflow:Updated")
+        sent = telemetry.span("StartWorkflowUpdate:add", kind="client")
+        validated = telemetry.span("ValidateUpdate:add", kind="server")
+        handled = telemetry.span("HandleUpdate:add", kind="server")
+        assert {trace_of(wf)} == {trace_of(s) for s in (validated, handled)}
+        for span in (validated, handled):
+            assert span_id(wf) == parent_of(span)
+            assert [span_id(sent)] == [link.context.span_id for link in span.links]
+
+    def test_local_activity(
+        self, telemetry: Harness, temporal: TemporalDevServer, runtime: Runtime
+    ) -> None:
+        async def scenario() -> str:
+            async with worker(temporal, runtime) as (client, queue):
+                return await client.execute_workflow(
+                    LocalGreeting.run, "jo", id=unique("local"), task_queue=queue
+                )
+
+        assert "hello jo" == run(scenario)
+        wf = telemetry.span("RunWorkflow:LocalGreeting")
+        start = telemetry.span("StartActivity:greet", kind="client")
+        ran = telemetry.span("RunActivity:greet", kind="server")
+        assert span_id(wf) == parent_of(start)
+        assert span_id(start) == parent_of(ran)
+        assert {trace_of(wf)} == {trace_of(start), trace_of(ran)}
+        assert attrs(start)["temporal.activity.local"] is True
+        assert attrs(ran)["temporal.activity.local"] is True
 
     def test_child_workflow(
         self, telemetry: Harness, temporal: TemporalDevServer, runtime: Runtime
