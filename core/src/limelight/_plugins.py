@@ -6,7 +6,7 @@ import functools
 import threading
 import traceback
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from importlib.metadata import EntryPoint, PackageNotFoundError, version
+from importlib.metadata import EntryPoint, PackageNotFoundError
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -15,7 +15,7 @@ from opentelemetry.sdk.metrics.export import MetricReader
 
 import limelight_hookspecs
 from limelight._log import get_logger
-from limelight._metadata import entry_points
+from limelight._metadata import entry_points, name_and_version, version
 from limelight_hookspecs import (
     DEFAULT_PRIORITY,
     ENTRY_POINT_GROUP,
@@ -155,14 +155,8 @@ def _entry_point_candidates() -> list[_Candidate]:
     out = []
     for ep in entry_points(ENTRY_POINT_GROUP):  # one scan, shared with the other lookups
         dist = ep.dist
-        out.append(
-            _Candidate(
-                ep.name,
-                ep.load,
-                dist.metadata["Name"] if dist is not None else None,
-                dist.version if dist is not None else None,
-            )
-        )
+        name, dist_version = name_and_version(dist) if dist is not None else (None, None)
+        out.append(_Candidate(ep.name, ep.load, name, dist_version))
     return out
 
 
@@ -209,6 +203,17 @@ class _Hooks:
 
     def __repr__(self) -> str:
         return f"<hooks of plugin {self._plugin!r}>"
+
+
+class _Pluggy(pluggy.PluginManager):
+    """pluggy's manager, told where a stand-in keeps its implementations: in its own
+    ``__dict__`` (pluggy looks up every name ``dir()`` gives, the ``object`` ones of
+    each stand-in included, with :func:`inspect.getattr_static`)."""
+
+    def parse_hookimpl_opts(self, plugin: Any, name: str) -> Any:
+        if type(plugin) is _Hooks and name not in plugin.__dict__:
+            return None  # _Hooks' class attributes are never hook implementations
+        return super().parse_hookimpl_opts(plugin, name)
 
 
 @attrs.define(eq=False)
@@ -273,7 +278,7 @@ class PluginManager:
     """
 
     def __init__(self, strict: bool = False) -> None:
-        self._pm = pluggy.PluginManager(PROJECT_NAME)
+        self._pm = _Pluggy(PROJECT_NAME)
         for module in limelight_hookspecs.SPEC_MODULES:
             self._pm.add_hookspecs(module)
         self._failures = _Failures(strict)
@@ -401,7 +406,9 @@ class PluginManager:
             except Exception as exc:
                 self._fail(cand.name, "load", exc, info)
                 continue
-            loaded.append((priority, cand.name, obj, attrs.evolve(info, priority=priority)))
+            if priority != info.priority:
+                info = attrs.evolve(info, priority=priority)
+            loaded.append((priority, cand.name, obj, info))
 
         # highest first: each registration then lands where pluggy's order wants it,
         # and nothing registered before has to move

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from importlib.metadata import PackageNotFoundError, version
+from importlib.metadata import PackageNotFoundError
 
 from opentelemetry.sdk.resources import (
     OsResourceDetector,
@@ -16,6 +16,7 @@ from opentelemetry.sdk.resources import (
 from limelight_hookspecs import Config
 
 from ._log import get_logger
+from ._metadata import version
 from ._sdk.resources import host_detector
 from ._state import STATE
 

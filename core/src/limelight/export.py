@@ -16,6 +16,9 @@ Prometheus ``?name[]=`` scrape as prometheus_client's own registry does. See
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from limelight_hookspecs import (
     Exemplar,
     HistogramPoint,
@@ -29,14 +32,16 @@ from limelight_hookspecs import (
 )
 
 from ._export import ExportHealth, ExportWorker, suppressed
-from ._sdk.logs import (
-    LogRecordExporter,
-    LogRecordExportResult,
-    LogRecordProcessor,
-    ReadableLogRecord,
-    otlp_log_exporter_class,
-)
 from ._sdk.prometheus import restricted_metric
+
+if TYPE_CHECKING:
+    from ._sdk.logs import (
+        LogRecordExporter,
+        LogRecordExportResult,
+        LogRecordProcessor,
+        ReadableLogRecord,
+        otlp_log_exporter_class,
+    )
 
 __all__ = [
     "Exemplar",
@@ -58,3 +63,23 @@ __all__ = [
     "restricted_metric",
     "suppressed",
 ]
+
+_LOGS = frozenset(
+    (
+        "LogRecordExportResult",
+        "LogRecordExporter",
+        "LogRecordProcessor",
+        "ReadableLogRecord",
+        "otlp_log_exporter_class",
+    )
+)
+"""The logs signal's names: the OpenTelemetry logs SDK under them loads when one is
+first asked for, so an exporter that takes no log records never imports it."""
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LOGS:
+        value = getattr(importlib.import_module("._sdk.logs", __package__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -40,7 +40,7 @@ import importlib.util
 import threading
 from collections.abc import Callable, Iterable
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from limelight_hookspecs import SpanRole
 
@@ -50,9 +50,11 @@ from ._binding import TelemetryBinding
 from ._context import current_context, current_span
 from ._failures import report_failure
 from ._fixed_ids import start_span_with_id
-from ._logs import LogEmitter
 from ._sdk.context import SUPPRESS_HTTP_INSTRUMENTATION_KEY, SUPPRESS_INSTRUMENTATION_KEY
 from ._spans import error_type
+
+if TYPE_CHECKING:
+    from ._logs import LogEmitter
 
 __all__ = [
     "LIMELIGHT_AUTO_INSTRUMENT",
@@ -72,6 +74,17 @@ __all__ = [
 ]
 
 _MISSING = object()
+
+
+def __getattr__(name: str) -> Any:
+    # the log pipeline's types (and the OpenTelemetry logs SDK under them) load only
+    # when asked for: a surface that never hands log records over never imports them
+    if name == "LogEmitter":
+        from ._logs import LogEmitter
+
+        globals()[name] = LogEmitter
+        return LogEmitter
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class Patches:

@@ -245,7 +245,10 @@ class MetricDeclaration:
         return self.buckets if self.buckets is not None else DEFAULT_BUCKETS
 
     def with_name(self, name: str) -> MetricDeclaration:
-        """The same declaration under another name (used for the namespace prefix)."""
+        """The same declaration under another name (used for the namespace prefix);
+        itself when the name is its own (it is immutable)."""
+        if name == self.name:
+            return self
         return attrs.evolve(self, name=name)
 
 

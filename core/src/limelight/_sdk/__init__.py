@@ -130,6 +130,16 @@ Import-time environment (:mod:`.imports`)
     value they cannot use; this package imports them first, with those
     values kept out of the environment for the import only.
 
+prometheus_client's package (:mod:`.prometheus_package`)
+    Not a private name: ``prometheus_client/__init__.py`` only imports its
+    submodules and binds their public names. When this package is imported
+    before prometheus_client, the package is put in ``sys.modules`` with the
+    submodules the store and the runtime metrics use (not the exposition, with
+    ``http.server``, ``wsgiref`` and ``socketserver``, which a process exporting
+    over OTLP never needs); the first other name asked of it runs its own
+    ``__init__``, once. A layout where a submodule is missing: the package is
+    imported as usual.
+
 pluggy
     Nothing private. Plugins are registered through ``PluginManager.register``
     as guarded stand-ins (see :mod:`limelight._plugins`), so pluggy's own
@@ -143,6 +153,7 @@ import threading
 from limelight._log import get_logger
 
 from . import imports as _imports  # noqa: F401  (first: modules reading the environment)
+from . import prometheus_package as _prometheus_package  # noqa: F401  (before the store's import)
 
 __all__ = ["ASSUMPTIONS", "FALLBACKS", "fallback"]
 
