@@ -17,17 +17,23 @@ See ``docs/plugins/eventbus.md``.
 
 from __future__ import annotations
 
-from ._core import ANONYMOUS_TOPIC, ERROR, MAX_TOPIC_LENGTH, NO_RECEIVER, REASONS, topic_label
-from ._instrumentation import instrument, is_instrumented, uninstrument
-from ._plugin import (
-    EVENTBUS_REJECTED,
-    EVENTBUS_SUBSCRIBERS,
-    LIBRARIES,
-    LIMELIGHT_EVENTBUS_INSTRUMENT,
-    LIMELIGHT_EVENTBUS_SPANS,
-    EventbusPlugin,
-    plugin,
-)
+from typing import TYPE_CHECKING as _TYPE_CHECKING
+
+from limelight.plugins import lazy_exports as _lazy_exports
+
+if _TYPE_CHECKING:
+    from ._core import ANONYMOUS_TOPIC, ERROR, MAX_TOPIC_LENGTH, NO_RECEIVER, REASONS, topic_label
+    from ._instrumentation import instrument, is_instrumented, uninstrument
+    from ._plugin import (
+        EVENTBUS_REJECTED,
+        EVENTBUS_SUBSCRIBERS,
+        LIBRARIES,
+        LIMELIGHT_EVENTBUS_INSTRUMENT,
+        LIMELIGHT_EVENTBUS_SPANS,
+        EventbusPlugin,
+        plugin,
+    )
+
 
 __all__ = [
     "ANONYMOUS_TOPIC",
@@ -47,3 +53,31 @@ __all__ = [
     "topic_label",
     "uninstrument",
 ]
+
+__getattr__, __dir__ = _lazy_exports(
+    __name__,
+    {
+        "._core": (
+            "ANONYMOUS_TOPIC",
+            "ERROR",
+            "MAX_TOPIC_LENGTH",
+            "NO_RECEIVER",
+            "REASONS",
+            "topic_label",
+        ),
+        "._instrumentation": (
+            "instrument",
+            "is_instrumented",
+            "uninstrument",
+        ),
+        "._plugin": (
+            "EVENTBUS_REJECTED",
+            "EVENTBUS_SUBSCRIBERS",
+            "LIBRARIES",
+            "LIMELIGHT_EVENTBUS_INSTRUMENT",
+            "LIMELIGHT_EVENTBUS_SPANS",
+            "EventbusPlugin",
+            "plugin",
+        ),
+    },
+)

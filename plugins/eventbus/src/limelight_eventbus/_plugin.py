@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from typing import Any, Final
 
@@ -98,16 +99,17 @@ class EventbusPlugin:
 
     @hookimpl
     def limelight_lifecycle_start(self, telemetry: TelemetryView) -> None:
-        from ._core import resync_all
-        from ._instrumentation import instrumentation
-
         # each library when the application imports it: never imported for nothing
         wanted: tuple[str, ...] = telemetry.config.get(LIMELIGHT_EVENTBUS_INSTRUMENT)
         if wanted:
+            from ._instrumentation import instrumentation
+
             instrumentation.instrument_on_import(*wanted)
         # the buses already known are counted into this telemetry's store now, not at
-        # their next use
-        resync_all(telemetry)
+        # their next use (none is known before the module that keeps them is imported)
+        core = sys.modules.get(f"{__package__}._core")
+        if core is not None:
+            core.resync_all(telemetry)
 
 
 plugin = EventbusPlugin()

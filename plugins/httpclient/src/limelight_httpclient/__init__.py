@@ -30,31 +30,35 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ._env import (
-    LIMELIGHT_HTTPCLIENT_INSTRUMENT,
-    LIMELIGHT_HTTPCLIENT_REDACT_QUERY_PARAMS,
-    LIMELIGHT_HTTPCLIENT_ROOT_SPANS,
-    VARIABLES,
-)
-from ._instrumentation import instrument, instrument_libraries, is_instrumented, uninstrument
-from ._instruments import ERROR_STATUS, TRACER_NAME
-from ._metrics import ALL_METRICS, HTTP_CLIENT_DURATION, HTTP_CLIENT_IN_FLIGHT, HTTP_CLIENT_REQUESTS
-from ._plugin import HttpClientPlugin, plugin
-from ._url import DEFAULT_REDACTED_QUERY_PARAMS, REDACTED, redact_url
-
 if TYPE_CHECKING:
+    from ._env import (
+        LIMELIGHT_HTTPCLIENT_INSTRUMENT,
+        LIMELIGHT_HTTPCLIENT_REDACT_QUERY_PARAMS,
+        LIMELIGHT_HTTPCLIENT_ROOT_SPANS,
+        VARIABLES,
+    )
     from ._httpx import (
         AsyncInstrumentedTransport,
         InstrumentedTransport,
         instrument_httpx,
         uninstrument_httpx,
     )
+    from ._instrumentation import instrument, instrument_libraries, is_instrumented, uninstrument
+    from ._instruments import ERROR_STATUS, TRACER_NAME
+    from ._metrics import (
+        ALL_METRICS,
+        HTTP_CLIENT_DURATION,
+        HTTP_CLIENT_IN_FLIGHT,
+        HTTP_CLIENT_REQUESTS,
+    )
+    from ._plugin import HttpClientPlugin, plugin
     from ._requests import (
         InstrumentedAdapter,
         instrument_requests,
         instrument_session,
         uninstrument_requests,
     )
+    from ._url import DEFAULT_REDACTED_QUERY_PARAMS, REDACTED, redact_url
 
 __all__ = [
     "ALL_METRICS",
@@ -87,6 +91,25 @@ __all__ = [
 ]
 
 _LAZY = {
+    "LIMELIGHT_HTTPCLIENT_INSTRUMENT": "_env",
+    "LIMELIGHT_HTTPCLIENT_REDACT_QUERY_PARAMS": "_env",
+    "LIMELIGHT_HTTPCLIENT_ROOT_SPANS": "_env",
+    "VARIABLES": "_env",
+    "instrument": "_instrumentation",
+    "instrument_libraries": "_instrumentation",
+    "is_instrumented": "_instrumentation",
+    "uninstrument": "_instrumentation",
+    "ERROR_STATUS": "_instruments",
+    "TRACER_NAME": "_instruments",
+    "ALL_METRICS": "_metrics",
+    "HTTP_CLIENT_DURATION": "_metrics",
+    "HTTP_CLIENT_IN_FLIGHT": "_metrics",
+    "HTTP_CLIENT_REQUESTS": "_metrics",
+    "HttpClientPlugin": "_plugin",
+    "plugin": "_plugin",
+    "DEFAULT_REDACTED_QUERY_PARAMS": "_url",
+    "REDACTED": "_url",
+    "redact_url": "_url",
     "AsyncInstrumentedTransport": "_httpx",
     "InstrumentedTransport": "_httpx",
     "instrument_httpx": "_httpx",

@@ -22,12 +22,18 @@ adds the fields; for a structlog chain of your own (a ``ProcessorFormatter``'s
 
 from __future__ import annotations
 
-from ._context import FIELDS, NO_TRACE, trace_fields
-from ._export import TelemetryHandler, severity_number
-from ._instrumentation import instrument, is_instrumented, uninstrument
-from ._plugin import LIBRARIES, LIMELIGHT_LOGS_INSTRUMENT, LOG_EMISSIONS, LogsPlugin, plugin
-from ._stdlib import TraceContextFilter
-from ._structlog import add_trace_context
+from typing import TYPE_CHECKING as _TYPE_CHECKING
+
+from limelight.plugins import lazy_exports as _lazy_exports
+
+if _TYPE_CHECKING:
+    from ._context import FIELDS, NO_TRACE, trace_fields
+    from ._export import TelemetryHandler, severity_number
+    from ._instrumentation import instrument, is_instrumented, uninstrument
+    from ._plugin import LIBRARIES, LIMELIGHT_LOGS_INSTRUMENT, LOG_EMISSIONS, LogsPlugin, plugin
+    from ._stdlib import TraceContextFilter
+    from ._structlog import add_trace_context
+
 
 __all__ = [
     "FIELDS",
@@ -46,3 +52,32 @@ __all__ = [
     "trace_fields",
     "uninstrument",
 ]
+
+__getattr__, __dir__ = _lazy_exports(
+    __name__,
+    {
+        "._context": (
+            "FIELDS",
+            "NO_TRACE",
+            "trace_fields",
+        ),
+        "._export": (
+            "TelemetryHandler",
+            "severity_number",
+        ),
+        "._instrumentation": (
+            "instrument",
+            "is_instrumented",
+            "uninstrument",
+        ),
+        "._plugin": (
+            "LIBRARIES",
+            "LIMELIGHT_LOGS_INSTRUMENT",
+            "LOG_EMISSIONS",
+            "LogsPlugin",
+            "plugin",
+        ),
+        "._stdlib": ("TraceContextFilter",),
+        "._structlog": ("add_trace_context",),
+    },
+)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from limelight.surface import Patches, current_context
+from limelight.surface import Instrumentor, Patches, current_context
 
 from . import _context as context_module
 from ._context import NO_TRACE, counts, report_failure, trace_fields
@@ -107,19 +107,26 @@ def install(patches: Patches) -> None:
     handle.__wrapped__ = original  # type: ignore[attr-defined]
     patches.wrap(logging.Logger, "handle", handle)
 
-    import logging.config as logging_config
-
     # a configuration made later replaces the root logger's handlers: limelight's
-    # TelemetryHandler, when it was there, is put back after it
-    for owner, name in (
-        (logging_config, "dictConfig"),
-        (logging_config, "fileConfig"),
-        (logging, "basicConfig"),
-    ):
-        patches.wrap(owner, name, _keeping_handler(getattr(owner, name)))
+    # TelemetryHandler, when it was there, is put back after it (logging.config's
+    # functions once the application imports it: most never do)
+    patches.wrap(logging, "basicConfig", _keeping_handler(logging.basicConfig))
+    _config_functions.instrument_on_import("logs")
     installed.active = True
     if emitters.get() is not None:
         attach()
+
+
+def _install_config_functions(patches: Patches) -> None:
+    import logging.config as logging_config
+
+    for name in ("dictConfig", "fileConfig"):
+        patches.wrap(logging_config, name, _keeping_handler(getattr(logging_config, name)))
+
+
+_config_functions = Instrumentor("logging.config", _install_config_functions)
+"""``logging.config.dictConfig`` and ``fileConfig``, wrapped while ``logging`` is
+instrumented (when ``logging.config`` is imported)."""
 
 
 def _keeping_handler(configure: Any) -> Any:
@@ -139,4 +146,5 @@ def _keeping_handler(configure: Any) -> Any:
 def remove() -> None:
     """Undo what :func:`install` did besides its patches."""
     installed.active = False
+    _config_functions.uninstrument()
     detach()

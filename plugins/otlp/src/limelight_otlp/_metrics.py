@@ -216,10 +216,18 @@ class OtlpConverter:
     ) -> None:
         self.preference = Temporality(preference)
         self.resource = resource if resource is not None else Resource.get_empty()
-        self.scope = scope or _scope()
+        self._scope = scope
         self._baseline: dict[_SeriesKey, Any] = {}
         self._pending: dict[_SeriesKey, tuple[float | None, float | None]] = {}
         self._sent_ns: int | None = None
+
+    @property
+    def scope(self) -> InstrumentationScope:
+        """The instrumentation scope of the store's metrics (limelight's, by default:
+        its version is read at the first push, not when telemetry starts)."""
+        if self._scope is None:
+            self._scope = _scope()
+        return self._scope
 
     def convert(self, snapshot: MetricsSnapshot) -> Conversion:
         """The OTLP payload of *snapshot*; nothing is kept until :meth:`sent`."""
@@ -475,8 +483,7 @@ class OtlpMetricsReader:
         self.timeout = timeout
         self.name = name
         self._gate = gate
-        self._scope = _scope()
-        self._converter = OtlpConverter(self.temporality, resource, self._scope)
+        self._converter = OtlpConverter(self.temporality, resource)
         self._pushing = threading.Lock()  # one push at a time: deltas follow each other
         self._health = ExportHealth(
             self_metrics,
@@ -531,7 +538,7 @@ class OtlpMetricsReader:
         if not self._worker.started:
             return
         self.resource = resource
-        self._converter = OtlpConverter(self.temporality, resource, self._scope)
+        self._converter = OtlpConverter(self.temporality, resource)
         self._pushing = threading.Lock()
         self.api_reader = None
         after_fork = getattr(self.exporter, "after_fork", None)

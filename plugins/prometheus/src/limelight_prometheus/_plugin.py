@@ -14,7 +14,6 @@ from ._env import (
     OTEL_EXPORTER_PROMETHEUS_PORT,
     PROMETHEUS_MULTIPROC_DIR,
 )
-from ._server import PrometheusReader
 
 __all__ = ["PrometheusPlugin", "plugin"]
 
@@ -40,6 +39,10 @@ class PrometheusPlugin:
         config = telemetry.config
         if not config.exporter_enabled("metrics", self.limelight_name):
             return ()
+        # imported only when Prometheus is an exporter: a process that exports
+        # elsewhere never loads the exposition and its server
+        from ._server import PrometheusReader
+
         reader = PrometheusReader(
             telemetry,
             host=config.get(OTEL_EXPORTER_PROMETHEUS_HOST),

@@ -26,25 +26,24 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ._catalog import (
-    ACTIVITY_EXECUTION_BUCKETS,
-    DEFAULT_DURATION_BUCKETS,
-    SDK_METRICS,
-    TASK_SCHEDULE_TO_START_BUCKETS,
-    WORKFLOW_LATENCY_BUCKETS,
-    WORKFLOW_TASK_BUCKETS,
-)
-from ._env import (
-    LIMELIGHT_TEMPORAL_INSTRUMENT,
-    LIMELIGHT_TEMPORAL_METRIC_LIMIT,
-    LIMELIGHT_TEMPORAL_METRICS_INTERVAL,
-    VARIABLES,
-)
-from ._instrument import instrument, is_instrumented, uninstrument
-from ._plugin import METRIC_UPDATES_DROPPED, PLUGIN_METRICS, TemporalPlugin, plugin
-
 if TYPE_CHECKING:
+    from ._catalog import (
+        ACTIVITY_EXECUTION_BUCKETS,
+        DEFAULT_DURATION_BUCKETS,
+        SDK_METRICS,
+        TASK_SCHEDULE_TO_START_BUCKETS,
+        WORKFLOW_LATENCY_BUCKETS,
+        WORKFLOW_TASK_BUCKETS,
+    )
+    from ._env import (
+        LIMELIGHT_TEMPORAL_INSTRUMENT,
+        LIMELIGHT_TEMPORAL_METRIC_LIMIT,
+        LIMELIGHT_TEMPORAL_METRICS_INTERVAL,
+        VARIABLES,
+    )
+    from ._instrument import instrument, is_instrumented, uninstrument
     from ._metrics import DEFAULT_BUFFER_SIZE, MetricsBridge, bridge, new_runtime, runtime
+    from ._plugin import METRIC_UPDATES_DROPPED, PLUGIN_METRICS, TemporalPlugin, plugin
     from ._tracing import (
         HEADER_KEY,
         TRACER_NAME,
@@ -84,6 +83,23 @@ __all__ = [
 ]
 
 _LAZY = {
+    "ACTIVITY_EXECUTION_BUCKETS": "_catalog",
+    "DEFAULT_DURATION_BUCKETS": "_catalog",
+    "SDK_METRICS": "_catalog",
+    "TASK_SCHEDULE_TO_START_BUCKETS": "_catalog",
+    "WORKFLOW_LATENCY_BUCKETS": "_catalog",
+    "WORKFLOW_TASK_BUCKETS": "_catalog",
+    "LIMELIGHT_TEMPORAL_INSTRUMENT": "_env",
+    "LIMELIGHT_TEMPORAL_METRIC_LIMIT": "_env",
+    "LIMELIGHT_TEMPORAL_METRICS_INTERVAL": "_env",
+    "VARIABLES": "_env",
+    "instrument": "_instrument",
+    "is_instrumented": "_instrument",
+    "uninstrument": "_instrument",
+    "METRIC_UPDATES_DROPPED": "_plugin",
+    "PLUGIN_METRICS": "_plugin",
+    "TemporalPlugin": "_plugin",
+    "plugin": "_plugin",
     "DEFAULT_BUFFER_SIZE": "_metrics",
     "MetricsBridge": "_metrics",
     "bridge": "_metrics",
