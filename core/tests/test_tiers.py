@@ -52,6 +52,7 @@ TIERS: dict[str, list[str]] = {
         "W3CTraceContextPropagator",
         "build_propagator",
         "extract_environ",
+        "extract_headers",
         "format_traceparent",
         "header_getter",
         "inject_environ",

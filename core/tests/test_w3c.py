@@ -729,6 +729,111 @@ class TestInjectSpan:
         assert carrier["traceparent"].split("-")[2] == f"{span.get_span_context().span_id:016x}"
 
 
+class TestExtractHeaders:
+    """``extract_headers`` returns what the global propagator's extract would, fast path or not."""
+
+    @pytest.fixture
+    def restore_textmap(self) -> Any:
+        previous = propagate.get_global_textmap()
+        yield
+        propagate.set_global_textmap(previous)
+
+    CARRIERS: tuple[dict[Any, Any], ...] = (
+        {},
+        {"traceparent": VALID},
+        {"traceparent": f"00-{TRACE}-{PARENT}-03", "tracestate": "v=1,w=2"},
+        {"traceparent": VALID, "tracestate": "not a list="},
+        {"traceparent": VALID, "baggage": "tenant=acme,user=7"},
+        {"baggage": "tenant=acme"},
+        {"traceparent": "garbage"},
+        {"traceparent": ""},
+        {"traceparent": VALID, "content-type": "text/plain", "x-retries": 3},
+        # another spelling, a repeated one, a WSGI name, bytes, a non-str value: read
+        # through the propagator and its getter
+        {"TraceParent": VALID},
+        {"traceparent": VALID, "Traceparent": VALID},
+        {"traceparent": VALID, "TraceState": "v=1"},
+        {"HTTP_TRACEPARENT": VALID},
+        {b"traceparent": VALID.encode()},
+        {"traceparent": VALID.encode()},
+        {"traceparent": VALID, "baggage": ["tenant=acme"]},
+    )
+
+    @staticmethod
+    def summary(ctx: Context) -> tuple[Any, ...]:
+        from opentelemetry import baggage
+
+        found = trace.get_current_span(ctx).get_span_context()
+        return (
+            found.trace_id,
+            found.span_id,
+            found.is_remote,
+            int(found.trace_flags),
+            dict(found.trace_state),
+            dict(baggage.get_all(ctx)),
+            sorted(k.split("-")[0] for k in ctx),
+        )
+
+    @pytest.mark.parametrize(
+        "names", [["tracecontext", "baggage"], ["baggage", "tracecontext"], ["tracecontext"], []]
+    )
+    @pytest.mark.parametrize("getter", [header_getter, None])
+    def test_same_context_as_the_propagator(
+        self, names: list[str], getter: Any, restore_textmap: Any
+    ) -> None:
+        from opentelemetry.propagators.textmap import default_getter
+
+        getter = getter or default_getter
+        propagator = build_propagator(names)
+        propagate.set_global_textmap(propagator)
+        for carrier in self.CARRIERS:
+            for start in (Context(), trace.set_span_in_context(trace.INVALID_SPAN)):
+                expected = propagator.extract(carrier, start, getter)
+                actual = limelight.propagation.extract_headers(carrier, start, getter)
+                assert self.summary(expected) == self.summary(actual), carrier
+                # what an injection reads back: the received random-trace-id flag
+                span = TracerProvider().get_tracer("t").start_span("child", actual)
+                sent: dict[str, str] = {}
+                limelight.propagation.inject_span(sent, span, actual)
+                again: dict[str, str] = {}
+                propagator.inject(again, trace.set_span_in_context(span, expected))
+                assert again == sent
+
+    def test_nothing_extracted_gives_the_context_back(self, restore_textmap: Any) -> None:
+        propagate.set_global_textmap(build_propagator(["tracecontext", "baggage"]))
+        start = Context()
+        assert start is limelight.propagation.extract_headers({"x": "1"}, start)
+        assert start is limelight.propagation.extract_headers({"traceparent": "x"}, start)
+
+    @pytest.mark.parametrize("composite", [True, False])
+    def test_another_propagator_is_asked(self, composite: bool, restore_textmap: Any) -> None:
+        class Reading(W3CTraceContextPropagator):
+            def extract(self, carrier: Any, context: Any = None, getter: Any = None) -> Context:
+                return super().extract({"traceparent": carrier["x-trace"]}, context)
+
+        reading = Reading()
+        propagate.set_global_textmap(_Composite([reading]) if composite else reading)
+        ctx = limelight.propagation.extract_headers({"x-trace": VALID})
+        assert int(TRACE, 16) == trace.get_current_span(ctx).get_span_context().trace_id
+
+    def test_another_getter_is_used(self, restore_textmap: Any) -> None:
+        from opentelemetry.propagators.textmap import Getter
+
+        class Renaming(Getter[Any]):
+            def get(self, carrier: Any, key: str) -> list[str] | None:
+                value = carrier.get("x-" + key)
+                return None if value is None else [value]
+
+            def keys(self, carrier: Any) -> list[str]:
+                return list(carrier)
+
+        propagate.set_global_textmap(build_propagator(["tracecontext", "baggage"]))
+        ctx = limelight.propagation.extract_headers(
+            {"x-traceparent": VALID, "traceparent": f"00-{'1' * 32}-{PARENT}-01"}, None, Renaming()
+        )
+        assert int(TRACE, 16) == trace.get_current_span(ctx).get_span_context().trace_id
+
+
 class TestFormatTraceparent:
     """``format_traceparent`` writes version 00 with fixed-width lowercase hex."""
 

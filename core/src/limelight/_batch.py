@@ -36,6 +36,8 @@ from limelight_hookspecs import BatchSettings, SelfMetrics
 
 from ._export import ExportHealth, ExportWorker, run_bounded, suppressed
 from ._log import get_logger
+from ._sdk.spans import Span as _LeanSpan
+from ._sdk.spans import own_context as _own_context
 from ._sdk.spans import trace_flags as _trace_flags
 from ._state import STATE
 
@@ -96,7 +98,8 @@ class BoundedBatchSpanProcessor(SpanProcessor):
     # -- SpanProcessor ----------------------------------------------------------------
 
     def on_end(self, span: ReadableSpan) -> None:
-        ctx = span.get_span_context()
+        # a limelight span's context without the call of get_span_context
+        ctx = _own_context(span) if type(span) is _LeanSpan else span.get_span_context()
         if ctx is None or not _trace_flags(ctx) & 1:  # the sampled bit
             return
         if self._shutdown:

@@ -46,6 +46,8 @@ _NO_TRACE_STATE = trace_api.DEFAULT_TRACE_STATE
 _MAX_TRACE_ID = 2**128 - 1
 _MAX_SPAN_ID = 2**64 - 1
 _INVALID_SPAN = trace_api.INVALID_SPAN
+# the spans a context usually holds, recognised without trace_api.Span's ABC check
+_SPAN_TYPES = frozenset((Span, trace_api.NonRecordingSpan, sdk_trace.Span))
 _ALWAYS_ON = sdk_trace.sampling.ALWAYS_ON
 _ALWAYS_OFF = sdk_trace.sampling.ALWAYS_OFF
 _RANDOM = getattr(TraceFlags, "RANDOM_TRACE_ID", 0)
@@ -118,7 +120,12 @@ class Tracer(trace_api.Tracer):
             held = trace_api.get_current_span(context)
         else:
             value = context.get(_SPAN_KEY)
-            held = value if isinstance(value, trace_api.Span) else _INVALID_SPAN
+            if value is None:  # a context without a span: a root (no ABC check)
+                held = _INVALID_SPAN
+            elif type(value) in _SPAN_TYPES or isinstance(value, trace_api.Span):
+                held = value  # type: ignore[assignment]
+            else:
+                held = _INVALID_SPAN
         found: SpanContext | None = None if held is _INVALID_SPAN else held.get_span_context()
         if found is not None and not isinstance(found, SpanContext):
             raise TypeError("parent_span_context must be a SpanContext or None.")

@@ -60,6 +60,7 @@ __all__ = [
     "header_getter",
     "parse_traceparent",
     "parse_tracestate",
+    "remote_parent_context",
 ]
 
 TRACEPARENT = "traceparent"
@@ -164,6 +165,38 @@ def parse_tracestate(values: Iterable[str]) -> TraceState | None:
     return _trace_state(list(pairs.items()))
 
 
+def remote_parent_context(
+    context: Context, parsed: tuple[int, int, int], trace_state: TraceState | None
+) -> Context:
+    """*context* with the remote parent of a parsed ``traceparent`` (see
+    :func:`parse_traceparent`) and its *trace_state*: what
+    :meth:`W3CTraceContextPropagator.extract` returns for a valid header."""
+    trace_id, span_id, flags = parsed
+    # the ids are valid by construction (non-zero, 32 and 16 hex digits)
+    span_context = _build_span_context(
+        SpanContext,
+        (
+            trace_id,
+            span_id,
+            True,
+            _TRACE_FLAGS[flags],
+            _NO_TRACE_STATE if trace_state is None else trace_state,
+            True,
+        ),
+    )
+    span = NonRecordingSpan(span_context)
+    if _SPAN_KEY is None:
+        context = trace.set_span_in_context(span, context)
+        return set_value(_REMOTE_FLAGS, (trace_id, flags), context)
+    if not context:  # most extractions start from an empty context
+        return Context({_SPAN_KEY: span, _REMOTE_FLAGS: (trace_id, flags)})
+    # what set_span_in_context and set_value make, in one copy
+    entries = dict(context)
+    entries[_SPAN_KEY] = span
+    entries[_REMOTE_FLAGS] = (trace_id, flags)
+    return Context(entries)
+
+
 _FLAGS_TEXT = tuple(f"{flags:02x}" for flags in range(KNOWN_FLAGS + 1))
 
 
@@ -238,30 +271,10 @@ class W3CTraceContextPropagator(TextMapPropagator):
         parsed = parse_traceparent(values[0])
         if parsed is None:
             return context
-        trace_id, span_id, flags = parsed
         state_values = _values(carrier, getter, TRACESTATE)
-        trace_state = parse_tracestate(state_values) if state_values else None
-        # the ids are valid by construction (non-zero, 32 and 16 hex digits)
-        span_context = _build_span_context(
-            SpanContext,
-            (
-                trace_id,
-                span_id,
-                True,
-                _TRACE_FLAGS[flags],
-                _NO_TRACE_STATE if trace_state is None else trace_state,
-                True,
-            ),
+        return remote_parent_context(
+            context, parsed, parse_tracestate(state_values) if state_values else None
         )
-        span = NonRecordingSpan(span_context)
-        if _SPAN_KEY is None:
-            context = trace.set_span_in_context(span, context)
-            return set_value(_REMOTE_FLAGS, (trace_id, flags), context)
-        # what set_span_in_context and set_value make, in one copy
-        entries = dict(context)
-        entries[_SPAN_KEY] = span
-        entries[_REMOTE_FLAGS] = (trace_id, flags)
-        return Context(entries)
 
     def inject(
         self,

@@ -2,10 +2,12 @@
 
 Every surface propagates through the configured global propagator
 (``OTEL_PROPAGATORS``; W3C Trace Context and Baggage by default), never a
-hard-coded one: extract with ``opentelemetry.propagate.extract`` and inject
-with :func:`inject_span`, which writes the headers of a started span at the
-cost of the default propagators' fast path and is exactly
-``opentelemetry.propagate.inject`` with any other propagator.
+hard-coded one: extract with ``opentelemetry.propagate.extract`` (or, for a
+header table, :func:`extract_headers`) and inject with :func:`inject_span`,
+which writes the headers of a started span at the cost of the default
+propagators' fast path and is exactly ``opentelemetry.propagate.inject`` with
+any other propagator; :func:`extract_headers` is likewise exactly the global
+propagator's ``extract``, with a fast path for the default propagators.
 
 :class:`W3CTraceContextPropagator` is limelight's ``tracecontext``
 propagator (W3C Trace Context Level 2); the parsing and formatting functions
@@ -24,7 +26,7 @@ carrier accessors for a propagator's ``extract`` and ``inject``.
 from __future__ import annotations
 
 from ._environ import EnvironmentGetter, EnvironmentSetter, extract_environ, inject_environ
-from ._propagation import build_propagator, inject_span, known_propagators
+from ._propagation import build_propagator, extract_headers, inject_span, known_propagators
 from ._sdk.spans import unpack_span_context
 from ._w3c import (
     FLAG_RANDOM_TRACE_ID,
@@ -50,6 +52,7 @@ __all__ = [
     "W3CTraceContextPropagator",
     "build_propagator",
     "extract_environ",
+    "extract_headers",
     "format_traceparent",
     "header_getter",
     "inject_environ",

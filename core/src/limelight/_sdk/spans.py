@@ -70,6 +70,7 @@ __all__ = [
     "build_span_context",
     "calls_on_ending",
     "new_span",
+    "own_context",
     "parent_fields",
     "trace_flags",
     "unpack_span_context",
@@ -609,6 +610,10 @@ def _store_all(span: Span, attributes: Mapping[str, Any]) -> None:
         else:
             span._put(key, value)
 
+
+own_context: Callable[[Span], SpanContext] = operator.attrgetter("_context")
+"""The span context of a :class:`Span` (what its ``get_span_context`` returns, the
+field its ``__init__`` sets), read without a Python call."""
 
 new_span: Callable[[], Span] = functools.partial(object.__new__, Span)
 """A :class:`Span` not yet initialised (call its ``__init__``), made without the
