@@ -96,6 +96,42 @@ class TestPublishProcess:
         assert trace_id(producer) != trace_id(consumer)
         assert [span_id(producer)] == links(consumer)
 
+    def test_the_global_propagator_is_used(self, telemetry: Harness) -> None:
+        from opentelemetry import propagate
+        from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+
+        class Renamed(TraceContextTextMapPropagator):
+            """Trace context under another header name: neither side may assume the default."""
+
+            def extract(self, carrier, context=None, getter=None):  # type: ignore[no-untyped-def]
+                value = carrier.get("x-trace") if isinstance(carrier, dict) else None
+                return super().extract({} if value is None else {"traceparent": value}, context)
+
+            def inject(self, carrier, context=None, setter=None):  # type: ignore[no-untyped-def]
+                sent: dict[str, str] = {}
+                super().inject(sent, context)
+                if "traceparent" in sent:
+                    carrier["x-trace"] = sent["traceparent"]
+
+        previous = propagate.get_global_textmap()
+        propagate.set_global_textmap(Renamed())
+        try:
+            headers: dict[str, str] = {}
+            with publish("orders", headers, system="redis"):
+                pass
+            assert ["x-trace"] == list(headers)
+            with process("orders", headers, system="redis"):
+                pass
+            # a default header is not read when the propagator does not read it
+            with process("orders", {"traceparent": headers["x-trace"]}, system="redis"):
+                pass
+        finally:
+            propagate.set_global_textmap(previous)
+        producer = telemetry.span("publish orders")
+        consumers = telemetry.find_spans("process orders")
+        assert [span_id(producer), None] == [parent_id(c) for c in consumers]
+        assert [[span_id(producer)], []] == [links(c) for c in consumers]
+
     def test_baggage_travels(self, telemetry: Harness) -> None:
         headers: dict[str, str] = {}
         token = otel_context.attach(baggage.set_baggage("tenant", "acme"))

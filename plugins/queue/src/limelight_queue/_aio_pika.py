@@ -28,12 +28,11 @@ import aio_pika.robust_queue
 
 from limelight.surface import Patches, current_context
 
-from ._amqp import Destination, consumer_destination, message_attributes, producer_destination
+from ._amqp import DestinationCache, message_attributes
 from ._core import (
     ACK,
     NACK,
     REJECT,
-    ChannelCache,
     Delivery,
     Instruments,
     _open,
@@ -72,22 +71,10 @@ def _compute_message_server(amqp_channel: Any) -> tuple[str | None, int | None]:
     return _url_server(getattr(getattr(amqp_channel, "connection", None), "url", None))
 
 
-_channel_servers = ChannelCache()
-_message_servers = ChannelCache()
-
-
-def _channel_server(channel: Any) -> tuple[str | None, int | None]:
-    """(address, port) of the broker an aio-pika channel talks to."""
-    server: tuple[str | None, int | None] = _channel_servers.get(channel, _compute_channel_server)
-    return server
-
-
-def _message_server(amqp_channel: Any) -> tuple[str | None, int | None]:
-    """(address, port) from an aiormq channel (the one an incoming message came on)."""
-    server: tuple[str | None, int | None] = _message_servers.get(
-        amqp_channel, _compute_message_server
-    )
-    return server
+_published = DestinationCache(_compute_channel_server)
+"""The destinations of the messages published, by aio-pika channel."""
+_consumed = DestinationCache(_compute_message_server)
+"""The destinations of the messages delivered, by the aiormq channel they came on."""
 
 
 # -- publishing -------------------------------------------------------------------------
@@ -95,8 +82,7 @@ def _message_server(amqp_channel: Any) -> tuple[str | None, int | None]:
 
 def _begin_publish(inst: Instruments, exchange: Any, message: Any, routing_key: Any) -> Any:
     try:
-        address, port = _channel_server(exchange.channel)
-        destination = producer_destination(str(exchange.name), str(routing_key), address, port)
+        destination = _published.get(exchange.channel, exchange.name, routing_key, None)
         attributes = message_attributes(
             destination.attributes, message.message_id, message.correlation_id, message.body_size
         )
@@ -138,10 +124,7 @@ def _deliver(
             channel = message.channel
         except Exception:  # closed already: nothing can be settled on it
             channel = None
-        address, port = _message_server(channel)
-        destination: Destination = consumer_destination(
-            str(message.exchange or ""), str(message.routing_key or ""), queue_name, address, port
-        )
+        destination = _consumed.get(channel, message.exchange, message.routing_key, queue_name)
         tag = message.delivery_tag or 0
         attributes = message_attributes(
             destination.attributes,

@@ -11,13 +11,24 @@ reconnects does not create a series per connection.
 
 from __future__ import annotations
 
+import functools
+import weakref
+from collections.abc import Callable
 from typing import Any
 
 from opentelemetry.util.types import AttributeValue
 
 from limelight import semconv as sc
 
-__all__ = ["ANONYMOUS", "SYSTEM", "Destination", "consumer_destination", "producer_destination"]
+__all__ = [
+    "ANONYMOUS",
+    "SYSTEM",
+    "Destination",
+    "DestinationCache",
+    "consumer_destination",
+    "message_attributes",
+    "producer_destination",
+]
 
 SYSTEM = "rabbitmq"
 """``messaging.system`` of both AMQP clients."""
@@ -115,6 +126,59 @@ def consumer_destination(
     if len(_consumers) < _CACHE_LIMIT:
         _consumers[key] = destination
     return destination
+
+
+class DestinationCache:
+    """The destinations of the messages published or consumed on each channel.
+
+    ``get(channel, exchange, routing_key, queue)`` costs one lookup for the
+    destination and the broker's address together, keyed by ``id(channel)`` with
+    a weak reference that tells a channel from a later one with the same id
+    (nothing is created on a hit). Bounded: cleared when full.
+
+    :param server: ``(address, port)`` of the broker of a channel, computed once per
+        destination and channel.
+    """
+
+    __slots__ = ("_entries", "_limit", "_server")
+
+    def __init__(
+        self, server: Callable[[Any], tuple[str | None, int | None]], limit: int = 4096
+    ) -> None:
+        self._server = server
+        self._entries: dict[tuple[int, str, str, str | None], tuple[Any, Destination]] = {}
+        self._limit = limit
+
+    def get(
+        self, channel: object, exchange: object, routing_key: object, queue: str | None
+    ) -> Destination:
+        """The destination of a message published (*queue* ``None``) or consumed from
+        *queue* on *channel*."""
+        if type(exchange) is not str:
+            exchange = str(exchange or "")
+        if type(routing_key) is not str:
+            routing_key = str(routing_key or "")
+        key = (id(channel), exchange, routing_key, queue)
+        found = self._entries.get(key)
+        if found is not None and found[0]() is channel:
+            return found[1]
+        address, port = self._server(channel)
+        if queue is None:
+            destination = producer_destination(exchange, routing_key, address, port)
+        else:
+            destination = consumer_destination(exchange, routing_key, queue, address, port)
+        try:
+            ref: Any = weakref.ref(channel)
+        except TypeError:
+            ref = functools.partial(_same, channel)
+        if len(self._entries) >= self._limit:
+            self._entries.clear()
+        self._entries[key] = (ref, destination)
+        return destination
+
+
+def _same(channel: object) -> object:
+    return channel
 
 
 def message_attributes(

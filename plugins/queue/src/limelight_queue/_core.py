@@ -25,7 +25,7 @@ from collections.abc import Callable, Mapping, MutableMapping
 from typing import Any, Final
 
 from opentelemetry import context as otel_context
-from opentelemetry import propagate, trace
+from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 from opentelemetry.util.types import AttributeValue
@@ -33,7 +33,7 @@ from opentelemetry.util.types import AttributeValue
 from limelight import Telemetry
 from limelight import semconv as sc
 from limelight.metrics import OVERFLOW_LABEL_VALUE
-from limelight.propagation import HeaderGetter, inject_span
+from limelight.propagation import HeaderGetter, extract_headers, inject_span
 from limelight.surface import (
     SUPPRESS_INSTRUMENTATION_KEY,
     TelemetryBinding,
@@ -83,12 +83,25 @@ _attach = otel_context.attach
 _detach = otel_context.detach
 _set_span_in_context = trace.set_span_in_context
 _get_current_span = trace.get_current_span
-_get_global_textmap = propagate.get_global_textmap
+_extract_headers = extract_headers
 _inject_span = inject_span
 _current_task = asyncio.current_task
 _PRODUCER = SpanKind.PRODUCER
 _CONSUMER = SpanKind.CONSUMER
 _EMPTY = Context()
+
+
+def _span_key() -> str | None:
+    """The key the API keeps the span of a context under, or ``None`` when it is not
+    the only key of a context that holds a span (then the API's functions are used)."""
+    try:
+        keys = list(_set_span_in_context(trace.INVALID_SPAN, Context()))
+    except Exception:  # pragma: no cover - an API that refuses the probe
+        return None
+    return keys[0] if len(keys) == 1 else None
+
+
+_SPAN_KEY = _span_key()
 _INVALID_SPAN = trace.INVALID_SPAN
 _ERROR = StatusCode.ERROR
 
@@ -148,12 +161,14 @@ def extract(headers: object) -> Context:
     """The context carried by *headers* (through the global propagator), from an empty one.
 
     Never raises: headers that are missing, not a table, or garbled give an
-    empty context (the problem reported once).
+    empty context (the problem reported once). With the default propagators
+    a header table decoded as a plain ``dict`` takes the fast path of
+    :func:`limelight.propagation.extract_headers`.
     """
     if not headers:
         return _EMPTY
     try:
-        return _get_global_textmap().extract(headers, _EMPTY, _getter)
+        return _extract_headers(headers, _EMPTY, _getter)
     except Exception as exc:  # a propagator that fails loses the context, not the message
         report("extract", exc)
         return _EMPTY
@@ -329,7 +344,13 @@ class Instruments:
         if ctx.get(SUPPRESS_INSTRUMENTATION_KEY):
             return None
         span = self.tracer.start_span(name, ctx, _PRODUCER, attributes)
-        inject(headers, span, ctx)
+        if type(headers) is dict:  # what the clients give: inject() without its checks
+            try:
+                _inject_span(headers, span, ctx)
+            except Exception as exc:
+                report("inject", exc)
+        else:
+            inject(headers, span, ctx)
         return Publication(self._producers.get(label) or self.producer(label), span)
 
     # -- consuming ------------------------------------------------------------------------
@@ -351,14 +372,19 @@ class Instruments:
             iterator), the context it asked in: the span links to its span, if any.
             Messages pushed to a callback have none.
         """
-        extracted = extract(headers)
+        extracted = extract(headers) if headers else _EMPTY
+        parent = extracted
         links: list[Link] | None = None
-        remote = _get_current_span(extracted).get_span_context()
-        if remote.is_valid:
-            links = [Link(remote)]
-            parent = (ambient or _EMPTY) if self.link_only else extracted
-        else:
-            parent = extracted
+        if extracted is not _EMPTY:  # something was extracted: a remote parent, maybe
+            held = (
+                extracted.get(_SPAN_KEY) if _SPAN_KEY is not None else _get_current_span(extracted)
+            )
+            if held is not None:
+                remote = held.get_span_context()  # type: ignore[attr-defined]
+                if remote.is_valid:
+                    links = [Link(remote)]
+                    if self.link_only:
+                        parent = ambient or _EMPTY
         if ambient is not None:
             around = _get_current_span(ambient).get_span_context()
             if around.is_valid and parent is not ambient:
@@ -369,7 +395,16 @@ class Instruments:
         span = self.tracer.start_span(name, parent, _CONSUMER, attributes, links)
         consumer = self._consumers.get(label) or self.consumer(label)
         consumer.add(1)
-        return Delivery(consumer, span, _set_span_in_context(span, extracted), auto_ack)
+        if _SPAN_KEY is None:
+            context = _set_span_in_context(span, extracted)
+        elif extracted:
+            # what set_span_in_context makes, without its two calls
+            entries = dict(extracted)
+            entries[_SPAN_KEY] = span
+            context = Context(entries)
+        else:
+            context = Context({_SPAN_KEY: span})
+        return Delivery(consumer, span, context, auto_ack)
 
 
 binding: TelemetryBinding[Instruments] = TelemetryBinding(Instruments)
@@ -591,8 +626,10 @@ class Delivery:
                 and not _closed(self.channel)
             ):
                 _pending[key] = self  # the application may still settle it
-            else:
-                self._record()
+            else:  # _record, inline
+                inc, observe = consumer.results[self.result or (ACK if self.auto_ack else NACK)]
+                inc()
+                observe(self.elapsed)
         except Exception as exc:
             report("process", exc)
         if self.scoped:
@@ -610,7 +647,8 @@ class Delivery:
 
 def _settled(delivery: Delivery, result: str) -> None:
     if not delivery.done:
-        delivery.settle(result)
+        if delivery.result is None:  # Delivery.settle, inline
+            delivery.result = result
         if delivery.scoped:
             delivery.finish()
         return

@@ -19,7 +19,6 @@ What is patched, all through :class:`~limelight.surface.Patches`:
 
 from __future__ import annotations
 
-import contextvars
 import functools
 import weakref
 from collections.abc import Callable, Generator, Iterator
@@ -32,12 +31,11 @@ from pika.adapters.blocking_connection import BlockingChannel  # type: ignore[im
 
 from limelight.surface import Patches, current_context
 
-from ._amqp import consumer_destination, message_attributes, producer_destination
+from ._amqp import DestinationCache, message_attributes
 from ._core import (
     ACK,
     NACK,
     REJECT,
-    ChannelCache,
     Delivery,
     Instruments,
     _open,
@@ -59,11 +57,11 @@ _attach = otel_context.attach
 _detach = otel_context.detach
 _current: weakref.WeakKeyDictionary[Any, Delivery] = weakref.WeakKeyDictionary()
 """The delivery the consume generator or ``basic_get`` of a channel handed out last."""
-_publishing: contextvars.ContextVar[bool] = contextvars.ContextVar(
-    "limelight_queue_pika_publishing", default=False
-)
-"""Set while a ``BlockingChannel.basic_publish`` records its message, so the
-channel implementation it delegates to does not record it again."""
+_publishing: set[int] = set()
+"""The channel implementations (by id) whose ``BlockingChannel.basic_publish`` records
+the message being published, so that the implementation's own ``basic_publish``,
+which it delegates to in the same thread, does not record it again. (A set: adding
+and discarding are one step each, where a context variable copies the context.)"""
 
 
 def _compute_server(channel: Any) -> tuple[str | None, int | None]:
@@ -77,13 +75,7 @@ def _compute_server(channel: Any) -> tuple[str | None, int | None]:
     return None, None
 
 
-_servers = ChannelCache()
-
-
-def _server(channel: Any) -> tuple[str | None, int | None]:
-    """(address, port) of the broker a pika channel (blocking or not) talks to."""
-    server: tuple[str | None, int | None] = _servers.get(channel, _compute_server)
-    return server
+_destinations = DestinationCache(_compute_server)
 
 
 # -- publishing -------------------------------------------------------------------------
@@ -122,10 +114,7 @@ def _begin_publish(
             args, kwargs = _with_properties(args, kwargs, properties)
         elif properties.headers is None:
             properties.headers = {}
-        address, port = _server(channel)
-        destination = producer_destination(
-            str(exchange or ""), str(routing_key or ""), address, port
-        )
+        destination = _destinations.get(channel, exchange, routing_key, None)
         attributes = message_attributes(
             destination.attributes,
             properties.message_id,
@@ -150,14 +139,18 @@ def _wrap_blocking_publish(original: Callable[..., Any]) -> Callable[..., Any]:
         publication, args, kwargs = _begin_publish(inst, self, args, kwargs)
         if publication is None:
             return original(self, *args, **kwargs)
-        token = _publishing.set(True)
+        impl = id(getattr(self, "_impl", self))
+        marked = impl not in _publishing
+        if marked:
+            _publishing.add(impl)
         try:
             result = original(self, *args, **kwargs)
         except BaseException as exc:
             publication.finish(exc)
             raise
         finally:
-            _publishing.reset(token)
+            if marked:
+                _publishing.discard(impl)
         publication.finish()
         return result
 
@@ -168,7 +161,7 @@ def _wrap_publish(original: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(original)
     def basic_publish(self: Any, *args: Any, **kwargs: Any) -> Any:
         inst = _get()
-        if not inst.active or _publishing.get():
+        if not inst.active or (_publishing and id(self) in _publishing):
             return original(self, *args, **kwargs)
         publication, args, kwargs = _begin_publish(inst, self, args, kwargs)
         if publication is None:
@@ -198,10 +191,7 @@ def _deliver(
     pulled: bool,
 ) -> Delivery | None:
     try:
-        address, port = _server(channel)
-        destination = consumer_destination(
-            str(method.exchange or ""), str(method.routing_key or ""), queue, address, port
-        )
+        destination = _destinations.get(channel, method.exchange, method.routing_key, queue)
         tag = int(method.delivery_tag or 0)
         attributes = message_attributes(
             destination.attributes,
