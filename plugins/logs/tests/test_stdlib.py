@@ -139,6 +139,30 @@ class TestCounting:
         assert ["made, written once"] == quiet.lines
         assert [] == filtered.lines
 
+    def test_a_telemetry_started_inside_another_counts_until_it_stops(self) -> None:
+        # the lines are counted by the telemetry started last; the one it started inside
+        # counts again once it stops, and none counts the lines made before its start
+        log = logging.getLogger("nested")
+        log.setLevel(logging.INFO)
+        log.propagate = False
+        log.addHandler(logging.NullHandler())
+        try:
+            log.info("before any")
+            with Harness(plugins=[limelight_logs.plugin]) as outer:
+                log.info("outer 1")
+                with Harness(plugins=[limelight_logs.plugin]) as inner:
+                    for _ in range(3):
+                        log.info("inner")
+                    assert 3 == inner.value("log_emissions_total", level="info")
+                log.info("outer 2")
+                log.warning("outer 3")
+                assert 2 == outer.value("log_emissions_total", level="info")
+                assert 1 == outer.value("log_emissions_total", level="warning")
+        finally:
+            log.handlers.clear()
+            log.propagate = True
+            log.setLevel(logging.NOTSET)
+
     def test_custom_levels_by_name(self, logs_telemetry: Harness) -> None:
         logging.addLevelName(25, "NOTICE")
         log = logging.getLogger("custom")

@@ -63,8 +63,8 @@ class LogsPlugin:
     """Trace context in log lines, ``log_emissions_total``, log records to exporters.
 
     At telemetry start it instruments the libraries ``LIMELIGHT_LOGS_INSTRUMENT``
-    names (both by default); instrumented code counts only while this plugin
-    is loaded in the running telemetry.
+    names (both by default); instrumented code counts only while a running
+    telemetry has this plugin loaded (the one started last counts).
     """
 
     limelight_name = "logs"
@@ -80,8 +80,13 @@ class LogsPlugin:
 
     @hookimpl
     def limelight_lifecycle_start(self, telemetry: TelemetryView) -> None:
+        from limelight import Telemetry
+
+        from ._context import started
         from ._instrumentation import instrument_at_start
 
+        if isinstance(telemetry, Telemetry):
+            started(telemetry)  # it counts the lines from now on
         wanted: tuple[str, ...] = telemetry.config.get(LIMELIGHT_LOGS_INSTRUMENT)
         instrument_at_start(wanted)
         from ._export import attach
@@ -93,8 +98,13 @@ class LogsPlugin:
 
     @hookimpl
     def limelight_lifecycle_stop(self, telemetry: TelemetryView, timeout: float) -> None:
+        from limelight import Telemetry
+
+        from ._context import stopped
         from ._export import detach
 
+        if isinstance(telemetry, Telemetry):
+            stopped(telemetry)  # the lines after this are not its own
         detach()  # nothing takes records any more: logging's last resort is back
 
 

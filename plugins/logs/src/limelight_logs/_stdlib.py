@@ -19,7 +19,7 @@ from typing import Any
 from limelight.surface import Instrumentor, Patches, current_context
 
 from . import _context as context_module
-from ._context import NO_TRACE, counts, report_failure, trace_fields
+from ._context import NO_TRACE, report_failure, trace_fields
 from ._export import attach, attached, detach, emitters
 
 __all__ = ["TraceContextFilter", "install", "remove", "stamp"]
@@ -66,7 +66,9 @@ class _Installed:
     """Whether ``logging`` is instrumented, read by the structlog processor: a structlog
     event that becomes a ``logging`` record is counted as that record, once."""
 
-    active = False
+    @property
+    def active(self) -> bool:
+        return context_module._logging_instrumented
 
 
 installed = _Installed()
@@ -75,9 +77,13 @@ installed = _Installed()
 def install(patches: Patches) -> None:
     """Wrap ``logging.Logger.handle`` (through *patches*, so removal restores it)."""
     original = logging.Logger.handle
-    get_counts = counts.get
-    fields_in = context_module._fields_in
+    # the hot path's names bound once: locals of the closure, and the module whose
+    # _last (the last line's context and fields) is read without a call
+    cx = context_module
     context_now = current_context
+    entry = context_module.entry
+    counters = context_module.COUNTERS
+    count_new = context_module.count_new
 
     def handle(self: logging.Logger, record: logging.LogRecord) -> Any:
         if not self.disabled:
@@ -85,20 +91,16 @@ def install(patches: Patches) -> None:
                 values = record.__dict__
                 if "trace_id" not in values:
                     # the last line's fields, without a call, in the same context
-                    context = context_now()
-                    last = context_module._last
-                    fields_now = last[2] if last[0] is context else fields_in(context)
-                    values["trace_id"], values["span_id"], values["trace_flags"] = fields_now
+                    last = cx._last
+                    if last[0] is not context_now():
+                        last = entry()
+                    values["trace_id"], values["span_id"], values["trace_flags"] = last[2]
                 elif "span_id" not in values or "trace_flags" not in values:
                     stamp(record)
-                found = get_counts()
-                if found.enabled:
-                    try:
-                        tally = found.local.tally
-                    except AttributeError:
-                        tally = found.tally()
-                    level = record.levelno
-                    tally[level] = tally.get(level, 0) + 1
+                try:
+                    next(counters[record.levelno])
+                except KeyError:
+                    count_new(record.levelno)
             except Exception as exc:
                 report_failure("record", exc)
         return original(self, record)
@@ -112,7 +114,7 @@ def install(patches: Patches) -> None:
     # functions once the application imports it: most never do)
     patches.wrap(logging, "basicConfig", _keeping_handler(logging.basicConfig))
     _config_functions.instrument_on_import("logs")
-    installed.active = True
+    context_module.set_logging_instrumented(True)
     if emitters.get() is not None:
         attach()
 
@@ -145,6 +147,6 @@ def _keeping_handler(configure: Any) -> Any:
 
 def remove() -> None:
     """Undo what :func:`install` did besides its patches."""
-    installed.active = False
+    context_module.set_logging_instrumented(False)
     _config_functions.uninstrument()
     detach()

@@ -21,15 +21,25 @@ from typing import Any
 
 from limelight.surface import Patches, current_context
 
-from . import _context as _context_module
-from ._context import _fields_in, counts, report_failure, trace_fields
+from . import _context as _cx
+from ._context import COUNTERS, count_new, entry, on_route, report_failure, trace_fields
 from ._export import emit_event
-from ._stdlib import installed as _installed
 
 __all__ = ["add_trace_context", "ensure_processor", "install", "remove"]
 
 _context_now = current_context
-_get_counts = counts.get
+_Logger = logging.Logger
+
+_route: set[type] | None = None
+""":data:`limelight_logs._context._route`, kept here where the processor reads it."""
+
+
+def _set_route(route: set[type] | None) -> None:
+    global _route
+    _route = route
+
+
+on_route(_set_route)
 
 
 def add_trace_context(
@@ -48,31 +58,22 @@ def add_trace_context(
     (``foreign_pre_chain``) it takes the ids the record was stamped with where it
     was made, and counts nothing: the record was counted then.
     """
-    # the hot path: the names it reads are bound once (module globals, read through
-    # the interpreter's cache), the ids of the last line's context are taken as they are
+    # the hot path: module globals (read through the interpreter's cache), the ids of
+    # the last line's context taken as they are, one C call to count
     try:
         if "_record" not in event_dict:
-            context = _context_now()
-            last = _context_module._last
-            fields = last[2] if last[0] is context else _fields_in(context)
-            found = _get_counts()
-            if found.enabled:
-                emitter = found.emitter
-                if emitter is None and not _installed.active:
-                    count = True
-                elif not isinstance(logger, logging.Logger):
-                    if emitter is not None:
-                        emit_event(emitter, logger, method_name, event_dict)
-                    count = True
-                else:
-                    # an event for logging is counted (and exported) as the record it becomes
-                    count = not _installed.active
-                if count:
-                    try:
-                        tally = found.local.tally
-                    except AttributeError:
-                        tally = found.tally()
-                    tally[method_name] = tally.get(method_name, 0) + 1
+            last = _cx._last
+            if last[0] is not _context_now():
+                last = entry()
+            route = _route
+            if route is None or type(logger) in route:
+                try:
+                    next(COUNTERS[method_name])
+                except KeyError:
+                    count_new(method_name)
+            else:
+                _routed(route, logger, method_name, event_dict)
+            fields = last[2]
         else:
             fields = _record_fields(event_dict["_record"])
         if fields[0] and "trace_id" not in event_dict:
@@ -80,6 +81,29 @@ def add_trace_context(
     except Exception as exc:
         report_failure("structlog event", exc)
     return event_dict
+
+
+def _routed(
+    route: set[type], logger: Any, method_name: str, event_dict: MutableMapping[str, Any]
+) -> None:
+    """An event whose logger's class is not in *route* (:data:`_route`) yet, while
+    ``logging`` is instrumented or the counting telemetry exports log records.
+
+    An event for a ``logging`` logger is counted (and exported) as the record it becomes
+    while ``logging`` is instrumented. While the counting telemetry exports log
+    records, any other event is handed over and counted, and *route* stays empty.
+    Otherwise the event is counted and its logger's class added to *route*: that
+    class's next events are counted at once.
+    """
+    is_logging = isinstance(logger, _Logger)
+    if is_logging and _cx._logging_instrumented:
+        return
+    emitter = _cx._emitter
+    if emitter is None:
+        route.add(type(logger))
+    elif not is_logging:
+        emit_event(emitter, logger, method_name, event_dict)
+    count_new(method_name)
 
 
 def _record_fields(record: Any) -> tuple[str, str, str]:
