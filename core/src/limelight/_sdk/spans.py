@@ -450,6 +450,16 @@ class Span(sdk_trace.Span):
         )
 
     def _set_links(self, links: Sequence[trace_api.Link]) -> None:
+        if (type(links) is list or type(links) is tuple) and len(links) == 1:
+            # the usual single link, without the comprehension's call
+            only = links[0]
+            made = self._link(only.context, only.attributes) if only else None
+            if made is not None:
+                limit = self._limits.max_links
+                self._links = (
+                    (made,) if limit is None or limit >= 1 else BoundedList.from_seq(limit, [made])
+                )
+            return
         link = self._link
         valid = [made for lk in links if lk and (made := link(lk.context, lk.attributes))]
         if valid:
