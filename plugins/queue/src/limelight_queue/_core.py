@@ -372,7 +372,12 @@ class Instruments:
             iterator), the context it asked in: the span links to its span, if any.
             Messages pushed to a callback have none.
         """
-        extracted = extract(headers) if headers else _EMPTY
+        extracted = _EMPTY
+        if headers:  # extract(), inline
+            try:
+                extracted = _extract_headers(headers, _EMPTY, _getter)
+            except Exception as exc:  # a propagator that fails loses the context, not the message
+                report("extract", exc)
         parent = extracted
         links: list[Link] | None = None
         if extracted is not _EMPTY:  # something was extracted: a remote parent, maybe

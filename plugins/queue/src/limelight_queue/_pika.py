@@ -108,7 +108,11 @@ def _begin_publish(
 ) -> tuple[Any, tuple[Any, ...], dict[str, Any]]:
     """(publication, args, kwargs): the call to make, with the properties that carry the context."""
     try:
-        exchange, routing_key, body, properties = _arguments(args, kwargs)
+        if len(args) >= 3 and not kwargs:  # the usual positional call (_arguments, inline)
+            exchange, routing_key, body = args[0], args[1], args[2]
+            properties = args[3] if len(args) > 3 else None
+        else:
+            exchange, routing_key, body, properties = _arguments(args, kwargs)
         if properties is None:
             properties = pika.BasicProperties(headers={})
             args, kwargs = _with_properties(args, kwargs, properties)
