@@ -16,7 +16,12 @@ so machine noise hits every variant alike. The figure is CPU time per log call
   ``JSONRenderer`` to ``os.devnull``; limelight's processor adds the ids and the
   count; there is no OpenTelemetry instrumentation of structlog, so the peer is
   the processor the usual recipe writes (``trace.get_current_span()`` and
-  ``format(..., "032x")``), without a count.
+  ``format(..., "032x")``), without a count. Both add the same three keys with the
+  same text (``trace_id`` 32, ``span_id`` 16, ``trace_flags`` 2 hex digits), so the
+  rendered lines are alike; limelight's processor runs as
+  ``LIMELIGHT_LOGS_INSTRUMENT=structlog`` leaves it (``logging`` not instrumented).
+  ``bare, the ids' text formatted`` adds three fixed strings instead: what having
+  the ids in the line costs, which every variant with ids pays.
 
     nox -s "bench(logs)"
 """
