@@ -35,6 +35,15 @@ the added CPU is spent outside that code (the client library and the
 interpreter running slower for it, the collector). Timing each call costs two
 clock reads, so that run's total is a little above the plain one.
 
+``--in-process N`` runs limelight-queue's pika wrappers (publish, callback,
+acknowledgement) over a channel that sends nothing, N messages with the
+garbage collector off, and prints the CPU per message: limelight's own code
+without the broker and the client, for instruction counts that repeat on a
+loaded machine (the main thread's total under callgrind, minus a run with
+``--in-process 0``, divided by N; ``--bare`` gives the harness alone)::
+
+    valgrind --tool=callgrind --separate-threads=yes python bench/bench_queue.py --in-process 2000
+
     nox -s "bench(queue)"
     python bench/bench_queue.py --rounds 3 --messages 2000
     nox -s "bench(queue)" -- --breakdown
@@ -239,6 +248,66 @@ def _time_own_code(library: str) -> dict[str, int]:
     return spent
 
 
+def in_process(messages: int, bare: bool) -> None:
+    """Publish, deliver and acknowledge *messages* through the pika wrappers over a
+    channel that sends nothing (see the module documentation)."""
+    import gc
+
+    import pika
+    import pika.spec
+    from _common import start_limelight
+    from limelight_queue import _pika, plugin
+    from opentelemetry import propagate
+
+    from limelight.propagation import build_propagator
+
+    telemetry = start_limelight(plugin, "bench-queue")
+    propagate.set_global_textmap(build_propagator(["tracecontext", "baggage"]))
+
+    class Parameters:
+        host, port = "127.0.0.1", 5672
+
+    class Connection:
+        class _impl:  # noqa: N801 - pika's name
+            params = Parameters()
+
+    class Channel:
+        connection = Connection()
+        is_closed = False
+
+    channel = Channel()
+    publish = _pika._wrap_blocking_publish(lambda self, *args, **kwargs: None)
+    ack = _pika._wrap_settle(lambda self, tag, *args, **kwargs: None, "ack")
+    _pika._installed[0] = True
+
+    def handler(ch: Any, method: Any, properties: Any, body: bytes) -> None:
+        ack(ch, method.delivery_tag)
+
+    callback = _pika._traced_callback("bench", handler, False)
+
+    def one(i: int) -> None:
+        sent = pika.BasicProperties(headers=None)
+        if bare:
+            sent.headers = dict(TRACEPARENT)
+        else:
+            publish(channel, "", "bench", BODY, sent)
+        received = pika.BasicProperties(headers=dict(sent.headers))  # as the broker decodes it
+        method = pika.spec.Basic.Deliver("ctag", i + 1, False, "", "bench")
+        (handler if bare else callback)(channel, method, received, BODY)
+
+    for i in range(WARMUP):
+        one(i)
+    gc.collect()
+    gc.disable()  # a collection's cost depends on where it falls: counted apart
+    start = time.process_time()
+    for i in range(messages):
+        one(i)
+    cost = (time.process_time() - start) / max(messages, 1) * 1e6
+    gc.enable()
+    telemetry.stop()
+    print(json.dumps({"cpu_us": cost, "messages": messages, "bare": bare}))
+
+
 def child(library: str, variant: str, messages: int, breakdown: bool = False) -> None:
     stop = _setup(library, variant)
     spent = _time_own_code(library) if breakdown else None
@@ -336,7 +405,19 @@ def main() -> int:
         action="store_true",
         help="where limelight's added CPU goes: its own code's share of it",
     )
+    parser.add_argument(
+        "--in-process",
+        type=int,
+        metavar="N",
+        help="N messages through the pika wrappers, no broker (for instruction counts)",
+    )
+    parser.add_argument(
+        "--bare", action="store_true", help="with --in-process: the harness, no limelight"
+    )
     args = parser.parse_args()
+    if args.in_process is not None:
+        in_process(args.in_process, args.bare)
+        return 0
     if args.child:
         child(args.child[0], args.child[1], args.messages, args.breakdown)
         return 0
