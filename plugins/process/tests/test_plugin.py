@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio.base_subprocess
+import os
 import subprocess
 from concurrent.futures import ProcessPoolExecutor
 from importlib.metadata import entry_points
@@ -17,7 +18,7 @@ from limelight_process import ALL_METRICS, VARIABLES, ProcessPlugin, exit_error_
 
 from limelight.testing import Harness
 
-ORIGINALS = {
+ORIGINALS: dict[tuple[object, str], object] = {
     (subprocess.Popen, "__init__"): subprocess.Popen.__init__,
     (mp_process.BaseProcess, "start"): mp_process.BaseProcess.start,
     (ProcessPoolExecutor, "submit"): ProcessPoolExecutor.submit,
@@ -28,9 +29,16 @@ ORIGINALS = {
 }
 
 
+if os.name == "posix":  # the seam below subprocess's environment encoding
+    ORIGINALS[(subprocess, "_fork_exec")] = vars(subprocess)["_fork_exec"]
+    ORIGINALS[(subprocess.Popen, "_posix_spawn")] = vars(subprocess.Popen)["_posix_spawn"]
+
+ADDED = ("returncode", "_limelight_process_returncode", "_limelight_process_run")
+
+
 def _untouched() -> bool:
     return all(vars(owner)[name] is fn for (owner, name), fn in ORIGINALS.items()) and not any(
-        "returncode" in vars(cls) for cls in (subprocess.Popen, popen_fork.Popen)
+        name in vars(cls) for cls in (subprocess.Popen, popen_fork.Popen) for name in ADDED
     )
 
 
@@ -113,6 +121,16 @@ class TestInstrumentContract:
         assert 0 == process.wait()
         limelight_process.uninstrument()
         assert 0 == process.returncode
+
+    def test_a_popen_made_while_instrumented_keeps_its_status(self) -> None:
+        limelight_process.instrument("subprocess")
+        done = subprocess.Popen(["sh", "-c", "exit 3"])
+        running = subprocess.Popen(["sleep", "0.2"])
+        assert 3 == done.wait()
+        assert running.returncode is None
+        limelight_process.uninstrument()
+        assert (3, None) == (vars(done)["returncode"], vars(running)["returncode"])
+        assert (3, 0) == (done.returncode, running.wait())
 
 
 class TestConfiguration:

@@ -337,14 +337,27 @@ class TestAsyncio:
 class TestRobustness:
     """A failure of the instrumentation itself never reaches the spawn."""
 
-    def test_bookkeeping_failure(self, telemetry: Harness, monkeypatch: pytest.MonkeyPatch) -> None:
+    @pytest.mark.parametrize(
+        ("injection", "env"),
+        [("inject_span", None), ("inject_environ", {"PATH": os.environ.get("PATH", "")})],
+    )
+    def test_bookkeeping_failure(
+        self,
+        telemetry: Harness,
+        monkeypatch: pytest.MonkeyPatch,
+        injection: str,
+        env: dict[str, str] | None,
+    ) -> None:
         from limelight_process import _subprocess
 
         def broken(*args: object, **kwargs: object) -> dict[str, str]:
             raise RuntimeError("broken propagator")
 
+        # without env= the carrier is injected alone (inject_span), else into a copy of env=
         monkeypatch.setattr(_subprocess, "inject_environ", broken)
+        if injection == "inject_span":
+            monkeypatch.setattr(_subprocess, "inject_span", broken)
         with structlog.testing.capture_logs() as logs:
-            assert b"ok" == subprocess.check_output(["echo", "-n", "ok"])
+            assert b"ok" == subprocess.check_output(["echo", "-n", "ok"], env=env)
         assert any("broken propagator" in str(e.get("error")) for e in logs)
         assert 0 == telemetry.value("process_active", kind="subprocess")

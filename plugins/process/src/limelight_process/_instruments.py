@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import importlib.metadata
 import signal
-import threading
 import time
 from typing import Any
 
@@ -33,6 +32,7 @@ from ._metrics import (
     PROCESS_STARTED,
     PROCESS_TERMINATED,
     RESULTS,
+    SUBPROCESS,
 )
 
 __all__ = ["TRACER_NAME", "Instruments", "Run", "Series", "binding", "exit_error_type"]
@@ -89,16 +89,20 @@ class Instruments:
     passes straight through.
     """
 
+    subprocess: Series
+    """The series of ``kind="subprocess"`` (set when enabled)."""
+
     def __init__(self, telemetry: Telemetry) -> None:
         self.enabled = telemetry.enabled and PROCESS_STARTED.name in telemetry.store
         self.tracer: trace.Tracer = trace.NoOpTracer()
         self.command_args = False
         self.series: dict[str, Series] = {}
-        if not self.enabled:
-            return
-        self.tracer = telemetry.tracer(TRACER_NAME, _VERSION)
-        self.command_args = bool(telemetry.config.get(LIMELIGHT_PROCESS_COMMAND_ARGS))
-        self.series = {kind: Series(telemetry, kind) for kind in KINDS}
+        if self.enabled:
+            self.tracer = telemetry.tracer(TRACER_NAME, _VERSION)
+            self.command_args = bool(telemetry.config.get(LIMELIGHT_PROCESS_COMMAND_ARGS))
+            self.series = {kind: Series(telemetry, kind) for kind in KINDS}
+            self.subprocess = self.series[SUBPROCESS]
+        self.start_span = self.tracer.start_span
 
 
 binding: TelemetryBinding[Instruments] = TelemetryBinding(Instruments)
@@ -113,13 +117,13 @@ class Run:
         own worker processes have no run at all).
     """
 
-    __slots__ = ("_lock", "_pid", "_start", "series", "span")
+    __slots__ = ("_open", "_pid", "_start", "series", "span")
 
     def __init__(self, series: Series, span: trace.Span | None) -> None:
         self.series = series
         self.span = span
         self._pid: int | None = None
-        self._lock = threading.Lock()
+        self._open = [True]  # the first end pops it (atomic), the others find it empty
         self._start = _perf_counter()
         series.started()
         series.active(1)
@@ -147,7 +151,9 @@ class Run:
         self, result: str, code: int | None, error: str | None, exc: BaseException | None
     ) -> None:
         # the first end wins; the others (a status read twice, a callback after a check) pass
-        if not self._lock.acquire(blocking=False):
+        try:
+            self._open.pop()
+        except IndexError:
             return
         try:
             duration = _perf_counter() - self._start
@@ -175,4 +181,3 @@ class Run:
             span.end()
         except Exception as failure:  # never into the code that reaped the child
             report_failure("process", "end", failure)
-        # the lock stays held: a run ends once

@@ -4,10 +4,14 @@
 every spawn of the standard library goes through it (``run``, ``call``,
 ``check_call``, ``check_output``, ``getoutput``, and asyncio's
 ``create_subprocess_exec``/``create_subprocess_shell``, whose transports
-create a ``Popen``). The child's ``env=`` is replaced by a copy carrying the
-span's context (``TRACEPARENT``, ``TRACESTATE``, ``BAGGAGE`` with the default
-propagators); the caller's mapping and ``os.environ`` are never changed. The
-span and the run end when the exit status arrives (see :mod:`._status`).
+create a ``Popen``). The child receives the span's context (``TRACEPARENT``,
+``TRACESTATE``, ``BAGGAGE`` with the default propagators) in its environment:
+with ``env=`` given, a copy of that mapping carrying it; without, where the
+seam of :mod:`._childenv` is installed, ``env=None`` is kept and the carrier
+joins ``os.environ``'s lines below ``subprocess``'s encoding loop, else a copy
+of ``os.environ`` carrying it is passed as ``env=``. The caller's mapping and
+``os.environ`` are never changed. The span and the run end when the exit
+status arrives (see :mod:`._status`).
 """
 
 from __future__ import annotations
@@ -18,12 +22,13 @@ from typing import Any
 
 from opentelemetry.trace import SpanKind
 
-from limelight.propagation import inject_environ
+from limelight.propagation import EnvironmentSetter, inject_environ, inject_span
 from limelight.semconv import PROCESS_COMMAND_ARGS, PROCESS_EXECUTABLE_NAME, PROCESS_EXECUTABLE_PATH
 from limelight.surface import Patches, report_failure
 
+from . import _childenv
+from ._childenv import pending, seam
 from ._instruments import Instruments, Run, binding
-from ._metrics import SUBPROCESS
 from ._status import ReturncodeProperty, watch
 
 __all__ = ["command_args", "install", "program", "remove"]
@@ -104,44 +109,71 @@ def _program_attributes(path: str) -> tuple[str, dict[str, Any]]:
     return name, attributes
 
 
+_setter = EnvironmentSetter()
+
+
 def _begin(
-    inst: Instruments, args: Any, rest: tuple[Any, ...], kwargs: dict[str, Any]
-) -> tuple[Run, tuple[Any, ...]]:
-    """Start the span and the run; return the run and the positional arguments,
-    *rest* or *kwargs* carrying the new ``env``."""
+    inst: Instruments, args: Any, rest: tuple[Any, ...], kwargs: dict[str, Any], fast: bool
+) -> tuple[Run, tuple[Any, ...], dict[str, str] | None]:
+    """Start the span and the run; return the run, the positional arguments (*rest* or
+    *kwargs* carrying the new ``env`` when one is passed) and, when *fast* and no
+    ``env`` was given, the carrier for the seam instead."""
     given = len(rest)
-    executable = rest[_EXECUTABLE] if _EXECUTABLE < given else kwargs.get("executable")
-    shell = bool(rest[_SHELL] if _SHELL < given else kwargs.get("shell"))
-    path = program(args, executable, shell)
+    if given:
+        executable = rest[_EXECUTABLE] if _EXECUTABLE < given else kwargs.get("executable")
+        shell = bool(rest[_SHELL] if _SHELL < given else kwargs.get("shell"))
+        env = rest[_ENV] if _ENV < given else kwargs.get("env")
+    elif kwargs:
+        executable = kwargs.get("executable")
+        shell = bool(kwargs.get("shell"))
+        env = kwargs.get("env")
+    else:
+        executable = env = None
+        shell = False
+    if executable is None and not shell and type(args) is list:
+        path = args[0]
+        if type(path) is not str:
+            path = _fsdecode(path)
+    else:
+        path = program(args, executable, shell)
     known = _programs.get(path)
     if known is None:
         known = _program_attributes(path)
-    name, base = known
-    attributes = base.copy()
+    name, attributes = known
     if inst.command_args:
-        attributes[PROCESS_COMMAND_ARGS] = command_args(args, executable, shell)
-    span = inst.tracer.start_span(name, kind=_CLIENT, attributes=attributes)
+        attributes = {**attributes, PROCESS_COMMAND_ARGS: command_args(args, executable, shell)}
+    # the attributes are read at the start, never kept: the shared mapping is passed as is
+    span = inst.start_span(name, None, _CLIENT, attributes)
     try:
-        env = rest[_ENV] if _ENV < given else kwargs.get("env")
-        env = inject_environ(_inherited() if env is None else env, span=span)
-        if _ENV < given:
-            rest = (*rest[:_ENV], env, *rest[_ENV + 1 :])
+        carrier: dict[str, str] | None = None
+        if env is None and fast:
+            carrier = {}
+            inject_span(carrier, span, None, _setter)
         else:
-            kwargs["env"] = env
-        run = Run(inst.series[SUBPROCESS], span)
+            env = inject_environ(_inherited() if env is None else env, span=span)
+            if _ENV < given:
+                rest = (*rest[:_ENV], env, *rest[_ENV + 1 :])
+            else:
+                kwargs["env"] = env
+        run = Run(inst.subprocess, span)
     except BaseException:
         span.end()
         raise
-    return run, rest
+    return run, rest, carrier
 
 
 _status = ReturncodeProperty(subprocess.Popen)
 
 
 def install(patches: Patches) -> None:
-    """Wrap ``Popen.__init__`` and watch ``Popen.returncode``."""
+    """Wrap ``Popen.__init__`` (and, on POSIX, the steps of :mod:`._childenv`) and watch
+    ``Popen.returncode``."""
     original = subprocess.Popen.__init__
     get = binding.get
+    popen_type = subprocess.Popen
+    local = pending
+    state = seam
+    _childenv.install(patches)
 
     def popen_init(self: subprocess.Popen[Any], args: Any, *rest: Any, **kwargs: Any) -> None:
         inst = get()
@@ -151,16 +183,32 @@ def install(patches: Patches) -> None:
         try:
             if type(args) is not list and not isinstance(args, _SINGLE):
                 args = list(args)  # what Popen does with it anyway (an iterator is read once)
-            run, rest = _begin(inst, args, rest, kwargs)
+            cls = type(self)
+            fast = state.active and (cls is popen_type or state.handles(cls))
+            run, rest, carrier = _begin(inst, args, rest, kwargs, fast)
         except Exception as exc:
             report_failure("process", "begin subprocess", exc)
             original(self, args, *rest, **kwargs)
             return
-        try:
-            original(self, args, *rest, **kwargs)
-        except BaseException as exc:
-            run.failed(exc)
-            raise
+        if carrier is None:
+            try:
+                original(self, args, *rest, **kwargs)
+            except BaseException as exc:
+                run.failed(exc)
+                raise
+        else:
+            outer = local.carrier  # a spawn from a signal handler during another one
+            local.carrier = carrier
+            try:
+                original(self, args, *rest, **kwargs)
+            except BaseException as exc:
+                local.carrier = outer
+                run.failed(exc)
+                raise
+            left = local.carrier
+            local.carrier = outer
+            if left is carrier and self.__dict__.get("_child_created"):
+                state.missed()  # a child made without either step taking its carrier
         try:
             run.spawned(self.pid)
             watch(self, run)
@@ -175,4 +223,5 @@ def install(patches: Patches) -> None:
 
 def remove() -> None:
     """Take the ``returncode`` property away (the patches are restored by the caller)."""
+    _childenv.remove()
     _status.remove()
