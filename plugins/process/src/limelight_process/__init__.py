@@ -6,8 +6,8 @@ Every child started through ``subprocess`` (``run``, ``call``,
 forkserver) gets a CLIENT span, lasting until the child is reaped, and is
 counted in ``process_started_total``, ``process_terminated_total``,
 ``process_active`` and ``process_duration_seconds``. The child receives the
-span's context in ``TRACEPARENT``, ``TRACESTATE`` and ``BAGGAGE`` (a copy of
-its environment: the caller's ``env=`` and ``os.environ`` are never changed);
+span's context in ``TRACEPARENT``, ``TRACESTATE`` and ``BAGGAGE`` in its
+environment (the caller's ``env=`` and ``os.environ`` are never changed);
 a Python child that runs ``limelight.start()`` continues the trace. Tasks
 handed to a ``ProcessPoolExecutor`` or a ``multiprocessing.Pool`` carry their
 submitter's context into the worker, where they run in a span of their own,
