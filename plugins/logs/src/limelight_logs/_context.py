@@ -27,13 +27,17 @@ import os
 import sys
 import threading
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from limelight import Telemetry
-from limelight.surface import LogEmitter, current_context, current_span
+from limelight.surface import current_context, current_span
 from limelight.surface import report_failure as _report_failure
 
 from ._plugin import LOG_EMISSIONS
+
+if TYPE_CHECKING:
+    # only named in annotations: the logs SDK behind it is loaded when records are exported
+    from limelight.surface import LogEmitter
 
 __all__ = [
     "COUNTERS",

@@ -23,19 +23,22 @@ import logging
 import sys
 import time
 from collections.abc import Mapping, MutableMapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from limelight import Telemetry
 from limelight.semconv import CODE_FILE_PATH, CODE_FUNCTION_NAME, CODE_LINE_NUMBER
 from limelight.surface import (
     SUPPRESS_INSTRUMENTATION_KEY,
-    LogEmitter,
     TelemetryBinding,
     current_context,
     current_span,
 )
 
 from ._context import FIELDS, level_label, report_failure
+
+if TYPE_CHECKING:
+    # only named in annotations: the logs SDK behind it is loaded when records are exported
+    from limelight.surface import LogEmitter
 
 __all__ = [
     "TelemetryHandler",

@@ -12,7 +12,6 @@ from opentelemetry.sdk.trace.export import SpanExporter
 from limelight_hookspecs import EnvVar, StoreReader, TelemetryView, hookimpl
 
 from ._exporters import GatedSpanExporter, build_metric_exporter, build_span_exporter
-from ._log_export import GatedLogExporter, build_log_exporter
 from ._metrics import (
     OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE,
     OtlpMetricsReader,
@@ -70,6 +69,9 @@ class OtlpPlugin:
         config = telemetry.config
         if not config.exporter_enabled("logs", self.limelight_name):
             return ()
+        # imported here: with log records not exported, a start never loads the logs SDK
+        from ._log_export import GatedLogExporter, build_log_exporter
+
         exporter, gate = build_log_exporter(config)
         return (GatedLogExporter(exporter, gate),)
 
