@@ -307,3 +307,29 @@ print(sorted(m for m in after if m.startswith(("limelight", "prometheus_client")
         )
         assert done.returncode == 0, done.stderr
         assert done.stdout.strip() == "[]", done.stdout
+
+    def test_a_scrape_of_the_master_builds_nothing(self, tmp_path: Path) -> None:
+        # with no telemetry running, the inactive one a scrape reads exists before the
+        # first scrape: building it takes the process lock on the server thread
+        script = """
+import urllib.request
+from limelight._state import STATE
+from limelight_prometheus import start_http_server
+server = start_http_server(0, "127.0.0.1")
+before = STATE.default
+urllib.request.urlopen(f"http://127.0.0.1:{server.port}/metrics", timeout=10).read()
+print(before is not None, STATE.default is before)
+"""
+        mp_dir = tmp_path / "prometheus"
+        mp_dir.mkdir()
+        env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(mp_dir)}
+        done = subprocess.run(
+            [sys.executable, "-c", script],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert done.returncode == 0, done.stderr
+        assert done.stdout.strip() == "True True", done.stdout

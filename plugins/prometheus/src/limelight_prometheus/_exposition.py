@@ -224,6 +224,12 @@ class ServingRegistry(CollectorRegistry):
         # thread while a pre-forking master forks leaves the module's import lock
         # held in the child (a gunicorn worker then hangs in its first import).
         self._current = limelight.current
+        if telemetry is None:
+            # and the inactive telemetry current() returns while none runs is built
+            # here too: built by a scrape, it would hold limelight's process lock (and
+            # prometheus_client's value lock, in multiprocess mode) on the server thread,
+            # where a fork at that moment leaves them held in the child for good
+            self._current()
 
     def _view(self) -> TelemetryView:
         return self._telemetry if self._telemetry is not None else self._current()
