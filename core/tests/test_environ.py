@@ -23,6 +23,7 @@ from limelight.propagation import (
     EnvironmentGetter,
     EnvironmentSetter,
     build_propagator,
+    environ_variables,
     extract_environ,
     format_traceparent,
     inject_environ,
@@ -56,6 +57,23 @@ def _isolated(fn: Callable[[], T]) -> T:
     return contextvars.copy_context().run(fn)
 
 
+class _FieldsOnly(TextMapPropagator):
+    """A propagator that only declares its fields."""
+
+    def __init__(self, fields: tuple[str, ...]) -> None:
+        self._fields = set(fields)
+
+    def extract(self, carrier: Any, context: Context | None = None, getter: Any = None) -> Context:
+        return context or Context()
+
+    def inject(self, carrier: Any, context: Context | None = None, setter: Any = None) -> None:
+        return None
+
+    @property
+    def fields(self) -> set[str]:
+        return self._fields
+
+
 class TestVariableNames:
     """A propagator field travels as its upper-cased name, other characters as ``_``."""
 
@@ -81,6 +99,13 @@ class TestVariableNames:
         assert ["abc"] == EnvironmentGetter().get(env, "x-b3-traceid")
         assert EnvironmentGetter().get(env, "traceparent") is None
         assert ["X_B3_TRACEID"] == EnvironmentGetter().keys({**env, "lower": "x"})
+
+    def test_the_global_propagators_variables(self) -> None:
+        assert ("BAGGAGE", "TRACEPARENT", "TRACESTATE") == environ_variables()
+        b3 = _FieldsOnly(("x-b3-traceid", "x-b3-spanid"))
+        propagate.set_global_textmap(b3)
+        assert ("X_B3_SPANID", "X_B3_TRACEID") == environ_variables()
+        assert ("BAGGAGE",) == environ_variables(build_propagator(["baggage"]))
 
 
 class TestInject:

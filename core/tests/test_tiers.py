@@ -51,6 +51,7 @@ TIERS: dict[str, list[str]] = {
         "HeaderGetter",
         "W3CTraceContextPropagator",
         "build_propagator",
+        "environ_variables",
         "extract_environ",
         "extract_headers",
         "format_traceparent",

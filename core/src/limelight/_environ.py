@@ -54,6 +54,7 @@ __all__ = [
     "EnvironmentSetter",
     "adopt_environment_context",
     "environ_name",
+    "environ_variables",
     "environment_getter",
     "environment_setter",
     "extract_environ",
@@ -98,8 +99,11 @@ environment_setter = EnvironmentSetter()
 """A shared :class:`EnvironmentSetter`."""
 
 
-def _variables(textmap: TextMapPropagator) -> tuple[str, ...]:
-    """The variable names of *textmap*'s fields (cached for the installed propagator)."""
+def environ_variables(textmap: TextMapPropagator | None = None) -> tuple[str, ...]:
+    """The environment variable names of *textmap*'s fields (default: the global
+    propagator's), sorted; cached for the propagator last asked about."""
+    if textmap is None:
+        textmap = propagate.get_global_textmap()
     cached, names = STATE.environ_names
     if cached is not textmap:
         names = tuple(sorted({environ_name(f) for f in textmap.fields}))
@@ -122,7 +126,7 @@ def inject_environ(
     """
     textmap = propagate.get_global_textmap()
     out: dict[Any, Any] = dict(os.environ if env is None else env)
-    for name in _variables(textmap):
+    for name in environ_variables(textmap):
         out.pop(name, None)
         out.pop(name.encode(), None)
     if span is not None:
@@ -150,7 +154,7 @@ def adopt_environment_context(config: Config) -> bool:
     """
     environ = config.environ
     textmap = propagate.get_global_textmap()
-    if not any(name in environ for name in _variables(textmap)):
+    if not any(name in environ for name in environ_variables(textmap)):
         return False
     if not config.get(LIMELIGHT_CONTEXT_FROM_ENV):
         return False

@@ -25,7 +25,13 @@ carrier accessors for a propagator's ``extract`` and ``inject``.
 
 from __future__ import annotations
 
-from ._environ import EnvironmentGetter, EnvironmentSetter, extract_environ, inject_environ
+from ._environ import (
+    EnvironmentGetter,
+    EnvironmentSetter,
+    environ_variables,
+    extract_environ,
+    inject_environ,
+)
 from ._propagation import build_propagator, extract_headers, inject_span, known_propagators
 from ._sdk.spans import unpack_span_context
 from ._w3c import (
@@ -51,6 +57,7 @@ __all__ = [
     "HeaderGetter",
     "W3CTraceContextPropagator",
     "build_propagator",
+    "environ_variables",
     "extract_environ",
     "extract_headers",
     "format_traceparent",

@@ -276,6 +276,23 @@ class TestDeadProcesses:
         assert [] == forget_dead_processes(str(tmp_path))
 
 
+def _master(script: str, tmp_path: Path) -> str:
+    """What *script* prints, run as a multiprocess-mode master (no telemetry started)."""
+    mp_dir = tmp_path / "prometheus"
+    mp_dir.mkdir()
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(mp_dir)}
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
 class TestMasterServerBeforeFork:
     """A pre-forking master serves /metrics from a thread while it forks workers. Any
     import that thread runs at a scrape can be under way at a fork, and leaves that
@@ -294,19 +311,7 @@ urllib.request.urlopen(f"http://127.0.0.1:{server.port}/metrics", timeout=10).re
 after = set(sys.modules) - before - {"urllib.request"}
 print(sorted(m for m in after if m.startswith(("limelight", "prometheus_client"))))
 """
-        mp_dir = tmp_path / "prometheus"
-        mp_dir.mkdir()
-        env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(mp_dir)}
-        done = subprocess.run(
-            [sys.executable, "-c", script],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-        assert done.returncode == 0, done.stderr
-        assert done.stdout.strip() == "[]", done.stdout
+        assert "[]" == _master(script, tmp_path)
 
     def test_a_scrape_of_the_master_builds_nothing(self, tmp_path: Path) -> None:
         # with no telemetry running, the inactive one a scrape reads exists before the
@@ -320,16 +325,4 @@ before = STATE.default
 urllib.request.urlopen(f"http://127.0.0.1:{server.port}/metrics", timeout=10).read()
 print(before is not None, STATE.default is before)
 """
-        mp_dir = tmp_path / "prometheus"
-        mp_dir.mkdir()
-        env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(mp_dir)}
-        done = subprocess.run(
-            [sys.executable, "-c", script],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
-        assert done.returncode == 0, done.stderr
-        assert done.stdout.strip() == "True True", done.stdout
+        assert "True True" == _master(script, tmp_path)

@@ -48,10 +48,7 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
-from opentelemetry.propagate import get_global_textmap
-from opentelemetry.propagators.textmap import TextMapPropagator
-
-from limelight.propagation import EnvironmentSetter
+from limelight.propagation import environ_variables
 from limelight.surface import Patches, report_failure
 
 __all__ = ["Seam", "install", "pending", "seam"]
@@ -76,28 +73,23 @@ pending = _Pending()
 
 
 class _Names:
-    """The variable names of the global propagator's fields, kept for the propagator
-    installed (the names an :class:`EnvironmentSetter` writes them under)."""
+    """The variable names of the global propagator's fields
+    (:func:`limelight.propagation.environ_variables`), with their encoded forms."""
 
     __slots__ = ("_state",)
 
     def __init__(self) -> None:
-        self._state: tuple[TextMapPropagator | None, frozenset[str], frozenset[bytes]] = (
-            None,
+        self._state: tuple[tuple[str, ...], frozenset[str], frozenset[bytes]] = (
+            (),
             frozenset(),
             frozenset(),
         )
 
     def get(self) -> tuple[frozenset[str], frozenset[bytes]]:
-        textmap = get_global_textmap()
+        variables = environ_variables()
         state = self._state
-        if state[0] is not textmap:
-            probe: dict[str, str] = {}
-            setter = EnvironmentSetter()
-            for field in textmap.fields:
-                setter.set(probe, field, "")
-            names = frozenset(probe)
-            state = (textmap, names, frozenset(_fsencode(name) for name in names))
+        if state[0] is not variables:
+            state = (variables, frozenset(variables), frozenset(map(_fsencode, variables)))
             self._state = state
         return state[1], state[2]
 
