@@ -51,6 +51,7 @@ _SPAN_TYPES = frozenset((Span, trace_api.NonRecordingSpan, sdk_trace.Span))
 _ALWAYS_ON = sdk_trace.sampling.ALWAYS_ON
 _ALWAYS_OFF = sdk_trace.sampling.ALWAYS_OFF
 _RANDOM = getattr(TraceFlags, "RANDOM_TRACE_ID", 0)
+_HAS_RANDOM = bool(_RANDOM)
 # (sampled, random trace id) -> flags, built once
 _FLAGS = {
     (sampled, random): TraceFlags(
@@ -142,14 +143,14 @@ class Tracer(trace_api.Tracer):
                 trace_id = _random.getrandbits(128)
                 while not trace_id:
                     trace_id = _random.getrandbits(128)
-                random_trace_id = bool(_RANDOM)
+                random_trace_id = _HAS_RANDOM
             else:
                 trace_id = ids.generate_trace_id()
                 is_random = getattr(ids, "is_trace_id_random", None)
-                random_trace_id = bool(_RANDOM) and is_random is not None and is_random()
+                random_trace_id = _HAS_RANDOM and is_random is not None and bool(is_random())
         else:
             trace_id = parent_trace_id
-            random_trace_id = bool(_RANDOM) and bool(parent_flags & _RANDOM)
+            random_trace_id = _HAS_RANDOM and bool(parent_flags & _RANDOM)
         sampler = provider.sampler
         initial: types.Attributes
         trace_state: trace_api.TraceState | None
@@ -173,8 +174,11 @@ class Tracer(trace_api.Tracer):
             span_id = _random.getrandbits(64)
             while not span_id:
                 span_id = _random.getrandbits(64)
+            # both ids non-zero and in range by construction (a parent's trace id is valid)
+            valid_ids = True
         else:
             span_id = ids.generate_span_id()
+            valid_ids = 0 < trace_id <= _MAX_TRACE_ID and 0 < span_id <= _MAX_SPAN_ID
         # the fields SpanContext.__new__ would set, the ids being valid by construction
         span_context = build_span_context(
             SpanContext,
@@ -182,9 +186,9 @@ class Tracer(trace_api.Tracer):
                 trace_id,
                 span_id,
                 False,
-                _FLAGS[sampled, bool(random_trace_id)],
+                _FLAGS[sampled, random_trace_id],
                 _NO_TRACE_STATE if trace_state is None else trace_state,
-                0 < trace_id <= _MAX_TRACE_ID and 0 < span_id <= _MAX_SPAN_ID,
+                valid_ids,
             ),
         )
         if not recording:
