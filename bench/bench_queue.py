@@ -44,9 +44,20 @@ loaded machine (the main thread's total under callgrind, minus a run with
 
     valgrind --tool=callgrind --separate-threads=yes python bench/bench_queue.py --in-process 2000
 
+``--instructions`` gives the same comparison in CPU instructions, which do
+not move with the machine's load: each variant's child runs the real
+publish-consume-ack loop against the broker under ``valgrind --tool=callgrind``
+(every thread counted, the exporter's included), once with one message and
+once with one plus ``--messages``; the difference divided by ``--messages`` is
+its instructions per message. What the kernel and the broker do is not
+counted, and neither is the pause callgrind puts on every thread, so these
+figures are the user-space half of the timed ones. ``--jobs`` children run at
+once (the number of CPUs by default)::
+
     nox -s "bench(queue)"
     python bench/bench_queue.py --rounds 3 --messages 2000
     nox -s "bench(queue)" -- --breakdown
+    nox -s "bench(queue)" -- --instructions --messages 1000
 """
 
 from __future__ import annotations
@@ -54,12 +65,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import socket
 import statistics
 import subprocess
 import sys
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import urlparse
 
@@ -393,6 +406,69 @@ def breakdown(rounds: int, messages: int) -> None:
         )
 
 
+def _instructions_of(library: str, variant: str, messages: int) -> int:
+    """Instructions the child of *variant* executes (every thread) for *messages* messages."""
+    out = subprocess.run(
+        [
+            "valgrind",
+            "--tool=callgrind",
+            "--callgrind-out-file=/dev/null",
+            sys.executable,
+            __file__,
+            "--child",
+            library,
+            variant,
+            "--messages",
+            str(messages),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=os.path.dirname(os.path.abspath(__file__)),
+        timeout=3600,
+    )
+    collected = [line for line in out.stderr.splitlines() if "Collected :" in line]
+    if out.returncode != 0 or not collected:
+        raise RuntimeError(f"{library} {variant} under callgrind failed:\n{out.stderr[-4000:]}")
+    return int(collected[-1].rsplit(":", 1)[1].strip())
+
+
+def instructions(messages: int, jobs: int) -> None:
+    """Instructions per message of every variant, and limelight's share of the peer's."""
+    runs = [
+        (library, variant, count)
+        for library in LIBRARIES
+        for variant in VARIANTS
+        for count in (1, 1 + messages)
+    ]
+    with ThreadPoolExecutor(jobs) as pool:
+        totals = dict(zip(runs, pool.map(lambda run: _instructions_of(*run), runs), strict=True))
+    print(
+        f"RabbitMQ {urlparse(URL).hostname}:{urlparse(URL).port or 5672}, {messages} messages, "
+        "publish + consume + ack: instructions per message under callgrind (every thread "
+        "of the process; the kernel's and the broker's work not counted)"
+    )
+    print(f"{'library':9} {'variant':38} {'per message':>12} {'added':>10}")
+    for library in LIBRARIES:
+        per = {
+            variant: (totals[(library, variant, 1 + messages)] - totals[(library, variant, 1)])
+            / messages
+            for variant in VARIANTS
+        }
+        added = {variant: per[variant] - per["bare"] for variant in VARIANTS}
+        for variant in VARIANTS:
+            name = PEERS[library] if variant == "opentelemetry" else variant
+            extra = "" if variant == "bare" else f"{added[variant]:+10,.0f}"
+            print(f"{library:9} {name:38} {per[variant]:12,.0f} {extra:>10}")
+        ours, theirs = added["limelight"], added["opentelemetry"]
+        share = ours / theirs if theirs > 0 else float("inf")
+        print(
+            f"{'':9} limelight adds {ours:,.0f} instructions, {share:.0%} of OpenTelemetry's "
+            f"{theirs:,.0f} ({'within' if share <= 0.25 else 'over'} the 25% target); "
+            f"telemetry off adds {added['limelight-off']:+,.0f}"
+        )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=int(os.environ.get("BENCH_ROUNDS", "5")))
@@ -414,6 +490,14 @@ def main() -> int:
     parser.add_argument(
         "--bare", action="store_true", help="with --in-process: the harness, no limelight"
     )
+    parser.add_argument(
+        "--instructions",
+        action="store_true",
+        help="count instructions per message under callgrind instead of timing",
+    )
+    parser.add_argument(
+        "--jobs", type=int, default=os.cpu_count() or 1, help="with --instructions: runs at once"
+    )
     args = parser.parse_args()
     if args.in_process is not None:
         in_process(args.in_process, args.bare)
@@ -426,6 +510,12 @@ def main() -> int:
         return 1
     if args.breakdown:
         breakdown(args.rounds, args.messages)
+        return 0
+    if args.instructions:
+        if shutil.which("valgrind") is None:
+            print("--instructions needs valgrind (Debian's package valgrind)", file=sys.stderr)
+            return 1
+        instructions(args.messages, max(1, args.jobs))
         return 0
     results: dict[tuple[str, str], list[float]] = {}
     for round_ in range(args.rounds):
