@@ -203,6 +203,22 @@ class TestParity:
         view = _same(script)
         assert StatusCode.ERROR == view["status"][0]
 
+    @pytest.mark.parametrize("record_exception", [True, False])
+    @pytest.mark.parametrize("set_status", [True, False])
+    def test_exception_recording_follows_the_start_flags(
+        self, record_exception: bool, set_status: bool
+    ) -> None:
+        def script(tracer: trace_api.Tracer) -> None:
+            span = tracer.start_span(
+                "s", record_exception=record_exception, set_status_on_exception=set_status
+            )
+            with pytest.raises(KeyError), span:
+                raise KeyError("k")
+
+        view = _same(script)
+        assert [e[0] for e in view["events"]] == (["exception"] if record_exception else [])
+        assert view["status"][0] == (StatusCode.ERROR if set_status else StatusCode.UNSET)
+
     def test_nothing_changes_after_end(self) -> None:
         def script(tracer: trace_api.Tracer) -> None:
             span = tracer.start_span("s")

@@ -78,6 +78,8 @@ __all__ = [
 
 logger = logging.getLogger("limelight.spans")
 
+_new_lock = threading.Lock
+
 _UNSET = Status(StatusCode.UNSET)
 _Link = trace_api.Link
 _NO_LINK_ATTRIBUTES = BoundedAttributes(0, None, immutable=True)
@@ -306,6 +308,8 @@ class Span(sdk_trace.Span):
     _links: Sequence[trace_api.Link] = ()
     _status = _UNSET
     _dropped_attributes = 0
+    _record_exception = True
+    _set_status_on_exception = True
 
     def __init__(
         self,
@@ -330,9 +334,11 @@ class Span(sdk_trace.Span):
         self._resource = tracer.resource
         self._tracer = tracer
         self._limits = tracer.limits
-        self._lock = threading.Lock()
-        self._record_exception = record_exception
-        self._set_status_on_exception = set_status_on_exception
+        self._lock = _new_lock()
+        if not record_exception:  # both true on almost every span: the class's defaults
+            self._record_exception = False
+        if not set_status_on_exception:
+            self._set_status_on_exception = False
         if attributes:
             _store_all(self, attributes)
         if links:
@@ -579,7 +585,8 @@ class Span(sdk_trace.Span):
                 self.record_exception(exception=exc_val, escaped=True)
             if self._set_status_on_exception:
                 self.set_status(Status(StatusCode.ERROR, f"{type(exc_val).__name__}: {exc_val}"))
-        super().__exit__(exc_type, exc_val, exc_tb)
+        # what the API's Span.__exit__ does (the SDK's would record the exception again)
+        self.end()
 
 
 def _store_all(span: Span, attributes: Mapping[str, Any]) -> None:
