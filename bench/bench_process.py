@@ -18,7 +18,17 @@ library, measured in the same run with rounds interleaved.
   ``RUSAGE_CHILDREN``), bare and with span + metrics (the task span in the
   worker, the counts in the submitter).
 
+``--instructions`` counts instead of timing: ``subprocess.run(["true"])`` in
+a fresh process per variant (bare, telemetry off, span + metrics) under
+``valgrind --tool=callgrind``, once with one spawn and once with one plus
+``--spawns``. The difference, divided by ``--spawns``, is the parent's
+instructions per spawn: every thread of the parent, the export thread
+included. The children are not followed, and the kernel's fork, exec and wait
+are not counted, so the bare figure is the small user-space part of a bare
+spawn's CPU. The same command gives the same counts on a loaded machine::
+
     nox -s "bench(process)"
+    nox -s "bench(process)" -- --instructions --spawns 300
 """
 
 from __future__ import annotations
@@ -27,11 +37,13 @@ import argparse
 import multiprocessing
 import os
 import resource
+import shutil
 import statistics
 import subprocess
+import sys
 import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Any
 
 import limelight_process
@@ -100,13 +112,92 @@ def _spread(values: list[float]) -> str:
     return f"{ordered[0]:.2f} to {ordered[-1]:.2f}"
 
 
+INSTRUCTION_VARIANTS = ("bare", "off", "on")
+
+
+def spawn_child(variant: str, spawns: int) -> None:
+    """*spawns* runs of ``true`` as *variant* says, in this process (for callgrind)."""
+    propagate.set_global_textmap(build_propagator(["tracecontext", "baggage"]))
+    telemetry = None
+    if variant != "bare":
+        limelight_process.instrument()
+    if variant == "on":
+        telemetry = start_limelight(limelight_process.plugin, "bench-process")
+    for _ in range(spawns):
+        subprocess.run(["true"], check=True)
+    if telemetry is not None:
+        telemetry.stop()
+
+
+def _instructions_of(variant: str, spawns: int) -> int:
+    out = subprocess.run(
+        [
+            "valgrind",
+            "--tool=callgrind",
+            "--callgrind-out-file=/dev/null",
+            sys.executable,
+            __file__,
+            "--spawn-child",
+            variant,
+            "--spawns",
+            str(spawns),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=os.path.dirname(os.path.abspath(__file__)),
+        timeout=3600,
+    )
+    collected = [line for line in out.stderr.splitlines() if "Collected :" in line]
+    if out.returncode != 0 or not collected:
+        raise RuntimeError(f"{variant} under callgrind failed:\n{out.stderr[-4000:]}")
+    return int(collected[-1].rsplit(":", 1)[1].strip())
+
+
+def instructions(spawns: int, jobs: int) -> None:
+    """The parent's instructions per spawn for each variant, under callgrind."""
+    runs = [(variant, count) for variant in INSTRUCTION_VARIANTS for count in (1, 1 + spawns)]
+    with ThreadPoolExecutor(jobs) as pool:
+        totals = dict(zip(runs, pool.map(lambda run: _instructions_of(*run), runs), strict=True))
+    per = {v: (totals[(v, 1 + spawns)] - totals[(v, 1)]) / spawns for v in INSTRUCTION_VARIANTS}
+    print(
+        f'subprocess.run(["true"]), {spawns} spawns: instructions of the parent per spawn under '
+        "callgrind (every thread; the children and the kernel's work not counted)"
+    )
+    for variant, label in (
+        ("bare", "bare"),
+        ("off", "instrumented, telemetry off"),
+        ("on", "span + metrics"),
+    ):
+        extra = "" if variant == "bare" else f"{per[variant] - per['bare']:+12,.0f}"
+        print(f"  {label:<28} {per[variant]:12,.0f} {extra:>12}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=int(os.environ.get("BENCH_ROUNDS", "11")))
     parser.add_argument("--spawns", type=int, default=int(os.environ.get("BENCH_SPAWNS", "300")))
     parser.add_argument("--tasks", type=int, default=int(os.environ.get("BENCH_TASKS", "2000")))
     parser.add_argument("--calls", type=int, default=int(os.environ.get("BENCH_CALLS", "20000")))
+    parser.add_argument(
+        "--instructions",
+        action="store_true",
+        help="count the parent's instructions per spawn under callgrind instead of timing",
+    )
+    parser.add_argument(
+        "--jobs", type=int, default=os.cpu_count() or 1, help="with --instructions: runs at once"
+    )
+    parser.add_argument("--spawn-child", choices=INSTRUCTION_VARIANTS, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.spawn_child:
+        spawn_child(args.spawn_child, args.spawns)
+        return 0
+    if args.instructions:
+        if shutil.which("valgrind") is None:
+            print("--instructions needs valgrind (Debian's package valgrind)", file=sys.stderr)
+            return 1
+        instructions(args.spawns, max(1, args.jobs))
+        return 0
     # the global propagator a started service has (limelight.start installs it)
     propagate.set_global_textmap(build_propagator(["tracecontext", "baggage"]))
 
