@@ -7,6 +7,9 @@ of making spans, not of shipping them.
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -88,3 +91,27 @@ def comparison(ours: float, theirs: float, target_us: float | None = None) -> st
         f"limelight metrics adds {ours:.2f} µs{target}; "
         f"OpenTelemetry adds {theirs:.2f} µs ({ratio:.1f}x ours)"
     )
+
+
+def callgrind_instructions(script: str, *args: str) -> int:
+    """The instructions ``python script *args`` executes (every thread, children not
+    followed), counted by ``valgrind --tool=callgrind``; run from *script*'s directory."""
+    out = subprocess.run(
+        [
+            "valgrind",
+            "--tool=callgrind",
+            "--callgrind-out-file=/dev/null",
+            sys.executable,
+            script,
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=os.path.dirname(os.path.abspath(script)),
+        timeout=3600,
+    )
+    collected = [line for line in out.stderr.splitlines() if "Collected :" in line]
+    if out.returncode != 0 or not collected:
+        raise RuntimeError(f"{' '.join(args)} under callgrind failed:\n{out.stderr[-4000:]}")
+    return int(collected[-1].rsplit(":", 1)[1].strip())

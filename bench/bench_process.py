@@ -47,7 +47,7 @@ from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
 from typing import Any
 
 import limelight_process
-from _common import start_limelight
+from _common import callgrind_instructions, start_limelight
 from opentelemetry import propagate
 
 from limelight.propagation import build_propagator
@@ -130,28 +130,7 @@ def spawn_child(variant: str, spawns: int) -> None:
 
 
 def _instructions_of(variant: str, spawns: int) -> int:
-    out = subprocess.run(
-        [
-            "valgrind",
-            "--tool=callgrind",
-            "--callgrind-out-file=/dev/null",
-            sys.executable,
-            __file__,
-            "--spawn-child",
-            variant,
-            "--spawns",
-            str(spawns),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=os.path.dirname(os.path.abspath(__file__)),
-        timeout=3600,
-    )
-    collected = [line for line in out.stderr.splitlines() if "Collected :" in line]
-    if out.returncode != 0 or not collected:
-        raise RuntimeError(f"{variant} under callgrind failed:\n{out.stderr[-4000:]}")
-    return int(collected[-1].rsplit(":", 1)[1].strip())
+    return callgrind_instructions(__file__, "--spawn-child", variant, "--spawns", str(spawns))
 
 
 def instructions(spawns: int, jobs: int) -> None:

@@ -408,29 +408,11 @@ def breakdown(rounds: int, messages: int) -> None:
 
 def _instructions_of(library: str, variant: str, messages: int) -> int:
     """Instructions the child of *variant* executes (every thread) for *messages* messages."""
-    out = subprocess.run(
-        [
-            "valgrind",
-            "--tool=callgrind",
-            "--callgrind-out-file=/dev/null",
-            sys.executable,
-            __file__,
-            "--child",
-            library,
-            variant,
-            "--messages",
-            str(messages),
-        ],
-        capture_output=True,
-        text=True,
-        check=False,
-        cwd=os.path.dirname(os.path.abspath(__file__)),
-        timeout=3600,
+    from _common import callgrind_instructions
+
+    return callgrind_instructions(
+        __file__, "--child", library, variant, "--messages", str(messages)
     )
-    collected = [line for line in out.stderr.splitlines() if "Collected :" in line]
-    if out.returncode != 0 or not collected:
-        raise RuntimeError(f"{library} {variant} under callgrind failed:\n{out.stderr[-4000:]}")
-    return int(collected[-1].rsplit(":", 1)[1].strip())
 
 
 def instructions(messages: int, jobs: int) -> None:
