@@ -3,14 +3,10 @@ only when some exporter takes them (``OTEL_LOGS_EXPORTER``)."""
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-import textwrap
 from typing import Any
 
 import pytest
+from limelight_testsupport.imports import clean_environ, run_fresh
 
 SCRIPT = """
 import json, logging, sys
@@ -19,36 +15,20 @@ import limelight
 telemetry = limelight.start(service_name="imports")
 logging.getLogger("imports").warning("a line")
 loaded = "opentelemetry.sdk._logs" in sys.modules
-print(json.dumps({"loaded": loaded, "emitter": telemetry.log_emitter is not None}))
+report(**{"loaded": loaded, "emitter": telemetry.log_emitter is not None})
 limelight.stop(timeout=2)
 """
 
 
 def _start(logs_exporter: str) -> Any:
-    environ = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("OTEL_", "LIMELIGHT_", "PROMETHEUS_"))
-    }
-    environ.update(
-        {
-            "OTEL_TRACES_EXPORTER": "otlp",
-            "OTEL_METRICS_EXPORTER": "otlp",
-            "OTEL_LOGS_EXPORTER": logs_exporter,
-            "OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9",  # nothing listens
-            "OTEL_METRIC_EXPORT_INTERVAL": "600000",
-        }
+    environ = clean_environ(
+        OTEL_TRACES_EXPORTER="otlp",
+        OTEL_METRICS_EXPORTER="otlp",
+        OTEL_LOGS_EXPORTER=logs_exporter,
+        OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:9",  # nothing listens
+        OTEL_METRIC_EXPORT_INTERVAL="600000",
     )
-    done = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(SCRIPT)],
-        check=False,
-        capture_output=True,
-        text=True,
-        env=environ,
-        timeout=60,
-    )
-    assert 0 == done.returncode, done.stderr
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    return run_fresh(SCRIPT, env=environ, timeout=60)
 
 
 @pytest.mark.parametrize(

@@ -4,33 +4,20 @@ scan; prometheus_client without its exposition until something asks for it."""
 from __future__ import annotations
 
 import importlib.metadata
-import json
-import os
-import subprocess
 import sys
-import textwrap
 from typing import Any
 
 import pytest
+from limelight_testsupport.imports import clean_environ, run_fresh
 
 from limelight import _metadata
 
 
-def _run(script: str, **env: str) -> Any:
-    """Run *script* in a fresh interpreter; its last stdout line, parsed as JSON."""
-    environ = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "LIMELIGHT_"))}
-    environ.update({"OTEL_TRACES_EXPORTER": "none", "OTEL_METRICS_EXPORTER": "none", **env})
-    environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    done = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(script)],
-        check=False,
-        capture_output=True,
-        text=True,
-        env=environ,
-        timeout=60,
+def _run(script: str) -> Any:
+    """Run *script* in a fresh interpreter that exports nothing; what it reported."""
+    return run_fresh(
+        script, env=clean_environ(OTEL_TRACES_EXPORTER="none", OTEL_METRICS_EXPORTER="none")
     )
-    assert 0 == done.returncode, done.stderr
-    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 class TestEntryPoints:
@@ -108,7 +95,7 @@ class TestPrometheusPackage:
             from prometheus_client import exposition
 
             text = prometheus_client.generate_latest(telemetry.store.registry).decode()
-            print(json.dumps({
+            report(**{
                 "deferred": prometheus_package.DEFERRED,
                 # a release without one of the submodules the deferral imports (0.20 has
                 # no validation module) is imported as usual
@@ -125,7 +112,7 @@ class TestPrometheusPackage:
                     and n in vars(exposition)
                 ],
                 "all": all(hasattr(prometheus_client, n) for n in prometheus_client.__all__),
-            }))
+            })
             """
         )
         assert out["deferred"] is out["layout"]
@@ -143,10 +130,10 @@ class TestPrometheusPackage:
             import limelight._telemetry
             from prometheus_client import *  # noqa: F403
             import prometheus_client
-            print(json.dumps({
+            report(**{
                 "served": callable(start_http_server),  # noqa: F405
                 "registry": REGISTRY is prometheus_client.registry.REGISTRY,  # noqa: F405
-            }))
+            })
             """
         )
         assert {"served": True, "registry": True} == out
@@ -160,10 +147,10 @@ class TestPrometheusPackage:
             from limelight._sdk import prometheus_package
 
             limelight.start(service_name="probe")
-            print(json.dumps({
+            report(**{
                 "deferred": prometheus_package.DEFERRED,
                 "same": sys.modules["prometheus_client"] is prometheus_client,
-            }))
+            })
             """
         )
         assert {"deferred": False, "same": True} == out

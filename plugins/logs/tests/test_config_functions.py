@@ -2,28 +2,15 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-import textwrap
+from limelight_testsupport.imports import clean_environ, run_fresh
 
 
 def _run(script: str) -> dict[str, object]:
-    environ = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "LIMELIGHT_"))}
-    environ.update({"OTEL_TRACES_EXPORTER": "none", "OTEL_METRICS_EXPORTER": "none"})
-    environ["OTEL_LOGS_EXPORTER"] = "none"
-    done = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(script)],
-        check=False,
-        capture_output=True,
-        text=True,
-        env=environ,
-        timeout=60,
+    """Run *script* in a fresh interpreter that exports nothing; what it reported."""
+    environ = clean_environ(
+        OTEL_TRACES_EXPORTER="none", OTEL_METRICS_EXPORTER="none", OTEL_LOGS_EXPORTER="none"
     )
-    assert 0 == done.returncode, done.stderr
-    out: dict[str, object] = json.loads(done.stdout.strip().splitlines()[-1])
-    return out
+    return run_fresh(script, env=environ)
 
 
 def test_a_start_does_not_import_logging_config_and_its_import_is_wrapped() -> None:
@@ -48,7 +35,7 @@ def test_a_start_does_not_import_logging_config_and_its_import_is_wrapped() -> N
             hasattr(logging.config.fileConfig, "__wrapped__"),
             hasattr(logging.basicConfig, "__wrapped__"),
         ]
-        print(json.dumps({"imported": imported_by_start, "wrapped": wrapped, "restored": restored}))
+        report(**{"imported": imported_by_start, "wrapped": wrapped, "restored": restored})
         """
     )
     assert {
@@ -68,8 +55,8 @@ def test_logging_config_imported_before_the_start_is_wrapped_at_once() -> None:
         limelight.start(service_name="probe")
         wrapped = hasattr(logging.config.dictConfig, "__wrapped__")
         limelight_logs.uninstrument()
-        print(json.dumps({"wrapped": wrapped,
-                          "restored": not hasattr(logging.config.dictConfig, "__wrapped__")}))
+        report(**{"wrapped": wrapped,
+                          "restored": not hasattr(logging.config.dictConfig, "__wrapped__")})
         """
     )
     assert {"wrapped": True, "restored": True} == out
@@ -86,7 +73,7 @@ def test_uninstrumented_before_the_import_leaves_logging_config_alone() -> None:
         limelight_logs.uninstrument()
         import logging.config
 
-        print(json.dumps({"wrapped": hasattr(logging.config.dictConfig, "__wrapped__")}))
+        report(**{"wrapped": hasattr(logging.config.dictConfig, "__wrapped__")})
         """
     )
     assert {"wrapped": False} == out

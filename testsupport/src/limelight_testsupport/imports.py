@@ -1,4 +1,4 @@
-"""Run code in a fresh interpreter where some installed packages look uninstalled.
+"""Run code in a fresh interpreter, where some installed packages may look uninstalled.
 
 The instrument contract promises that a surface never imports a library that
 is not installed, and imports an installed one only when asked to instrument
@@ -20,18 +20,25 @@ there (``importlib.util.find_spec`` and ``import`` raise
 ``ModuleNotFoundError``). ``loaded(*names)`` lists which of the top-level
 packages *names* (or any of their submodules) are in ``sys.modules``;
 ``report(**values)`` hands JSON-serialisable values back.
+
+What a start imports or reads is observable the same way, with nothing hidden
+and the configuration of the child's own choosing: ``run_fresh(code,
+env=clean_environ(OTEL_TRACES_EXPORTER="none"))``.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
-__all__ = ["run_hiding"]
+__all__ = ["clean_environ", "run_fresh", "run_hiding"]
+
+_CONFIGURATION = ("OTEL_", "LIMELIGHT_", "PROMETHEUS_")
 
 _MARK = "limelight-testsupport-report:"
 
@@ -50,7 +57,8 @@ class _Hidden:
         return None
 
 
-_sys.meta_path.insert(0, _Hidden(HIDDEN))
+if HIDDEN:  # nothing hidden: the import system exactly as without the prelude
+    _sys.meta_path.insert(0, _Hidden(HIDDEN))
 
 
 def loaded(*names):
@@ -64,10 +72,26 @@ def report(**values):
 """
 
 
-def run_hiding(hidden: Iterable[str], code: str, *, timeout: float = 120.0) -> dict[str, Any]:
+def clean_environ(**overrides: str) -> dict[str, str]:
+    """This process's environment without OpenTelemetry's, limelight's and
+    prometheus_client's configuration (``OTEL_*``, ``LIMELIGHT_*``, ``PROMETHEUS_*``),
+    with *overrides* set: what a child that must configure itself starts from."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(_CONFIGURATION)}
+    environ.update(overrides)
+    return environ
+
+
+def run_hiding(
+    hidden: Iterable[str],
+    code: str,
+    *,
+    env: Mapping[str, str] | None = None,
+    timeout: float = 120.0,
+) -> dict[str, Any]:
     """Run *code* in a new interpreter (this one's executable and path) with the
     top-level packages *hidden* looking uninstalled; return what it ``report``-ed.
 
+    :param env: the child's environment (this process's when not given).
     :raises AssertionError: the child failed (its output is in the message) or
         reported nothing.
     """
@@ -80,6 +104,7 @@ def run_hiding(hidden: Iterable[str], code: str, *, timeout: float = 120.0) -> d
         text=True,
         timeout=timeout,
         check=False,
+        env=None if env is None else dict(env),
     )
     output = f"stdout:\n{done.stdout}\nstderr:\n{done.stderr}"
     assert 0 == done.returncode, f"the child interpreter failed\n{output}"
@@ -87,3 +112,10 @@ def run_hiding(hidden: Iterable[str], code: str, *, timeout: float = 120.0) -> d
     assert reports, f"the child interpreter reported nothing\n{output}"
     result: dict[str, Any] = json.loads(reports[-1])
     return result
+
+
+def run_fresh(
+    code: str, *, env: Mapping[str, str] | None = None, timeout: float = 120.0
+) -> dict[str, Any]:
+    """Run *code* in a new interpreter with nothing hidden; return what it ``report``-ed."""
+    return run_hiding((), code, env=env, timeout=timeout)
