@@ -1,4 +1,4 @@
-"""What the client-surface benchmarks (kv, sql) share: span sinks, CPU timing, the verdict.
+"""What the benchmarks share: span sinks, CPU timing, the verdict, instruction counts.
 
 Both sides of a comparison send their spans through a batch processor with the
 same queue and delay into an exporter that drops them, so the figure is the cost
@@ -7,11 +7,14 @@ of making spans, not of shipping them.
 
 from __future__ import annotations
 
+import argparse
 import os
+import shutil
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
@@ -93,7 +96,45 @@ def comparison(ours: float, theirs: float, target_us: float | None = None) -> st
     )
 
 
-def callgrind_instructions(script: str, *args: str) -> int:
+def add_instruction_options(parser: argparse.ArgumentParser) -> None:
+    """``--instructions`` (count under callgrind instead of timing) and ``--jobs``."""
+    parser.add_argument(
+        "--instructions",
+        action="store_true",
+        help="count instructions under callgrind instead of timing",
+    )
+    parser.add_argument(
+        "--jobs", type=int, default=os.cpu_count() or 1, help="with --instructions: runs at once"
+    )
+
+
+def instructions_per_unit(
+    script: str,
+    children: Sequence[tuple[str, ...]],
+    count_option: str,
+    count: int,
+    jobs: int,
+) -> dict[tuple[str, ...], float] | None:
+    """Instructions per unit of work of each child ``python script *arguments``: the
+    count with ``count_option 1 + count`` less the count with ``count_option 1``, over
+    *count* (what starting the child costs cancels out). Every thread is counted by
+    ``valgrind --tool=callgrind``, children of the child not followed, *jobs* runs at
+    once. ``None`` (said on stderr) when valgrind is not installed."""
+    if shutil.which("valgrind") is None:
+        print("--instructions needs valgrind (Debian's package valgrind)", file=sys.stderr)
+        return None
+    runs = [(child, n) for child in children for n in (1, 1 + count)]
+
+    def counted(run: tuple[tuple[str, ...], int]) -> int:
+        child, n = run
+        return _callgrind_instructions(script, *child, count_option, str(n))
+
+    with ThreadPoolExecutor(max(1, jobs)) as pool:
+        totals = dict(zip(runs, pool.map(counted, runs), strict=True))
+    return {child: (totals[(child, 1 + count)] - totals[(child, 1)]) / count for child in children}
+
+
+def _callgrind_instructions(script: str, *args: str) -> int:
     """The instructions ``python script *args`` executes (every thread, children not
     followed), counted by ``valgrind --tool=callgrind``; run from *script*'s directory."""
     out = subprocess.run(

@@ -37,17 +37,15 @@ import argparse
 import multiprocessing
 import os
 import resource
-import shutil
 import statistics
 import subprocess
-import sys
 import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
 import limelight_process
-from _common import callgrind_instructions, start_limelight
+from _common import add_instruction_options, instructions_per_unit, start_limelight
 from opentelemetry import propagate
 
 from limelight.propagation import build_propagator
@@ -129,16 +127,13 @@ def spawn_child(variant: str, spawns: int) -> None:
         telemetry.stop()
 
 
-def _instructions_of(variant: str, spawns: int) -> int:
-    return callgrind_instructions(__file__, "--spawn-child", variant, "--spawns", str(spawns))
-
-
-def instructions(spawns: int, jobs: int) -> None:
+def instructions(spawns: int, jobs: int) -> int:
     """The parent's instructions per spawn for each variant, under callgrind."""
-    runs = [(variant, count) for variant in INSTRUCTION_VARIANTS for count in (1, 1 + spawns)]
-    with ThreadPoolExecutor(jobs) as pool:
-        totals = dict(zip(runs, pool.map(lambda run: _instructions_of(*run), runs), strict=True))
-    per = {v: (totals[(v, 1 + spawns)] - totals[(v, 1)]) / spawns for v in INSTRUCTION_VARIANTS}
+    children = [("--spawn-child", variant) for variant in INSTRUCTION_VARIANTS]
+    counted = instructions_per_unit(__file__, children, "--spawns", spawns, jobs)
+    if counted is None:
+        return 1
+    per = {variant: counted[("--spawn-child", variant)] for variant in INSTRUCTION_VARIANTS}
     print(
         f'subprocess.run(["true"]), {spawns} spawns: instructions of the parent per spawn under '
         "callgrind (every thread; the children and the kernel's work not counted)"
@@ -150,6 +145,7 @@ def instructions(spawns: int, jobs: int) -> None:
     ):
         extra = "" if variant == "bare" else f"{per[variant] - per['bare']:+12,.0f}"
         print(f"  {label:<28} {per[variant]:12,.0f} {extra:>12}")
+    return 0
 
 
 def main() -> int:
@@ -158,25 +154,14 @@ def main() -> int:
     parser.add_argument("--spawns", type=int, default=int(os.environ.get("BENCH_SPAWNS", "300")))
     parser.add_argument("--tasks", type=int, default=int(os.environ.get("BENCH_TASKS", "2000")))
     parser.add_argument("--calls", type=int, default=int(os.environ.get("BENCH_CALLS", "20000")))
-    parser.add_argument(
-        "--instructions",
-        action="store_true",
-        help="count the parent's instructions per spawn under callgrind instead of timing",
-    )
-    parser.add_argument(
-        "--jobs", type=int, default=os.cpu_count() or 1, help="with --instructions: runs at once"
-    )
+    add_instruction_options(parser)
     parser.add_argument("--spawn-child", choices=INSTRUCTION_VARIANTS, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.spawn_child:
         spawn_child(args.spawn_child, args.spawns)
         return 0
     if args.instructions:
-        if shutil.which("valgrind") is None:
-            print("--instructions needs valgrind (Debian's package valgrind)", file=sys.stderr)
-            return 1
-        instructions(args.spawns, max(1, args.jobs))
-        return 0
+        return instructions(args.spawns, args.jobs)
     # the global propagator a started service has (limelight.start installs it)
     propagate.set_global_textmap(build_propagator(["tracecontext", "baggage"]))
 

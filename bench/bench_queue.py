@@ -65,14 +65,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import socket
 import statistics
 import subprocess
 import sys
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 from urllib.parse import urlparse
 
@@ -406,25 +404,14 @@ def breakdown(rounds: int, messages: int) -> None:
         )
 
 
-def _instructions_of(library: str, variant: str, messages: int) -> int:
-    """Instructions the child of *variant* executes (every thread) for *messages* messages."""
-    from _common import callgrind_instructions
-
-    return callgrind_instructions(
-        __file__, "--child", library, variant, "--messages", str(messages)
-    )
-
-
-def instructions(messages: int, jobs: int) -> None:
+def instructions(messages: int, jobs: int) -> int:
     """Instructions per message of every variant, and limelight's share of the peer's."""
-    runs = [
-        (library, variant, count)
-        for library in LIBRARIES
-        for variant in VARIANTS
-        for count in (1, 1 + messages)
-    ]
-    with ThreadPoolExecutor(jobs) as pool:
-        totals = dict(zip(runs, pool.map(lambda run: _instructions_of(*run), runs), strict=True))
+    from _common import instructions_per_unit
+
+    children = [("--child", library, variant) for library in LIBRARIES for variant in VARIANTS]
+    counted = instructions_per_unit(__file__, children, "--messages", messages, jobs)
+    if counted is None:
+        return 1
     print(
         f"RabbitMQ {urlparse(URL).hostname}:{urlparse(URL).port or 5672}, {messages} messages, "
         "publish + consume + ack: instructions per message under callgrind (every thread "
@@ -432,11 +419,7 @@ def instructions(messages: int, jobs: int) -> None:
     )
     print(f"{'library':9} {'variant':38} {'per message':>12} {'added':>10}")
     for library in LIBRARIES:
-        per = {
-            variant: (totals[(library, variant, 1 + messages)] - totals[(library, variant, 1)])
-            / messages
-            for variant in VARIANTS
-        }
+        per = {variant: counted[("--child", library, variant)] for variant in VARIANTS}
         added = {variant: per[variant] - per["bare"] for variant in VARIANTS}
         for variant in VARIANTS:
             name = PEERS[library] if variant == "opentelemetry" else variant
@@ -449,6 +432,7 @@ def instructions(messages: int, jobs: int) -> None:
             f"{theirs:,.0f} ({'within' if share <= 0.25 else 'over'} the 25% target); "
             f"telemetry off adds {added['limelight-off']:+,.0f}"
         )
+    return 0
 
 
 def main() -> int:
@@ -472,14 +456,9 @@ def main() -> int:
     parser.add_argument(
         "--bare", action="store_true", help="with --in-process: the harness, no limelight"
     )
-    parser.add_argument(
-        "--instructions",
-        action="store_true",
-        help="count instructions per message under callgrind instead of timing",
-    )
-    parser.add_argument(
-        "--jobs", type=int, default=os.cpu_count() or 1, help="with --instructions: runs at once"
-    )
+    from _common import add_instruction_options
+
+    add_instruction_options(parser)
     args = parser.parse_args()
     if args.in_process is not None:
         in_process(args.in_process, args.bare)
@@ -494,11 +473,7 @@ def main() -> int:
         breakdown(args.rounds, args.messages)
         return 0
     if args.instructions:
-        if shutil.which("valgrind") is None:
-            print("--instructions needs valgrind (Debian's package valgrind)", file=sys.stderr)
-            return 1
-        instructions(args.messages, max(1, args.jobs))
-        return 0
+        return instructions(args.messages, args.jobs)
     results: dict[tuple[str, str], list[float]] = {}
     for round_ in range(args.rounds):
         for library in LIBRARIES:
