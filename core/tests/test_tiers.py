@@ -98,7 +98,9 @@ TIERS: dict[str, list[str]] = {
         "current_span",
         "error_type",
         "report_failure",
+        "span_in",
         "start_span_with_id",
+        "with_span",
     ],
     "limelight.plugins": [
         "PluginError",

@@ -3,7 +3,8 @@
 A surface records one kind of work (requests, messages, spawned processes,
 queries). It builds its instruments once per telemetry start through a
 :class:`TelemetryBinding`, reads the current span with :func:`current_span`
-(the cost a hot path can pay), names failures with :func:`error_type`, and
+(the cost a hot path can pay; :func:`span_in` and :func:`with_span` read and set
+the span of a given context alike), names failures with :func:`error_type`, and
 reports its own bookkeeping failures once with :func:`report_failure`
 instead of raising into the instrumented call. A context holding a true value
 under :data:`SUPPRESS_INSTRUMENTATION_KEY` (or, for HTTP clients,
@@ -47,7 +48,7 @@ from limelight_hookspecs import SpanRole
 from . import _imports
 from ._autostart import LIMELIGHT_AUTO_INSTRUMENT
 from ._binding import TelemetryBinding
-from ._context import current_context, current_span
+from ._context import current_context, current_span, span_in, with_span
 from ._failures import report_failure
 from ._fixed_ids import start_span_with_id
 from ._sdk.context import SUPPRESS_HTTP_INSTRUMENTATION_KEY, SUPPRESS_INSTRUMENTATION_KEY
@@ -70,7 +71,9 @@ __all__ = [
     "current_span",
     "error_type",
     "report_failure",
+    "span_in",
     "start_span_with_id",
+    "with_span",
 ]
 
 _MISSING = object()

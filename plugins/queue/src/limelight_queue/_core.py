@@ -40,6 +40,8 @@ from limelight.surface import (
     current_context,
     error_type,
     report_failure,
+    span_in,
+    with_span,
 )
 
 from ._env import LIMELIGHT_QUEUE_PROCESS_PARENT, PARENT_LINK
@@ -81,28 +83,16 @@ _CACHE_LIMIT = 1024
 _perf_counter = time.perf_counter
 _attach = otel_context.attach
 _detach = otel_context.detach
-_set_span_in_context = trace.set_span_in_context
-_get_current_span = trace.get_current_span
 _extract_headers = extract_headers
 _inject_span = inject_span
 _current_task = asyncio.current_task
+_span_in = span_in
+_with_span = with_span
 _PRODUCER = SpanKind.PRODUCER
 _CONSUMER = SpanKind.CONSUMER
 _EMPTY = Context()
 
 
-def _span_key() -> str | None:
-    """The key the API keeps the span of a context under, or ``None`` when it is not
-    the only key of a context that holds a span (then the API's functions are used)."""
-    try:
-        keys = list(_set_span_in_context(trace.INVALID_SPAN, Context()))
-    except Exception:  # pragma: no cover - an API that refuses the probe
-        return None
-    return keys[0] if len(keys) == 1 else None
-
-
-_SPAN_KEY = _span_key()
-_INVALID_SPAN = trace.INVALID_SPAN
 _ERROR = StatusCode.ERROR
 
 
@@ -381,17 +371,13 @@ class Instruments:
         parent = extracted
         links: list[Link] | None = None
         if extracted is not _EMPTY:  # something was extracted: a remote parent, maybe
-            held = (
-                extracted.get(_SPAN_KEY) if _SPAN_KEY is not None else _get_current_span(extracted)
-            )
-            if held is not None:
-                remote = held.get_span_context()  # type: ignore[attr-defined]
-                if remote.is_valid:
-                    links = [Link(remote)]
-                    if self.link_only:
-                        parent = ambient or _EMPTY
+            remote = _span_in(extracted).get_span_context()
+            if remote.is_valid:
+                links = [Link(remote)]
+                if self.link_only:
+                    parent = ambient or _EMPTY
         if ambient is not None:
-            around = _get_current_span(ambient).get_span_context()
+            around = _span_in(ambient).get_span_context()
             if around.is_valid and parent is not ambient:
                 if links is None:
                     links = [Link(around)]
@@ -400,16 +386,7 @@ class Instruments:
         span = self.tracer.start_span(name, parent, _CONSUMER, attributes, links)
         consumer = self._consumers.get(label) or self.consumer(label)
         consumer.add(1)
-        if _SPAN_KEY is None:
-            context = _set_span_in_context(span, extracted)
-        elif extracted:
-            # what set_span_in_context makes, without its two calls
-            entries = dict(extracted)
-            entries[_SPAN_KEY] = span
-            context = Context(entries)
-        else:
-            context = Context({_SPAN_KEY: span})
-        return Delivery(consumer, span, context, auto_ack)
+        return Delivery(consumer, span, _with_span(span, extracted), auto_ack)
 
 
 binding: TelemetryBinding[Instruments] = TelemetryBinding(Instruments)
